@@ -1,0 +1,36 @@
+# Preflight. `make run` serves the app; `make test` runs lint, types and every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint types pytest bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/preflight run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: install
+	$(BIN)/mypy .
+
+pytest: install
+	$(BIN)/pytest -q
+
+test: lint types pytest
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf .preflight .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks of Preflight: accuracy and speed, reported as medians and ratios."""

@@ -1,0 +1,20 @@
+"""`make bench`: run every benchmark and print one JSON report."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from bench import knowledge_base
+
+BENCHMARKS = {"knowledge_base": knowledge_base.run}
+
+
+def main() -> None:
+    logging.disable(logging.INFO)
+    report = {name: run() for name, run in BENCHMARKS.items()}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Reads and writes of the knowledge base that the rest of Preflight uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from kb.db import session_scope
+from kb.names import NameIndex
+from kb.records import PriceBase, PricingKind
+from kb.seed import DATA_DIR, LoadReport, read_seed, write_seed
+from kb.tables import COLLECTIONS, Benchmark, Hardware, Model, Price
+
+
+class CollectionStats(BaseModel):
+    count: int
+    without_source: int
+
+
+class KnowledgeBaseStats(BaseModel):
+    collections: dict[str, CollectionStats]
+    benchmarks_by_engine: dict[str, int]
+    benchmarks_by_kind: dict[str, int]
+
+    @property
+    def without_source(self) -> int:
+        return sum(c.without_source for c in self.collections.values())
+
+
+def load(
+    *, url: str | None = None, data_dir: Path = DATA_DIR, measured_dir: Path | None = None
+) -> LoadReport:
+    """Validate every seed file, then write them all in one transaction."""
+    seed = read_seed(data_dir, measured_dir)
+    with session_scope(url) as session:
+        return write_seed(session, seed)
+
+
+def stats(*, session: Session) -> KnowledgeBaseStats:
+    collections = {}
+    for name, table in COLLECTIONS.items():
+        source = getattr(table, "source")  # noqa: B009  (every collection has one)
+        count = session.exec(select(func.count()).select_from(table)).one()
+        missing = session.exec(
+            select(func.count()).select_from(table).where(or_(source.is_(None), source == ""))
+        ).one()
+        collections[name] = CollectionStats(count=count, without_source=missing)
+    by_engine = session.exec(select(Benchmark.engine, func.count()).group_by(Benchmark.engine))
+    by_kind = session.exec(select(Benchmark.kind, func.count()).group_by(Benchmark.kind))
+    return KnowledgeBaseStats(
+        collections=collections,
+        benchmarks_by_engine=dict(by_engine.all()),
+        benchmarks_by_kind=dict(by_kind.all()),
+    )
+
+
+def model_names(*, session: Session) -> NameIndex:
+    rows = session.exec(select(Model.id, Model.aliases)).all()
+    return NameIndex.build("model", rows)
+
+
+def gpu_names(*, session: Session) -> NameIndex:
+    rows = session.exec(select(Hardware.id, Hardware.aliases)).all()
+    return NameIndex.build("GPU", rows)
+
+
+def set_price(
+    *,
+    session: Session,
+    gpu: str,
+    usd_per_gpu_hour: float,
+    provider: str = "on_prem",
+    pricing: PricingKind = "on_prem",
+    source: str = "set by the user",
+) -> Price:
+    """Record a price the user knows (e.g. their own amortised on-prem cost)."""
+    gpu_id = gpu_names(session=session).resolve(gpu)
+    record = PriceBase(
+        id=f"user-{provider}-{pricing}-{gpu_id}",
+        gpu_id=gpu_id,
+        provider=provider,
+        pricing=pricing,
+        usd_per_gpu_hour=usd_per_gpu_hour,
+        source=source,
+        retrieved=dt.datetime.now(dt.UTC).date(),
+    )
+    price = session.get(Price, record.id) or Price(**record.model_dump())
+    for key, value in record.model_dump().items():
+        setattr(price, key, value)
+    session.add(price)
+    return price
+
+
+def prices_for(*, session: Session, gpu_id: str) -> list[Price]:
+    statement = select(Price).where(Price.gpu_id == gpu_id).order_by(col(Price.usd_per_gpu_hour))
+    return list(session.exec(statement))

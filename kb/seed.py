@@ -1,0 +1,263 @@
+"""Seeding: curated YAML (kb/data) and measured CSVs into the knowledge base.
+
+Everything is read and validated first; any problem names its file and record and nothing
+is written. Writing is one transaction and idempotent: a record already stored as it is in
+the files is left alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session, SQLModel, select
+
+from kb.names import name_keys, normalise
+from kb.records import (
+    BenchmarkBase,
+    DeploymentTemplateBase,
+    HardwareBase,
+    ModelBase,
+    PriceBase,
+    UseCaseBase,
+)
+from kb.tables import Benchmark, DeploymentTemplate, Hardware, Model, Price, UseCase
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+MEASURED_RETRIEVED = dt.date(2026, 11, 28)
+"""When the measured CSVs (a snapshot of aiconfigurator-core 0.12.0's sample) were taken in."""
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    pattern: str
+    """Glob under the data folder."""
+    record: type[SQLModel]
+    table: type[SQLModel]
+
+
+# In load order: a collection comes after those it refers to.
+CURATED = (
+    Collection("hardware", "hardware.yaml", HardwareBase, Hardware),
+    Collection("models", "models/*.yaml", ModelBase, Model),
+    Collection("use_cases", "use_cases.yaml", UseCaseBase, UseCase),
+    Collection("prices", "prices.yaml", PriceBase, Price),
+    Collection(
+        "deployment_templates",
+        "deployment_templates.yaml",
+        DeploymentTemplateBase,
+        DeploymentTemplate,
+    ),
+)
+
+
+class SeedError(ValueError):
+    """The seed files have problems; each names its file and record."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        listed = "\n".join(f"  - {p}" for p in self.problems[:50])
+        more = f"\n  ... and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
+        super().__init__(f"knowledge-base seed rejected, nothing loaded:\n{listed}{more}")
+
+
+@dataclass
+class Located:
+    """A validated record and where it came from."""
+
+    record: Any
+    where: str
+
+
+@dataclass
+class SeedSet:
+    records: dict[str, list[Located]] = field(default_factory=dict)
+
+    def ids(self, collection: str) -> set[str]:
+        return {item.record.id for item in self.records.get(collection, [])}
+
+
+@dataclass
+class LoadReport:
+    inserted: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    unchanged: Counter[str] = field(default_factory=Counter)
+
+
+def _describe(path: Path, index: int, raw: object) -> str:
+    record_id = raw.get("id") if isinstance(raw, dict) else None
+    label = f"record '{record_id}'" if record_id else f"record #{index + 1}"
+    return (
+        f"{path.name if path.parent.name == 'data' else f'{path.parent.name}/{path.name}'}: {label}"
+    )
+
+
+def _format_validation(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{location}: {message}" if location else message)
+    return "; ".join(parts)
+
+
+def _validate(
+    raws: Iterable[tuple[str, object]], record: type[BaseModel], problems: list[str]
+) -> list[Located]:
+    located = []
+    for where, raw in raws:
+        try:
+            located.append(Located(record.model_validate(raw), where))
+        except ValidationError as error:
+            problems.append(f"{where}: {_format_validation(error)}")
+    return located
+
+
+def _read_yaml(path: Path, problems: list[str]) -> list[tuple[str, object]]:
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        problems.append(f"{path.name}: not valid YAML: {error}")
+        return []
+    if not isinstance(content, list):
+        problems.append(f"{path.name}: expected a list of records, got {type(content).__name__}")
+        return []
+    return [(_describe(path, i, raw), raw) for i, raw in enumerate(content)]
+
+
+_ROW_ID = re.compile(r"\bid (\S+)\s*$")
+
+
+def _measured_rows(path: Path) -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            match = _ROW_ID.search(row.get("source", ""))
+            source_row = match.group(1) if match else f"line{line}"
+            raw = {
+                "id": f"{row.get('engine')}:{source_row}",
+                "engine": row.get("engine"),
+                "engine_version": row.get("engine_version"),
+                "model_id": row.get("model_id"),
+                "gpu_id": row.get("gpu"),
+                "precision": row.get("precision"),
+                "tp": row.get("tp"),
+                "pp": row.get("pp"),
+                "isl": row.get("isl"),
+                "osl": row.get("osl"),
+                "concurrency": row.get("concurrency"),
+                # The sample reports one TTFT and one TPOT per run: the mean over its requests.
+                "ttft_mean_ms": row.get("ttft_ms"),
+                "tpot_mean_ms": row.get("tpot_ms"),
+                "kind": "measured",
+                "source": row.get("source"),
+                "measured_on": row.get("measured") or None,
+                "retrieved": MEASURED_RETRIEVED,
+            }
+            rows.append((f"{path.name}: line {line} ('{raw['id']}')", raw))
+    return rows
+
+
+def read_seed(data_dir: Path = DATA_DIR, measured_dir: Path | None = None) -> SeedSet:
+    """Read and validate every seed file; raise SeedError listing every problem."""
+    problems: list[str] = []
+    seed = SeedSet()
+    for collection in CURATED:
+        paths = sorted(data_dir.glob(collection.pattern))
+        if not paths:
+            problems.append(f"{collection.pattern}: no seed file for {collection.name}")
+        raws = [item for path in paths for item in _read_yaml(path, problems)]
+        seed.records[collection.name] = _validate(raws, collection.record, problems)
+    if measured_dir is not None:
+        if not measured_dir.is_dir():
+            problems.append(f"{measured_dir}: measured data folder not found")
+        raws = [r for path in sorted(measured_dir.glob("*.csv")) for r in _measured_rows(path)]
+        seed.records["benchmarks"] = _validate(raws, BenchmarkBase, problems)
+    problems += _duplicate_ids(seed) + _dangling_references(seed) + _alias_collisions(seed)
+    if problems:
+        raise SeedError(problems)
+    return seed
+
+
+def _duplicate_ids(seed: SeedSet) -> list[str]:
+    problems = []
+    for items in seed.records.values():
+        first_seen: dict[str, str] = {}
+        for item in items:
+            if item.record.id in first_seen:
+                problems.append(
+                    f"{item.where}: duplicate id, first defined in "
+                    f"{first_seen[item.record.id].split(':')[0]}"
+                )
+            else:
+                first_seen[item.record.id] = item.where
+    return problems
+
+
+def _dangling_references(seed: SeedSet) -> list[str]:
+    gpus, models = seed.ids("hardware"), seed.ids("models")
+    checks: list[tuple[str, str, set[str], str]] = [
+        ("prices", "gpu_id", gpus, "GPU"),
+        ("deployment_templates", "use_case_id", seed.ids("use_cases"), "use case"),
+        ("models", "base_model", models, "base model"),
+        ("benchmarks", "model_id", models, "model"),
+        ("benchmarks", "gpu_id", gpus, "GPU"),
+    ]
+    problems = []
+    for collection, attribute, known, what in checks:
+        for item in seed.records.get(collection, []):
+            value = getattr(item.record, attribute)
+            if value is not None and value not in known:
+                problems.append(f"{item.where}: unknown {what} '{value}' in {attribute}")
+    return problems
+
+
+def _alias_collisions(seed: SeedSet) -> list[str]:
+    """An alias must not also name another record: resolution would be ambiguous."""
+    problems = []
+    for collection in ("models", "hardware"):
+        owners: dict[str, str] = {}
+        items = seed.records.get(collection, [])
+        for item in items:
+            for key in name_keys(item.record.id, []):
+                owners.setdefault(key, item.record.id)
+        for item in items:
+            for alias in item.record.aliases:
+                owner = owners.setdefault(normalise(alias), item.record.id)
+                if owner != item.record.id:
+                    problems.append(f"{item.where}: alias '{alias}' already names '{owner}'")
+    return problems
+
+
+def write_seed(session: Session, seed: SeedSet) -> LoadReport:
+    """Insert new records and update changed ones, in the caller's transaction."""
+    report = LoadReport()
+    tables = {c.name: c.table for c in CURATED} | {"benchmarks": Benchmark}
+    for name, table in tables.items():
+        if name not in seed.records:
+            continue
+        stored = {row.id: row for row in session.exec(select(table))}  # type: ignore[attr-defined]
+        for item in seed.records[name]:
+            values = item.record.model_dump()
+            row = stored.get(values["id"])
+            if row is None:
+                session.add(table.model_validate(values))
+                report.inserted[name] += 1
+            elif row.model_dump() != values:
+                for key, value in values.items():
+                    setattr(row, key, value)
+                report.updated[name] += 1
+            else:
+                report.unchanged[name] += 1
+        session.flush()
+    return report

@@ -1,0 +1,58 @@
+"""Knowledge-base tables: the record shapes of `kb.records`, stored."""
+
+from __future__ import annotations
+
+from sqlmodel import Field
+
+from kb.records import (
+    BenchmarkBase,
+    DeploymentTemplateBase,
+    HardwareBase,
+    ModelBase,
+    OutcomeBase,
+    PriceBase,
+    UseCaseBase,
+)
+
+
+class Model(ModelBase, table=True):
+    __tablename__ = "model"
+
+
+class Hardware(HardwareBase, table=True):
+    __tablename__ = "hardware"
+
+
+class Price(PriceBase, table=True):
+    __tablename__ = "price"
+    gpu_id: str = Field(foreign_key="hardware.id", index=True)
+
+
+class UseCase(UseCaseBase, table=True):
+    __tablename__ = "use_case"
+
+
+class DeploymentTemplate(DeploymentTemplateBase, table=True):
+    __tablename__ = "deployment_template"
+
+
+class Benchmark(BenchmarkBase, table=True):
+    __tablename__ = "benchmark"
+
+
+class Outcome(OutcomeBase, table=True):
+    __tablename__ = "deployment_outcome"
+
+
+COLLECTIONS: dict[
+    str, type[Model | Hardware | Price | UseCase | DeploymentTemplate | Benchmark | Outcome]
+] = {
+    "models": Model,
+    "hardware": Hardware,
+    "prices": Price,
+    "use_cases": UseCase,
+    "deployment_templates": DeploymentTemplate,
+    "benchmarks": Benchmark,
+    "outcomes": Outcome,
+}
+"""The seven collections of the design, by the name `kb stats` reports."""

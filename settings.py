@@ -1,0 +1,72 @@
+"""The one typed settings object: every knob comes from an environment variable.
+
+Variable names are `PREFLIGHT_<FIELD>` (e.g. `PREFLIGHT_API_PORT`), except `DATABASE_URL`,
+which keeps the name every tool and platform already uses.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password"})
+
+
+class Settings(BaseSettings):
+    # Errors must never echo inputs: they may hold secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="PREFLIGHT_", extra="ignore", hide_input_in_errors=True
+    )
+
+    environment: Literal["development", "production"] = "development"
+    """`production` refuses placeholder secrets and the embedded SQLite default."""
+    state_dir: Path = REPO_ROOT / ".preflight"
+    """Where the embedded stack keeps its files (SQLite knowledge base, Temporal's database)."""
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "PREFLIGHT_DATABASE_URL"),
+    )
+    """SQLAlchemy URL. Empty means the embedded SQLite file in `state_dir`.
+    PostgreSQL: `postgresql+psycopg://user:pass@host:5432/db`."""
+    measured_data_dir: Path = REPO_ROOT.parent / "shared" / "data" / "measured"
+    """Folder of measured serving benchmarks (CSV) loaded into the knowledge base."""
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "preflight"
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    """Web UI port of the embedded Temporal dev server (`make run` only)."""
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    llm_base_url: str | None = None
+    """OpenAI-compatible endpoint for intent extraction; unset means rules only."""
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_dir / 'preflight.db'}"
+
+    @model_validator(mode="after")
+    def _production_is_not_a_demo(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if not self.database_url or self.database_url.startswith("sqlite"):
+            raise ValueError("production needs DATABASE_URL pointing at PostgreSQL")
+        key = self.llm_api_key.get_secret_value() if self.llm_api_key else None
+        if self.llm_base_url and key is not None and key.lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("PREFLIGHT_LLM_API_KEY is a placeholder; set a real key")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

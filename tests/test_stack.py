@@ -1,0 +1,92 @@
+"""`make run`'s stack: real Temporal dev server, worker and API start, serve, and stop cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import MEASURED_DIR, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it has exited all the same.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_run_serves_health_and_docs_then_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    env = os.environ | {
+        "PREFLIGHT_STATE_DIR": str(tmp_path),
+        "PREFLIGHT_API_PORT": str(api_port),
+        "PREFLIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "PREFLIGHT_TEMPORAL_UI_PORT": str(ui_port),
+        "PREFLIGHT_MEASURED_DATA_DIR": str(MEASURED_DIR),
+    }
+    env.pop("DATABASE_URL", None)
+    log = tmp_path / "stack.log"
+    with log.open("w") as out:
+        stack = subprocess.Popen(
+            [str(Path(sys.executable).parent / "preflight"), "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        health = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert stack.poll() is None, log.read_text()
+            try:
+                health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=5).json()
+                if health["status"] == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert health == {
+            "status": "ok",
+            "database": {"status": "ok", "detail": None},
+            "temporal": {"status": "ok", "detail": None},
+        }, log.read_text()
+        docs = httpx.get(f"http://127.0.0.1:{api_port}/docs", timeout=5)
+        assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        openapi = httpx.get(f"http://127.0.0.1:{api_port}/openapi.json", timeout=5).json()
+        assert "/health" in openapi["paths"]
+        pids = {
+            name: int(pid)
+            for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", log.read_text())
+        }
+        assert set(pids) == {"temporal", "worker", "api"}
+        assert (tmp_path / "preflight.db").exists()
+        assert "worker polling task queue" in log.read_text()
+
+        stack.send_signal(signal.SIGINT)
+        assert stack.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if stack.poll() is None:
+            stack.kill()
+    text = log.read_text()
+    assert text.index("stopped api") < text.index("stopped worker") < text.index("stopped temporal")
+    assert not [name for name, pid in pids.items() if pid_alive(pid)]
+    assert not port_open(api_port) and not port_open(temporal_port)

@@ -28,38 +28,48 @@ def normalise(name: str) -> str:
 
 
 def name_keys(record_id: str, aliases: Iterable[str]) -> set[str]:
-    """Every normalised key a record answers to: its id, the id without the org, its aliases."""
-    keys = {normalise(record_id), normalise(record_id.rsplit("/", 1)[-1])}
-    keys.update(normalise(alias) for alias in aliases)
-    return keys
+    """The normalised keys a record claims outright: its id and its aliases."""
+    return {normalise(record_id)} | {normalise(alias) for alias in aliases}
+
+
+def short_name(record_id: str) -> str:
+    """The id without its organisation ("Llama-3.1-8B-Instruct"), a weaker claim than an alias."""
+    return normalise(record_id.rsplit("/", 1)[-1])
 
 
 @dataclass
 class NameIndex:
-    """Resolves names of one kind of record (models or accelerators)."""
+    """Resolves names of one kind of record (models or accelerators).
+
+    Ids and aliases are looked up first, then ids without their organisation, so that an
+    alias such as "llama-3.1-70b" can name the Instruct model although the base model's
+    repository is also called Llama-3.1-70B.
+    """
 
     kind: str
-    _ids_by_key: dict[str, set[str]] = field(default_factory=dict)
+    _exact: dict[str, set[str]] = field(default_factory=dict)
+    _short: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, kind: str, records: Iterable[tuple[str, Iterable[str]]]) -> NameIndex:
         index = cls(kind)
         for record_id, aliases in records:
             for key in name_keys(record_id, aliases):
-                index._ids_by_key.setdefault(key, set()).add(record_id)
+                index._exact.setdefault(key, set()).add(record_id)
+            index._short.setdefault(short_name(record_id), set()).add(record_id)
         return index
 
     def resolve(self, name: str) -> str:
         key = normalise(name)
-        ids = self._ids_by_key.get(key)
+        ids = self._exact.get(key) or self._short.get(key)
         if ids is not None and len(ids) == 1:
             return next(iter(ids))
         if ids:
             raise UnknownNameError(self.kind, name, sorted(ids), ambiguous=True)
-        close = difflib.get_close_matches(key, list(self._ids_by_key), n=8, cutoff=0.5)
+        keys = list(self._exact.keys() | self._short.keys())
         suggestions: list[str] = []
-        for match in close:
-            for record_id in sorted(self._ids_by_key[match]):
+        for match in difflib.get_close_matches(key, keys, n=8, cutoff=0.5):
+            for record_id in sorted(self._exact.get(match, set()) | self._short.get(match, set())):
                 if record_id not in suggestions:
                     suggestions.append(record_id)
         raise UnknownNameError(self.kind, name, suggestions[:5])

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, SQLModel, select
 
-from kb.names import name_keys, normalise
+from kb.names import name_keys
 from kb.records import (
     BenchmarkBase,
     DeploymentTemplateBase,
@@ -223,19 +223,15 @@ def _dangling_references(seed: SeedSet) -> list[str]:
 
 
 def _alias_collisions(seed: SeedSet) -> list[str]:
-    """An alias must not also name another record: resolution would be ambiguous."""
+    """An alias must not also be another record's id or alias: it would be ambiguous."""
     problems = []
     for collection in ("models", "hardware"):
         owners: dict[str, str] = {}
-        items = seed.records.get(collection, [])
-        for item in items:
-            for key in name_keys(item.record.id, []):
-                owners.setdefault(key, item.record.id)
-        for item in items:
-            for alias in item.record.aliases:
-                owner = owners.setdefault(normalise(alias), item.record.id)
+        for item in seed.records.get(collection, []):
+            for key in sorted(name_keys(item.record.id, item.record.aliases)):
+                owner = owners.setdefault(key, item.record.id)
                 if owner != item.record.id:
-                    problems.append(f"{item.where}: alias '{alias}' already names '{owner}'")
+                    problems.append(f"{item.where}: name '{key}' already names '{owner}'")
     return problems
 
 

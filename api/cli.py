@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from api import predict_cli
 from kb.db import session_scope
 from kb.migrate import upgrade
 from kb.names import UnknownNameError
@@ -19,6 +20,9 @@ from settings import get_settings
 app = typer.Typer(no_args_is_help=True, help="Preflight: plan, deploy and watch LLM serving.")
 kb_app = typer.Typer(no_args_is_help=True, help="The knowledge base: models, GPUs, prices, data.")
 app.add_typer(kb_app, name="kb")
+app.command("predict")(predict_cli.predict)
+app.command("calibrate")(predict_cli.calibrate_command)
+app.command("capacity")(predict_cli.capacity)
 
 
 def fail(message: str) -> typer.Exit:

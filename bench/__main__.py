@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import logging
 
-from bench import knowledge_base
+from bench import knowledge_base, planner
 
-BENCHMARKS = {"knowledge_base": knowledge_base.run}
+BENCHMARKS = {"knowledge_base": knowledge_base.run, "planner": planner.run}
 
 
 def main() -> None:
     logging.disable(logging.INFO)
     report = {name: run() for name, run in BENCHMARKS.items()}
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2, default=str))
 
 
 if __name__ == "__main__":

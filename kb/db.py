@@ -38,7 +38,7 @@ def _sqlite_enforce_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A session whose work commits as one transaction, or not at all."""
-    with Session(get_engine(url)) as session:
+    with Session(get_engine(url), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -1,0 +1,276 @@
+"""`preflight predict` and `preflight calibrate`: the performance model from the shell."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+from kb.catalog import gpu_prices, gpu_specs, measured_points, model_specs, planner
+from kb.db import session_scope
+from kb.names import NameIndex, UnknownNameError
+from kb.repository import gpu_names, model_names
+from planner.capacity import CapacitySpec, search
+from planner.predict import Planner, Prediction, PredictionQuery
+from planner.report import calibrate, write
+from planner.specs import Precision
+
+PREDICTED_COLUMNS = (
+    "pred_ttft_ms",
+    "pred_tpot_ms",
+    "pred_ttft_p90_ms",
+    "pred_tpot_p90_ms",
+    "pred_output_tokens_per_s",
+    "pred_fits",
+    "pred_source",
+    "error",
+)
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def _load() -> tuple[Planner, NameIndex, NameIndex]:
+    with session_scope() as session:
+        return planner(session=session), model_names(session=session), gpu_names(session=session)
+
+
+def predict(
+    model: Annotated[str | None, typer.Option(help="Model name or alias.")] = None,
+    gpu: Annotated[str | None, typer.Option(help="GPU name or alias.")] = None,
+    tp: Annotated[int, typer.Option(min=1, help="Tensor-parallel degree.")] = 1,
+    precision: Annotated[Precision | None, typer.Option(help="Weight precision.")] = None,
+    isl: Annotated[int | None, typer.Option(min=1, help="Input tokens per request.")] = None,
+    osl: Annotated[int | None, typer.Option(min=1, help="Output tokens per request.")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Requests in flight.")] = None,
+    qps: Annotated[float | None, typer.Option(min=0.0, help="Arrivals per second.")] = None,
+    input_csv: Annotated[Path | None, typer.Option("--input", help="CSV of queries.")] = None,
+    output_csv: Annotated[Path | None, typer.Option("--output", help="CSV to write.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Predict TTFT/TPOT/E2E, throughput and memory for one configuration, or a CSV of them."""
+    engine, models, gpus = _load()
+    if input_csv is not None:
+        if output_csv is None:
+            raise fail("--input needs --output")
+        count, errors = predict_csv(engine, models, gpus, input_csv, output_csv)
+        typer.echo(f"wrote {count} rows to {output_csv} ({errors} could not be predicted)")
+        return
+    missing = [
+        name
+        for name, value in (("--model", model), ("--gpu", gpu), ("--isl", isl), ("--osl", osl))
+        if value is None
+    ]
+    if missing:
+        raise fail(f"missing {', '.join(missing)} (or use --input rows.csv --output out.csv)")
+    assert model is not None and gpu is not None
+    try:
+        query = PredictionQuery(
+            model_id=models.resolve(model),
+            gpu_id=gpus.resolve(gpu),
+            tp=tp,
+            precision=precision,
+            isl=isl,
+            osl=osl,
+            concurrency=concurrency,
+            qps=qps,
+        )
+    except (UnknownNameError, ValidationError) as error:
+        raise fail(_message(error)) from None
+    result = engine.predict(query)
+    if as_json:
+        typer.echo(json.dumps(prediction_json(result), indent=2))
+    else:
+        typer.echo(summary(result))
+
+
+def prediction_json(result: Prediction) -> dict[str, object]:
+    """The documented JSON shape of one prediction."""
+    memory = result.memory
+    return {
+        "model": result.query.model_id,
+        "gpu": result.query.gpu_id,
+        "tp": result.query.tp,
+        "precision": result.precision,
+        "isl": result.query.isl,
+        "osl": result.query.osl,
+        "concurrency": result.query.concurrency,
+        "qps": result.query.qps,
+        "fits": result.fits,
+        "stable": result.stable,
+        "ttft_ms": result.ttft_ms.model_dump() if result.ttft_ms else None,
+        "tpot_ms": result.tpot_ms.model_dump() if result.tpot_ms else None,
+        "e2e_ms": result.e2e_ms.model_dump() if result.e2e_ms else None,
+        "output_tokens_per_s": result.output_tokens_per_s,
+        "requests_per_s": result.requests_per_s,
+        "memory": {
+            "weights_gb_per_gpu": memory.weights_gb_per_gpu,
+            "kv_cache_gb_per_gpu": memory.kv_cache_gb_per_gpu,
+            "kv_capacity_tokens": memory.kv_capacity_tokens,
+            "max_concurrent_sequences": memory.max_concurrent_sequences,
+            "reason": memory.reason,
+        },
+        "source": result.source,
+        "measured_references": result.measured_references,
+        "uncertainty": result.uncertainty.model_dump() if result.uncertainty else None,
+        "calibration": result.calibration,
+    }
+
+
+def summary(result: Prediction) -> str:
+    q = result.query
+    head = f"{q.model_id} on {q.tp} x {q.gpu_id} ({result.precision})"
+    if not result.fits:
+        return f"{head}: does not fit: {result.memory.reason}"
+    assert result.ttft_ms and result.tpot_ms and result.e2e_ms
+    lines = [
+        f"{head}, isl {q.isl} / osl {q.osl}, "
+        + (f"concurrency {q.concurrency}" if q.concurrency else f"{q.qps} QPS"),
+        f"  source        {result.source}" + ("" if result.stable else "  (NOT sustainable)"),
+        f"  TTFT ms       mean {result.ttft_ms.mean:8.1f}  p90 {result.ttft_ms.p90:8.1f}  "
+        f"p99 {result.ttft_ms.p99:8.1f}",
+        f"  TPOT ms       mean {result.tpot_ms.mean:8.2f}  p90 {result.tpot_ms.p90:8.2f}  "
+        f"p99 {result.tpot_ms.p99:8.2f}",
+        f"  E2E ms        mean {result.e2e_ms.mean:8.0f}  p95 {result.e2e_ms.p95:8.0f}",
+        f"  throughput    {result.output_tokens_per_s:.0f} output tokens/s, "
+        f"{result.requests_per_s:.2f} requests/s",
+        f"  memory        {result.memory.weights_gb_per_gpu:.1f} GB weights/GPU, KV cache "
+        f"{result.memory.kv_capacity_tokens} tokens",
+    ]
+    if result.uncertainty:
+        u = result.uncertainty
+        lines.append(
+            f"  uncertainty   TTFT {u.ttft_low_ms:.0f}-{u.ttft_high_ms:.0f} ms, "
+            f"TPOT {u.tpot_low_ms:.1f}-{u.tpot_high_ms:.1f} ms ({u.basis})"
+        )
+    return "\n".join(lines)
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
+    return str(error)
+
+
+def predict_csv(
+    engine: Planner, models: NameIndex, gpus: NameIndex, source: Path, target: Path
+) -> tuple[int, int]:
+    """Predict every row; a row that cannot be predicted gets `error` and the rest go on."""
+    with source.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = list(reader.fieldnames or [])
+        rows = list(reader)
+    queries: list[PredictionQuery | None] = []
+    problems: list[str] = []
+    for row in rows:
+        try:
+            queries.append(
+                PredictionQuery(
+                    model_id=models.resolve(row.get("model_id") or ""),
+                    gpu_id=gpus.resolve(row.get("gpu") or row.get("gpu_id") or ""),
+                    tp=int(row.get("tp") or 1),
+                    precision=row.get("precision") or None,
+                    isl=int(row["isl"]),
+                    osl=int(row["osl"]),
+                    concurrency=int(row["concurrency"]) if row.get("concurrency") else None,
+                    qps=float(row["qps"]) if row.get("qps") else None,
+                )
+            )
+            problems.append("")
+        except (UnknownNameError, ValidationError, ValueError, KeyError) as error:
+            queries.append(None)
+            problems.append(
+                _message(error) if not isinstance(error, KeyError) else f"missing column {error}"
+            )
+    valid = [q for q in queries if q is not None]
+    results = iter(engine.predict_many(valid))
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(
+            handle, [*fields, *(c for c in PREDICTED_COLUMNS if c not in fields)]
+        )
+        writer.writeheader()
+        for row, query, problem in zip(rows, queries, problems, strict=True):
+            out = dict(row)
+            if query is None:
+                out["error"] = problem
+            else:
+                r = next(results)
+                fits = r.fits and r.ttft_ms is not None and r.tpot_ms is not None
+                out.update(
+                    {
+                        "pred_ttft_ms": f"{r.ttft_ms.mean:.3f}" if fits and r.ttft_ms else "",
+                        "pred_tpot_ms": f"{r.tpot_ms.mean:.3f}" if fits and r.tpot_ms else "",
+                        "pred_ttft_p90_ms": f"{r.ttft_ms.p90:.3f}" if fits and r.ttft_ms else "",
+                        "pred_tpot_p90_ms": f"{r.tpot_ms.p90:.3f}" if fits and r.tpot_ms else "",
+                        "pred_output_tokens_per_s": f"{r.output_tokens_per_s:.1f}"
+                        if fits and r.output_tokens_per_s
+                        else "",
+                        "pred_fits": str(r.fits).lower(),
+                        "pred_source": r.source,
+                        "error": "" if r.fits else f"does not fit: {r.memory.reason}",
+                    }
+                )
+            writer.writerow(out)
+    return len(rows), sum(1 for p in problems if p)
+
+
+def calibrate_command() -> None:
+    """Fit the performance model to the measured vLLM rows, cross-validate, and store it."""
+    with session_scope() as session:
+        points = measured_points(session=session)
+        models, gpus = model_specs(session=session), gpu_specs(session=session)
+    calibration, report = calibrate(points, models, gpus)
+    write(calibration, report)
+    overall = report["cross_validated"][-1]  # type: ignore[index]
+    typer.echo(
+        f"calibration {calibration.version}: {report['rows_fitted']} rows; "
+        f"cross-validated TTFT MdAPE {overall['ttft_mdape']:.1%}, "
+        f"TPOT MdAPE {overall['tpot_mdape']:.1%}"
+    )
+
+
+def capacity(
+    spec_file: Annotated[Path, typer.Option("--spec", help="YAML capacity specification.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    top: Annotated[int, typer.Option(min=1, help="Options to show.")] = 10,
+) -> None:
+    """Every feasible (model, GPU, TP, precision) for a traffic profile and SLOs, cheapest first."""
+    try:
+        spec = CapacitySpec.model_validate(yaml.safe_load(spec_file.read_text()))
+    except (OSError, yaml.YAMLError, ValidationError) as error:
+        raise fail(f"{spec_file}: {_message(error)}") from None
+    with session_scope() as session:
+        engine = planner(session=session)
+        prices = gpu_prices(session=session)
+        models, gpus = model_names(session=session), gpu_names(session=session)
+    c = spec.constraints
+    try:
+        resolved = c.model_copy(
+            update={
+                "models": [models.resolve(m) for m in c.models] if c.models is not None else None,
+                "excluded_models": [models.resolve(m) for m in c.excluded_models],
+                "gpus": [gpus.resolve(g) for g in c.gpus] if c.gpus is not None else None,
+                "excluded_gpus": [gpus.resolve(g) for g in c.excluded_gpus],
+            }
+        )
+    except UnknownNameError as error:
+        raise fail(str(error)) from None
+    result = search(engine, spec.model_copy(update={"constraints": resolved}), prices)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    typer.echo(f"{len(result.options)} feasible options, {len(result.infeasible)} infeasible")
+    for o in result.options[:top]:
+        cost = f"${o.usd_per_month:,.0f}/month" if o.usd_per_month is not None else "price unknown"
+        typer.echo(
+            f"  {o.model_id} on {o.replicas_for_peak} x {o.tp} x {o.gpu_id} "
+            f"({o.precision}): {cost}, {o.max_qps_per_replica:.2f} QPS/replica, "
+            f"TTFT p90 {o.ttft_ms.p90:.0f} ms, TPOT p90 {o.tpot_ms.p90:.1f} ms"
+        )

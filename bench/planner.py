@@ -1,0 +1,80 @@
+"""Accuracy (cross-validated, held-out model/GPU pairs) and speed of the performance model."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from bench.timing import median_seconds
+from kb.catalog import gpu_prices, gpu_specs, measured_points, model_specs, planner
+from kb.db import session_scope
+from kb.migrate import upgrade
+from kb.repository import load
+from planner.calibration import CalibrationSet, ServingCalibration
+from planner.capacity import CapacitySpec, search
+from planner.fit import predict_with, prepare
+from planner.predict import ROOFLINE, PredictionQuery
+from planner.report import accuracy_table, calibrate
+from settings import get_settings
+
+CHAT = CapacitySpec.model_validate(
+    {
+        "traffic": {
+            "prompt_tokens_mean": 1155,
+            "prompt_tokens_p95": 4083,
+            "output_tokens_mean": 211,
+            "output_tokens_p95": 451,
+            "steady_qps": 5,
+            "peak_qps": 10,
+            "burstiness": "medium",
+        },
+        "slo": {"ttft_p90_ms": 500, "tpot_p90_ms": 50, "e2e_p95_ms": 23050},
+    }
+)
+
+
+def run() -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'kb.db'}"
+        upgrade(url)
+        load(url=url, measured_dir=get_settings().measured_data_dir)
+        with session_scope(url) as session:
+            points = measured_points(session=session)
+            models, gpus = model_specs(session=session), gpu_specs(session=session)
+            engine = planner(session=session)
+            prices = gpu_prices(session=session)
+    _, report = calibrate(points, models, gpus)
+    rows = prepare(points, models, gpus)
+    roofline = CalibrationSet(
+        version="roofline",
+        fitted_at="",
+        fitted_on="datasheets",
+        default=ROOFLINE,
+        serving=ServingCalibration(first_wave_weight=0.0, prefill_queue_factor=0.0),
+    )
+    roofline_ttft, roofline_tpot = predict_with(rows, roofline)
+    query = PredictionQuery(
+        model_id="Qwen/Qwen3-32B",
+        gpu_id="A100-SXM-80GB",
+        tp=2,
+        precision="bf16",
+        isl=2000,
+        osl=300,
+        qps=3.0,
+    )
+    one_prediction_s = median_seconds(lambda: engine.predict(query), repeats=200)
+    search_s = median_seconds(lambda: search(engine, CHAT, prices), repeats=3)
+    return {
+        "rows_fitted": report["rows_fitted"],
+        "rows_excluded": len(report["rows_excluded"]),  # type: ignore[arg-type]
+        "cross_validated": report["cross_validated"],
+        "roofline_baseline": accuracy_table(rows, roofline_ttft, roofline_tpot),
+        "one_prediction_median_ms": round(one_prediction_s * 1e3, 3),
+        "full_catalog_search_median_ms": round(search_s * 1e3, 1),
+        "targets": {
+            "tpot_mdape": 0.10,
+            "ttft_mdape": 0.20,
+            "one_prediction_ms": 2.0,
+            "full_catalog_search_ms": 200.0,
+        },
+    }

@@ -1,0 +1,83 @@
+"""The knowledge base as the planner sees it: specs, prices and measured rows."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from kb.tables import Benchmark, Hardware, Model, Price
+from planner.calibration import CalibrationSet, stored_calibration
+from planner.capacity import GpuPrice
+from planner.measured import MeasuredPoint
+from planner.predict import Planner
+from planner.specs import GpuSpec, ModelSpec
+
+
+def model_spec(model: Model) -> ModelSpec:
+    return ModelSpec.model_validate(model.model_dump(include=set(ModelSpec.model_fields)))
+
+
+def gpu_spec(gpu: Hardware) -> GpuSpec:
+    return GpuSpec.model_validate(gpu.model_dump(include=set(GpuSpec.model_fields)))
+
+
+def model_specs(*, session: Session) -> dict[str, ModelSpec]:
+    return {m.id: model_spec(m) for m in session.exec(select(Model))}
+
+
+def gpu_specs(*, session: Session) -> dict[str, GpuSpec]:
+    return {g.id: gpu_spec(g) for g in session.exec(select(Hardware))}
+
+
+def measured_points(*, session: Session, engine: str = "vllm") -> list[MeasuredPoint]:
+    """Closed-loop measured rows of one engine (vLLM: the runtime Preflight deploys)."""
+    statement = (
+        select(Benchmark)
+        .where(
+            Benchmark.engine == engine,
+            Benchmark.kind == "measured",
+            col(Benchmark.concurrency).is_not(None),
+            col(Benchmark.ttft_mean_ms).is_not(None),
+            col(Benchmark.tpot_mean_ms).is_not(None),
+        )
+        .order_by(col(Benchmark.id))
+    )
+    return [
+        MeasuredPoint(
+            model_id=b.model_id,
+            gpu_id=b.gpu_id,
+            precision=b.precision,
+            tp=b.tp,
+            isl=b.isl,
+            osl=b.osl,
+            concurrency=b.concurrency or 0,
+            ttft_ms=b.ttft_mean_ms or 0.0,
+            tpot_ms=b.tpot_mean_ms or 0.0,
+            reference=b.id,
+        )
+        for b in session.exec(statement)
+        if b.pp == 1
+    ]
+
+
+def planner(*, session: Session, calibration: CalibrationSet | None = None) -> Planner:
+    """A planner over the whole catalog, calibrated by the stored fit unless one is given."""
+    return Planner(
+        models=model_specs(session=session),
+        gpus=gpu_specs(session=session),
+        calibration=calibration or stored_calibration(),
+        measured=measured_points(session=session),
+    )
+
+
+def gpu_prices(*, session: Session) -> list[GpuPrice]:
+    return [
+        GpuPrice(
+            gpu_id=p.gpu_id,
+            provider=p.provider,
+            pricing=p.pricing,
+            usd_per_gpu_hour=p.usd_per_gpu_hour,
+            source=p.source,
+            retrieved=p.retrieved.isoformat(),
+        )
+        for p in session.exec(select(Price))
+    ]

@@ -1,0 +1,80 @@
+"""The performance model's free parameters, and the stored fit they come from.
+
+Step parameters are fitted per GPU and per (GPU, precision) on measured vLLM rows; a
+query takes the most specific fit there is, then the GPU's, then the pooled default.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+
+from planner.specs import Frozen
+
+CALIBRATION_FILE = Path(__file__).resolve().parent / "data" / "calibration.json"
+
+
+class StepCalibration(Frozen):
+    compute_efficiency: float = Field(default=0.55, gt=0, le=1)
+    """Achieved share of the datasheet matmul peak."""
+    memory_efficiency: float = Field(default=0.75, gt=0, le=1)
+    """Achieved share of the datasheet HBM bandwidth."""
+    link_efficiency: float = Field(default=0.7, gt=0, le=1)
+    """Achieved share of the GPU-to-GPU link bandwidth in all-reduces."""
+    step_overhead_ms: float = Field(default=4.0, ge=0)
+    """Scheduler, sampling and kernel launch time per engine step."""
+    allreduce_latency_us: float = Field(default=12.0, ge=0)
+    """Fixed cost of one tensor-parallel all-reduce."""
+    request_overhead_ms: float = Field(default=20.0, ge=0)
+    """Request path outside the engine steps: HTTP, tokenisation, first detokenisation."""
+
+
+class ServingCalibration(Frozen):
+    first_wave_weight: float = Field(default=0.1, ge=0, le=1)
+    """Share of a closed-loop benchmark's requests that start together in its first wave."""
+    kv_output_share: float = Field(default=0.5, ge=0, le=1)
+    """Share of the output a running sequence holds in KV cache on average, for admission."""
+    prefill_queue_factor: float = Field(default=1.0, ge=0)
+    """Scales the wait for the prefill budget (arrival variability of the closed loop)."""
+
+
+class Residuals(Frozen):
+    """Cross-validated log-ratio residuals (predicted / measured) of one metric."""
+
+    count: int
+    mdape: float
+    p10_ratio: float
+    p90_ratio: float
+
+
+class CalibrationSet(Frozen):
+    version: str
+    fitted_at: str
+    fitted_on: str
+    """What the parameters were fitted to (file, rows, engine)."""
+    default: StepCalibration = StepCalibration()
+    by_gpu: dict[str, StepCalibration] = {}
+    by_gpu_precision: dict[str, StepCalibration] = {}
+    """Keyed `GPU/precision`."""
+    serving: ServingCalibration = ServingCalibration()
+    residuals: dict[str, Residuals] = {}
+    """Cross-validated residuals by metric (`ttft`, `tpot`): the uncertainty bands."""
+
+    def step(self, gpu_id: str, precision: str) -> tuple[StepCalibration, str]:
+        """The most specific fit for this GPU and precision, and which level it came from."""
+        key = f"{gpu_id}/{precision}"
+        if key in self.by_gpu_precision:
+            return self.by_gpu_precision[key], "gpu+precision"
+        if gpu_id in self.by_gpu:
+            return self.by_gpu[gpu_id], "gpu"
+        return self.default, "default"
+
+
+@cache
+def stored_calibration(path: Path = CALIBRATION_FILE) -> CalibrationSet:
+    if not path.exists():
+        return CalibrationSet(version="uncalibrated", fitted_at="", fitted_on="nothing")
+    return CalibrationSet.model_validate(json.loads(path.read_text()))

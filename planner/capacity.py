@@ -1,0 +1,327 @@
+"""Layer 4: how many replicas of which configuration, and what they cost.
+
+For every (model, GPU, TP, precision) the search finds the largest request rate one replica
+sustains with every SLO percentile met (a vectorised bisection over all candidates at
+once), then sizes replicas for peak load with headroom and prices them from dated quotes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from planner.memory import MemoryFit, fit
+from planner.percentiles import LatencyStats, samples
+from planner.predict import Planner, PredictionQuery
+from planner.specs import Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
+
+HOURS_PER_MONTH = 730.0
+TENSOR_PARALLEL = (1, 2, 4, 8)
+BISECTION_STEPS = 14
+SEARCH_SAMPLES = 128
+PEAK_FACTOR_CV2: dict[str, float] = {"low": 1.0, "medium": 2.0, "high": 4.0}
+"""Arrival variability (squared CV) assumed for each burstiness level: Poisson and burstier."""
+
+PricingKind = Literal["on_demand", "spot", "committed_1y", "committed_3y", "on_prem"]
+
+
+class TrafficProfile(Frozen):
+    prompt_tokens_mean: int = Field(ge=1)
+    prompt_tokens_p95: int | None = Field(default=None, ge=1)
+    output_tokens_mean: int = Field(ge=1)
+    output_tokens_p95: int | None = Field(default=None, ge=1)
+    steady_qps: float = Field(gt=0)
+    peak_qps: float = Field(gt=0)
+    burstiness: Literal["low", "medium", "high"] = "medium"
+
+
+class SLOTargets(Frozen):
+    ttft_p90_ms: float | None = Field(default=None, gt=0)
+    tpot_p90_ms: float | None = Field(default=None, gt=0)
+    e2e_p95_ms: float | None = Field(default=None, gt=0)
+
+
+class SearchConstraints(Frozen):
+    models: list[str] | None = None
+    """Only these catalog ids (None: the whole catalog)."""
+    excluded_models: list[str] = []
+    gpus: list[str] | None = None
+    excluded_gpus: list[str] = []
+    precisions: list[Precision] | None = None
+    max_tp: int = Field(default=8, ge=1)
+    pricing: PricingKind = "on_demand"
+    provider: str | None = None
+    max_monthly_cost_usd: float | None = Field(default=None, gt=0)
+
+
+class CapacitySpec(Frozen):
+    traffic: TrafficProfile
+    slo: SLOTargets = SLOTargets()
+    constraints: SearchConstraints = SearchConstraints()
+    headroom: float = Field(default=0.2, ge=0, lt=1)
+    """Share of per-replica capacity held back when sizing (0.2 sizes replicas to 80 %)."""
+
+
+class GpuPrice(Frozen):
+    gpu_id: str
+    provider: str
+    pricing: PricingKind
+    usd_per_gpu_hour: float
+    source: str
+    retrieved: str
+
+
+class Candidate(Frozen):
+    model_id: str
+    gpu_id: str
+    tp: int
+    precision: Precision
+
+
+class CapacityOption(Candidate):
+    max_qps_per_replica: float
+    replicas_for_peak: int
+    min_replicas: int
+    gpus_total: int
+    ttft_ms: LatencyStats
+    tpot_ms: LatencyStats
+    e2e_ms: LatencyStats
+    """At the per-replica load of peak traffic."""
+    price: GpuPrice | None
+    usd_per_hour: float | None
+    """All peak replicas running."""
+    usd_per_month: float | None
+    usd_per_month_steady: float | None
+    """Autoscaled to steady load."""
+    usd_per_1k_tokens: float | None
+    """Prompt plus output tokens, at steady load."""
+    binding_slo: str
+    """What limits one replica's load: ttft, tpot, e2e, memory or stability."""
+
+
+class Infeasible(Candidate):
+    reason: str
+
+
+Plan = tuple[Candidate, PredictionQuery, ModelSpec, GpuSpec, ServingConfig, MemoryFit]
+Sized = tuple[Candidate, PredictionQuery, ModelSpec, GpuSpec, ServingConfig, MemoryFit, float, str]
+
+
+class CapacityResult(Frozen):
+    options: list[CapacityOption]
+    infeasible: list[Infeasible]
+
+
+def precisions_for(model: ModelSpec, gpu: GpuSpec) -> list[Precision]:
+    """The checkpoint's own precision, plus online FP8 for 16-bit checkpoints where the GPU
+    has FP8 tensor cores (vLLM `--quantization fp8`)."""
+    options: list[Precision] = [model.precision]
+    if model.precision in ("bf16", "fp16") and gpu.fp8_tflops is not None:
+        options.append("fp8")
+    return options
+
+
+def candidates(planner: Planner, c: SearchConstraints) -> list[Candidate]:
+    models = [
+        m
+        for m in planner.models.values()
+        if (c.models is None or m.id in c.models) and m.id not in c.excluded_models
+    ]
+    gpus = [
+        g
+        for g in planner.gpus.values()
+        if (c.gpus is None or g.id in c.gpus) and g.id not in c.excluded_gpus
+    ]
+    return [
+        Candidate(model_id=m.id, gpu_id=g.id, tp=tp, precision=p)
+        for m in models
+        for g in gpus
+        for p in precisions_for(m, g)
+        if (c.precisions is None or p in c.precisions) and g.supports(p)
+        for tp in TENSOR_PARALLEL
+        if tp <= min(c.max_tp, g.gpus_per_node)
+    ]
+
+
+def cheapest_price(
+    prices: Sequence[GpuPrice], gpu_id: str, c: SearchConstraints
+) -> GpuPrice | None:
+    matching = [
+        p
+        for p in prices
+        if p.gpu_id == gpu_id
+        and p.pricing == c.pricing
+        and (c.provider is None or p.provider == c.provider)
+    ]
+    return min(matching, key=lambda p: p.usd_per_gpu_hour, default=None)
+
+
+def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> CapacityResult:
+    t = spec.traffic
+    isl_p95 = t.prompt_tokens_p95 or t.prompt_tokens_mean
+    osl_p95 = t.output_tokens_p95 or t.output_tokens_mean
+    infeasible: list[Infeasible] = []
+    plans: list[Plan] = []
+    for cand in candidates(planner, spec.constraints):
+        model, gpu = planner.models[cand.model_id], planner.gpus[cand.gpu_id]
+        cfg = ServingConfig(tp=cand.tp, precision=cand.precision)
+        memory = fit(model, gpu, cfg, isl_p95 + osl_p95)
+        if not memory.fits:
+            infeasible.append(Infeasible(**cand.model_dump(), reason=memory.reason or ""))
+            continue
+        # Admission is sized on the mean lengths; the p95 context must still fit (above).
+        mean_memory = fit(model, gpu, cfg, t.prompt_tokens_mean + t.output_tokens_mean // 2)
+        query = PredictionQuery(
+            model_id=cand.model_id,
+            gpu_id=cand.gpu_id,
+            tp=cand.tp,
+            precision=cand.precision,
+            isl=t.prompt_tokens_mean,
+            osl=t.output_tokens_mean,
+            isl_p95=isl_p95,
+            osl_p95=osl_p95,
+            qps=1.0,
+            arrival_cv2=PEAK_FACTOR_CV2[t.burstiness],
+        )
+        plans.append((cand, query, model, gpu, cfg, mean_memory))
+    if not plans:
+        return CapacityResult(options=[], infeasible=infeasible)
+    rates, binding = _max_rates(planner, spec, plans)
+    options: list[Sized] = []
+    for i, (cand, query, model, gpu, cfg, memory) in enumerate(plans):
+        if rates[i] <= 0:
+            infeasible.append(Infeasible(**cand.model_dump(), reason=binding[i]))
+            continue
+        options.append((cand, query, model, gpu, cfg, memory, float(rates[i]), binding[i]))
+    return CapacityResult(
+        options=_rank(_size(planner, spec, options, prices)),
+        infeasible=infeasible,
+    )
+
+
+def _slo_met(
+    planner: Planner, spec: CapacitySpec, plans: list[Plan], qps: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    queries = [
+        (q.model_copy(update={"qps": float(r)}), m, g, cfg, mem)
+        for (_, q, m, g, cfg, mem), r in zip(plans, qps, strict=True)
+    ]
+    state = planner.steady_states(queries, closed=False)
+    column = np.asarray
+    ttft, tpot, e2e = samples(
+        state,
+        planner.calibration.serving,
+        column([q.osl for q, *_ in queries], float),
+        False,
+        column([q.isl for q, *_ in queries], float),
+        column([q.isl_p95 for q, *_ in queries], float),
+        column([q.osl_p95 for q, *_ in queries], float),
+        n_samples=SEARCH_SAMPLES,
+    )
+    ok = np.asarray(state.stable, dtype=bool)
+    reason = np.where(ok, "", "stability")
+    for name, values, percentile, target in (
+        ("ttft", ttft, 90, spec.slo.ttft_p90_ms),
+        ("tpot", tpot, 90, spec.slo.tpot_p90_ms),
+        ("e2e", e2e, 95, spec.slo.e2e_p95_ms),
+    ):
+        if target is None:
+            continue
+        met = np.percentile(values, percentile, axis=1) * 1e3 <= target
+        reason = np.where(ok & ~met, name, reason)
+        ok &= met
+    return ok, list(reason)
+
+
+def _max_rates(
+    planner: Planner, spec: CapacitySpec, plans: list[Plan]
+) -> tuple[np.ndarray, list[str]]:
+    """Largest QPS per replica meeting every SLO, by bisection in log(QPS)."""
+    n = len(plans)
+    low = np.full(n, 1e-3)
+    high = np.full(n, 1e4)
+    ok_low, why = _slo_met(planner, spec, plans, low)
+    for _ in range(BISECTION_STEPS):
+        middle = np.sqrt(low * high)
+        ok, _ = _slo_met(planner, spec, plans, middle)
+        low = np.where(ok, middle, low)
+        high = np.where(ok, high, middle)
+    _, binding = _slo_met(planner, spec, plans, high)
+    slo = spec.slo
+    targets = {
+        "ttft": f"TTFT p90 above {slo.ttft_p90_ms} ms",
+        "tpot": f"TPOT p90 above {slo.tpot_p90_ms} ms",
+        "e2e": f"E2E p95 above {slo.e2e_p95_ms} ms",
+        "stability": "cannot keep up with even a trickle of load",
+    }
+    reasons = [b or "stability" for b in binding]
+    rates = np.where(ok_low, low, 0.0)
+    for i in range(n):
+        if not ok_low[i]:
+            reasons[i] = f"misses the SLO at any load: {targets[why[i] or 'stability']}"
+    return rates, reasons
+
+
+def _size(
+    planner: Planner, spec: CapacitySpec, options: list[Sized], prices: Sequence[GpuPrice]
+) -> list[CapacityOption]:
+    t, c = spec.traffic, spec.constraints
+    replicas = [
+        (
+            max(1, math.ceil(t.steady_qps / (rate * (1 - spec.headroom)))),
+            max(1, math.ceil(t.peak_qps / (rate * (1 - spec.headroom)))),
+        )
+        for *_, rate, _binding in options
+    ]
+    at_peak = planner.predict_many(
+        [
+            option[1].model_copy(update={"qps": t.peak_qps / peak})
+            for option, (_, peak) in zip(options, replicas, strict=True)
+        ]
+    )
+    tokens_per_hour = t.steady_qps * (t.prompt_tokens_mean + t.output_tokens_mean) * 3600
+    sized = []
+    for (cand, *_, rate, binding), (steady, peak), predicted in zip(
+        options, replicas, at_peak, strict=True
+    ):
+        price = cheapest_price(prices, cand.gpu_id, c)
+        hourly = price.usd_per_gpu_hour * cand.tp * peak if price else None
+        steady_hourly = price.usd_per_gpu_hour * cand.tp * steady if price else None
+        monthly = hourly * HOURS_PER_MONTH if hourly is not None else None
+        if (
+            c.max_monthly_cost_usd is not None
+            and monthly is not None
+            and (monthly > c.max_monthly_cost_usd)
+        ):
+            continue
+        assert predicted.ttft_ms and predicted.tpot_ms and predicted.e2e_ms
+        sized.append(
+            CapacityOption(
+                **cand.model_dump(),
+                max_qps_per_replica=rate,
+                replicas_for_peak=peak,
+                min_replicas=steady,
+                gpus_total=peak * cand.tp,
+                ttft_ms=predicted.ttft_ms,
+                tpot_ms=predicted.tpot_ms,
+                e2e_ms=predicted.e2e_ms,
+                price=price,
+                usd_per_hour=hourly,
+                usd_per_month=monthly,
+                usd_per_month_steady=steady_hourly * HOURS_PER_MONTH if steady_hourly else None,
+                usd_per_1k_tokens=steady_hourly / tokens_per_hour * 1000 if steady_hourly else None,
+                binding_slo=binding,
+            )
+        )
+    return sized
+
+
+def _rank(options: list[CapacityOption]) -> list[CapacityOption]:
+    """Cheapest first; options without a known price after the priced ones."""
+    return sorted(
+        options, key=lambda o: (o.usd_per_month is None, o.usd_per_month or 0.0, o.gpus_total)
+    )

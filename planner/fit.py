@@ -1,0 +1,298 @@
+"""Calibration: fit the model's free parameters to measured vLLM rows, and judge the fit by
+cross-validation that holds out whole (model, GPU) pairs.
+
+Fitting is hierarchical, each level pulled towards the one above by a prior:
+  1. one pooled step calibration and the serving parameters, on every row;
+  2. per GPU, step parameters only;
+  3. per (GPU, precision), step parameters only;
+  4. the serving parameters again, with the step parameters fixed.
+Residuals are log(predicted / measured) of mean TTFT and TPOT, with a robust loss so a few
+pathological rows (hundreds of seconds of TTFT in an overloaded run) cannot dominate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from planner.calibration import (
+    CalibrationSet,
+    Residuals,
+    ServingCalibration,
+    StepCalibration,
+)
+from planner.measured import MeasuredPoint
+from planner.memory import fit as memory_fit
+from planner.serving import closed_loop
+from planner.specs import GpuSpec, ModelSpec, ServingConfig
+from planner.steptime import Array, StepShape, apply, shape
+
+STEP_PARAMS = (
+    "compute_efficiency",
+    "memory_efficiency",
+    "step_overhead_ms",
+    "allreduce_latency_us",
+    "request_overhead_ms",
+)
+STEP_BOUNDS = ((0.05, 1.0), (0.15, 1.0), (0.0, 40.0), (0.0, 150.0), (0.0, 400.0))
+SERVING_PARAMS = ("first_wave_weight", "prefill_queue_factor")
+SERVING_BOUNDS = ((0.0, 1.0), (0.0, 20.0))
+PRIOR_SCALE = 0.1
+"""Log-space spread a group may move away from its parent fit at no cost."""
+ROBUST_SCALE = 0.3
+"""Residuals (in log ratio) beyond which the loss grows linearly, not quadratically."""
+
+
+@dataclass
+class FitRows:
+    """Measured points laid out as arrays, with the spec-only step shape precomputed."""
+
+    points: list[MeasuredPoint]
+    shape: StepShape
+    isl: Array
+    osl: Array
+    concurrency: Array
+    budget: Array
+    cap: Array
+    ttft_s: Array
+    tpot_s: Array
+    gpu: np.ndarray
+    group: np.ndarray
+    pair: np.ndarray
+    excluded: list[tuple[MeasuredPoint, str]]
+
+
+def prepare(
+    points: Sequence[MeasuredPoint],
+    models: Mapping[str, ModelSpec],
+    gpus: Mapping[str, GpuSpec],
+    serving: ServingCalibration | None = None,
+) -> FitRows:
+    """Lay out the rows; rows whose configuration cannot fit in memory are set aside."""
+    serving = serving or ServingCalibration()
+    kept: list[MeasuredPoint] = []
+    candidates = []
+    caps: list[float] = []
+    excluded: list[tuple[MeasuredPoint, str]] = []
+    for point in points:
+        model, gpu = models[point.model_id], gpus[point.gpu_id]
+        cfg = ServingConfig(tp=point.tp, precision=point.precision)
+        context = int(point.isl + serving.kv_output_share * point.osl)
+        memory = memory_fit(model, gpu, cfg, context)
+        if not memory.fits:
+            excluded.append((point, memory.reason or "does not fit"))
+            continue
+        kept.append(point)
+        candidates.append((model, gpu, cfg))
+        caps.append(float(memory.max_concurrent_sequences))
+
+    def column(values: list[float]) -> Array:
+        return np.asarray(values, dtype=np.float64)
+
+    return FitRows(
+        points=kept,
+        shape=shape(candidates),
+        isl=column([p.isl for p in kept]),
+        osl=column([p.osl for p in kept]),
+        concurrency=column([p.concurrency for p in kept]),
+        budget=column([cfg.max_num_batched_tokens for _, _, cfg in candidates]),
+        cap=column(caps),
+        ttft_s=column([p.ttft_ms / 1e3 for p in kept]),
+        tpot_s=column([p.tpot_ms / 1e3 for p in kept]),
+        gpu=np.array([p.gpu_id for p in kept]),
+        group=np.array([f"{p.gpu_id}/{p.precision}" for p in kept]),
+        pair=np.array([f"{p.model_id}|{p.gpu_id}" for p in kept]),
+        excluded=excluded,
+    )
+
+
+def _subset(s: StepShape, index: np.ndarray) -> StepShape:
+    return StepShape(**{name: getattr(s, name)[index] for name in StepShape.__dataclass_fields__})
+
+
+def predict(
+    rows: FitRows, index: np.ndarray, step: np.ndarray, serving: ServingCalibration
+) -> tuple[Array, Array]:
+    """Mean TTFT and TPOT (s) of the rows at `index`; `step` has one parameter row each."""
+    coefficients = apply(
+        _subset(rows.shape, index),
+        step[:, 0],
+        step[:, 1],
+        np.full(len(index), StepCalibration().link_efficiency),
+        step[:, 2],
+        step[:, 3],
+        step[:, 4],
+    )
+    state = closed_loop(
+        coefficients,
+        rows.isl[index],
+        rows.osl[index],
+        rows.concurrency[index],
+        rows.budget[index],
+        np.maximum(rows.cap[index], 1.0),
+        serving,
+    )
+    return state.ttft_s, state.tpot_s
+
+
+def _log_residuals(
+    rows: FitRows, index: np.ndarray, step: np.ndarray, serving: ServingCalibration
+) -> Array:
+    ttft, tpot = predict(rows, index, step, serving)
+    return np.concatenate([np.log(ttft / rows.ttft_s[index]), np.log(tpot / rows.tpot_s[index])])
+
+
+def _vector(calibration: StepCalibration) -> np.ndarray:
+    return np.array([getattr(calibration, name) for name in STEP_PARAMS])
+
+
+def _step(vector: np.ndarray) -> StepCalibration:
+    return StepCalibration(**{name: float(v) for name, v in zip(STEP_PARAMS, vector, strict=True)})
+
+
+def _serving(vector: np.ndarray, base: ServingCalibration) -> ServingCalibration:
+    values = {name: float(v) for name, v in zip(SERVING_PARAMS, vector, strict=True)}
+    return base.model_copy(update=values)
+
+
+def _prior(vector: np.ndarray, prior: np.ndarray) -> Array:
+    # Offsets keep the log finite for parameters whose fit may reach zero.
+    offsets = np.array([0.0, 0.0, 0.5, 5.0, 5.0])
+    return np.asarray(np.log((vector + offsets) / (prior + offsets)) / PRIOR_SCALE)
+
+
+def _least_squares(
+    function: Callable[[np.ndarray], Array],
+    start: np.ndarray,
+    bounds: Sequence[tuple[float, float]],
+) -> np.ndarray:
+    lower, upper = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+    start = np.clip(start, lower + 1e-6, upper - 1e-6)
+    result = least_squares(
+        function,
+        start,
+        bounds=(lower, upper),
+        loss="soft_l1",
+        f_scale=ROBUST_SCALE,
+        max_nfev=200,
+        x_scale="jac",
+    )
+    return np.asarray(result.x)
+
+
+def fit_calibration(
+    rows: FitRows, mask: np.ndarray | None = None, version: str = "dev"
+) -> CalibrationSet:
+    """Fit every level on the rows where `mask` is true (all rows by default)."""
+    mask = np.ones(len(rows.points), dtype=bool) if mask is None else mask
+    index = np.flatnonzero(mask)
+    serving = ServingCalibration()
+    default = StepCalibration()
+    start = np.concatenate([_vector(default), [getattr(serving, n) for n in SERVING_PARAMS]])
+
+    n = len(STEP_PARAMS)
+
+    def pooled(x: np.ndarray) -> Array:
+        step = np.tile(x[:n], (len(index), 1))
+        return _log_residuals(rows, index, step, _serving(x[n:], serving))
+
+    x = _least_squares(pooled, start, (*STEP_BOUNDS, *SERVING_BOUNDS))
+    default, serving = _step(x[:n]), _serving(x[n:], serving)
+
+    def fit_groups(
+        keys: np.ndarray, parent: Callable[[str], StepCalibration]
+    ) -> dict[str, StepCalibration]:
+        fitted: dict[str, StepCalibration] = {}
+        for key in sorted(set(keys[index])):
+            group_index = index[keys[index] == key]
+            prior = _vector(parent(key))
+
+            def residuals(
+                v: np.ndarray, group_index: np.ndarray = group_index, prior: np.ndarray = prior
+            ) -> Array:
+                step = np.tile(v, (len(group_index), 1))
+                return np.concatenate(
+                    [_log_residuals(rows, group_index, step, serving), _prior(v, prior)]
+                )
+
+            fitted[key] = _step(_least_squares(residuals, prior, STEP_BOUNDS))
+        return fitted
+
+    by_gpu = fit_groups(rows.gpu, lambda _key: default)
+    by_group = fit_groups(rows.group, lambda key: by_gpu[key.split("/")[0]])
+    step_rows = np.array([_vector(by_group[rows.group[i]]) for i in index])
+
+    def serving_only(v: np.ndarray) -> Array:
+        return _log_residuals(rows, index, step_rows, _serving(v, serving))
+
+    serving = _serving(
+        _least_squares(
+            serving_only, np.array([getattr(serving, n) for n in SERVING_PARAMS]), SERVING_BOUNDS
+        ),
+        serving,
+    )
+    return CalibrationSet(
+        version=version,
+        fitted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        fitted_on=f"{len(index)} measured vLLM rows",
+        default=default,
+        by_gpu=by_gpu,
+        by_gpu_precision=by_group,
+        serving=serving,
+    )
+
+
+def predict_with(
+    rows: FitRows, calibration: CalibrationSet, index: np.ndarray | None = None
+) -> tuple[Array, Array]:
+    """Mean TTFT and TPOT (s) of rows under a stored calibration."""
+    index = np.arange(len(rows.points)) if index is None else index
+    step = np.array(
+        [_vector(calibration.step(rows.gpu[i], rows.points[i].precision)[0]) for i in index]
+    )
+    return predict(rows, index, step, calibration.serving)
+
+
+def cross_validate(rows: FitRows) -> tuple[Array, Array]:
+    """Held-out predictions: each (model, GPU) pair predicted by a fit that never saw it."""
+    ttft = np.zeros(len(rows.points))
+    tpot = np.zeros(len(rows.points))
+    for pair in sorted(set(rows.pair)):
+        held_out = rows.pair == pair
+        calibration = fit_calibration(rows, ~held_out)
+        index = np.flatnonzero(held_out)
+        ttft[index], tpot[index] = predict_with(rows, calibration, index)
+    return ttft, tpot
+
+
+def residual_summary(predicted: Array, measured: Array) -> Residuals:
+    ratio = predicted / measured
+    return Residuals(
+        count=len(ratio),
+        mdape=float(np.median(np.abs(ratio - 1))),
+        p10_ratio=float(np.quantile(ratio, 0.1)),
+        p90_ratio=float(np.quantile(ratio, 0.9)),
+    )
+
+
+def interpolation_residuals(
+    rows: FitRows,
+    planner_predict: Callable[[MeasuredPoint, MeasuredPoint, MeasuredPoint], tuple[float, float]],
+) -> tuple[Array, Array]:
+    """Ratios interpolated / measured for every row with measured neighbours on both sides
+    (same configuration and lengths), the row itself left out."""
+    series: dict[tuple[str, str, str, int, int, int], list[MeasuredPoint]] = {}
+    for p in rows.points:
+        series.setdefault((p.model_id, p.gpu_id, p.precision, p.tp, p.isl, p.osl), []).append(p)
+    ttft, tpot = [], []
+    for points in series.values():
+        by_load = sorted({p.concurrency: p for p in points}.values(), key=lambda p: p.concurrency)
+        for below, middle, above in zip(by_load, by_load[1:], by_load[2:], strict=False):
+            predicted_ttft, predicted_tpot = planner_predict(below, middle, above)
+            ttft.append(predicted_ttft / middle.ttft_ms)
+            tpot.append(predicted_tpot / middle.tpot_ms)
+    return np.asarray(ttft), np.asarray(tpot)

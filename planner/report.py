@@ -1,0 +1,106 @@
+"""Fit and cross-validate the calibration, and write it with its report (versioned data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from planner.calibration import CALIBRATION_FILE, CalibrationSet, Residuals
+from planner.fit import (
+    FitRows,
+    cross_validate,
+    fit_calibration,
+    interpolation_residuals,
+    prepare,
+    residual_summary,
+)
+from planner.measured import MeasuredPoint
+from planner.predict import Planner, PredictionQuery
+from planner.specs import GpuSpec, ModelSpec
+
+CALIBRATION_VERSION = "2026.11.28-1"
+"""Bump when the model's structure or the data it is fitted to changes."""
+
+
+def accuracy_table(
+    rows: FitRows, ttft_s: np.ndarray, tpot_s: np.ndarray
+) -> list[dict[str, object]]:
+    """MdAPE and P90 APE per (model, GPU) pair and overall."""
+    table = []
+    for pair in [*sorted(set(rows.pair)), "overall"]:
+        index = np.ones(len(rows.pair), bool) if pair == "overall" else rows.pair == pair
+        ttft_ape = np.abs(ttft_s[index] / rows.ttft_s[index] - 1)
+        tpot_ape = np.abs(tpot_s[index] / rows.tpot_s[index] - 1)
+        table.append(
+            {
+                "pair": pair,
+                "rows": int(index.sum()),
+                "ttft_mdape": float(np.median(ttft_ape)),
+                "ttft_p90_ape": float(np.quantile(ttft_ape, 0.9)),
+                "tpot_mdape": float(np.median(tpot_ape)),
+                "tpot_p90_ape": float(np.quantile(tpot_ape, 0.9)),
+            }
+        )
+    return table
+
+
+def calibrate(
+    points: Sequence[MeasuredPoint],
+    models: Mapping[str, ModelSpec],
+    gpus: Mapping[str, GpuSpec],
+) -> tuple[CalibrationSet, dict[str, object]]:
+    rows = prepare(points, models, gpus)
+    cv_ttft, cv_tpot = cross_validate(rows)
+    calibration = fit_calibration(rows, version=CALIBRATION_VERSION)
+    planner = Planner(dict(models), dict(gpus), calibration, measured=rows.points)
+
+    def interpolate(
+        below: MeasuredPoint, middle: MeasuredPoint, above: MeasuredPoint
+    ) -> tuple[float, float]:
+        held_out = Planner(dict(models), dict(gpus), calibration, measured=[below, above])
+        query = PredictionQuery(
+            model_id=middle.model_id,
+            gpu_id=middle.gpu_id,
+            tp=middle.tp,
+            precision=middle.precision,
+            isl=middle.isl,
+            osl=middle.osl,
+            concurrency=middle.concurrency,
+        )
+        result = held_out.predict(query)
+        assert result.ttft_ms is not None and result.tpot_ms is not None
+        return result.ttft_ms.mean, result.tpot_ms.mean
+
+    interpolated_ttft, interpolated_tpot = interpolation_residuals(rows, interpolate)
+    residuals: dict[str, Residuals] = {
+        "ttft": residual_summary(cv_ttft, rows.ttft_s),
+        "tpot": residual_summary(cv_tpot, rows.tpot_s),
+        "ttft_interpolated": residual_summary(interpolated_ttft, np.ones_like(interpolated_ttft)),
+        "tpot_interpolated": residual_summary(interpolated_tpot, np.ones_like(interpolated_tpot)),
+    }
+    del planner
+    calibration = calibration.model_copy(update={"residuals": residuals})
+    report = {
+        "version": CALIBRATION_VERSION,
+        "rows_fitted": len(rows.points),
+        "rows_excluded": [
+            {"reference": p.reference, "reason": reason} for p, reason in rows.excluded
+        ],
+        "cross_validated": accuracy_table(rows, cv_ttft, cv_tpot),
+        "residuals": {k: v.model_dump() for k, v in residuals.items()},
+    }
+    return calibration, report
+
+
+def write(
+    calibration: CalibrationSet, report: Mapping[str, object], path: Path = CALIBRATION_FILE
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(calibration.model_dump_json(indent=2) + "\n")
+    report_path = path.with_name("calibration_report.json")
+    stamped = {"written": dt.date.today().isoformat(), **report}
+    report_path.write_text(json.dumps(stamped, indent=2) + "\n")

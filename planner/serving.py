@@ -1,0 +1,199 @@
+"""Layer 3: continuous batching under load, analytically (the fast path for search).
+
+vLLM runs engine steps back to back. Each step decodes one token for every running
+sequence and spends what is left of the token budget (`max_num_batched_tokens`) on prefill
+chunks of waiting requests. In steady state, with throughput X requests/s:
+
+    decode sequences per step   d = X x (osl - 1) x step
+    prefill tokens per step     p = X x isl x step
+    step                        = step_time(d, p)          (layer 2), solved as a fixed point
+    TPOT                        = step
+    TTFT                        = overhead + step/2 (wait for the step boundary)
+                                + chunks x prefill step + wait for the prefill budget
+                                  (M/D/1 for Poisson arrivals; Kingman's factor for bursts)
+                                + wait for a KV-cache slot when the cache is full
+
+Closed loop (N requests always in flight) gives X = running / (TTFT + (osl - 1) x TPOT);
+open loop gives X = QPS and is unstable when the prefill budget, the KV cache or the step
+time cannot keep up. Closed-loop benchmarks also start all N requests together: that first
+wave's mean TTFT is blended in with the calibrated weight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.calibration import ServingCalibration
+from planner.steptime import Array, StepCoefficients, step_seconds
+
+ITERATIONS = 30
+DAMPING = 0.5
+MAX_UTILISATION = 0.98
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """Per-candidate results of the analytical model (seconds unless named otherwise)."""
+
+    tpot_s: Array
+    ttft_s: Array
+    """Mean TTFT, including the first wave of a closed-loop benchmark."""
+    request_overhead_s: Array
+    own_prefill_s: Array
+    """The steps that carry the request's own prefill chunks."""
+    prefill_wait_s: Array
+    """Mean wait for the prefill budget (queueing)."""
+    prefill_utilisation: Array
+    admission_wait_s: Array
+    first_wave_s: Array
+    tpot_spread_s: Array
+    """Standard deviation of one request's TPOT from prefill interference."""
+    requests_per_s: Array
+    running: Array
+    stable: Array
+
+
+def _solve(
+    c: StepCoefficients,
+    isl: Array,
+    osl: Array,
+    budget: Array,
+    cap: Array,
+    serving: ServingCalibration,
+    concurrency: Array | None,
+    qps: Array | None,
+    arrival_cv2: Array,
+) -> SteadyState:
+    request_overhead_s = c.request_overhead_s
+    decode_context = isl + osl / 2
+    prefill_context = isl / 2
+    closed = concurrency is not None
+    running = np.minimum(concurrency, cap) if concurrency is not None else np.zeros_like(isl)
+    rate = np.asarray(qps, dtype=np.float64) if qps is not None else np.zeros_like(isl)
+    decode = running.copy() if closed else np.zeros_like(isl)
+    step = step_seconds(c, decode, decode_context, 0.0, 0.0)
+    ttft = step
+    for _ in range(ITERATIONS):
+        available = np.maximum(budget - decode, 16.0)
+        chunks = np.maximum(1.0, isl / available)
+        decode_step = step_seconds(c, decode, decode_context, 0.0, 0.0)
+        service = ttft + (osl - 1) * step
+        if closed:
+            rate = running / service
+        # Prefill arrives in chunks, not spread evenly: a share of the steps carry one
+        # (or, past one per step, several). Averaging the tokens instead would understate
+        # the cost of the steps that carry them and overstate MoE expert reads.
+        share = np.clip(rate * chunks * step, 1e-9, 1.0)
+        tokens_per_prefill_step = np.minimum(rate * isl * step / share, available)
+        prefill_step = step_seconds(
+            c, decode, decode_context, tokens_per_prefill_step, prefill_context
+        )
+        new_step = (1 - share) * decode_step + share * prefill_step
+        utilisation = np.minimum(rate * isl * step / available, MAX_UTILISATION)
+        own_prefill = step_seconds(
+            c, decode, decode_context, np.minimum(isl, available), prefill_context
+        )
+        wait = (
+            serving.prefill_queue_factor
+            * arrival_cv2
+            / 2
+            * utilisation
+            / (1 - utilisation)
+            * chunks
+            * own_prefill
+        )
+        new_ttft = step / 2 + chunks * own_prefill + wait
+        step = DAMPING * step + (1 - DAMPING) * new_step
+        ttft = DAMPING * ttft + (1 - DAMPING) * new_ttft
+        new_decode = rate * (osl - 1) * step
+        decode = DAMPING * decode + (1 - DAMPING) * (
+            np.minimum(new_decode, running) if closed else new_decode
+        )
+    fixed = request_overhead_s + step / 2 + chunks * own_prefill
+    queueing = ttft - (step / 2 + chunks * own_prefill)
+    # Each decode step carries a prefill chunk with probability `share`; its extra time
+    # spreads per-request TPOT over the request's osl - 1 steps.
+    extra = np.maximum(prefill_step - decode_step, 0.0)
+    spread = extra * np.sqrt(share * (1 - share) / np.maximum(osl - 1, 1))
+    if closed:
+        assert concurrency is not None
+        admission = np.maximum(concurrency - running, 0.0) / np.maximum(rate, 1e-9)
+        full_budget_step = step_seconds(c, 0.0, 0.0, budget, prefill_context)
+        first_wave = (running * isl / budget + 1) / 2 * full_budget_step + admission
+        steady_ttft = fixed + queueing + admission
+        mean_ttft = (1 - serving.first_wave_weight) * steady_ttft + serving.first_wave_weight * (
+            request_overhead_s + first_wave
+        )
+        stable = np.ones_like(isl, dtype=bool)
+    else:
+        admission = np.zeros_like(isl)
+        first_wave = np.zeros_like(isl)
+        mean_ttft = fixed + queueing
+        stable = (
+            (rate * isl * step < available * MAX_UTILISATION)
+            & (rate * (ttft + (osl - 1) * step) <= cap)
+            & np.isfinite(step)
+        )
+    return SteadyState(
+        tpot_s=step,
+        ttft_s=mean_ttft,
+        request_overhead_s=request_overhead_s,
+        own_prefill_s=chunks * own_prefill,
+        prefill_wait_s=queueing,
+        prefill_utilisation=utilisation,
+        admission_wait_s=admission,
+        first_wave_s=first_wave,
+        tpot_spread_s=spread,
+        requests_per_s=rate,
+        running=rate * (ttft + (osl - 1) * step),
+        stable=stable,
+    )
+
+
+def closed_loop(
+    c: StepCoefficients,
+    isl: Array,
+    osl: Array,
+    concurrency: Array,
+    budget: Array,
+    cap: Array,
+    serving: ServingCalibration,
+) -> SteadyState:
+    """`concurrency` requests always in flight (a benchmark client's closed loop)."""
+    return _solve(
+        c,
+        isl,
+        osl,
+        budget,
+        cap,
+        serving,
+        concurrency=concurrency,
+        qps=None,
+        arrival_cv2=np.full_like(isl, 1.0),
+    )
+
+
+def open_loop(
+    c: StepCoefficients,
+    isl: Array,
+    osl: Array,
+    qps: Array,
+    budget: Array,
+    cap: Array,
+    serving: ServingCalibration,
+    arrival_cv2: Array | float = 1.0,
+) -> SteadyState:
+    """Arrivals at `qps` requests/s; `arrival_cv2` 1 is Poisson, above 1 is bursty."""
+    return _solve(
+        c,
+        isl,
+        osl,
+        budget,
+        cap,
+        serving,
+        concurrency=None,
+        qps=qps,
+        arrival_cv2=np.broadcast_to(np.asarray(arrival_cv2, dtype=np.float64), isl.shape).copy(),
+    )

@@ -1,0 +1,159 @@
+"""What the planner needs to know about a model, an accelerator and a vLLM configuration.
+
+These are the planner's own types: the knowledge base maps its records onto them, and
+nothing here knows where the facts came from.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Precision = Literal["bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+AttentionKind = Literal["mha", "gqa", "mla", "hybrid_sliding", "hybrid_linear"]
+PRECISIONS: tuple[Precision, ...] = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
+
+BYTES_PER_WEIGHT: dict[Precision, float] = {
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0 + 4 / (128 * 128),  # block scales are noise
+    "int8": 1.0 + 2 / 128,  # per-channel/group scales
+    "int4": 0.5 + 2 / 128,  # AWQ/GPTQ: fp16 scale (and zero) per group of 128
+    "fp4": 0.5 + 1 / 16,  # NVFP4: an fp8 scale per 16 values (MXFP4: per 32, a bit less)
+}
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelSpec(Frozen):
+    """Architecture facts of one checkpoint (from its config.json)."""
+
+    id: str
+    params_total_b: float = Field(gt=0)
+    params_active_b: float = Field(gt=0)
+    num_layers: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    intermediate_size: int | None = None
+    num_attention_heads: int = Field(ge=1)
+    num_kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+    vocab_size: int = Field(ge=1)
+    max_context_tokens: int = Field(ge=1)
+    attention: AttentionKind = "gqa"
+    sliding_window_tokens: int | None = None
+    sliding_window_layers: int | None = None
+    full_attention_layers: int | None = None
+    kv_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
+    moe_num_experts: int | None = None
+    moe_experts_per_token: int | None = None
+    moe_shared_experts: int | None = None
+    moe_intermediate_size: int | None = None
+    moe_dense_layers: int | None = None
+    precision: Precision
+    """Weight precision the checkpoint is published in."""
+
+    @property
+    def is_moe(self) -> bool:
+        return bool(self.moe_num_experts and self.moe_experts_per_token)
+
+    @cached_property
+    def moe_layers(self) -> int:
+        return self.num_layers - (self.moe_dense_layers or 0) if self.is_moe else 0
+
+    @cached_property
+    def routed_expert_params(self) -> float:
+        """Parameters of one routed expert in one layer (gate, up and down projections)."""
+        return 3.0 * self.hidden_size * (self.moe_intermediate_size or 0)
+
+    @cached_property
+    def routed_params_total(self) -> float:
+        """All routed-expert parameters; the rest (attention, shared experts, dense layers,
+        embeddings) is read on every step."""
+        if not self.is_moe:
+            return 0.0
+        assert self.moe_num_experts is not None
+        routed = self.moe_layers * self.moe_num_experts * self.routed_expert_params
+        # Guard against configs whose per-expert width counts differently than assumed.
+        return min(routed, 0.97 * self.params_total_b * 1e9)
+
+    @cached_property
+    def always_read_params(self) -> float:
+        return self.params_total_b * 1e9 - self.routed_params_total
+
+    @property
+    def kv_cached_layers(self) -> int:
+        """Layers whose KV cache grows with the context."""
+        if self.attention == "hybrid_linear":
+            return self.full_attention_layers or self.num_layers
+        if self.attention == "hybrid_sliding":
+            return self.num_layers - (self.sliding_window_layers or 0)
+        return self.num_layers
+
+
+class GpuSpec(Frozen):
+    """Datasheet figures of one accelerator (dense, no sparsity)."""
+
+    id: str
+    vendor: str
+    architecture: str
+    memory_gb: float = Field(gt=0)
+    memory_bandwidth_gb_s: float = Field(gt=0)
+    bf16_tflops: float = Field(gt=0)
+    fp8_tflops: float | None = None
+    int8_tops: float | None = None
+    fp4_tflops: float | None = None
+    interconnect_bandwidth_gb_s: float = Field(gt=0)
+    gpus_per_node: int = Field(ge=1)
+
+    def supports(self, precision: Precision) -> bool:
+        """Can vLLM serve weights of this precision here, natively or weight-only?"""
+        if precision not in ("fp8", "fp4"):
+            return True
+        native = self.fp8_tflops if precision == "fp8" else self.fp4_tflops
+        # NVIDIA Ampere and later dequantise FP8/FP4 weights in Marlin-style kernels;
+        # other vendors need the native format.
+        return native is not None or (self.vendor == "nvidia" and self.architecture != "turing")
+
+    def tensor_tflops(self, precision: Precision) -> float:
+        """Peak matmul rate for weights of `precision`.
+
+        FP8 runs W8A8 where the generation has FP8 tensor cores (Ada, Hopper and later) and
+        weight-only (dequantised to 16 bit) elsewhere; FP4 runs natively only on Blackwell;
+        INT4 AWQ/GPTQ is always weight-only.
+        """
+        native = {"fp8": self.fp8_tflops, "fp4": self.fp4_tflops, "int8": self.int8_tops}
+        rate = native.get(precision)
+        return rate if rate is not None else self.bf16_tflops
+
+
+class ServingConfig(Frozen):
+    """The vLLM engine settings that shape performance."""
+
+    tp: int = Field(default=1, ge=1)
+    """Tensor-parallel degree: GPUs per replica."""
+    precision: Precision
+    """Weight precision served (the checkpoint's, or fp8 quantised online)."""
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    """`auto` keeps the KV cache in 16 bit; `fp8` halves it."""
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    max_num_seqs: int = Field(default=1024, ge=1)
+    """vLLM V1's default for the OpenAI server on large GPUs."""
+    max_num_batched_tokens: int = Field(default=8192, ge=16)
+    """Chunked-prefill token budget per engine step."""
+    max_model_len: int | None = Field(default=None, ge=16)
+    """Context the engine reserves for; None means the model's own maximum."""
+
+    @model_validator(mode="after")
+    def _power_of_two_tp(self) -> ServingConfig:
+        if self.tp & (self.tp - 1):
+            raise ValueError(f"tp must be a power of two (1, 2, 4, 8), got {self.tp}")
+        return self
+
+    @property
+    def kv_bytes_per_element(self) -> float:
+        return 1.0 if self.kv_cache_dtype == "fp8" else 2.0

@@ -1,0 +1,206 @@
+"""Layer 2: how long one vLLM engine step takes.
+
+A step runs the decode tokens of every running sequence plus up to the token budget of
+prefill chunks. Its time is a roofline per part, with calibrated efficiencies:
+
+    step = overhead
+         + max(matmul FLOPs / (peak x e_compute), weight bytes / (bandwidth x e_memory))
+         + KV bytes read / (bandwidth x e_memory)          (decode attention)
+         + prefill attention FLOPs / (16-bit peak x e_compute)
+         + TP all-reduces: 2 per layer, each latency + bytes / link bandwidth
+
+MoE: FLOPs follow the active parameters; the weight bytes of a step grow with the number of
+distinct experts its tokens touch, E x (1 - (1 - k/E)^tokens) per layer (uniform routing).
+Everything is NumPy-vectorised over candidates so that a search evaluates thousands at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from planner.calibration import StepCalibration
+from planner.memory import kv_bytes_per_token_per_gpu
+from planner.specs import BYTES_PER_WEIGHT, GpuSpec, ModelSpec, ServingConfig
+
+Array = NDArray[np.float64]
+
+ACTIVATION_BYTES = 2.0
+"""All-reduces move 16-bit activations."""
+
+
+@dataclass(frozen=True)
+class StepCoefficients:
+    """Per-candidate constants of the step-time model (one array entry per candidate)."""
+
+    overhead_s: Array
+    request_overhead_s: Array
+    """Per-request time outside engine steps (HTTP, tokenisation, first detokenisation)."""
+    matmul_flops_per_token: Array
+    matmul_flops_per_s: Array
+    always_read_bytes: Array
+    expert_bytes: Array
+    """Bytes of one routed expert across all MoE layers, per GPU (0 for dense models)."""
+    experts: Array
+    experts_per_token: Array
+    """0 for dense models."""
+    memory_bytes_per_s: Array
+    kv_bytes_per_context_token: Array
+    attention_flops_per_context_token: Array
+    attention_flops_per_s: Array
+    allreduce_fixed_s: Array
+    allreduce_s_per_token: Array
+
+    def __len__(self) -> int:
+        return len(self.overhead_s)
+
+
+@dataclass(frozen=True)
+class StepShape:
+    """The calibration-free part of the coefficients: what the specs alone determine.
+
+    Kept apart so that fitting can re-scale it for new parameters without rebuilding.
+    """
+
+    matmul_flops_per_token: Array
+    matmul_peak_flops_per_s: Array
+    always_read_bytes: Array
+    expert_bytes: Array
+    experts: Array
+    experts_per_token: Array
+    peak_memory_bytes_per_s: Array
+    kv_bytes_per_context_token: Array
+    attention_flops_per_context_token: Array
+    attention_peak_flops_per_s: Array
+    allreduces: Array
+    """All-reduces per step (0 without tensor parallelism)."""
+    allreduce_bytes_per_token: Array
+    """Bytes one token moves over the link per step, ring all-reduce."""
+    peak_link_bytes_per_s: Array
+
+
+def shape(candidates: Sequence[tuple[ModelSpec, GpuSpec, ServingConfig]]) -> StepShape:
+    columns: dict[str, list[float]] = {name: [] for name in StepShape.__dataclass_fields__}
+    for model, gpu, cfg in candidates:
+        tp = cfg.tp
+        bpw = BYTES_PER_WEIGHT[cfg.precision]
+        embedding = model.vocab_size * model.hidden_size
+        heads_per_gpu = model.num_attention_heads / tp
+        # Embedding lookups are not matmuls; the LM head is (counted once in the params).
+        columns["matmul_flops_per_token"].append(
+            2.0 * (model.params_active_b * 1e9 - embedding) / tp
+        )
+        columns["matmul_peak_flops_per_s"].append(gpu.tensor_tflops(cfg.precision) * 1e12)
+        columns["always_read_bytes"].append(
+            ((model.always_read_params - embedding) * bpw + embedding * 2.0) / tp
+        )
+        columns["expert_bytes"].append(model.moe_layers * model.routed_expert_params * bpw / tp)
+        columns["experts"].append(float(model.moe_num_experts or 1))
+        columns["experts_per_token"].append(float(model.moe_experts_per_token or 0))
+        columns["peak_memory_bytes_per_s"].append(gpu.memory_bandwidth_gb_s * 1e9)
+        columns["kv_bytes_per_context_token"].append(kv_bytes_per_token_per_gpu(model, cfg))
+        if model.attention == "mla":
+            # Absorbed MLA attends in the latent space: per head, the latent + RoPE width.
+            width = (model.kv_lora_rank or 0) + (model.qk_rope_head_dim or 0)
+            attention = 4.0 * model.num_layers * heads_per_gpu * width
+        else:
+            attention = 4.0 * model.kv_cached_layers * heads_per_gpu * model.head_dim
+        columns["attention_flops_per_context_token"].append(attention)
+        columns["attention_peak_flops_per_s"].append(gpu.bf16_tflops * 1e12)
+        columns["allreduces"].append(2.0 * model.num_layers if tp > 1 else 0.0)
+        columns["allreduce_bytes_per_token"].append(
+            model.hidden_size * ACTIVATION_BYTES * 2.0 * (tp - 1) / tp
+        )
+        # Vendors quote bidirectional link bandwidth; a ring sends one way.
+        columns["peak_link_bytes_per_s"].append(gpu.interconnect_bandwidth_gb_s / 2 * 1e9)
+    return StepShape(**{k: np.asarray(v, dtype=np.float64) for k, v in columns.items()})
+
+
+def calibrate(s: StepShape, calibrations: Sequence[StepCalibration]) -> StepCoefficients:
+    """Apply one calibration per candidate to the spec-only shape."""
+
+    def param(name: str) -> Array:
+        return np.fromiter((getattr(c, name) for c in calibrations), np.float64, len(calibrations))
+
+    return apply(
+        s,
+        param("compute_efficiency"),
+        param("memory_efficiency"),
+        param("link_efficiency"),
+        param("step_overhead_ms"),
+        param("allreduce_latency_us"),
+        param("request_overhead_ms"),
+    )
+
+
+def apply(
+    s: StepShape,
+    compute_efficiency: Array,
+    memory_efficiency: Array,
+    link_efficiency: Array,
+    step_overhead_ms: Array,
+    allreduce_latency_us: Array,
+    request_overhead_ms: Array,
+) -> StepCoefficients:
+    return StepCoefficients(
+        overhead_s=step_overhead_ms / 1e3,
+        request_overhead_s=request_overhead_ms / 1e3,
+        matmul_flops_per_token=s.matmul_flops_per_token,
+        matmul_flops_per_s=s.matmul_peak_flops_per_s * compute_efficiency,
+        always_read_bytes=s.always_read_bytes,
+        expert_bytes=s.expert_bytes,
+        experts=s.experts,
+        experts_per_token=s.experts_per_token,
+        memory_bytes_per_s=s.peak_memory_bytes_per_s * memory_efficiency,
+        kv_bytes_per_context_token=s.kv_bytes_per_context_token,
+        attention_flops_per_context_token=s.attention_flops_per_context_token,
+        attention_flops_per_s=s.attention_peak_flops_per_s * compute_efficiency,
+        allreduce_fixed_s=s.allreduces * allreduce_latency_us / 1e6,
+        allreduce_s_per_token=s.allreduces
+        * s.allreduce_bytes_per_token
+        / (s.peak_link_bytes_per_s * link_efficiency),
+    )
+
+
+def coefficients(
+    candidates: Sequence[tuple[ModelSpec, GpuSpec, ServingConfig, StepCalibration]],
+) -> StepCoefficients:
+    return calibrate(
+        shape([(m, g, cfg) for m, g, cfg, _ in candidates]), [calib for *_, calib in candidates]
+    )
+
+
+def step_seconds(
+    c: StepCoefficients,
+    decode_seqs: Array | float,
+    decode_context: Array | float,
+    prefill_tokens: Array | float,
+    prefill_context: Array | float,
+) -> Array:
+    """Duration of one engine step, per candidate.
+
+    decode_context: mean context of the decoding sequences; prefill_context: mean context
+    each prefill token attends to (about half the prompt for a whole prompt, causal).
+    """
+    tokens = np.asarray(decode_seqs) + np.asarray(prefill_tokens)
+    touched = c.experts * -np.expm1(tokens * np.log1p(-c.experts_per_token / c.experts))
+    touched = np.where(c.expert_bytes > 0, np.minimum(touched, c.experts), 0.0)
+    weight_bytes = c.always_read_bytes + c.expert_bytes * touched
+    matmul = np.maximum(
+        tokens * c.matmul_flops_per_token / c.matmul_flops_per_s,
+        weight_bytes / c.memory_bytes_per_s,
+    )
+    # Decode attention streams the KV cache (memory bound); prefill attention is compute bound.
+    kv_read = np.asarray(decode_seqs) * np.asarray(decode_context) * c.kv_bytes_per_context_token
+    prefill_attention_flops = (
+        c.attention_flops_per_context_token
+        * np.asarray(prefill_tokens)
+        * np.asarray(prefill_context)
+    )
+    attention = kv_read / c.memory_bytes_per_s + prefill_attention_flops / c.attention_flops_per_s
+    communication = c.allreduce_fixed_s + tokens * c.allreduce_s_per_token
+    result: Array = c.overhead_s + matmul + attention + communication
+    return result

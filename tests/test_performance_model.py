@@ -1,0 +1,217 @@
+"""Properties the performance model must keep whatever the inputs, and its interfaces."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kb.catalog import gpu_prices, planner
+from kb.db import session_scope
+from planner.calibration import stored_calibration
+from planner.capacity import CapacitySpec, GpuPrice, search
+from planner.memory import fit
+from planner.predict import ROOFLINE, Planner, PredictionQuery
+from planner.specs import ServingConfig
+
+
+@pytest.fixture(scope="module")
+def catalog(seeded_sqlite_url: str) -> Planner:
+    with session_scope(seeded_sqlite_url) as session:
+        return planner(session=session)
+
+
+@pytest.fixture(scope="module")
+def prices(seeded_sqlite_url: str) -> list[GpuPrice]:
+    with session_scope(seeded_sqlite_url) as session:
+        return gpu_prices(session=session)
+
+
+CONFIGS = [
+    ("meta-llama/Llama-3.1-8B-Instruct", "H100-SXM-80GB", 1, "bf16"),
+    ("meta-llama/Llama-3.1-70B-Instruct", "A100-SXM-80GB", 4, "bf16"),
+    ("Qwen/Qwen3-30B-A3B", "L40S-PCIE-48GB", 2, "fp8"),
+    ("deepseek-ai/DeepSeek-V3", "H200-SXM-141GB", 8, "fp8"),
+    ("openai/gpt-oss-120b", "B200-SXM-180GB", 1, "fp4"),
+    ("mistralai/Mistral-7B-Instruct-v0.3", "L4-PCIE-24GB", 1, "bf16"),
+]
+PROPERTY = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@PROPERTY
+@given(
+    config=st.sampled_from(CONFIGS),
+    isl=st.integers(16, 8192),
+    osl=st.integers(2, 2048),
+    concurrency=st.integers(1, 256),
+    more=st.integers(1, 256),
+)
+def test_tpot_never_falls_as_concurrency_rises(
+    catalog: Planner,
+    config: tuple[str, str, int, str],
+    isl: int,
+    osl: int,
+    concurrency: int,
+    more: int,
+) -> None:
+    model, gpu, tp, precision = config
+    base = PredictionQuery(
+        model_id=model,
+        gpu_id=gpu,
+        tp=tp,
+        precision=precision,
+        isl=isl,
+        osl=osl,
+        concurrency=concurrency,
+    )
+    low, high = catalog.predict_many(
+        [base, base.model_copy(update={"concurrency": concurrency + more})]
+    )
+    if low.fits and low.source == high.source == "modelled":
+        assert low.tpot_ms and high.tpot_ms
+        assert high.tpot_ms.mean >= low.tpot_ms.mean * (1 - 1e-6)
+
+
+@PROPERTY
+@given(
+    config=st.sampled_from(CONFIGS),
+    isl=st.integers(16, 8192),
+    osl=st.integers(2, 2048),
+    concurrency=st.integers(1, 512),
+)
+def test_throughput_never_exceeds_the_roofline(
+    catalog: Planner,
+    config: tuple[str, str, int, str],
+    isl: int,
+    osl: int,
+    concurrency: int,
+) -> None:
+    model, gpu, tp, precision = config
+    query = PredictionQuery(
+        model_id=model,
+        gpu_id=gpu,
+        tp=tp,
+        precision=precision,
+        isl=isl,
+        osl=osl,
+        concurrency=concurrency,
+    )
+    result = catalog.predict(query)
+    if not result.fits:
+        return
+    plan = (
+        query,
+        catalog.models[model],
+        catalog.gpus[gpu],
+        ServingConfig(tp=tp, precision=precision),
+        result.memory,
+    )
+    bound = catalog.steady_states([plan], closed=True, calibrations=[ROOFLINE])
+    assert result.requests_per_s is not None
+    assert result.requests_per_s <= bound.requests_per_s[0] * (1 + 1e-6)
+    assert result.tpot_ms and result.tpot_ms.mean >= bound.tpot_s[0] * 1e3 * (1 - 1e-6)
+
+
+@PROPERTY
+@given(
+    model_id=st.sampled_from(sorted({c[0] for c in CONFIGS})),
+    gpu_id=st.sampled_from(
+        ["H100-SXM-80GB", "A100-SXM-80GB", "L40S-PCIE-48GB", "MI300X-OAM-192GB"]
+    ),
+    context=st.integers(128, 32768),
+    tp=st.sampled_from([1, 2, 4]),
+)
+def test_more_gpus_never_reduce_kv_capacity(
+    catalog: Planner,
+    model_id: str,
+    gpu_id: str,
+    context: int,
+    tp: int,
+) -> None:
+    model, gpu = catalog.models[model_id], catalog.gpus[gpu_id]
+    fewer = fit(model, gpu, ServingConfig(tp=tp, precision=model.precision), context)
+    more = fit(model, gpu, ServingConfig(tp=tp * 2, precision=model.precision), context)
+    if more.reason and "heads" in more.reason:
+        return
+    assert more.kv_capacity_tokens >= fewer.kv_capacity_tokens
+
+
+def chat_spec(**constraints: object) -> CapacitySpec:
+    return CapacitySpec.model_validate(
+        {
+            "traffic": {
+                "prompt_tokens_mean": 1000,
+                "prompt_tokens_p95": 4000,
+                "output_tokens_mean": 200,
+                "output_tokens_p95": 450,
+                "steady_qps": 4,
+                "peak_qps": 8,
+                "burstiness": "medium",
+            },
+            "slo": {"ttft_p90_ms": 800, "tpot_p90_ms": 60},
+            "constraints": constraints,
+        }
+    )
+
+
+def test_capacity_offers_only_what_fits_and_meets_the_slo(
+    catalog: Planner, prices: list[GpuPrice]
+) -> None:
+    spec = chat_spec(
+        models=["meta-llama/Llama-3.1-70B-Instruct", "Qwen/Qwen3-8B"],
+        gpus=["H100-SXM-80GB", "L4-PCIE-24GB", "A100-SXM-80GB"],
+    )
+    result = search(catalog, spec, prices)
+    assert result.options, result.infeasible
+    for option in result.options:
+        memory = fit(
+            catalog.models[option.model_id],
+            catalog.gpus[option.gpu_id],
+            ServingConfig(tp=option.tp, precision=option.precision),
+            4450,
+        )
+        assert memory.fits
+        assert option.ttft_ms.p90 <= 800 * 1.05 and option.tpot_ms.p90 <= 60 * 1.05
+        assert option.replicas_for_peak * option.max_qps_per_replica * 0.8 >= 8 * 0.999
+    unfit = [
+        i
+        for i in result.infeasible
+        if i.model_id == "meta-llama/Llama-3.1-70B-Instruct" and i.gpu_id == "L4-PCIE-24GB"
+    ]
+    assert unfit and all("exceed the usable" in i.reason or "SLO" in i.reason for i in unfit)
+    priced = [o.usd_per_month for o in result.options if o.usd_per_month is not None]
+    assert priced == sorted(priced)
+
+
+def test_unknown_price_is_unknown_not_zero(catalog: Planner) -> None:
+    result = search(catalog, chat_spec(models=["Qwen/Qwen3-8B"], gpus=["H100-SXM-80GB"]), [])
+    assert result.options
+    assert all(o.price is None and o.usd_per_month is None for o in result.options)
+
+
+def test_measured_row_is_returned_as_measured(catalog: Planner) -> None:
+    query = PredictionQuery(
+        model_id="meta-llama/Llama-3.1-70B",
+        gpu_id="H100-SXM-80GB",
+        tp=4,
+        precision="fp8",
+        isl=1024,
+        osl=1024,
+        concurrency=16,
+    )
+    result = catalog.predict(query)
+    assert result.source == "measured" and result.measured_references
+    point = next(p for p in catalog.measured if p.reference == result.measured_references[0])
+    assert result.ttft_ms and result.ttft_ms.mean == pytest.approx(point.ttft_ms)
+    between = catalog.predict(query.model_copy(update={"concurrency": 24}))
+    assert between.source == "interpolated" and len(between.measured_references) == 2
+    assert between.tpot_ms and 13.19 <= between.tpot_ms.mean <= 16.49
+
+
+def test_stored_calibration_has_cross_validated_bands() -> None:
+    calibration = stored_calibration()
+    assert calibration.version != "uncalibrated"
+    assert {"ttft", "tpot", "ttft_interpolated", "tpot_interpolated"} <= set(calibration.residuals)
+    assert calibration.by_gpu_precision

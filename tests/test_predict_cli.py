@@ -1,0 +1,134 @@
+"""`preflight predict` and `preflight capacity`, as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from tests.test_cli import preflight
+
+
+def test_predict_json_has_the_documented_fields(seeded_sqlite_url: str) -> None:
+    result = preflight(
+        "predict",
+        "--model",
+        "llama-3.1-70b-base",
+        "--gpu",
+        "h100",
+        "--tp",
+        "4",
+        "--precision",
+        "fp8",
+        "--isl",
+        "1024",
+        "--osl",
+        "1024",
+        "--concurrency",
+        "16",
+        "--json",
+        database_url=seeded_sqlite_url,
+    )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    for metric in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        assert set(body[metric]) == {"mean", "p50", "p90", "p95", "p99"}
+    assert body["source"] == "measured" and body["fits"] is True
+    assert body["memory"]["kv_capacity_tokens"] > 0
+    assert body["output_tokens_per_s"] > 0 and body["requests_per_s"] > 0
+    assert body["uncertainty"]["basis"]
+
+
+def test_predict_open_loop_and_bad_input(seeded_sqlite_url: str) -> None:
+    ok = preflight(
+        "predict",
+        "--model",
+        "qwen3-8b",
+        "--gpu",
+        "L40S",
+        "--isl",
+        "800",
+        "--osl",
+        "200",
+        "--qps",
+        "2",
+        database_url=seeded_sqlite_url,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "source        modelled" in ok.stdout and "TTFT ms" in ok.stdout
+    both = preflight(
+        "predict",
+        "--model",
+        "qwen3-8b",
+        "--gpu",
+        "L40S",
+        "--isl",
+        "800",
+        "--osl",
+        "200",
+        database_url=seeded_sqlite_url,
+    )
+    assert both.returncode == 2 and "exactly one of concurrency" in both.stderr
+    unknown = preflight(
+        "predict",
+        "--model",
+        "qwen3-8b",
+        "--gpu",
+        "H1000",
+        "--isl",
+        "800",
+        "--osl",
+        "200",
+        "--qps",
+        "1",
+        database_url=seeded_sqlite_url,
+    )
+    assert unknown.returncode == 2 and "unknown GPU 'H1000'" in unknown.stderr
+
+
+def test_predict_csv_keeps_columns_and_marks_bad_rows(
+    tmp_path: Path, seeded_sqlite_url: str
+) -> None:
+    source = tmp_path / "rows.csv"
+    source.write_text(
+        "model_id,gpu,precision,tp,isl,osl,concurrency,note\n"
+        "Qwen/Qwen3-32B,H100-SXM-80GB,bf16,2,1024,1024,8,measured\n"
+        "Qwen/Qwen3-32B,A100-SXM-80GB,bf16,2,1024,256,8,modelled\n"
+        "nobody/NoSuchModel,H100-SXM-80GB,bf16,1,1024,256,8,unknown\n"
+        "deepseek-ai/DeepSeek-V3,L4-PCIE-24GB,fp8,1,1024,256,8,too big\n"
+    )
+    target = tmp_path / "out.csv"
+    result = preflight(
+        "predict", "--input", str(source), "--output", str(target), database_url=seeded_sqlite_url
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(target.open()))
+    assert [r["note"] for r in rows] == ["measured", "modelled", "unknown", "too big"]
+    assert rows[0]["pred_source"] == "measured" and float(rows[0]["pred_ttft_ms"]) > 0
+    assert rows[1]["pred_source"] == "modelled" and float(rows[1]["pred_tpot_p90_ms"]) > 0
+    assert "unknown model 'nobody/NoSuchModel'" in rows[2]["error"]
+    assert rows[3]["pred_fits"] == "false" and "does not fit" in rows[3]["error"]
+
+
+def test_capacity_from_a_spec_file(tmp_path: Path, seeded_sqlite_url: str) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "traffic: {prompt_tokens_mean: 1000, prompt_tokens_p95: 3000, output_tokens_mean: 200,\n"
+        "          output_tokens_p95: 400, steady_qps: 2, peak_qps: 5, burstiness: low}\n"
+        "slo: {ttft_p90_ms: 1000, tpot_p90_ms: 50}\n"
+        "constraints: {models: [llama-3.1-8b, qwen3-8b], gpus: [l4, h100, a100]}\n"
+    )
+    result = preflight("capacity", "--spec", str(spec), "--json", database_url=seeded_sqlite_url)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["options"]
+    assert {o["model_id"] for o in body["options"]} <= {
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "Qwen/Qwen3-8B",
+    }
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "traffic: {prompt_tokens_mean: -1, output_tokens_mean: 10, steady_qps: 1, peak_qps: 1}\n"
+    )
+    refused = preflight("capacity", "--spec", str(bad), database_url=seeded_sqlite_url)
+    assert refused.returncode == 2 and "greater than or equal to 1" in refused.stderr

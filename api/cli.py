@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from api import predict_cli
+from api.console import fail
 from kb.db import session_scope
 from kb.migrate import upgrade
 from kb.names import UnknownNameError
@@ -23,11 +24,6 @@ app.add_typer(kb_app, name="kb")
 app.command("predict")(predict_cli.predict)
 app.command("calibrate")(predict_cli.calibrate_command)
 app.command("capacity")(predict_cli.capacity)
-
-
-def fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)
 
 
 @app.command()

@@ -11,6 +11,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from api.console import fail
 from kb.catalog import gpu_prices, gpu_specs, measured_points, model_specs, planner
 from kb.db import session_scope
 from kb.names import NameIndex, UnknownNameError
@@ -30,11 +31,6 @@ PREDICTED_COLUMNS = (
     "pred_source",
     "error",
 )
-
-
-def fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)
 
 
 def _load() -> tuple[Planner, NameIndex, NameIndex]:

@@ -50,7 +50,7 @@ def run() -> dict[str, object]:
         fitted_at="",
         fitted_on="datasheets",
         default=ROOFLINE,
-        serving=ServingCalibration(first_wave_weight=0.0, prefill_queue_factor=0.0),
+        serving=ServingCalibration(first_wave_weight=0.0),
     )
     roofline_ttft, roofline_tpot = predict_with(rows, roofline)
     query = PredictionQuery(

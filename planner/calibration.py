@@ -20,12 +20,18 @@ CALIBRATION_FILE = Path(__file__).resolve().parent / "data" / "calibration.json"
 class StepCalibration(Frozen):
     compute_efficiency: float = Field(default=0.55, gt=0, le=1)
     """Achieved share of the datasheet matmul peak."""
+    moe_efficiency: float = Field(default=0.3, gt=0, le=1)
+    """Share of the dense matmul rate that grouped MoE expert GEMMs reach."""
     memory_efficiency: float = Field(default=0.75, gt=0, le=1)
     """Achieved share of the datasheet HBM bandwidth."""
     link_efficiency: float = Field(default=0.7, gt=0, le=1)
     """Achieved share of the GPU-to-GPU link bandwidth in all-reduces."""
-    step_overhead_ms: float = Field(default=4.0, ge=0)
-    """Scheduler, sampling and kernel launch time per engine step."""
+    step_overhead_ms: float = Field(default=2.0, ge=0)
+    """Scheduler and sampling time per engine step."""
+    layer_overhead_us: float = Field(default=20.0, ge=0)
+    """Launch cost per layer of a step that replays a CUDA graph."""
+    eager_layer_overhead_us: float = Field(default=300.0, ge=0)
+    """Launch and Python cost per layer of a step run eagerly (too large for a graph)."""
     allreduce_latency_us: float = Field(default=12.0, ge=0)
     """Fixed cost of one tensor-parallel all-reduce."""
     request_overhead_ms: float = Field(default=20.0, ge=0)
@@ -34,11 +40,14 @@ class StepCalibration(Frozen):
 
 class ServingCalibration(Frozen):
     first_wave_weight: float = Field(default=0.1, ge=0, le=1)
-    """Share of a closed-loop benchmark's requests that start together in its first wave."""
+    """Share of a closed-loop benchmark's requests that start together in its first wave:
+    the measured rows were taken with 10 x concurrency requests per run (InferenceX's
+    benchmark_serving protocol), the first `concurrency` of them released at once."""
     kv_output_share: float = Field(default=0.5, ge=0, le=1)
     """Share of the output a running sequence holds in KV cache on average, for admission."""
-    prefill_queue_factor: float = Field(default=1.0, ge=0)
-    """Scales the wait for the prefill budget (arrival variability of the closed loop)."""
+    wave_spread: float = Field(default=0.2, gt=0, le=1)
+    """Share of the decode time over which a closed loop's wave of requests finishes (and
+    its successors arrive): 0.2 for output lengths uniform in [0.8, 1] x OSL."""
 
 
 class Residuals(Frozen):

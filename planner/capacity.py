@@ -14,15 +14,15 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from planner.memory import MemoryFit, fit
+from planner.memory import fit
 from planner.percentiles import LatencyStats, samples
-from planner.predict import Planner, PredictionQuery
+from planner.predict import Batch, Plan, Planner, PredictionQuery
 from planner.specs import Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
 
 HOURS_PER_MONTH = 730.0
 TENSOR_PARALLEL = (1, 2, 4, 8)
 BISECTION_STEPS = 14
-SEARCH_SAMPLES = 128
+SEARCH_SAMPLES = 64
 PEAK_FACTOR_CV2: dict[str, float] = {"low": 1.0, "medium": 2.0, "high": 4.0}
 """Arrival variability (squared CV) assumed for each burstiness level: Poisson and burstier."""
 
@@ -107,8 +107,8 @@ class Infeasible(Candidate):
     reason: str
 
 
-Plan = tuple[Candidate, PredictionQuery, ModelSpec, GpuSpec, ServingConfig, MemoryFit]
-Sized = tuple[Candidate, PredictionQuery, ModelSpec, GpuSpec, ServingConfig, MemoryFit, float, str]
+Sized = tuple[Candidate, Plan, float, str]
+"""A candidate, its plan, the QPS one replica sustains, and what binds it."""
 
 
 class CapacityResult(Frozen):
@@ -165,6 +165,7 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
     isl_p95 = t.prompt_tokens_p95 or t.prompt_tokens_mean
     osl_p95 = t.output_tokens_p95 or t.output_tokens_mean
     infeasible: list[Infeasible] = []
+    found: list[Candidate] = []
     plans: list[Plan] = []
     for cand in candidates(planner, spec.constraints):
         model, gpu = planner.models[cand.model_id], planner.gpus[cand.gpu_id]
@@ -187,39 +188,30 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
             qps=1.0,
             arrival_cv2=PEAK_FACTOR_CV2[t.burstiness],
         )
-        plans.append((cand, query, model, gpu, cfg, mean_memory))
+        found.append(cand)
+        plans.append(Plan(query, model, gpu, cfg, mean_memory))
     if not plans:
         return CapacityResult(options=[], infeasible=infeasible)
     rates, binding = _max_rates(planner, spec, plans)
-    options: list[Sized] = []
-    for i, (cand, query, model, gpu, cfg, memory) in enumerate(plans):
-        if rates[i] <= 0:
-            infeasible.append(Infeasible(**cand.model_dump(), reason=binding[i]))
-            continue
-        options.append((cand, query, model, gpu, cfg, memory, float(rates[i]), binding[i]))
-    return CapacityResult(
-        options=_rank(_size(planner, spec, options, prices)),
-        infeasible=infeasible,
-    )
+    sized: list[Sized] = []
+    for cand, plan, rate, why in zip(found, plans, rates, binding, strict=True):
+        if rate <= 0:
+            infeasible.append(Infeasible(**cand.model_dump(), reason=why))
+        else:
+            sized.append((cand, plan, float(rate), why))
+    return CapacityResult(options=_rank(_size(planner, spec, sized, prices)), infeasible=infeasible)
 
 
-def _slo_met(
-    planner: Planner, spec: CapacitySpec, plans: list[Plan], qps: np.ndarray
-) -> tuple[np.ndarray, list[str]]:
-    queries = [
-        (q.model_copy(update={"qps": float(r)}), m, g, cfg, mem)
-        for (_, q, m, g, cfg, mem), r in zip(plans, qps, strict=True)
-    ]
-    state = planner.steady_states(queries, closed=False)
-    column = np.asarray
+def _slo_met(spec: CapacitySpec, batch: Batch, qps: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    state = batch.solve(closed=False, load=qps)
     ttft, tpot, e2e = samples(
         state,
-        planner.calibration.serving,
-        column([q.osl for q, *_ in queries], float),
+        batch.serving,
+        batch.osl,
         False,
-        column([q.isl for q, *_ in queries], float),
-        column([q.isl_p95 for q, *_ in queries], float),
-        column([q.osl_p95 for q, *_ in queries], float),
+        batch.isl,
+        batch.isl_p95,
+        batch.osl_p95,
         n_samples=SEARCH_SAMPLES,
     )
     ok = np.asarray(state.stable, dtype=bool)
@@ -241,16 +233,17 @@ def _max_rates(
     planner: Planner, spec: CapacitySpec, plans: list[Plan]
 ) -> tuple[np.ndarray, list[str]]:
     """Largest QPS per replica meeting every SLO, by bisection in log(QPS)."""
+    batch = planner.batch(plans)
     n = len(plans)
     low = np.full(n, 1e-3)
     high = np.full(n, 1e4)
-    ok_low, why = _slo_met(planner, spec, plans, low)
+    ok_low, why = _slo_met(spec, batch, low)
     for _ in range(BISECTION_STEPS):
         middle = np.sqrt(low * high)
-        ok, _ = _slo_met(planner, spec, plans, middle)
+        ok, _ = _slo_met(spec, batch, middle)
         low = np.where(ok, middle, low)
         high = np.where(ok, high, middle)
-    _, binding = _slo_met(planner, spec, plans, high)
+    _, binding = _slo_met(spec, batch, high)
     slo = spec.slo
     targets = {
         "ttft": f"TTFT p90 above {slo.ttft_p90_ms} ms",
@@ -275,17 +268,17 @@ def _size(
             max(1, math.ceil(t.steady_qps / (rate * (1 - spec.headroom)))),
             max(1, math.ceil(t.peak_qps / (rate * (1 - spec.headroom)))),
         )
-        for *_, rate, _binding in options
+        for _, _, rate, _ in options
     ]
     at_peak = planner.predict_many(
         [
-            option[1].model_copy(update={"qps": t.peak_qps / peak})
-            for option, (_, peak) in zip(options, replicas, strict=True)
+            plan.query.model_copy(update={"qps": t.peak_qps / peak})
+            for (_, plan, _, _), (_, peak) in zip(options, replicas, strict=True)
         ]
     )
     tokens_per_hour = t.steady_qps * (t.prompt_tokens_mean + t.output_tokens_mean) * 3600
     sized = []
-    for (cand, *_, rate, binding), (steady, peak), predicted in zip(
+    for (cand, _, rate, binding), (steady, peak), predicted in zip(
         options, replicas, at_peak, strict=True
     ):
         price = cheapest_price(prices, cand.gpu_id, c)

@@ -31,16 +31,22 @@ from planner.serving import closed_loop
 from planner.specs import GpuSpec, ModelSpec, ServingConfig
 from planner.steptime import Array, StepShape, apply, shape
 
-STEP_PARAMS = (
-    "compute_efficiency",
-    "memory_efficiency",
-    "step_overhead_ms",
-    "allreduce_latency_us",
-    "request_overhead_ms",
-)
-STEP_BOUNDS = ((0.05, 1.0), (0.15, 1.0), (0.0, 40.0), (0.0, 150.0), (0.0, 400.0))
-SERVING_PARAMS = ("first_wave_weight", "prefill_queue_factor")
-SERVING_BOUNDS = ((0.0, 1.0), (0.0, 20.0))
+FITTED_STEP: dict[str, tuple[float, float, float]] = {
+    # name: (lower bound, upper bound, offset that keeps the log prior finite near zero)
+    "compute_efficiency": (0.05, 1.0, 0.0),
+    "memory_efficiency": (0.15, 1.0, 0.0),
+    "moe_efficiency": (0.01, 1.0, 0.0),
+    "step_overhead_ms": (0.0, 20.0, 0.5),
+    "layer_overhead_us": (0.0, 200.0, 5.0),
+    "eager_layer_overhead_us": (0.0, 2000.0, 20.0),
+    "allreduce_latency_us": (0.0, 60.0, 2.0),
+    "request_overhead_ms": (0.0, 200.0, 5.0),
+}
+"""The step parameters fitted per group; the rest keep their defaults."""
+STEP_PARAMS = tuple(FITTED_STEP)
+STEP_BOUNDS = tuple((low, high) for low, high, _ in FITTED_STEP.values())
+SERVING_PARAMS = ("wave_spread",)
+SERVING_BOUNDS = ((0.01, 1.0),)
 PRIOR_SCALE = 0.1
 """Log-space spread a group may move away from its parent fit at no cost."""
 ROBUST_SCALE = 0.3
@@ -118,15 +124,12 @@ def predict(
     rows: FitRows, index: np.ndarray, step: np.ndarray, serving: ServingCalibration
 ) -> tuple[Array, Array]:
     """Mean TTFT and TPOT (s) of the rows at `index`; `step` has one parameter row each."""
-    coefficients = apply(
-        _subset(rows.shape, index),
-        step[:, 0],
-        step[:, 1],
-        np.full(len(index), StepCalibration().link_efficiency),
-        step[:, 2],
-        step[:, 3],
-        step[:, 4],
-    )
+    defaults = StepCalibration()
+    parameters = {
+        name: np.full(len(index), getattr(defaults, name)) for name in StepCalibration.model_fields
+    }
+    parameters.update({name: step[:, i] for i, name in enumerate(STEP_PARAMS)})
+    coefficients = apply(_subset(rows.shape, index), parameters)
     state = closed_loop(
         coefficients,
         rows.isl[index],
@@ -161,7 +164,7 @@ def _serving(vector: np.ndarray, base: ServingCalibration) -> ServingCalibration
 
 def _prior(vector: np.ndarray, prior: np.ndarray) -> Array:
     # Offsets keep the log finite for parameters whose fit may reach zero.
-    offsets = np.array([0.0, 0.0, 0.5, 5.0, 5.0])
+    offsets = np.array([offset for *_, offset in FITTED_STEP.values()])
     return np.asarray(np.log((vector + offsets) / (prior + offsets)) / PRIOR_SCALE)
 
 

@@ -13,25 +13,28 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from pydantic import model_validator
 
-from planner.calibration import CalibrationSet, Residuals, StepCalibration
+from planner.calibration import CalibrationSet, Residuals, ServingCalibration, StepCalibration
 from planner.measured import MeasuredPoint
 from planner.memory import MemoryFit, fit
 from planner.percentiles import LatencyStats, samples, stats
 from planner.serving import SteadyState, closed_loop, open_loop
 from planner.specs import Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
-from planner.steptime import calibrate, shape
+from planner.steptime import StepCoefficients, calibrate, shape
 
 Source = Literal["measured", "interpolated", "modelled"]
 ROOFLINE = StepCalibration(
     compute_efficiency=1.0,
+    moe_efficiency=1.0,
     memory_efficiency=1.0,
     link_efficiency=1.0,
     step_overhead_ms=0.0,
+    layer_overhead_us=0.0,
+    eager_layer_overhead_us=0.0,
     allreduce_latency_us=0.0,
     request_overhead_ms=0.0,
 )
@@ -101,6 +104,44 @@ class Prediction(Frozen):
     """Which calibration level the model used (gpu+precision, gpu, default)."""
 
 
+class Plan(NamedTuple):
+    """One query with everything resolved for it."""
+
+    query: PredictionQuery
+    model: ModelSpec
+    gpu: GpuSpec
+    cfg: ServingConfig
+    memory: MemoryFit
+
+
+def _column(values: Sequence[float]) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Candidates laid out as arrays; solving at another load needs no rebuilding."""
+
+    coefficients: StepCoefficients
+    isl: np.ndarray
+    osl: np.ndarray
+    budget: np.ndarray
+    cap: np.ndarray
+    arrival_cv2: np.ndarray
+    serving: ServingCalibration
+    isl_p95: np.ndarray
+    osl_p95: np.ndarray
+
+    def solve(self, closed: bool, load: np.ndarray) -> SteadyState:
+        """Closed loop at `load` requests in flight, or open loop at `load` requests/s."""
+        c = self.coefficients
+        if closed:
+            return closed_loop(c, self.isl, self.osl, load, self.budget, self.cap, self.serving)
+        return open_loop(
+            c, self.isl, self.osl, load, self.budget, self.cap, self.serving, self.arrival_cv2
+        )
+
+
 @dataclass
 class Planner:
     """The planner over one catalog: specs, measured points and a calibration."""
@@ -124,7 +165,7 @@ class Planner:
 
     def predict_many(self, queries: Sequence[PredictionQuery]) -> list[Prediction]:
         """Predictions in the order asked; unknown names raise KeyError naming them."""
-        plans = []
+        plans: list[Plan] = []
         for q in queries:
             model, gpu = self._model(q.model_id), self._gpu(q.gpu_id)
             cfg = ServingConfig(
@@ -144,7 +185,7 @@ class Planner:
                         "reason": f"{gpu.id} cannot serve {cfg.precision} weights",
                     }
                 )
-            plans.append((q, model, gpu, cfg, memory))
+            plans.append(Plan(q, model, gpu, cfg, memory))
         results: list[Prediction | None] = [None] * len(plans)
         for closed in (True, False):
             index = [
@@ -174,41 +215,43 @@ class Planner:
             raise KeyError(f"unknown GPU '{gpu_id}'")
         return self.gpus[gpu_id]
 
+    def batch(
+        self, plans: Sequence[Plan], calibrations: Sequence[StepCalibration] | None = None
+    ) -> Batch:
+        """The candidates' step coefficients and lengths, ready to solve at any load."""
+        if calibrations is None:
+            calibrations = [self.calibration.step(p.gpu.id, p.cfg.precision)[0] for p in plans]
+        return Batch(
+            coefficients=calibrate(shape([(p.model, p.gpu, p.cfg) for p in plans]), calibrations),
+            isl=_column([p.query.isl for p in plans]),
+            osl=_column([p.query.osl for p in plans]),
+            budget=_column([p.cfg.max_num_batched_tokens for p in plans]),
+            cap=_column([max(p.memory.max_concurrent_sequences, 1) for p in plans]),
+            arrival_cv2=_column([p.query.arrival_cv2 for p in plans]),
+            serving=self.calibration.serving,
+            isl_p95=_column([p.query.isl_p95 or p.query.isl for p in plans]),
+            osl_p95=_column([p.query.osl_p95 or p.query.osl for p in plans]),
+        )
+
     def steady_states(
         self,
-        plans: Sequence[tuple[PredictionQuery, ModelSpec, GpuSpec, ServingConfig, MemoryFit]],
+        plans: Sequence[Plan],
         closed: bool,
         calibrations: Sequence[StepCalibration] | None = None,
     ) -> SteadyState:
-        shapes = shape([(model, gpu, cfg) for _, model, gpu, cfg, _ in plans])
-        if calibrations is None:
-            calibrations = [
-                self.calibration.step(gpu.id, cfg.precision)[0] for _, _, gpu, cfg, _ in plans
-            ]
-        coefficients = calibrate(shapes, calibrations)
-
-        def column(values: list[float]) -> np.ndarray:
-            return np.asarray(values, dtype=np.float64)
-
-        isl = column([q.isl for q, *_ in plans])
-        osl = column([q.osl for q, *_ in plans])
-        budget = column([cfg.max_num_batched_tokens for _, _, _, cfg, _ in plans])
-        cap = column([max(m.max_concurrent_sequences, 1) for *_, m in plans])
-        serving = self.calibration.serving
-        if closed:
-            load = column([q.concurrency or 0 for q, *_ in plans])
-            return closed_loop(coefficients, isl, osl, load, budget, cap, serving)
-        load = column([q.qps or 0.0 for q, *_ in plans])
-        cv2 = column([q.arrival_cv2 for q, *_ in plans])
-        return open_loop(coefficients, isl, osl, load, budget, cap, serving, cv2)
+        load = [(p.query.concurrency if closed else p.query.qps) or 0.0 for p in plans]
+        return self.batch(plans, calibrations).solve(closed, _column(load))
 
     def _model_predictions(
         self,
-        plans: Sequence[tuple[PredictionQuery, ModelSpec, GpuSpec, ServingConfig, MemoryFit]],
+        plans: Sequence[Plan],
         closed: bool,
     ) -> list[Prediction]:
-        state = self.steady_states(plans, closed)
-        bound = self.steady_states(plans, closed, [ROOFLINE] * len(plans))
+        # The model and its roofline bound, solved together.
+        n = len(plans)
+        calibrations = [self.calibration.step(p.gpu.id, p.cfg.precision)[0] for p in plans]
+        both = self.steady_states([*plans, *plans], closed, [*calibrations, *[ROOFLINE] * n])
+        state, bound = both.take(slice(0, n)), both.take(slice(n, 2 * n))
         osl = np.asarray([q.osl for q, *_ in plans], dtype=np.float64)
         isl = np.asarray([q.isl for q, *_ in plans], dtype=np.float64)
         isl_p95 = np.asarray([q.isl_p95 or q.isl for q, *_ in plans], dtype=np.float64)

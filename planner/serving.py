@@ -28,7 +28,9 @@ import numpy as np
 from planner.calibration import ServingCalibration
 from planner.steptime import Array, StepCoefficients, step_seconds
 
-ITERATIONS = 30
+ITERATIONS = 60
+TOLERANCE = 1e-4
+"""Relative change of step and TTFT at which the fixed point counts as found."""
 DAMPING = 0.5
 MAX_UTILISATION = 0.98
 
@@ -54,6 +56,12 @@ class SteadyState:
     running: Array
     stable: Array
 
+    def take(self, index: slice | np.ndarray) -> SteadyState:
+        """The same results for a subset of the candidates."""
+        return SteadyState(
+            **{name: getattr(self, name)[index] for name in self.__dataclass_fields__}
+        )
+
 
 def _solve(
     c: StepCoefficients,
@@ -75,6 +83,9 @@ def _solve(
     decode = running.copy() if closed else np.zeros_like(isl)
     step = step_seconds(c, decode, decode_context, 0.0, 0.0)
     ttft = step
+    # A closed loop is negative feedback (slower steps, fewer arrivals) and oscillates
+    # undamped; an open loop is positive feedback, which damping would only slow down.
+    damping = DAMPING if closed else 0.0
     for _ in range(ITERATIONS):
         available = np.maximum(budget - decode, 16.0)
         chunks = np.maximum(1.0, isl / available)
@@ -95,22 +106,28 @@ def _solve(
         own_prefill = step_seconds(
             c, decode, decode_context, np.minimum(isl, available), prefill_context
         )
-        wait = (
-            serving.prefill_queue_factor
-            * arrival_cv2
-            / 2
-            * utilisation
-            / (1 - utilisation)
-            * chunks
-            * own_prefill
-        )
+        service = chunks * own_prefill
+        if closed:
+            wait = _wave_wait(running, service, serving.wave_spread * (osl - 1) * step)
+        else:
+            # Kingman's G/D/1 approximation: M/D/1 scaled by the arrivals' variability.
+            wait = arrival_cv2 / 2 * utilisation / (1 - utilisation) * service
         new_ttft = step / 2 + chunks * own_prefill + wait
-        step = DAMPING * step + (1 - DAMPING) * new_step
-        ttft = DAMPING * ttft + (1 - DAMPING) * new_ttft
+        moved = np.abs(new_step / step - 1) + np.abs(new_ttft / ttft - 1)
+        if not closed:
+            # Past the KV cache or the prefill budget an open loop has no fixed point: its
+            # queue grows for ever. Such candidates are settled (unstable); stop watching them.
+            overloaded = (decode > cap) | (utilisation >= MAX_UTILISATION)
+            moved = np.where(overloaded, 0.0, moved)
+        change = float(np.max(moved, initial=0.0))
+        step = damping * step + (1 - damping) * new_step
+        ttft = damping * ttft + (1 - damping) * new_ttft
         new_decode = rate * (osl - 1) * step
-        decode = DAMPING * decode + (1 - DAMPING) * (
+        decode = damping * decode + (1 - damping) * (
             np.minimum(new_decode, running) if closed else new_decode
         )
+        if change < TOLERANCE:
+            break
     fixed = request_overhead_s + step / 2 + chunks * own_prefill
     queueing = ttft - (step / 2 + chunks * own_prefill)
     # Each decode step carries a prefill chunk with probability `share`; its extra time
@@ -150,6 +167,19 @@ def _solve(
         running=rate * (ttft + (osl - 1) * step),
         stable=stable,
     )
+
+
+def _wave_wait(requests: Array, service: Array, window: Array) -> Array:
+    """Mean wait for the prefill budget when `requests` arrive spread over `window` seconds.
+
+    A closed loop with fixed-ish lengths moves in waves: requests that started together
+    finish within a window set by the spread of their output lengths, and their successors
+    arrive together. Past saturation (requests x service > window) the wave queues for the
+    excess, half of it on average; below, M/D/1 at the wave's own load.
+    """
+    load = np.minimum(requests * service / np.maximum(window, 1e-9), 0.9)
+    backlog = np.maximum(requests * service - window, 0.0) / 2
+    return np.asarray(backlog + service * load / (2 * (1 - load)))
 
 
 def closed_loop(

@@ -10,13 +10,15 @@ prefill chunks. Its time is a roofline per part, with calibrated efficiencies:
          + TP all-reduces: 2 per layer, each latency + bytes / link bandwidth
 
 MoE: FLOPs follow the active parameters; the weight bytes of a step grow with the number of
-distinct experts its tokens touch, E x (1 - (1 - k/E)^tokens) per layer (uniform routing).
+distinct experts its tokens touch, E x (1 - (1 - k/E)^tokens) per layer (uniform routing);
+and grouped expert GEMMs (routing, permutation, many small GEMMs) reach only a calibrated
+share of the dense matmul rate.
 Everything is NumPy-vectorised over candidates so that a search evaluates thousands at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +32,9 @@ Array = NDArray[np.float64]
 
 ACTIVATION_BYTES = 2.0
 """All-reduces move 16-bit activations."""
+CUDA_GRAPH_MAX_TOKENS = 512
+"""vLLM captures CUDA graphs for steps of up to this many tokens; larger steps (most
+prefill chunks) launch every kernel from Python."""
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,18 @@ class StepCoefficients:
     """Per-candidate constants of the step-time model (one array entry per candidate)."""
 
     overhead_s: Array
+    graphed_layers_s: Array
+    """Per-step launch cost of all layers when the step replays a CUDA graph."""
+    eager_layers_s: Array
+    """Per-step cost of all layers run eagerly (steps larger than the captured sizes)."""
     request_overhead_s: Array
     """Per-request time outside engine steps (HTTP, tokenisation, first detokenisation)."""
     matmul_flops_per_token: Array
+    """Dense matmul FLOPs per token (attention projections, dense MLPs, shared experts)."""
+    expert_flops_per_token: Array
+    """Routed-expert FLOPs per token (k experts per MoE layer)."""
     matmul_flops_per_s: Array
+    moe_efficiency: Array
     always_read_bytes: Array
     expert_bytes: Array
     """Bytes of one routed expert across all MoE layers, per GPU (0 for dense models)."""
@@ -66,6 +79,7 @@ class StepShape:
     """
 
     matmul_flops_per_token: Array
+    expert_flops_per_token: Array
     matmul_peak_flops_per_s: Array
     always_read_bytes: Array
     expert_bytes: Array
@@ -75,6 +89,7 @@ class StepShape:
     kv_bytes_per_context_token: Array
     attention_flops_per_context_token: Array
     attention_peak_flops_per_s: Array
+    layers: Array
     allreduces: Array
     """All-reduces per step (0 without tensor parallelism)."""
     allreduce_bytes_per_token: Array
@@ -90,9 +105,13 @@ def shape(candidates: Sequence[tuple[ModelSpec, GpuSpec, ServingConfig]]) -> Ste
         embedding = model.vocab_size * model.hidden_size
         heads_per_gpu = model.num_attention_heads / tp
         # Embedding lookups are not matmuls; the LM head is (counted once in the params).
-        columns["matmul_flops_per_token"].append(
-            2.0 * (model.params_active_b * 1e9 - embedding) / tp
+        routed_active = (
+            model.moe_layers * (model.moe_experts_per_token or 0) * (model.routed_expert_params)
         )
+        columns["matmul_flops_per_token"].append(
+            2.0 * max(model.params_active_b * 1e9 - embedding - routed_active, 0.0) / tp
+        )
+        columns["expert_flops_per_token"].append(2.0 * routed_active / tp)
         columns["matmul_peak_flops_per_s"].append(gpu.tensor_tflops(cfg.precision) * 1e12)
         columns["always_read_bytes"].append(
             ((model.always_read_params - embedding) * bpw + embedding * 2.0) / tp
@@ -110,6 +129,7 @@ def shape(candidates: Sequence[tuple[ModelSpec, GpuSpec, ServingConfig]]) -> Ste
             attention = 4.0 * model.kv_cached_layers * heads_per_gpu * model.head_dim
         columns["attention_flops_per_context_token"].append(attention)
         columns["attention_peak_flops_per_s"].append(gpu.bf16_tflops * 1e12)
+        columns["layers"].append(float(model.num_layers))
         columns["allreduces"].append(2.0 * model.num_layers if tp > 1 else 0.0)
         columns["allreduce_bytes_per_token"].append(
             model.hidden_size * ACTIVATION_BYTES * 2.0 * (tp - 1) / tp
@@ -121,47 +141,40 @@ def shape(candidates: Sequence[tuple[ModelSpec, GpuSpec, ServingConfig]]) -> Ste
 
 def calibrate(s: StepShape, calibrations: Sequence[StepCalibration]) -> StepCoefficients:
     """Apply one calibration per candidate to the spec-only shape."""
-
-    def param(name: str) -> Array:
-        return np.fromiter((getattr(c, name) for c in calibrations), np.float64, len(calibrations))
-
     return apply(
         s,
-        param("compute_efficiency"),
-        param("memory_efficiency"),
-        param("link_efficiency"),
-        param("step_overhead_ms"),
-        param("allreduce_latency_us"),
-        param("request_overhead_ms"),
+        {
+            name: np.fromiter(
+                (getattr(c, name) for c in calibrations), np.float64, len(calibrations)
+            )
+            for name in StepCalibration.model_fields
+        },
     )
 
 
-def apply(
-    s: StepShape,
-    compute_efficiency: Array,
-    memory_efficiency: Array,
-    link_efficiency: Array,
-    step_overhead_ms: Array,
-    allreduce_latency_us: Array,
-    request_overhead_ms: Array,
-) -> StepCoefficients:
+def apply(s: StepShape, p: Mapping[str, Array]) -> StepCoefficients:
+    """Scale the shape by calibration parameters given as one array per parameter name."""
     return StepCoefficients(
-        overhead_s=step_overhead_ms / 1e3,
-        request_overhead_s=request_overhead_ms / 1e3,
+        overhead_s=p["step_overhead_ms"] / 1e3,
+        graphed_layers_s=s.layers * p["layer_overhead_us"] / 1e6,
+        eager_layers_s=s.layers * p["eager_layer_overhead_us"] / 1e6,
+        request_overhead_s=p["request_overhead_ms"] / 1e3,
         matmul_flops_per_token=s.matmul_flops_per_token,
-        matmul_flops_per_s=s.matmul_peak_flops_per_s * compute_efficiency,
+        expert_flops_per_token=s.expert_flops_per_token,
+        matmul_flops_per_s=s.matmul_peak_flops_per_s * p["compute_efficiency"],
+        moe_efficiency=p["moe_efficiency"],
         always_read_bytes=s.always_read_bytes,
         expert_bytes=s.expert_bytes,
         experts=s.experts,
         experts_per_token=s.experts_per_token,
-        memory_bytes_per_s=s.peak_memory_bytes_per_s * memory_efficiency,
+        memory_bytes_per_s=s.peak_memory_bytes_per_s * p["memory_efficiency"],
         kv_bytes_per_context_token=s.kv_bytes_per_context_token,
         attention_flops_per_context_token=s.attention_flops_per_context_token,
-        attention_flops_per_s=s.attention_peak_flops_per_s * compute_efficiency,
-        allreduce_fixed_s=s.allreduces * allreduce_latency_us / 1e6,
+        attention_flops_per_s=s.attention_peak_flops_per_s * p["compute_efficiency"],
+        allreduce_fixed_s=s.allreduces * p["allreduce_latency_us"] / 1e6,
         allreduce_s_per_token=s.allreduces
         * s.allreduce_bytes_per_token
-        / (s.peak_link_bytes_per_s * link_efficiency),
+        / (s.peak_link_bytes_per_s * p["link_efficiency"]),
     )
 
 
@@ -190,7 +203,9 @@ def step_seconds(
     touched = np.where(c.expert_bytes > 0, np.minimum(touched, c.experts), 0.0)
     weight_bytes = c.always_read_bytes + c.expert_bytes * touched
     matmul = np.maximum(
-        tokens * c.matmul_flops_per_token / c.matmul_flops_per_s,
+        tokens
+        * (c.matmul_flops_per_token + c.expert_flops_per_token / c.moe_efficiency)
+        / c.matmul_flops_per_s,
         weight_bytes / c.memory_bytes_per_s,
     )
     # Decode attention streams the KV cache (memory bound); prefill attention is compute bound.
@@ -202,5 +217,6 @@ def step_seconds(
     )
     attention = kv_read / c.memory_bytes_per_s + prefill_attention_flops / c.attention_flops_per_s
     communication = c.allreduce_fixed_s + tokens * c.allreduce_s_per_token
-    result: Array = c.overhead_s + matmul + attention + communication
+    launch = np.where(tokens <= CUDA_GRAPH_MAX_TOKENS, c.graphed_layers_s, c.eager_layers_s)
+    result: Array = c.overhead_s + launch + matmul + attention + communication
     return result

@@ -11,7 +11,7 @@ from kb.db import session_scope
 from planner.calibration import stored_calibration
 from planner.capacity import CapacitySpec, GpuPrice, search
 from planner.memory import fit
-from planner.predict import ROOFLINE, Planner, PredictionQuery
+from planner.predict import ROOFLINE, Plan, Planner, PredictionQuery
 from planner.specs import ServingConfig
 
 
@@ -101,7 +101,7 @@ def test_throughput_never_exceeds_the_roofline(
     result = catalog.predict(query)
     if not result.fits:
         return
-    plan = (
+    plan = Plan(
         query,
         catalog.models[model],
         catalog.gpus[gpu],

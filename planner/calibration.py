@@ -28,10 +28,10 @@ class StepCalibration(Frozen):
     """Achieved share of the GPU-to-GPU link bandwidth in all-reduces."""
     step_overhead_ms: float = Field(default=2.0, ge=0)
     """Scheduler and sampling time per engine step."""
-    layer_overhead_us: float = Field(default=20.0, ge=0)
-    """Launch cost per layer of a step that replays a CUDA graph."""
-    eager_layer_overhead_us: float = Field(default=300.0, ge=0)
-    """Launch and Python cost per layer of a step run eagerly (too large for a graph)."""
+    kernel_overhead_us: float = Field(default=5.0, ge=0)
+    """Cost per kernel of a step that replays a CUDA graph (launch gaps, tiny kernels)."""
+    eager_kernel_overhead_us: float = Field(default=60.0, ge=0)
+    """Launch and Python cost per kernel of a step run eagerly (too large for a graph)."""
     allreduce_latency_us: float = Field(default=12.0, ge=0)
     """Fixed cost of one tensor-parallel all-reduce."""
     request_overhead_ms: float = Field(default=20.0, ge=0)

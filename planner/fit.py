@@ -37,8 +37,8 @@ FITTED_STEP: dict[str, tuple[float, float, float]] = {
     "memory_efficiency": (0.15, 1.0, 0.0),
     "moe_efficiency": (0.01, 1.0, 0.0),
     "step_overhead_ms": (0.0, 20.0, 0.5),
-    "layer_overhead_us": (0.0, 200.0, 5.0),
-    "eager_layer_overhead_us": (0.0, 2000.0, 20.0),
+    "kernel_overhead_us": (0.0, 30.0, 0.5),
+    "eager_kernel_overhead_us": (0.0, 300.0, 2.0),
     "allreduce_latency_us": (0.0, 60.0, 2.0),
     "request_overhead_ms": (0.0, 200.0, 5.0),
 }

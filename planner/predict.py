@@ -33,8 +33,8 @@ ROOFLINE = StepCalibration(
     memory_efficiency=1.0,
     link_efficiency=1.0,
     step_overhead_ms=0.0,
-    layer_overhead_us=0.0,
-    eager_layer_overhead_us=0.0,
+    kernel_overhead_us=0.0,
+    eager_kernel_overhead_us=0.0,
     allreduce_latency_us=0.0,
     request_overhead_ms=0.0,
 )

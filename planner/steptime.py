@@ -42,10 +42,10 @@ class StepCoefficients:
     """Per-candidate constants of the step-time model (one array entry per candidate)."""
 
     overhead_s: Array
-    graphed_layers_s: Array
-    """Per-step launch cost of all layers when the step replays a CUDA graph."""
-    eager_layers_s: Array
-    """Per-step cost of all layers run eagerly (steps larger than the captured sizes)."""
+    graphed_kernels_s: Array
+    """Per-step launch cost of all kernels when the step replays a CUDA graph."""
+    eager_kernels_s: Array
+    """Per-step cost of all kernels launched eagerly (steps larger than the captured sizes)."""
     request_overhead_s: Array
     """Per-request time outside engine steps (HTTP, tokenisation, first detokenisation)."""
     matmul_flops_per_token: Array
@@ -89,12 +89,34 @@ class StepShape:
     kv_bytes_per_context_token: Array
     attention_flops_per_context_token: Array
     attention_peak_flops_per_s: Array
-    layers: Array
+    kernels: Array
+    """GPU kernels one step launches (see `kernels_per_step`)."""
     allreduces: Array
     """All-reduces per step (0 without tensor parallelism)."""
     allreduce_bytes_per_token: Array
     """Bytes one token moves over the link per step, ring all-reduce."""
     peak_link_bytes_per_s: Array
+
+
+ATTENTION_KERNELS = {"mha": 7, "gqa": 7, "hybrid_sliding": 7, "mla": 11, "hybrid_linear": 7}
+"""Kernels of one attention block: norms, projections, RoPE, attention, output projection;
+MLA adds the latent down/up projections, their norms and the absorbed BMMs."""
+LINEAR_ATTENTION_EXTRA_KERNELS = 6
+"""Gated linear-attention layers add convolution, gating and state-update kernels."""
+DENSE_MLP_KERNELS = 3
+MOE_KERNELS = 7
+"""Router GEMM, top-k, token permutation, two grouped GEMMs, activation, combine."""
+
+
+def kernels_per_step(model: ModelSpec) -> float:
+    """Kernels one forward pass launches: per-kernel costs dominate small steps."""
+    attention = ATTENTION_KERNELS[model.attention] * model.num_layers
+    if model.attention == "hybrid_linear":
+        attention += LINEAR_ATTENTION_EXTRA_KERNELS * (model.num_layers - model.kv_cached_layers)
+    dense_layers = model.num_layers - model.moe_layers
+    shared = DENSE_MLP_KERNELS * model.moe_layers if model.moe_shared_experts else 0
+    ffn = DENSE_MLP_KERNELS * dense_layers + (MOE_KERNELS * model.moe_layers) + shared
+    return float(attention + ffn)
 
 
 def shape(candidates: Sequence[tuple[ModelSpec, GpuSpec, ServingConfig]]) -> StepShape:
@@ -129,7 +151,7 @@ def shape(candidates: Sequence[tuple[ModelSpec, GpuSpec, ServingConfig]]) -> Ste
             attention = 4.0 * model.kv_cached_layers * heads_per_gpu * model.head_dim
         columns["attention_flops_per_context_token"].append(attention)
         columns["attention_peak_flops_per_s"].append(gpu.bf16_tflops * 1e12)
-        columns["layers"].append(float(model.num_layers))
+        columns["kernels"].append(kernels_per_step(model))
         columns["allreduces"].append(2.0 * model.num_layers if tp > 1 else 0.0)
         columns["allreduce_bytes_per_token"].append(
             model.hidden_size * ACTIVATION_BYTES * 2.0 * (tp - 1) / tp
@@ -156,8 +178,8 @@ def apply(s: StepShape, p: Mapping[str, Array]) -> StepCoefficients:
     """Scale the shape by calibration parameters given as one array per parameter name."""
     return StepCoefficients(
         overhead_s=p["step_overhead_ms"] / 1e3,
-        graphed_layers_s=s.layers * p["layer_overhead_us"] / 1e6,
-        eager_layers_s=s.layers * p["eager_layer_overhead_us"] / 1e6,
+        graphed_kernels_s=s.kernels * p["kernel_overhead_us"] / 1e6,
+        eager_kernels_s=s.kernels * p["eager_kernel_overhead_us"] / 1e6,
         request_overhead_s=p["request_overhead_ms"] / 1e3,
         matmul_flops_per_token=s.matmul_flops_per_token,
         expert_flops_per_token=s.expert_flops_per_token,
@@ -217,6 +239,6 @@ def step_seconds(
     )
     attention = kv_read / c.memory_bytes_per_s + prefill_attention_flops / c.attention_flops_per_s
     communication = c.allreduce_fixed_s + tokens * c.allreduce_s_per_token
-    launch = np.where(tokens <= CUDA_GRAPH_MAX_TOKENS, c.graphed_layers_s, c.eager_layers_s)
+    launch = np.where(tokens <= CUDA_GRAPH_MAX_TOKENS, c.graphed_kernels_s, c.eager_kernels_s)
     result: Array = c.overhead_s + launch + matmul + attention + communication
     return result

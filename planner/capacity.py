@@ -7,7 +7,6 @@ once), then sizes replicas for peak load with headroom and prices them from date
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -15,13 +14,16 @@ import numpy as np
 from pydantic import Field
 
 from planner.memory import fit
-from planner.percentiles import LatencyStats, samples
+from planner.percentiles import LatencyStats, percentile, samples, stats
 from planner.predict import Batch, Plan, Planner, PredictionQuery
 from planner.specs import Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
+from planner.steptime import step_seconds
 
 HOURS_PER_MONTH = 730.0
 TENSOR_PARALLEL = (1, 2, 4, 8)
-BISECTION_STEPS = 14
+BISECTION_STEPS = 11
+"""Halvings of log(QPS) between the trickle and the bound: about 1 % resolution."""
+TRICKLE = 1e-4
 SEARCH_SAMPLES = 64
 PEAK_FACTOR_CV2: dict[str, float] = {"low": 1.0, "medium": 2.0, "high": 4.0}
 """Arrival variability (squared CV) assumed for each burstiness level: Poisson and burstier."""
@@ -107,10 +109,6 @@ class Infeasible(Candidate):
     reason: str
 
 
-Sized = tuple[Candidate, Plan, float, str]
-"""A candidate, its plan, the QPS one replica sustains, and what binds it."""
-
-
 class CapacityResult(Frozen):
     options: list[CapacityOption]
     infeasible: list[Infeasible]
@@ -192,14 +190,19 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
         plans.append(Plan(query, model, gpu, cfg, mean_memory))
     if not plans:
         return CapacityResult(options=[], infeasible=infeasible)
-    rates, binding = _max_rates(planner, spec, plans)
-    sized: list[Sized] = []
-    for cand, plan, rate, why in zip(found, plans, rates, binding, strict=True):
-        if rate <= 0:
-            infeasible.append(Infeasible(**cand.model_dump(), reason=why))
-        else:
-            sized.append((cand, plan, float(rate), why))
-    return CapacityResult(options=_rank(_size(planner, spec, sized, prices)), infeasible=infeasible)
+    batch, rates, binding = _max_rates(planner, spec, plans)
+    for i in np.flatnonzero(rates <= 0):
+        infeasible.append(Infeasible(**found[i].model_dump(), reason=binding[i]))
+    keep = np.flatnonzero(rates > 0)
+    options = _size(
+        spec,
+        batch.take(keep),
+        [found[i] for i in keep],
+        rates[keep],
+        [binding[i] for i in keep],
+        prices,
+    )
+    return CapacityResult(options=_rank(options), infeasible=infeasible)
 
 
 def _slo_met(spec: CapacitySpec, batch: Batch, qps: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -216,14 +219,14 @@ def _slo_met(spec: CapacitySpec, batch: Batch, qps: np.ndarray) -> tuple[np.ndar
     )
     ok = np.asarray(state.stable, dtype=bool)
     reason = np.where(ok, "", "stability")
-    for name, values, percentile, target in (
+    for name, values, q, target in (
         ("ttft", ttft, 90, spec.slo.ttft_p90_ms),
         ("tpot", tpot, 90, spec.slo.tpot_p90_ms),
         ("e2e", e2e, 95, spec.slo.e2e_p95_ms),
     ):
         if target is None:
             continue
-        met = np.percentile(values, percentile, axis=1) * 1e3 <= target
+        met = percentile(values, q) * 1e3 <= target
         reason = np.where(ok & ~met, name, reason)
         ok &= met
     return ok, list(reason)
@@ -231,12 +234,14 @@ def _slo_met(spec: CapacitySpec, batch: Batch, qps: np.ndarray) -> tuple[np.ndar
 
 def _max_rates(
     planner: Planner, spec: CapacitySpec, plans: list[Plan]
-) -> tuple[np.ndarray, list[str]]:
+) -> tuple[Batch, np.ndarray, list[str]]:
     """Largest QPS per replica meeting every SLO, by bisection in log(QPS)."""
     batch = planner.batch(plans)
-    n = len(plans)
-    low = np.full(n, 1e-3)
-    high = np.full(n, 1e4)
+    # No replica serves more requests than its KV cache holds decoding sequences at the
+    # fastest possible step; a tiny fraction of that is the trickle that must pass.
+    fastest = step_seconds(batch.coefficients, batch.cap, batch.isl + batch.osl / 2, 0.0, 0.0)
+    high = batch.cap / (batch.osl * fastest)
+    low = high * TRICKLE
     ok_low, why = _slo_met(spec, batch, low)
     for _ in range(BISECTION_STEPS):
         middle = np.sqrt(low * high)
@@ -253,37 +258,37 @@ def _max_rates(
     }
     reasons = [b or "stability" for b in binding]
     rates = np.where(ok_low, low, 0.0)
-    for i in range(n):
-        if not ok_low[i]:
-            reasons[i] = f"misses the SLO at any load: {targets[why[i] or 'stability']}"
-    return rates, reasons
+    for i in np.flatnonzero(~ok_low):
+        reasons[i] = f"misses the SLO at any load: {targets[why[i] or 'stability']}"
+    return batch, rates, reasons
 
 
 def _size(
-    planner: Planner, spec: CapacitySpec, options: list[Sized], prices: Sequence[GpuPrice]
+    spec: CapacitySpec,
+    batch: Batch,
+    found: list[Candidate],
+    rates: np.ndarray,
+    binding: list[str],
+    prices: Sequence[GpuPrice],
 ) -> list[CapacityOption]:
+    """Replicas for peak and steady load, latency at the per-replica peak load, and cost."""
     t, c = spec.traffic, spec.constraints
-    replicas = [
-        (
-            max(1, math.ceil(t.steady_qps / (rate * (1 - spec.headroom)))),
-            max(1, math.ceil(t.peak_qps / (rate * (1 - spec.headroom)))),
-        )
-        for _, _, rate, _ in options
-    ]
-    at_peak = planner.predict_many(
-        [
-            plan.query.model_copy(update={"qps": t.peak_qps / peak})
-            for (_, plan, _, _), (_, peak) in zip(options, replicas, strict=True)
-        ]
+    usable = rates * (1 - spec.headroom)
+    peak = np.maximum(1, np.ceil(t.peak_qps / usable)).astype(int)
+    steady = np.maximum(1, np.ceil(t.steady_qps / usable)).astype(int)
+    state = batch.solve(closed=False, load=t.peak_qps / peak)
+    ttft, tpot, e2e = samples(
+        state, batch.serving, batch.osl, False, batch.isl, batch.isl_p95, batch.osl_p95
     )
+    ttft_stats = stats(ttft, state.ttft_s)
+    tpot_stats = stats(tpot, state.tpot_s)
+    e2e_stats = stats(e2e, state.ttft_s + (batch.osl - 1) * state.tpot_s)
     tokens_per_hour = t.steady_qps * (t.prompt_tokens_mean + t.output_tokens_mean) * 3600
     sized = []
-    for (cand, _, rate, binding), (steady, peak), predicted in zip(
-        options, replicas, at_peak, strict=True
-    ):
+    for i, cand in enumerate(found):
         price = cheapest_price(prices, cand.gpu_id, c)
-        hourly = price.usd_per_gpu_hour * cand.tp * peak if price else None
-        steady_hourly = price.usd_per_gpu_hour * cand.tp * steady if price else None
+        hourly = price.usd_per_gpu_hour * cand.tp * int(peak[i]) if price else None
+        steady_hourly = price.usd_per_gpu_hour * cand.tp * int(steady[i]) if price else None
         monthly = hourly * HOURS_PER_MONTH if hourly is not None else None
         if (
             c.max_monthly_cost_usd is not None
@@ -291,23 +296,22 @@ def _size(
             and (monthly > c.max_monthly_cost_usd)
         ):
             continue
-        assert predicted.ttft_ms and predicted.tpot_ms and predicted.e2e_ms
         sized.append(
-            CapacityOption(
-                **cand.model_dump(),
-                max_qps_per_replica=rate,
-                replicas_for_peak=peak,
-                min_replicas=steady,
-                gpus_total=peak * cand.tp,
-                ttft_ms=predicted.ttft_ms,
-                tpot_ms=predicted.tpot_ms,
-                e2e_ms=predicted.e2e_ms,
+            CapacityOption.model_construct(
+                **dict(cand),
+                max_qps_per_replica=float(rates[i]),
+                replicas_for_peak=int(peak[i]),
+                min_replicas=int(steady[i]),
+                gpus_total=int(peak[i]) * cand.tp,
+                ttft_ms=ttft_stats[i],
+                tpot_ms=tpot_stats[i],
+                e2e_ms=e2e_stats[i],
                 price=price,
                 usd_per_hour=hourly,
                 usd_per_month=monthly,
                 usd_per_month_steady=steady_hourly * HOURS_PER_MONTH if steady_hourly else None,
                 usd_per_1k_tokens=steady_hourly / tokens_per_hour * 1000 if steady_hourly else None,
-                binding_slo=binding,
+                binding_slo=binding[i],
             )
         )
     return sized

@@ -108,7 +108,7 @@ def fit(model: ModelSpec, gpu: GpuSpec, cfg: ServingConfig, context_tokens: int)
             f"KV cache of {kv_total / GB:.1f} GB per GPU cannot hold one sequence of "
             f"{context_tokens} tokens; use more GPUs, fp8 KV cache or a shorter context"
         )
-    return MemoryFit(
+    return MemoryFit.model_construct(
         fits=reason is None,
         reason=reason,
         context_tokens=context_tokens,

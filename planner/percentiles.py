@@ -46,10 +46,13 @@ def _lognormal_factor(mean: Array, p95: Array | None, u: Array) -> Array:
     if p95 is None:
         return np.ones((len(mean), len(u)))
     ratio = np.maximum(np.asarray(p95) / np.asarray(mean), 1.0)
+    # Candidates of one search share their lengths: compute each distinct spread once.
+    distinct, index = np.unique(ratio, return_inverse=True)
     # Lognormal with E = 1 and p95 = ratio: sigma solves mu + 1.645 sigma = ln(ratio).
-    sigma = np.maximum(-Z95 + np.sqrt(Z95**2 + 2 * np.log(ratio)), 0.0)
+    sigma = np.maximum(-Z95 + np.sqrt(Z95**2 + 2 * np.log(distinct)), 0.0)
     z = ndtri(np.clip(u, 1e-6, 1 - 1e-6))
-    return np.asarray(np.exp(-(sigma[:, None] ** 2) / 2 + sigma[:, None] * z[None, :]))
+    factors = np.exp(-(sigma[:, None] ** 2) / 2 + sigma[:, None] * z[None, :])
+    return np.asarray(factors[index.reshape(-1)])
 
 
 def samples(
@@ -90,12 +93,18 @@ def samples(
     return ttft, tpot, e2e
 
 
+def percentile(values: Array, q: float) -> Array:
+    """The q-th percentile of each row, by selection (nearest rank) rather than sorting."""
+    k = min(round(q / 100 * (values.shape[1] - 1)), values.shape[1] - 1)
+    return np.asarray(np.partition(values, k, axis=1)[:, k])
+
+
 def stats(values_s: Array, mean_s: Array | None = None) -> list[LatencyStats]:
     """Per-candidate LatencyStats in ms; `mean_s` overrides the sample mean (the model's)."""
     quantiles = np.percentile(values_s, PERCENTILES, axis=1) * 1e3
     means = (mean_s if mean_s is not None else values_s.mean(axis=1)) * 1e3
     return [
-        LatencyStats(
+        LatencyStats.model_construct(
             mean=float(means[i]),
             p50=float(quantiles[0, i]),
             p90=float(quantiles[1, i]),

@@ -132,6 +132,25 @@ class Batch:
     isl_p95: np.ndarray
     osl_p95: np.ndarray
 
+    def take(self, index: np.ndarray) -> Batch:
+        """The same batch for a subset of its candidates."""
+        return Batch(
+            coefficients=StepCoefficients(
+                **{
+                    name: getattr(self.coefficients, name)[index]
+                    for name in StepCoefficients.__dataclass_fields__
+                }
+            ),
+            isl=self.isl[index],
+            osl=self.osl[index],
+            budget=self.budget[index],
+            cap=self.cap[index],
+            arrival_cv2=self.arrival_cv2[index],
+            serving=self.serving,
+            isl_p95=self.isl_p95[index],
+            osl_p95=self.osl_p95[index],
+        )
+
     def solve(self, closed: bool, load: np.ndarray) -> SteadyState:
         """Closed loop at `load` requests in flight, or open loop at `load` requests/s."""
         c = self.coefficients

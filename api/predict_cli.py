@@ -50,6 +50,14 @@ def predict(
     input_csv: Annotated[Path | None, typer.Option("--input", help="CSV of queries.")] = None,
     output_csv: Annotated[Path | None, typer.Option("--output", help="CSV to write.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    simulate: Annotated[
+        bool, typer.Option(help="Simulate step by step (bursts, length spread) instead.")
+    ] = False,
+    burstiness: Annotated[
+        float, typer.Option(min=1.0, help="Squared CV of arrival gaps: 1 Poisson, 4 bursty.")
+    ] = 1.0,
+    isl_p95: Annotated[int | None, typer.Option(min=1, help="p95 input tokens.")] = None,
+    osl_p95: Annotated[int | None, typer.Option(min=1, help="p95 output tokens.")] = None,
 ) -> None:
     """Predict TTFT/TPOT/E2E, throughput and memory for one configuration, or a CSV of them."""
     engine, models, gpus = _load()
@@ -77,10 +85,13 @@ def predict(
             osl=osl,
             concurrency=concurrency,
             qps=qps,
+            arrival_cv2=burstiness,
+            isl_p95=isl_p95,
+            osl_p95=osl_p95,
         )
     except (UnknownNameError, ValidationError) as error:
         raise fail(_message(error)) from None
-    result = engine.predict(query)
+    result = engine.simulate(query) if simulate else engine.predict(query)
     if as_json:
         typer.echo(json.dumps(prediction_json(result), indent=2))
     else:
@@ -117,6 +128,7 @@ def prediction_json(result: Prediction) -> dict[str, object]:
         "measured_references": result.measured_references,
         "uncertainty": result.uncertainty.model_dump() if result.uncertainty else None,
         "calibration": result.calibration,
+        "method": result.method,
     }
 
 
@@ -129,7 +141,8 @@ def summary(result: Prediction) -> str:
     lines = [
         f"{head}, isl {q.isl} / osl {q.osl}, "
         + (f"concurrency {q.concurrency}" if q.concurrency else f"{q.qps} QPS"),
-        f"  source        {result.source}" + ("" if result.stable else "  (NOT sustainable)"),
+        f"  source        {result.source} ({result.method})"
+        + ("" if result.stable else "  (NOT sustainable)"),
         f"  TTFT ms       mean {result.ttft_ms.mean:8.1f}  p90 {result.ttft_ms.p90:8.1f}  "
         f"p99 {result.ttft_ms.p99:8.1f}",
         f"  TPOT ms       mean {result.tpot_ms.mean:8.2f}  p90 {result.tpot_ms.p90:8.2f}  "

@@ -11,9 +11,9 @@ from kb.db import session_scope
 from kb.migrate import upgrade
 from kb.repository import load
 from planner.calibration import CalibrationSet, ServingCalibration
-from planner.capacity import CapacitySpec, search
+from planner.capacity import CapacitySpec, candidates, search
 from planner.fit import predict_with, prepare
-from planner.predict import ROOFLINE, PredictionQuery
+from planner.predict import ROOFLINE, Planner, PredictionQuery
 from planner.report import accuracy_table, calibrate
 from settings import get_settings
 
@@ -31,6 +31,10 @@ CHAT = CapacitySpec.model_validate(
         "slo": {"ttft_p90_ms": 500, "tpot_p90_ms": 50, "e2e_p95_ms": 23050},
     }
 )
+
+
+def _one_prediction_s(engine: Planner, query: PredictionQuery) -> float:
+    return median_seconds(lambda: engine.predict(query), repeats=5)
 
 
 def run() -> dict[str, object]:
@@ -53,17 +57,45 @@ def run() -> dict[str, object]:
         serving=ServingCalibration(first_wave_weight=0.0),
     )
     roofline_ttft, roofline_tpot = predict_with(rows, roofline)
-    query = PredictionQuery(
-        model_id="Qwen/Qwen3-32B",
-        gpu_id="A100-SXM-80GB",
-        tp=2,
-        precision="bf16",
-        isl=2000,
-        osl=300,
-        qps=3.0,
-    )
-    one_prediction_s = median_seconds(lambda: engine.predict(query), repeats=200)
+    # One prediction: the median over single predictions of many different configurations
+    # (every 10th measured row asked as a query, and open-loop variants on A100s).
+    queries = [
+        PredictionQuery(
+            model_id=p.model_id,
+            gpu_id=p.gpu_id,
+            tp=p.tp,
+            precision=p.precision,
+            isl=p.isl,
+            osl=p.osl,
+            concurrency=p.concurrency,
+        )
+        for p in points[::10]
+    ] + [
+        PredictionQuery(
+            model_id=p.model_id,
+            gpu_id="A100-SXM-80GB",
+            tp=max(p.tp, 4),
+            precision="bf16" if p.precision == "bf16" else "fp8",
+            isl=p.isl,
+            osl=p.osl,
+            qps=p.concurrency / 20,
+        )
+        for p in points[5::20]
+    ]
+    per_query = sorted(_one_prediction_s(engine, q) for q in queries)
+    one_prediction_s = per_query[len(per_query) // 2]
     search_s = median_seconds(lambda: search(engine, CHAT, prices), repeats=3)
+    bursty = PredictionQuery(
+        model_id="meta-llama/Llama-3.1-8B-Instruct",
+        gpu_id="H100-SXM-80GB",
+        isl=1155,
+        osl=211,
+        isl_p95=4083,
+        osl_p95=451,
+        qps=8.0,
+        arrival_cv2=4.0,
+    )
+    simulation_s = median_seconds(lambda: engine.simulate(bursty), repeats=3)
     return {
         "rows_fitted": report["rows_fitted"],
         "rows_excluded": len(report["rows_excluded"]),  # type: ignore[arg-type]
@@ -71,6 +103,8 @@ def run() -> dict[str, object]:
         "roofline_baseline": accuracy_table(rows, roofline_ttft, roofline_tpot),
         "one_prediction_median_ms": round(one_prediction_s * 1e3, 3),
         "full_catalog_search_median_ms": round(search_s * 1e3, 1),
+        "full_catalog_candidates": len(candidates(engine, CHAT.constraints)),
+        "one_simulation_400_requests_median_ms": round(simulation_s * 1e3, 1),
         "targets": {
             "tpot_mdape": 0.10,
             "ttft_mdape": 0.20,

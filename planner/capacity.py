@@ -66,6 +66,8 @@ class CapacitySpec(Frozen):
     constraints: SearchConstraints = SearchConstraints()
     headroom: float = Field(default=0.2, ge=0, lt=1)
     """Share of per-replica capacity held back when sizing (0.2 sizes replicas to 80 %)."""
+    simulate_top: int = Field(default=3, ge=0, le=20)
+    """Check this many of the best options by discrete-event simulation at peak load."""
 
 
 class GpuPrice(Frozen):
@@ -103,6 +105,12 @@ class CapacityOption(Candidate):
     """Prompt plus output tokens, at steady load."""
     binding_slo: str
     """What limits one replica's load: ttft, tpot, e2e, memory or stability."""
+    simulated_ttft_ms: LatencyStats | None = None
+    simulated_tpot_ms: LatencyStats | None = None
+    simulated_e2e_ms: LatencyStats | None = None
+    simulated_slo_met: bool | None = None
+    """Whether the simulation at peak load (bursts, length spread, preemption) met every SLO;
+    None when the option was not simulated."""
 
 
 class Infeasible(Candidate):
@@ -202,7 +210,44 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
         [binding[i] for i in keep],
         prices,
     )
-    return CapacityResult(options=_rank(options), infeasible=infeasible)
+    ranked = _rank(options)
+    checked = [_simulated(planner, spec, option) for option in ranked[: spec.simulate_top]]
+    return CapacityResult(options=checked + ranked[spec.simulate_top :], infeasible=infeasible)
+
+
+def _simulated(planner: Planner, spec: CapacitySpec, option: CapacityOption) -> CapacityOption:
+    t = spec.traffic
+    query = PredictionQuery(
+        model_id=option.model_id,
+        gpu_id=option.gpu_id,
+        tp=option.tp,
+        precision=option.precision,
+        isl=t.prompt_tokens_mean,
+        osl=t.output_tokens_mean,
+        isl_p95=t.prompt_tokens_p95,
+        osl_p95=t.output_tokens_p95,
+        qps=t.peak_qps / option.replicas_for_peak,
+        arrival_cv2=PEAK_FACTOR_CV2[t.burstiness],
+    )
+    result = planner.simulate(query)
+    assert result.ttft_ms and result.tpot_ms and result.e2e_ms
+    slo = spec.slo
+    met = result.stable and all(
+        target is None or value <= target
+        for value, target in (
+            (result.ttft_ms.p90, slo.ttft_p90_ms),
+            (result.tpot_ms.p90, slo.tpot_p90_ms),
+            (result.e2e_ms.p95, slo.e2e_p95_ms),
+        )
+    )
+    return option.model_copy(
+        update={
+            "simulated_ttft_ms": result.ttft_ms,
+            "simulated_tpot_ms": result.tpot_ms,
+            "simulated_e2e_ms": result.e2e_ms,
+            "simulated_slo_met": met,
+        }
+    )
 
 
 def _slo_met(spec: CapacitySpec, batch: Batch, qps: np.ndarray) -> tuple[np.ndarray, list[str]]:

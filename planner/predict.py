@@ -23,6 +23,7 @@ from planner.measured import MeasuredPoint
 from planner.memory import MemoryFit, fit
 from planner.percentiles import LatencyStats, samples, stats
 from planner.serving import SteadyState, closed_loop, open_loop
+from planner.simulate import SimulationInput, simulate
 from planner.specs import Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
 from planner.steptime import StepCoefficients, calibrate, shape
 
@@ -102,6 +103,7 @@ class Prediction(Frozen):
     uncertainty: Uncertainty | None = None
     calibration: str = ""
     """Which calibration level the model used (gpu+precision, gpu, default)."""
+    method: Literal["analytical", "simulated"] = "analytical"
 
 
 class Plan(NamedTuple):
@@ -223,6 +225,59 @@ class Planner:
                     query=q, precision=cfg.precision, fits=False, memory=memory, stable=False
                 )
         return [self._with_measurements(p) for p in results if p is not None]
+
+    def simulate(self, query: PredictionQuery, requests: int = 400, seed: int = 0) -> Prediction:
+        """Play `requests` through a step-level simulation of one replica (simulate.py):
+        slower than `predict`, but it sees bursts, length spread and preemption."""
+        analytical = self.predict(query)
+        if not analytical.fits:
+            return analytical
+        model, gpu = self._model(query.model_id), self._gpu(query.gpu_id)
+        cfg = ServingConfig(
+            tp=query.tp,
+            precision=analytical.precision,
+            max_num_seqs=query.max_num_seqs,
+            max_num_batched_tokens=query.max_num_batched_tokens,
+            gpu_memory_utilization=query.gpu_memory_utilization,
+            kv_cache_dtype=query.kv_cache_dtype,
+        )
+        calibration, level = self.calibration.step(gpu.id, cfg.precision)
+        coefficients = calibrate(shape([(model, gpu, cfg)]), [calibration])
+        result = simulate(
+            SimulationInput(
+                coefficients=coefficients,
+                kv_capacity_tokens=analytical.memory.kv_capacity_tokens,
+                max_num_seqs=query.max_num_seqs,
+                max_num_batched_tokens=query.max_num_batched_tokens,
+                request_overhead_s=calibration.request_overhead_ms / 1e3,
+                isl_mean=query.isl,
+                osl_mean=query.osl,
+                isl_p95=query.isl_p95,
+                osl_p95=query.osl_p95,
+                qps=query.qps,
+                arrival_cv2=query.arrival_cv2,
+                concurrency=query.concurrency,
+                requests=requests,
+                seed=seed,
+            )
+        )
+        ttft, tpot, e2e = (
+            stats(values[None, :])[0] for values in (result.ttft_s, result.tpot_s, result.e2e_s)
+        )
+        return analytical.model_copy(
+            update={
+                "ttft_ms": ttft,
+                "tpot_ms": tpot,
+                "e2e_ms": e2e,
+                "stable": not result.saturated,
+                "requests_per_s": result.requests_per_s,
+                "output_tokens_per_s": result.requests_per_s * query.osl,
+                "source": "modelled",
+                "measured_references": [],
+                "calibration": level,
+                "method": "simulated",
+            }
+        )
 
     def _model(self, model_id: str) -> ModelSpec:
         if model_id not in self.models:

@@ -55,7 +55,7 @@ def test_predict_open_loop_and_bad_input(seeded_sqlite_url: str) -> None:
         database_url=seeded_sqlite_url,
     )
     assert ok.returncode == 0, ok.stderr
-    assert "source        modelled" in ok.stdout and "TTFT ms" in ok.stdout
+    assert "source        modelled (analytical)" in ok.stdout and "TTFT ms" in ok.stdout
     both = preflight(
         "predict",
         "--model",
@@ -132,3 +132,31 @@ def test_capacity_from_a_spec_file(tmp_path: Path, seeded_sqlite_url: str) -> No
     )
     refused = preflight("capacity", "--spec", str(bad), database_url=seeded_sqlite_url)
     assert refused.returncode == 2 and "greater than or equal to 1" in refused.stderr
+
+
+def test_predict_by_simulation(seeded_sqlite_url: str) -> None:
+    result = preflight(
+        "predict",
+        "--model",
+        "llama-3.1-8b",
+        "--gpu",
+        "h100",
+        "--isl",
+        "1000",
+        "--osl",
+        "200",
+        "--isl-p95",
+        "3000",
+        "--osl-p95",
+        "450",
+        "--qps",
+        "6",
+        "--burstiness",
+        "4",
+        "--simulate",
+        "--json",
+        database_url=seeded_sqlite_url,
+    )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["method"] == "simulated" and body["ttft_ms"]["p99"] >= body["ttft_ms"]["p50"]

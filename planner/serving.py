@@ -143,10 +143,18 @@ def _solve(
         mean_ttft = (1 - serving.first_wave_weight) * steady_ttft + serving.first_wave_weight * (
             request_overhead_s + first_wave
         )
+        # The first wave's requests decode while the rest of the wave is still prefilling:
+        # on average half of the wave's full-budget prefill steps land in their decode.
+        wave_steps = running * isl / budget
+        wave_tpot_extra = wave_steps / 2 * np.maximum(full_budget_step - decode_step, 0.0) / (
+            np.maximum(osl - 1, 1)
+        )
+        mean_tpot = step + serving.first_wave_weight * wave_tpot_extra
         stable = np.ones_like(isl, dtype=bool)
     else:
         admission = np.zeros_like(isl)
         first_wave = np.zeros_like(isl)
+        mean_tpot = step
         mean_ttft = fixed + queueing
         stable = (
             (rate * isl * step < available * MAX_UTILISATION)
@@ -154,7 +162,7 @@ def _solve(
             & np.isfinite(step)
         )
     return SteadyState(
-        tpot_s=step,
+        tpot_s=mean_tpot,
         ttft_s=mean_ttft,
         request_overhead_s=request_overhead_s,
         own_prefill_s=chunks * own_prefill,

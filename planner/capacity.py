@@ -8,23 +8,32 @@ once), then sizes replicas for peak load with headroom and prices them from date
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from planner.memory import fit
+from planner.calibration import StepCalibration
+from planner.memory import (
+    GB,
+    fit,
+    kv_bytes_per_token_per_gpu,
+    overhead_bytes,
+    weight_bytes_per_gpu,
+    window_kv_bytes_per_token_per_gpu,
+)
 from planner.percentiles import LatencyStats, percentile, samples, stats
-from planner.predict import Batch, Plan, Planner, PredictionQuery
+from planner.predict import Batch, Planner, PredictionQuery
 from planner.specs import Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
-from planner.steptime import step_seconds
+from planner.steptime import StepShape, apply, shape, step_seconds
 
 HOURS_PER_MONTH = 730.0
 TENSOR_PARALLEL = (1, 2, 4, 8)
 BISECTION_STEPS = 11
 """Halvings of log(QPS) between the trickle and the bound: about 1 % resolution."""
 TRICKLE = 1e-4
-SEARCH_SAMPLES = 64
+SEARCH_SAMPLES = 32
 PEAK_FACTOR_CV2: dict[str, float] = {"low": 1.0, "medium": 2.0, "high": 4.0}
 """Arrival variability (squared CV) assumed for each burstiness level: Poisson and burstier."""
 
@@ -132,82 +141,203 @@ def precisions_for(model: ModelSpec, gpu: GpuSpec) -> list[Precision]:
 
 
 def candidates(planner: Planner, c: SearchConstraints) -> list[Candidate]:
-    models = [
-        m
-        for m in planner.models.values()
-        if (c.models is None or m.id in c.models) and m.id not in c.excluded_models
-    ]
-    gpus = [
-        g
-        for g in planner.gpus.values()
-        if (c.gpus is None or g.id in c.gpus) and g.id not in c.excluded_gpus
-    ]
-    return [
-        Candidate(model_id=m.id, gpu_id=g.id, tp=tp, precision=p)
-        for m in models
-        for g in gpus
-        for p in precisions_for(m, g)
-        if (c.precisions is None or p in c.precisions) and g.supports(p)
-        for tp in TENSOR_PARALLEL
-        if tp <= min(c.max_tp, g.gpus_per_node)
-    ]
+    """Every (model, GPU, precision, TP) the constraints allow, before any memory check."""
+    index = CatalogIndex.of(planner)
+    return [index.candidates[i] for i in np.flatnonzero(index.allowed(c))]
 
 
-def cheapest_price(
-    prices: Sequence[GpuPrice], gpu_id: str, c: SearchConstraints
-) -> GpuPrice | None:
-    matching = [
-        p
-        for p in prices
-        if p.gpu_id == gpu_id
-        and p.pricing == c.pricing
-        and (c.provider is None or p.provider == c.provider)
-    ]
-    return min(matching, key=lambda p: p.usd_per_gpu_hour, default=None)
+def cheapest_prices(prices: Sequence[GpuPrice], c: SearchConstraints) -> dict[str, GpuPrice]:
+    """The cheapest matching quote per GPU (GPUs with none are absent: price unknown)."""
+    cheapest: dict[str, GpuPrice] = {}
+    for p in prices:
+        if p.pricing != c.pricing or (c.provider is not None and p.provider != c.provider):
+            continue
+        best = cheapest.get(p.gpu_id)
+        if best is None or p.usd_per_gpu_hour < best.usd_per_gpu_hour:
+            cheapest[p.gpu_id] = p
+    return cheapest
+
+
+@dataclass
+class CatalogIndex:
+    """Every candidate of a planner's catalog, with what the search needs as arrays.
+
+    Built once per planner (seconds of Python); each search then filters and solves with
+    array operations only.
+    """
+
+    planner: Planner
+    candidates: list[Candidate]
+    configs: list[ServingConfig]
+    model_ids: np.ndarray
+    gpu_ids: np.ndarray
+    precisions: np.ndarray
+    tp: np.ndarray
+    shape: StepShape
+    parameters: dict[str, np.ndarray]
+    """Calibration parameters per candidate, by name."""
+    usable_bytes: np.ndarray
+    fixed_bytes: np.ndarray
+    """Weights and runtime overhead per GPU."""
+    kv_bytes_per_token: np.ndarray
+    window_kv_bytes_per_token: np.ndarray
+    window_tokens: np.ndarray
+    max_context: np.ndarray
+    structural: np.ndarray
+    """False where TP cannot split the model or exceeds a node."""
+
+    @classmethod
+    def of(cls, planner: Planner) -> CatalogIndex:
+        cached = _INDEXES.get(id(planner))
+        if cached is None or cached.planner is not planner:
+            cached = _INDEXES[id(planner)] = cls.build(planner)
+        return cached
+
+    @classmethod
+    def build(cls, planner: Planner) -> CatalogIndex:
+        found: list[tuple[ModelSpec, GpuSpec, ServingConfig, Candidate]] = []
+        for m in planner.models.values():
+            for g in planner.gpus.values():
+                for p in precisions_for(m, g):
+                    if not g.supports(p):
+                        continue
+                    for tp in TENSOR_PARALLEL:
+                        if tp <= g.gpus_per_node:
+                            cfg = ServingConfig(tp=tp, precision=p)
+                            found.append(
+                                (
+                                    m,
+                                    g,
+                                    cfg,
+                                    Candidate.model_construct(
+                                        model_id=m.id, gpu_id=g.id, tp=tp, precision=p
+                                    ),
+                                )
+                            )
+        calibrations = [planner.calibration.step(g.id, cfg.precision)[0] for _, g, cfg, _ in found]
+
+        def column(values: Sequence[object]) -> np.ndarray:
+            return np.asarray(values)
+
+        return cls(
+            planner=planner,
+            candidates=[cand for *_, cand in found],
+            configs=[cfg for _, _, cfg, _ in found],
+            model_ids=column([m.id for m, *_ in found]),
+            gpu_ids=column([g.id for _, g, *_ in found]),
+            precisions=column([cfg.precision for _, _, cfg, _ in found]),
+            tp=column([cfg.tp for _, _, cfg, _ in found]),
+            shape=shape([(m, g, cfg) for m, g, cfg, _ in found]),
+            parameters={
+                name: np.fromiter((getattr(c, name) for c in calibrations), np.float64)
+                for name in StepCalibration.model_fields
+            },
+            usable_bytes=column(
+                [g.memory_gb * GB * cfg.gpu_memory_utilization for _, g, cfg, _ in found]
+            ),
+            fixed_bytes=column(
+                [weight_bytes_per_gpu(m, cfg) + overhead_bytes(m, cfg) for m, _, cfg, _ in found]
+            ),
+            kv_bytes_per_token=column(
+                [kv_bytes_per_token_per_gpu(m, cfg) for m, _, cfg, _ in found]
+            ),
+            window_kv_bytes_per_token=column(
+                [window_kv_bytes_per_token_per_gpu(m, cfg) for m, _, cfg, _ in found]
+            ),
+            window_tokens=column([m.sliding_window_tokens or 0 for m, *_ in found]),
+            max_context=column([m.max_context_tokens for m, *_ in found]),
+            structural=column(
+                [
+                    cfg.tp <= g.gpus_per_node and m.num_attention_heads % cfg.tp == 0
+                    for m, g, cfg, _ in found
+                ]
+            ),
+        )
+
+    def allowed(self, c: SearchConstraints) -> np.ndarray:
+        mask = np.ones(len(self.candidates), dtype=bool)
+        if c.models is not None:
+            mask &= np.isin(self.model_ids, c.models)
+        if c.gpus is not None:
+            mask &= np.isin(self.gpu_ids, c.gpus)
+        if c.precisions is not None:
+            mask &= np.isin(self.precisions, c.precisions)
+        mask &= ~np.isin(self.model_ids, c.excluded_models)
+        mask &= ~np.isin(self.gpu_ids, c.excluded_gpus)
+        return np.asarray(mask & (self.tp <= c.max_tp))
+
+    def sequences(self, context_tokens: int) -> np.ndarray:
+        """Sequences of `context_tokens` each candidate's KV cache holds (vectorised
+        `memory.fit`)."""
+        kv_total = np.maximum(self.usable_bytes - self.fixed_bytes, 0.0)
+        per_sequence = (
+            self.kv_bytes_per_token * context_tokens
+            + self.window_kv_bytes_per_token * np.minimum(context_tokens, self.window_tokens)
+        )
+        fits = (
+            self.structural
+            & (context_tokens <= self.max_context)
+            & (self.fixed_bytes < self.usable_bytes)
+        )
+        return np.where(fits, np.floor(kv_total / np.maximum(per_sequence, 1e-9)), 0.0)
+
+    def batch(self, index: np.ndarray, traffic: TrafficProfile, cap: np.ndarray) -> Batch:
+        n = len(index)
+
+        def constant(value: float) -> np.ndarray:
+            return np.full(n, float(value))
+
+        return Batch(
+            coefficients=apply(
+                self.shape.take(index), {k: v[index] for k, v in self.parameters.items()}
+            ),
+            isl=constant(traffic.prompt_tokens_mean),
+            osl=constant(traffic.output_tokens_mean),
+            budget=np.asarray([self.configs[i].max_num_batched_tokens for i in index], float),
+            cap=np.maximum(cap, 1.0),
+            arrival_cv2=constant(PEAK_FACTOR_CV2[traffic.burstiness]),
+            serving=self.planner.calibration.serving,
+            isl_p95=constant(traffic.prompt_tokens_p95 or traffic.prompt_tokens_mean),
+            osl_p95=constant(traffic.output_tokens_p95 or traffic.output_tokens_mean),
+        )
+
+
+_INDEXES: dict[int, CatalogIndex] = {}
 
 
 def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> CapacityResult:
     t = spec.traffic
-    isl_p95 = t.prompt_tokens_p95 or t.prompt_tokens_mean
-    osl_p95 = t.output_tokens_p95 or t.output_tokens_mean
-    infeasible: list[Infeasible] = []
-    found: list[Candidate] = []
-    plans: list[Plan] = []
-    for cand in candidates(planner, spec.constraints):
-        model, gpu = planner.models[cand.model_id], planner.gpus[cand.gpu_id]
-        cfg = ServingConfig(tp=cand.tp, precision=cand.precision)
-        memory = fit(model, gpu, cfg, isl_p95 + osl_p95)
-        if not memory.fits:
-            infeasible.append(Infeasible(**cand.model_dump(), reason=memory.reason or ""))
-            continue
-        # Admission is sized on the mean lengths; the p95 context must still fit (above).
-        mean_memory = fit(model, gpu, cfg, t.prompt_tokens_mean + t.output_tokens_mean // 2)
-        query = PredictionQuery(
-            model_id=cand.model_id,
-            gpu_id=cand.gpu_id,
-            tp=cand.tp,
-            precision=cand.precision,
-            isl=t.prompt_tokens_mean,
-            osl=t.output_tokens_mean,
-            isl_p95=isl_p95,
-            osl_p95=osl_p95,
-            qps=1.0,
-            arrival_cv2=PEAK_FACTOR_CV2[t.burstiness],
-        )
-        found.append(cand)
-        plans.append(Plan(query, model, gpu, cfg, mean_memory))
-    if not plans:
+    index = CatalogIndex.of(planner)
+    allowed = np.flatnonzero(index.allowed(spec.constraints))
+    p95_context = (t.prompt_tokens_p95 or t.prompt_tokens_mean) + (
+        t.output_tokens_p95 or t.output_tokens_mean
+    )
+    fits = index.sequences(p95_context)[allowed] >= 1
+    infeasible = []
+    for i in allowed[~fits]:
+        # The reason in words, from the scalar memory model (same arithmetic).
+        m, g = planner.models[index.model_ids[i]], planner.gpus[index.gpu_ids[i]]
+        memory = fit(m, g, index.configs[i], p95_context)
+        infeasible.append(Infeasible(**dict(index.candidates[i]), reason=memory.reason or ""))
+    chosen = allowed[fits]
+    if len(chosen) == 0:
         return CapacityResult(options=[], infeasible=infeasible)
-    batch, rates, binding = _max_rates(planner, spec, plans)
-    for i in np.flatnonzero(rates <= 0):
-        infeasible.append(Infeasible(**found[i].model_dump(), reason=binding[i]))
+    # Admission is sized on the mean lengths; the p95 context must still fit (above).
+    mean_context = t.prompt_tokens_mean + t.output_tokens_mean // 2
+    cap = np.minimum(
+        index.sequences(mean_context)[chosen], [index.configs[i].max_num_seqs for i in chosen]
+    )
+    batch = index.batch(chosen, t, cap)
+    rates, binding = _max_rates(spec, batch)
+    for j in np.flatnonzero(rates <= 0):
+        infeasible.append(Infeasible(**dict(index.candidates[chosen[j]]), reason=binding[j]))
     keep = np.flatnonzero(rates > 0)
     options = _size(
         spec,
         batch.take(keep),
-        [found[i] for i in keep],
+        [index.candidates[chosen[j]] for j in keep],
         rates[keep],
-        [binding[i] for i in keep],
+        [binding[j] for j in keep],
         prices,
     )
     ranked = _rank(options)
@@ -277,11 +407,8 @@ def _slo_met(spec: CapacitySpec, batch: Batch, qps: np.ndarray) -> tuple[np.ndar
     return ok, list(reason)
 
 
-def _max_rates(
-    planner: Planner, spec: CapacitySpec, plans: list[Plan]
-) -> tuple[Batch, np.ndarray, list[str]]:
+def _max_rates(spec: CapacitySpec, batch: Batch) -> tuple[np.ndarray, list[str]]:
     """Largest QPS per replica meeting every SLO, by bisection in log(QPS)."""
-    batch = planner.batch(plans)
     # No replica serves more requests than its KV cache holds decoding sequences at the
     # fastest possible step; a tiny fraction of that is the trickle that must pass.
     fastest = step_seconds(batch.coefficients, batch.cap, batch.isl + batch.osl / 2, 0.0, 0.0)
@@ -305,7 +432,7 @@ def _max_rates(
     rates = np.where(ok_low, low, 0.0)
     for i in np.flatnonzero(~ok_low):
         reasons[i] = f"misses the SLO at any load: {targets[why[i] or 'stability']}"
-    return batch, rates, reasons
+    return rates, reasons
 
 
 def _size(
@@ -329,9 +456,10 @@ def _size(
     tpot_stats = stats(tpot, state.tpot_s)
     e2e_stats = stats(e2e, state.ttft_s + (batch.osl - 1) * state.tpot_s)
     tokens_per_hour = t.steady_qps * (t.prompt_tokens_mean + t.output_tokens_mean) * 3600
+    cheapest = cheapest_prices(prices, c)
     sized = []
     for i, cand in enumerate(found):
-        price = cheapest_price(prices, cand.gpu_id, c)
+        price = cheapest.get(cand.gpu_id)
         hourly = price.usd_per_gpu_hour * cand.tp * int(peak[i]) if price else None
         steady_hourly = price.usd_per_gpu_hour * cand.tp * int(steady[i]) if price else None
         monthly = hourly * HOURS_PER_MONTH if hourly is not None else None

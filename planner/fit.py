@@ -116,10 +116,6 @@ def prepare(
     )
 
 
-def _subset(s: StepShape, index: np.ndarray) -> StepShape:
-    return StepShape(**{name: getattr(s, name)[index] for name in StepShape.__dataclass_fields__})
-
-
 def predict(
     rows: FitRows, index: np.ndarray, step: np.ndarray, serving: ServingCalibration
 ) -> tuple[Array, Array]:
@@ -129,7 +125,7 @@ def predict(
         name: np.full(len(index), getattr(defaults, name)) for name in StepCalibration.model_fields
     }
     parameters.update({name: step[:, i] for i, name in enumerate(STEP_PARAMS)})
-    coefficients = apply(_subset(rows.shape, index), parameters)
+    coefficients = apply(rows.shape.take(index), parameters)
     state = closed_loop(
         coefficients,
         rows.isl[index],

@@ -57,14 +57,21 @@ def kv_bytes_per_token_per_gpu(model: ModelSpec, cfg: ServingConfig) -> float:
     return model.kv_cached_layers * per_layer
 
 
+def window_kv_bytes_per_token_per_gpu(model: ModelSpec, cfg: ServingConfig) -> float:
+    """KV bytes per token of the sliding-window layers, which keep only their window."""
+    if model.attention != "hybrid_sliding" or not model.sliding_window_tokens:
+        return 0.0
+    per_layer = 2 * kv_heads_per_gpu(model, cfg.tp) * model.head_dim * cfg.kv_bytes_per_element
+    return (model.sliding_window_layers or 0) * per_layer
+
+
 def kv_bytes_per_sequence(model: ModelSpec, cfg: ServingConfig, context_tokens: float) -> float:
     """KV bytes one sequence of `context_tokens` holds on each GPU."""
-    growing = kv_bytes_per_token_per_gpu(model, cfg) * context_tokens
-    if model.attention == "hybrid_sliding" and model.sliding_window_tokens:
-        per_layer = 2 * kv_heads_per_gpu(model, cfg.tp) * model.head_dim * cfg.kv_bytes_per_element
-        window = min(context_tokens, model.sliding_window_tokens)
-        growing += (model.sliding_window_layers or 0) * per_layer * window
-    return growing
+    window = min(context_tokens, model.sliding_window_tokens or 0)
+    return (
+        kv_bytes_per_token_per_gpu(model, cfg) * context_tokens
+        + window_kv_bytes_per_token_per_gpu(model, cfg) * window
+    )
 
 
 def overhead_bytes(model: ModelSpec, cfg: ServingConfig) -> float:

@@ -18,7 +18,7 @@ from planner.serving import SteadyState
 from planner.specs import Frozen
 from planner.steptime import Array
 
-SAMPLES = 512
+SAMPLES = 256
 PERCENTILES = (50, 90, 95, 99)
 Z95 = 1.6449
 

@@ -86,10 +86,15 @@ def _solve(
     # A closed loop is negative feedback (slower steps, fewer arrivals) and oscillates
     # undamped; an open loop is positive feedback, which damping would only slow down.
     damping = DAMPING if closed else 0.0
+    n = len(isl)
+    # The three step kinds of an iteration (pure decode, decode + average prefill, decode +
+    # this request's chunk) are evaluated in one call on a threefold batch.
+    c3 = _tiled(c, 3)
+    contexts3 = np.concatenate([decode_context] * 3)
+    prefill_contexts3 = np.concatenate([np.zeros(n), prefill_context, prefill_context])
     for _ in range(ITERATIONS):
         available = np.maximum(budget - decode, 16.0)
         chunks = np.maximum(1.0, isl / available)
-        decode_step = step_seconds(c, decode, decode_context, 0.0, 0.0)
         service = ttft + (osl - 1) * step
         if closed:
             rate = running / service
@@ -98,14 +103,16 @@ def _solve(
         # the cost of the steps that carry them and overstate MoE expert reads.
         share = np.clip(rate * chunks * step, 1e-9, 1.0)
         tokens_per_prefill_step = np.minimum(rate * isl * step / share, available)
-        prefill_step = step_seconds(
-            c, decode, decode_context, tokens_per_prefill_step, prefill_context
+        steps = step_seconds(
+            c3,
+            np.concatenate([decode] * 3),
+            contexts3,
+            np.concatenate([np.zeros(n), tokens_per_prefill_step, np.minimum(isl, available)]),
+            prefill_contexts3,
         )
+        decode_step, prefill_step, own_prefill = steps[:n], steps[n : 2 * n], steps[2 * n :]
         new_step = (1 - share) * decode_step + share * prefill_step
         utilisation = np.minimum(rate * isl * step / available, MAX_UTILISATION)
-        own_prefill = step_seconds(
-            c, decode, decode_context, np.minimum(isl, available), prefill_context
-        )
         service = chunks * own_prefill
         if closed:
             wait = _wave_wait(running, service, serving.wave_spread * (osl - 1) * step)
@@ -146,8 +153,11 @@ def _solve(
         # The first wave's requests decode while the rest of the wave is still prefilling:
         # on average half of the wave's full-budget prefill steps land in their decode.
         wave_steps = running * isl / budget
-        wave_tpot_extra = wave_steps / 2 * np.maximum(full_budget_step - decode_step, 0.0) / (
-            np.maximum(osl - 1, 1)
+        wave_tpot_extra = (
+            wave_steps
+            / 2
+            * np.maximum(full_budget_step - decode_step, 0.0)
+            / (np.maximum(osl - 1, 1))
         )
         mean_tpot = step + serving.first_wave_weight * wave_tpot_extra
         stable = np.ones_like(isl, dtype=bool)
@@ -174,6 +184,12 @@ def _solve(
         requests_per_s=rate,
         running=rate * (ttft + (osl - 1) * step),
         stable=stable,
+    )
+
+
+def _tiled(c: StepCoefficients, times: int) -> StepCoefficients:
+    return StepCoefficients(
+        **{name: np.tile(getattr(c, name), times) for name in StepCoefficients.__dataclass_fields__}
     )
 
 

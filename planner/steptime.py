@@ -97,6 +97,10 @@ class StepShape:
     """Bytes one token moves over the link per step, ring all-reduce."""
     peak_link_bytes_per_s: Array
 
+    def take(self, index: np.ndarray) -> StepShape:
+        """The same shape for a subset of the candidates."""
+        return StepShape(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
+
 
 ATTENTION_KERNELS = {"mha": 7, "gqa": 7, "hybrid_sliding": 7, "mla": 11, "hybrid_linear": 7}
 """Kernels of one attention block: norms, projections, RoPE, attention, output projection;

@@ -69,6 +69,9 @@ class CalibrationSet(Frozen):
     by_gpu_precision: dict[str, StepCalibration] = {}
     """Keyed `GPU/precision`."""
     serving: ServingCalibration = ServingCalibration()
+    model_factors: dict[str, float] = {}
+    """TPOT correction per architecture (`ModelSpec.architecture_key`), learnt on the GPUs
+    it was measured on; instruct and quantised variants share it."""
     residuals: dict[str, Residuals] = {}
     """Cross-validated residuals by metric (`ttft`, `tpot`): the uncertainty bands."""
 

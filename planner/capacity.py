@@ -185,6 +185,8 @@ class CatalogIndex:
     max_context: np.ndarray
     structural: np.ndarray
     """False where TP cannot split the model or exceeds a node."""
+    tpot_factor: np.ndarray
+    """The calibration's decode correction for each candidate's architecture."""
 
     @classmethod
     def of(cls, planner: Planner) -> CatalogIndex:
@@ -252,6 +254,9 @@ class CatalogIndex:
                     for m, g, cfg, _ in found
                 ]
             ),
+            tpot_factor=column(
+                [planner.calibration.model_factors.get(m.architecture_key, 1.0) for m, *_ in found]
+            ),
         )
 
     def allowed(self, c: SearchConstraints) -> np.ndarray:
@@ -299,6 +304,7 @@ class CatalogIndex:
             serving=self.planner.calibration.serving,
             isl_p95=constant(traffic.prompt_tokens_p95 or traffic.prompt_tokens_mean),
             osl_p95=constant(traffic.output_tokens_p95 or traffic.output_tokens_mean),
+            tpot_factor=self.tpot_factor[index],
         )
 
 

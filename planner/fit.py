@@ -49,6 +49,8 @@ SERVING_PARAMS = ("wave_spread",)
 SERVING_BOUNDS = ((0.01, 1.0),)
 PRIOR_SCALE = 0.1
 """Log-space spread a group may move away from its parent fit at no cost."""
+SHRINK_ROWS = 20
+"""Rows of evidence an architecture's correction needs before it counts half."""
 ROBUST_SCALE = 0.3
 """Residuals (in log ratio) beyond which the loss grows linearly, not quadratically."""
 
@@ -69,6 +71,7 @@ class FitRows:
     gpu: np.ndarray
     group: np.ndarray
     pair: np.ndarray
+    architecture: list[str]
     excluded: list[tuple[MeasuredPoint, str]]
 
 
@@ -112,6 +115,7 @@ def prepare(
         gpu=np.array([p.gpu_id for p in kept]),
         group=np.array([f"{p.gpu_id}/{p.precision}" for p in kept]),
         pair=np.array([f"{p.model_id}|{p.gpu_id}" for p in kept]),
+        architecture=[models[p.model_id].architecture_key for p in kept],
         excluded=excluded,
     )
 
@@ -234,7 +238,7 @@ def fit_calibration(
         ),
         serving,
     )
-    return CalibrationSet(
+    calibration = CalibrationSet(
         version=version,
         fitted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         fitted_on=f"{len(index)} measured vLLM rows",
@@ -243,6 +247,27 @@ def fit_calibration(
         by_gpu_precision=by_group,
         serving=serving,
     )
+    return calibration.model_copy(
+        update={"model_factors": _model_factors(rows, calibration, index)}
+    )
+
+
+def _model_factors(
+    rows: FitRows, calibration: CalibrationSet, index: np.ndarray
+) -> dict[str, float]:
+    """What the physics misses about an architecture's decode, seen on the GPUs it was
+    measured on: its mean log TPOT residual, shrunk towards zero for few rows.
+
+    TTFT gets no such factor: cross-validation showed its architecture-specific part does
+    not carry over from one GPU to another.
+    """
+    _, tpot = predict_with(rows, calibration, index)
+    residual = np.clip(np.log(rows.tpot_s[index] / tpot), -1.0, 1.0)
+    keys = np.array([rows.architecture[i] for i in index])
+    return {
+        key: float(np.exp(residual[keys == key].sum() / ((keys == key).sum() + SHRINK_ROWS)))
+        for key in sorted(set(keys))
+    }
 
 
 def predict_with(
@@ -253,7 +278,9 @@ def predict_with(
     step = np.array(
         [_vector(calibration.step(rows.gpu[i], rows.points[i].precision)[0]) for i in index]
     )
-    return predict(rows, index, step, calibration.serving)
+    ttft, tpot = predict(rows, index, step, calibration.serving)
+    factor = np.array([calibration.model_factors.get(rows.architecture[i], 1.0) for i in index])
+    return ttft, tpot * factor
 
 
 def cross_validate(rows: FitRows) -> tuple[Array, Array]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -133,6 +133,7 @@ class Batch:
     serving: ServingCalibration
     isl_p95: np.ndarray
     osl_p95: np.ndarray
+    tpot_factor: np.ndarray
 
     def take(self, index: np.ndarray) -> Batch:
         """The same batch for a subset of its candidates."""
@@ -149,6 +150,7 @@ class Batch:
             cap=self.cap[index],
             arrival_cv2=self.arrival_cv2[index],
             serving=self.serving,
+            tpot_factor=self.tpot_factor[index],
             isl_p95=self.isl_p95[index],
             osl_p95=self.osl_p95[index],
         )
@@ -157,9 +159,24 @@ class Batch:
         """Closed loop at `load` requests in flight, or open loop at `load` requests/s."""
         c = self.coefficients
         if closed:
-            return closed_loop(c, self.isl, self.osl, load, self.budget, self.cap, self.serving)
-        return open_loop(
-            c, self.isl, self.osl, load, self.budget, self.cap, self.serving, self.arrival_cv2
+            state = closed_loop(c, self.isl, self.osl, load, self.budget, self.cap, self.serving)
+        else:
+            state = open_loop(
+                c, self.isl, self.osl, load, self.budget, self.cap, self.serving, self.arrival_cv2
+            )
+        if np.all(self.tpot_factor == 1.0):
+            return state
+        # The architecture's decode correction (calibration.model_factors), applied as in
+        # the fit: to TPOT, and to what a closed loop's pace follows from it.
+        tpot = state.tpot_s * self.tpot_factor
+        rate = state.requests_per_s
+        if closed:
+            rate = state.running / (state.ttft_s + (self.osl - 1) * tpot)
+        return replace(
+            state,
+            tpot_s=tpot,
+            tpot_spread_s=state.tpot_spread_s * self.tpot_factor,
+            requests_per_s=rate,
         )
 
 
@@ -292,9 +309,16 @@ class Planner:
     def batch(
         self, plans: Sequence[Plan], calibrations: Sequence[StepCalibration] | None = None
     ) -> Batch:
-        """The candidates' step coefficients and lengths, ready to solve at any load."""
+        """The candidates' step coefficients and lengths, ready to solve at any load.
+
+        With explicit `calibrations` (the roofline bound) no architecture correction applies.
+        """
+        factors = [1.0] * len(plans)
         if calibrations is None:
             calibrations = [self.calibration.step(p.gpu.id, p.cfg.precision)[0] for p in plans]
+            factors = [
+                self.calibration.model_factors.get(p.model.architecture_key, 1.0) for p in plans
+            ]
         return Batch(
             coefficients=calibrate(shape([(p.model, p.gpu, p.cfg) for p in plans]), calibrations),
             isl=_column([p.query.isl for p in plans]),
@@ -305,6 +329,7 @@ class Planner:
             serving=self.calibration.serving,
             isl_p95=_column([p.query.isl_p95 or p.query.isl for p in plans]),
             osl_p95=_column([p.query.osl_p95 or p.query.osl for p in plans]),
+            tpot_factor=_column(factors),
         )
 
     def steady_states(
@@ -321,11 +346,8 @@ class Planner:
         plans: Sequence[Plan],
         closed: bool,
     ) -> list[Prediction]:
-        # The model and its roofline bound, solved together.
-        n = len(plans)
-        calibrations = [self.calibration.step(p.gpu.id, p.cfg.precision)[0] for p in plans]
-        both = self.steady_states([*plans, *plans], closed, [*calibrations, *[ROOFLINE] * n])
-        state, bound = both.take(slice(0, n)), both.take(slice(n, 2 * n))
+        state = self.steady_states(plans, closed)
+        bound = self.steady_states(plans, closed, [ROOFLINE] * len(plans))
         osl = np.asarray([q.osl for q, *_ in plans], dtype=np.float64)
         isl = np.asarray([q.isl for q, *_ in plans], dtype=np.float64)
         isl_p95 = np.asarray([q.isl_p95 or q.isl for q, *_ in plans], dtype=np.float64)

@@ -58,6 +58,15 @@ class ModelSpec(Frozen):
     """Weight precision the checkpoint is published in."""
 
     @property
+    def architecture_key(self) -> str:
+        """Checkpoints with the same architecture (base, instruct, quantised) share it."""
+        return (
+            f"{self.num_layers}L-{self.hidden_size}h-{self.num_attention_heads}q-"
+            f"{self.num_kv_heads}kv-{self.moe_num_experts or 0}e{self.moe_experts_per_token or 0}"
+            f"-{self.attention}"
+        )
+
+    @property
     def is_moe(self) -> bool:
         return bool(self.moe_num_experts and self.moe_experts_per_token)
 

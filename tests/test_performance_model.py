@@ -215,3 +215,28 @@ def test_stored_calibration_has_cross_validated_bands() -> None:
     assert calibration.version != "uncalibrated"
     assert {"ttft", "tpot", "ttft_interpolated", "tpot_interpolated"} <= set(calibration.residuals)
     assert calibration.by_gpu_precision
+
+
+def test_decode_correction_carries_to_variants_of_a_measured_architecture(
+    catalog: Planner,
+) -> None:
+    base = catalog.models["meta-llama/Llama-3.1-70B"]
+    instruct = catalog.models["meta-llama/Llama-3.1-70B-Instruct"]
+    assert base.architecture_key == instruct.architecture_key
+    factor = catalog.calibration.model_factors[base.architecture_key]
+    assert 0.5 < factor < 2.0
+    query = PredictionQuery(
+        model_id=instruct.id,
+        gpu_id="A100-SXM-80GB",
+        tp=4,
+        precision="bf16",
+        isl=1000,
+        osl=200,
+        qps=1.0,
+    )
+    corrected = catalog.predict(query)
+    plain = Planner(
+        catalog.models, catalog.gpus, catalog.calibration.model_copy(update={"model_factors": {}})
+    ).predict(query)
+    assert corrected.tpot_ms and plain.tpot_ms
+    assert corrected.tpot_ms.mean == pytest.approx(plain.tpot_ms.mean * factor, rel=0.02)

@@ -17,7 +17,8 @@ from kb.db import session_scope
 from kb.names import NameIndex, UnknownNameError
 from kb.repository import gpu_names, model_names
 from planner.capacity import CapacitySpec, search
-from planner.predict import Planner, Prediction, PredictionQuery
+from planner.predict import Planner
+from planner.prediction import Prediction, PredictionQuery
 from planner.report import calibrate, write
 from planner.specs import Precision
 

@@ -13,7 +13,8 @@ from kb.repository import load
 from planner.calibration import CalibrationSet, ServingCalibration
 from planner.capacity import CapacitySpec, candidates, search
 from planner.fit import predict_with, prepare
-from planner.predict import ROOFLINE, Planner, PredictionQuery
+from planner.predict import ROOFLINE, Planner
+from planner.prediction import PredictionQuery
 from planner.report import accuracy_table, calibrate
 from settings import get_settings
 

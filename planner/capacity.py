@@ -8,75 +8,31 @@ once), then sizes replicas for peak load with headroom and prices them from date
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
-from pydantic import Field
 
-from planner.calibration import StepCalibration
-from planner.memory import (
-    GB,
-    fit,
-    kv_bytes_per_token_per_gpu,
-    overhead_bytes,
-    weight_bytes_per_gpu,
-    window_kv_bytes_per_token_per_gpu,
-)
+from planner.batch import Batch
+from planner.catalog_index import Candidate, CatalogIndex, candidates, precisions_for
+from planner.memory import fit
 from planner.percentiles import LatencyStats, percentile, samples, stats
-from planner.predict import Batch, Planner, PredictionQuery
-from planner.specs import Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
-from planner.steptime import StepShape, apply, shape, step_seconds
+from planner.predict import Planner
+from planner.prediction import PredictionQuery
+from planner.requirements import (
+    ARRIVAL_CV2,
+    CapacitySpec,
+    PricingKind,
+    SearchConstraints,
+    SLOTargets,
+    TrafficProfile,
+)
+from planner.specs import Frozen
+from planner.steptime import step_seconds
 
 HOURS_PER_MONTH = 730.0
-TENSOR_PARALLEL = (1, 2, 4, 8)
 BISECTION_STEPS = 11
 """Halvings of log(QPS) between the trickle and the bound: about 1 % resolution."""
 TRICKLE = 1e-4
 SEARCH_SAMPLES = 32
-PEAK_FACTOR_CV2: dict[str, float] = {"low": 1.0, "medium": 2.0, "high": 4.0}
-"""Arrival variability (squared CV) assumed for each burstiness level: Poisson and burstier."""
-
-PricingKind = Literal["on_demand", "spot", "committed_1y", "committed_3y", "on_prem"]
-
-
-class TrafficProfile(Frozen):
-    prompt_tokens_mean: int = Field(ge=1)
-    prompt_tokens_p95: int | None = Field(default=None, ge=1)
-    output_tokens_mean: int = Field(ge=1)
-    output_tokens_p95: int | None = Field(default=None, ge=1)
-    steady_qps: float = Field(gt=0)
-    peak_qps: float = Field(gt=0)
-    burstiness: Literal["low", "medium", "high"] = "medium"
-
-
-class SLOTargets(Frozen):
-    ttft_p90_ms: float | None = Field(default=None, gt=0)
-    tpot_p90_ms: float | None = Field(default=None, gt=0)
-    e2e_p95_ms: float | None = Field(default=None, gt=0)
-
-
-class SearchConstraints(Frozen):
-    models: list[str] | None = None
-    """Only these catalog ids (None: the whole catalog)."""
-    excluded_models: list[str] = []
-    gpus: list[str] | None = None
-    excluded_gpus: list[str] = []
-    precisions: list[Precision] | None = None
-    max_tp: int = Field(default=8, ge=1)
-    pricing: PricingKind = "on_demand"
-    provider: str | None = None
-    max_monthly_cost_usd: float | None = Field(default=None, gt=0)
-
-
-class CapacitySpec(Frozen):
-    traffic: TrafficProfile
-    slo: SLOTargets = SLOTargets()
-    constraints: SearchConstraints = SearchConstraints()
-    headroom: float = Field(default=0.2, ge=0, lt=1)
-    """Share of per-replica capacity held back when sizing (0.2 sizes replicas to 80 %)."""
-    simulate_top: int = Field(default=3, ge=0, le=20)
-    """Check this many of the best options by discrete-event simulation at peak load."""
 
 
 class GpuPrice(Frozen):
@@ -86,13 +42,6 @@ class GpuPrice(Frozen):
     usd_per_gpu_hour: float
     source: str
     retrieved: str
-
-
-class Candidate(Frozen):
-    model_id: str
-    gpu_id: str
-    tp: int
-    precision: Precision
 
 
 class CapacityOption(Candidate):
@@ -131,21 +80,6 @@ class CapacityResult(Frozen):
     infeasible: list[Infeasible]
 
 
-def precisions_for(model: ModelSpec, gpu: GpuSpec) -> list[Precision]:
-    """The checkpoint's own precision, plus online FP8 for 16-bit checkpoints where the GPU
-    has FP8 tensor cores (vLLM `--quantization fp8`)."""
-    options: list[Precision] = [model.precision]
-    if model.precision in ("bf16", "fp16") and gpu.fp8_tflops is not None:
-        options.append("fp8")
-    return options
-
-
-def candidates(planner: Planner, c: SearchConstraints) -> list[Candidate]:
-    """Every (model, GPU, precision, TP) the constraints allow, before any memory check."""
-    index = CatalogIndex.of(planner)
-    return [index.candidates[i] for i in np.flatnonzero(index.allowed(c))]
-
-
 def cheapest_prices(prices: Sequence[GpuPrice], c: SearchConstraints) -> dict[str, GpuPrice]:
     """The cheapest matching quote per GPU (GPUs with none are absent: price unknown)."""
     cheapest: dict[str, GpuPrice] = {}
@@ -156,159 +90,6 @@ def cheapest_prices(prices: Sequence[GpuPrice], c: SearchConstraints) -> dict[st
         if best is None or p.usd_per_gpu_hour < best.usd_per_gpu_hour:
             cheapest[p.gpu_id] = p
     return cheapest
-
-
-@dataclass
-class CatalogIndex:
-    """Every candidate of a planner's catalog, with what the search needs as arrays.
-
-    Built once per planner (seconds of Python); each search then filters and solves with
-    array operations only.
-    """
-
-    planner: Planner
-    candidates: list[Candidate]
-    configs: list[ServingConfig]
-    model_ids: np.ndarray
-    gpu_ids: np.ndarray
-    precisions: np.ndarray
-    tp: np.ndarray
-    shape: StepShape
-    parameters: dict[str, np.ndarray]
-    """Calibration parameters per candidate, by name."""
-    usable_bytes: np.ndarray
-    fixed_bytes: np.ndarray
-    """Weights and runtime overhead per GPU."""
-    kv_bytes_per_token: np.ndarray
-    window_kv_bytes_per_token: np.ndarray
-    window_tokens: np.ndarray
-    max_context: np.ndarray
-    structural: np.ndarray
-    """False where TP cannot split the model or exceeds a node."""
-    tpot_factor: np.ndarray
-    """The calibration's decode correction for each candidate's architecture."""
-
-    @classmethod
-    def of(cls, planner: Planner) -> CatalogIndex:
-        cached = _INDEXES.get(id(planner))
-        if cached is None or cached.planner is not planner:
-            cached = _INDEXES[id(planner)] = cls.build(planner)
-        return cached
-
-    @classmethod
-    def build(cls, planner: Planner) -> CatalogIndex:
-        found: list[tuple[ModelSpec, GpuSpec, ServingConfig, Candidate]] = []
-        for m in planner.models.values():
-            for g in planner.gpus.values():
-                for p in precisions_for(m, g):
-                    if not g.supports(p):
-                        continue
-                    for tp in TENSOR_PARALLEL:
-                        if tp <= g.gpus_per_node:
-                            cfg = ServingConfig(tp=tp, precision=p)
-                            found.append(
-                                (
-                                    m,
-                                    g,
-                                    cfg,
-                                    Candidate.model_construct(
-                                        model_id=m.id, gpu_id=g.id, tp=tp, precision=p
-                                    ),
-                                )
-                            )
-        calibrations = [planner.calibration.step(g.id, cfg.precision)[0] for _, g, cfg, _ in found]
-
-        def column(values: Sequence[object]) -> np.ndarray:
-            return np.asarray(values)
-
-        return cls(
-            planner=planner,
-            candidates=[cand for *_, cand in found],
-            configs=[cfg for _, _, cfg, _ in found],
-            model_ids=column([m.id for m, *_ in found]),
-            gpu_ids=column([g.id for _, g, *_ in found]),
-            precisions=column([cfg.precision for _, _, cfg, _ in found]),
-            tp=column([cfg.tp for _, _, cfg, _ in found]),
-            shape=shape([(m, g, cfg) for m, g, cfg, _ in found]),
-            parameters={
-                name: np.fromiter((getattr(c, name) for c in calibrations), np.float64)
-                for name in StepCalibration.model_fields
-            },
-            usable_bytes=column(
-                [g.memory_gb * GB * cfg.gpu_memory_utilization for _, g, cfg, _ in found]
-            ),
-            fixed_bytes=column(
-                [weight_bytes_per_gpu(m, cfg) + overhead_bytes(m, cfg) for m, _, cfg, _ in found]
-            ),
-            kv_bytes_per_token=column(
-                [kv_bytes_per_token_per_gpu(m, cfg) for m, _, cfg, _ in found]
-            ),
-            window_kv_bytes_per_token=column(
-                [window_kv_bytes_per_token_per_gpu(m, cfg) for m, _, cfg, _ in found]
-            ),
-            window_tokens=column([m.sliding_window_tokens or 0 for m, *_ in found]),
-            max_context=column([m.max_context_tokens for m, *_ in found]),
-            structural=column(
-                [
-                    cfg.tp <= g.gpus_per_node and m.num_attention_heads % cfg.tp == 0
-                    for m, g, cfg, _ in found
-                ]
-            ),
-            tpot_factor=column(
-                [planner.calibration.model_factors.get(m.architecture_key, 1.0) for m, *_ in found]
-            ),
-        )
-
-    def allowed(self, c: SearchConstraints) -> np.ndarray:
-        mask = np.ones(len(self.candidates), dtype=bool)
-        if c.models is not None:
-            mask &= np.isin(self.model_ids, c.models)
-        if c.gpus is not None:
-            mask &= np.isin(self.gpu_ids, c.gpus)
-        if c.precisions is not None:
-            mask &= np.isin(self.precisions, c.precisions)
-        mask &= ~np.isin(self.model_ids, c.excluded_models)
-        mask &= ~np.isin(self.gpu_ids, c.excluded_gpus)
-        return np.asarray(mask & (self.tp <= c.max_tp))
-
-    def sequences(self, context_tokens: int) -> np.ndarray:
-        """Sequences of `context_tokens` each candidate's KV cache holds (vectorised
-        `memory.fit`)."""
-        kv_total = np.maximum(self.usable_bytes - self.fixed_bytes, 0.0)
-        per_sequence = (
-            self.kv_bytes_per_token * context_tokens
-            + self.window_kv_bytes_per_token * np.minimum(context_tokens, self.window_tokens)
-        )
-        fits = (
-            self.structural
-            & (context_tokens <= self.max_context)
-            & (self.fixed_bytes < self.usable_bytes)
-        )
-        return np.where(fits, np.floor(kv_total / np.maximum(per_sequence, 1e-9)), 0.0)
-
-    def batch(self, index: np.ndarray, traffic: TrafficProfile, cap: np.ndarray) -> Batch:
-        n = len(index)
-
-        def constant(value: float) -> np.ndarray:
-            return np.full(n, float(value))
-
-        return Batch(
-            coefficients=apply(
-                self.shape.take(index), {k: v[index] for k, v in self.parameters.items()}
-            ),
-            isl=constant(traffic.prompt_tokens_mean),
-            osl=constant(traffic.output_tokens_mean),
-            budget=np.asarray([self.configs[i].max_num_batched_tokens for i in index], float),
-            cap=np.maximum(cap, 1.0),
-            arrival_cv2=constant(PEAK_FACTOR_CV2[traffic.burstiness]),
-            serving=self.planner.calibration.serving,
-            isl_p95=constant(traffic.prompt_tokens_p95 or traffic.prompt_tokens_mean),
-            osl_p95=constant(traffic.output_tokens_p95 or traffic.output_tokens_mean),
-            tpot_factor=self.tpot_factor[index],
-        )
-
-
-_INDEXES: dict[int, CatalogIndex] = {}
 
 
 def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> CapacityResult:
@@ -363,7 +144,7 @@ def _simulated(planner: Planner, spec: CapacitySpec, option: CapacityOption) -> 
         isl_p95=t.prompt_tokens_p95,
         osl_p95=t.output_tokens_p95,
         qps=t.peak_qps / option.replicas_for_peak,
-        arrival_cv2=PEAK_FACTOR_CV2[t.burstiness],
+        arrival_cv2=ARRIVAL_CV2[t.burstiness],
     )
     result = planner.simulate(query)
     assert result.ttft_ms and result.tpot_ms and result.e2e_ms
@@ -501,3 +282,18 @@ def _rank(options: list[CapacityOption]) -> list[CapacityOption]:
     return sorted(
         options, key=lambda o: (o.usd_per_month is None, o.usd_per_month or 0.0, o.gpus_total)
     )
+
+
+__all__ = [
+    "CapacityOption",
+    "CapacityResult",
+    "CapacitySpec",
+    "GpuPrice",
+    "Infeasible",
+    "SLOTargets",
+    "SearchConstraints",
+    "TrafficProfile",
+    "candidates",
+    "precisions_for",
+    "search",
+]

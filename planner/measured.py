@@ -1,8 +1,24 @@
-"""Measured serving points, as the planner uses them (fitting, lookup, interpolation)."""
+"""Measured serving points, and how they override or correct the model's predictions.
+
+Order of trust: a measured row with the same configuration wins (source "measured"); with
+measured rows at the same lengths on both sides of the asked load, the model is corrected
+by the measured/model ratio interpolated in log(load) (source "interpolated"); otherwise the
+model's prediction stands (source "modelled").
+"""
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from planner.calibration import Residuals
+from planner.prediction import Prediction, PredictionQuery, Uncertainty, band
 from planner.specs import Frozen, Precision
+
+ConfigKey = tuple[str, str, str, int, int, int]
 
 
 class MeasuredPoint(Frozen):
@@ -23,3 +39,88 @@ class MeasuredPoint(Frozen):
     @property
     def pair(self) -> tuple[str, str]:
         return self.model_id, self.gpu_id
+
+
+class MeasuredIndex:
+    """Measured points by configuration and lengths, sorted by load."""
+
+    def __init__(self, points: Sequence[MeasuredPoint]) -> None:
+        grouped: dict[ConfigKey, list[MeasuredPoint]] = defaultdict(list)
+        for p in points:
+            grouped[(p.model_id, p.gpu_id, p.precision, p.tp, p.isl, p.osl)].append(p)
+        self._by_config = {k: sorted(v, key=lambda p: p.concurrency) for k, v in grouped.items()}
+
+    def apply(
+        self,
+        prediction: Prediction,
+        predict_many: Callable[[list[PredictionQuery]], list[Prediction]],
+        residuals: dict[str, Residuals],
+    ) -> Prediction:
+        """The prediction, replaced or corrected by what was measured nearby."""
+        q = prediction.query
+        if not prediction.fits or q.concurrency is None or prediction.ttft_ms is None:
+            return prediction
+        assert prediction.tpot_ms is not None and prediction.e2e_ms is not None
+        points = self._by_config.get(
+            (q.model_id, q.gpu_id, prediction.precision, q.tp, q.isl, q.osl), []
+        )
+        exact = [p for p in points if p.concurrency == q.concurrency]
+        if exact:
+            used = exact
+            ttft_ratio = float(np.mean([p.ttft_ms for p in exact])) / prediction.ttft_ms.mean
+            tpot_ratio = float(np.mean([p.tpot_ms for p in exact])) / prediction.tpot_ms.mean
+        else:
+            below = [p for p in points if p.concurrency < q.concurrency]
+            above = [p for p in points if p.concurrency > q.concurrency]
+            if not below or not above:
+                return prediction
+            used = [below[-1], above[0]]
+            modelled = predict_many(
+                [q.model_copy(update={"concurrency": p.concurrency}) for p in used]
+            )
+            weight = (math.log(q.concurrency) - math.log(used[0].concurrency)) / (
+                math.log(used[1].concurrency) - math.log(used[0].concurrency)
+            )
+
+            def blend(measured: list[float], model: list[float]) -> float:
+                logs = [math.log(a / b) for a, b in zip(measured, model, strict=True)]
+                return math.exp(logs[0] + weight * (logs[1] - logs[0]))
+
+            ttft_ratio = blend(
+                [p.ttft_ms for p in used], [m.ttft_ms.mean for m in modelled if m.ttft_ms]
+            )
+            tpot_ratio = blend(
+                [p.tpot_ms for p in used], [m.tpot_ms.mean for m in modelled if m.tpot_ms]
+            )
+        ttft = prediction.ttft_ms.scaled(ttft_ratio)
+        tpot = prediction.tpot_ms.scaled(tpot_ratio)
+        e2e_ratio = (ttft.mean + (q.osl - 1) * tpot.mean) / prediction.e2e_ms.mean
+        uncertainty: Uncertainty | None
+        if exact:
+            uncertainty = Uncertainty(
+                ttft_low_ms=ttft.mean,
+                ttft_high_ms=ttft.mean,
+                tpot_low_ms=tpot.mean,
+                tpot_high_ms=tpot.mean,
+                basis="measured row(s) with this exact configuration",
+            )
+        else:
+            uncertainty = band(
+                ttft.mean,
+                tpot.mean,
+                residuals.get("ttft_interpolated"),
+                residuals.get("tpot_interpolated"),
+                "interpolation residuals, each measured row left out in turn",
+            )
+        return prediction.model_copy(
+            update={
+                "ttft_ms": ttft,
+                "tpot_ms": tpot,
+                "e2e_ms": prediction.e2e_ms.scaled(e2e_ratio),
+                "requests_per_s": (prediction.requests_per_s or 0) / e2e_ratio,
+                "output_tokens_per_s": (prediction.output_tokens_per_s or 0) / e2e_ratio,
+                "source": "measured" if exact else "interpolated",
+                "measured_references": [p.reference for p in used],
+                "uncertainty": uncertainty,
+            }
+        )

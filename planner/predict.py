@@ -1,33 +1,26 @@
-"""One prediction: memory fit, steady state, percentiles, then what measurements say.
-
-Order of trust: a measured row with the same configuration wins (source "measured"); with
-measured rows at the same lengths on both sides of the asked load, the model is corrected
-by the measured/model ratio interpolated in log(load) (source "interpolated"); otherwise
-the calibrated model stands alone (source "modelled"). No answer is faster than the
-roofline (peak FLOPs and bandwidth, no overheads).
-"""
+"""The planner: memory fit, steady state and percentiles for a query, then what the
+measurements say (measured.py). No answer is faster than the roofline (peak FLOPs and
+bandwidth, no overheads)."""
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal, NamedTuple
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
-from pydantic import model_validator
 
-from planner.calibration import CalibrationSet, Residuals, ServingCalibration, StepCalibration
-from planner.measured import MeasuredPoint
+from planner.batch import Batch, column
+from planner.calibration import CalibrationSet, StepCalibration
+from planner.measured import MeasuredIndex, MeasuredPoint
 from planner.memory import MemoryFit, fit
-from planner.percentiles import LatencyStats, samples, stats
-from planner.serving import SteadyState, closed_loop, open_loop
+from planner.percentiles import samples, stats
+from planner.prediction import Prediction, PredictionQuery, band
+from planner.serving import SteadyState
 from planner.simulate import SimulationInput, simulate
-from planner.specs import Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
-from planner.steptime import StepCoefficients, calibrate, shape
+from planner.specs import GpuSpec, ModelSpec, ServingConfig
+from planner.steptime import calibrate, shape
 
-Source = Literal["measured", "interpolated", "modelled"]
 ROOFLINE = StepCalibration(
     compute_efficiency=1.0,
     moe_efficiency=1.0,
@@ -41,71 +34,6 @@ ROOFLINE = StepCalibration(
 )
 
 
-class PredictionQuery(Frozen):
-    model_id: str
-    gpu_id: str
-    tp: int = 1
-    precision: Precision | None = None
-    """None: the checkpoint's own precision."""
-    isl: int
-    osl: int
-    isl_p95: int | None = None
-    osl_p95: int | None = None
-    concurrency: int | None = None
-    """Closed loop: requests always in flight."""
-    qps: float | None = None
-    """Open loop: arrivals per second."""
-    arrival_cv2: float = 1.0
-    """Squared coefficient of variation of inter-arrival times: 1 Poisson, > 1 bursty."""
-    max_num_seqs: int = 1024
-    max_num_batched_tokens: int = 8192
-    gpu_memory_utilization: float = 0.9
-    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
-
-    @model_validator(mode="after")
-    def _one_load(self) -> PredictionQuery:
-        if (self.concurrency is None) == (self.qps is None):
-            raise ValueError("give exactly one of concurrency (closed loop) or qps (open loop)")
-        for name in ("isl", "osl", "tp"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.concurrency is not None and self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if self.qps is not None and self.qps <= 0:
-            raise ValueError("qps must be > 0")
-        return self
-
-
-class Uncertainty(Frozen):
-    """Where the true mean likely lies (about an 80 % band), and what the band is based on."""
-
-    ttft_low_ms: float
-    ttft_high_ms: float
-    tpot_low_ms: float
-    tpot_high_ms: float
-    basis: str
-
-
-class Prediction(Frozen):
-    query: PredictionQuery
-    precision: Precision
-    fits: bool
-    memory: MemoryFit
-    stable: bool
-    """False when the load exceeds what one replica sustains (queues grow without bound)."""
-    ttft_ms: LatencyStats | None = None
-    tpot_ms: LatencyStats | None = None
-    e2e_ms: LatencyStats | None = None
-    output_tokens_per_s: float | None = None
-    requests_per_s: float | None = None
-    source: Source = "modelled"
-    measured_references: list[str] = []
-    uncertainty: Uncertainty | None = None
-    calibration: str = ""
-    """Which calibration level the model used (gpu+precision, gpu, default)."""
-    method: Literal["analytical", "simulated"] = "analytical"
-
-
 class Plan(NamedTuple):
     """One query with everything resolved for it."""
 
@@ -116,70 +44,6 @@ class Plan(NamedTuple):
     memory: MemoryFit
 
 
-def _column(values: Sequence[float]) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Candidates laid out as arrays; solving at another load needs no rebuilding."""
-
-    coefficients: StepCoefficients
-    isl: np.ndarray
-    osl: np.ndarray
-    budget: np.ndarray
-    cap: np.ndarray
-    arrival_cv2: np.ndarray
-    serving: ServingCalibration
-    isl_p95: np.ndarray
-    osl_p95: np.ndarray
-    tpot_factor: np.ndarray
-
-    def take(self, index: np.ndarray) -> Batch:
-        """The same batch for a subset of its candidates."""
-        return Batch(
-            coefficients=StepCoefficients(
-                **{
-                    name: getattr(self.coefficients, name)[index]
-                    for name in StepCoefficients.__dataclass_fields__
-                }
-            ),
-            isl=self.isl[index],
-            osl=self.osl[index],
-            budget=self.budget[index],
-            cap=self.cap[index],
-            arrival_cv2=self.arrival_cv2[index],
-            serving=self.serving,
-            tpot_factor=self.tpot_factor[index],
-            isl_p95=self.isl_p95[index],
-            osl_p95=self.osl_p95[index],
-        )
-
-    def solve(self, closed: bool, load: np.ndarray) -> SteadyState:
-        """Closed loop at `load` requests in flight, or open loop at `load` requests/s."""
-        c = self.coefficients
-        if closed:
-            state = closed_loop(c, self.isl, self.osl, load, self.budget, self.cap, self.serving)
-        else:
-            state = open_loop(
-                c, self.isl, self.osl, load, self.budget, self.cap, self.serving, self.arrival_cv2
-            )
-        if np.all(self.tpot_factor == 1.0):
-            return state
-        # The architecture's decode correction (calibration.model_factors), applied as in
-        # the fit: to TPOT, and to what a closed loop's pace follows from it.
-        tpot = state.tpot_s * self.tpot_factor
-        rate = state.requests_per_s
-        if closed:
-            rate = state.running / (state.ttft_s + (self.osl - 1) * tpot)
-        return replace(
-            state,
-            tpot_s=tpot,
-            tpot_spread_s=state.tpot_spread_s * self.tpot_factor,
-            requests_per_s=rate,
-        )
-
-
 @dataclass
 class Planner:
     """The planner over one catalog: specs, measured points and a calibration."""
@@ -188,15 +52,10 @@ class Planner:
     gpus: dict[str, GpuSpec]
     calibration: CalibrationSet
     measured: Sequence[MeasuredPoint] = ()
-    _by_config: dict[tuple[str, str, str, int, int, int], list[MeasuredPoint]] = field(
-        default_factory=dict, init=False
-    )
+    _measured_index: MeasuredIndex = field(init=False)
 
     def __post_init__(self) -> None:
-        grouped: dict[tuple[str, str, str, int, int, int], list[MeasuredPoint]] = defaultdict(list)
-        for p in self.measured:
-            grouped[(p.model_id, p.gpu_id, p.precision, p.tp, p.isl, p.osl)].append(p)
-        self._by_config = {k: sorted(v, key=lambda p: p.concurrency) for k, v in grouped.items()}
+        self._measured_index = MeasuredIndex(self.measured)
 
     def predict(self, query: PredictionQuery) -> Prediction:
         return self.predict_many([query])[0]
@@ -241,7 +100,11 @@ class Planner:
                 results[i] = Prediction(
                     query=q, precision=cfg.precision, fits=False, memory=memory, stable=False
                 )
-        return [self._with_measurements(p) for p in results if p is not None]
+        return [
+            self._measured_index.apply(p, self.predict_many, self.calibration.residuals)
+            for p in results
+            if p is not None
+        ]
 
     def simulate(self, query: PredictionQuery, requests: int = 400, seed: int = 0) -> Prediction:
         """Play `requests` through a step-level simulation of one replica (simulate.py):
@@ -321,15 +184,15 @@ class Planner:
             ]
         return Batch(
             coefficients=calibrate(shape([(p.model, p.gpu, p.cfg) for p in plans]), calibrations),
-            isl=_column([p.query.isl for p in plans]),
-            osl=_column([p.query.osl for p in plans]),
-            budget=_column([p.cfg.max_num_batched_tokens for p in plans]),
-            cap=_column([max(p.memory.max_concurrent_sequences, 1) for p in plans]),
-            arrival_cv2=_column([p.query.arrival_cv2 for p in plans]),
+            isl=column([p.query.isl for p in plans]),
+            osl=column([p.query.osl for p in plans]),
+            budget=column([p.cfg.max_num_batched_tokens for p in plans]),
+            cap=column([max(p.memory.max_concurrent_sequences, 1) for p in plans]),
+            arrival_cv2=column([p.query.arrival_cv2 for p in plans]),
             serving=self.calibration.serving,
-            isl_p95=_column([p.query.isl_p95 or p.query.isl for p in plans]),
-            osl_p95=_column([p.query.osl_p95 or p.query.osl for p in plans]),
-            tpot_factor=_column(factors),
+            isl_p95=column([p.query.isl_p95 or p.query.isl for p in plans]),
+            osl_p95=column([p.query.osl_p95 or p.query.osl for p in plans]),
+            tpot_factor=column(factors),
         )
 
     def steady_states(
@@ -339,7 +202,7 @@ class Planner:
         calibrations: Sequence[StepCalibration] | None = None,
     ) -> SteadyState:
         load = [(p.query.concurrency if closed else p.query.qps) or 0.0 for p in plans]
-        return self.batch(plans, calibrations).solve(closed, _column(load))
+        return self.batch(plans, calibrations).solve(closed, column(load))
 
     def _model_predictions(
         self,
@@ -380,7 +243,7 @@ class Planner:
                     e2e_ms=e2e_stats[i],
                     requests_per_s=float(rate[i]),
                     output_tokens_per_s=float(rate[i] * q.osl),
-                    uncertainty=_band(
+                    uncertainty=band(
                         ttft_stats[i].mean,
                         tpot_stats[i].mean,
                         residuals.get("ttft"),
@@ -391,90 +254,3 @@ class Planner:
                 )
             )
         return predictions
-
-    def _with_measurements(self, prediction: Prediction) -> Prediction:
-        q = prediction.query
-        if not prediction.fits or q.concurrency is None or prediction.ttft_ms is None:
-            return prediction
-        assert prediction.tpot_ms is not None and prediction.e2e_ms is not None
-        points = self._by_config.get(
-            (q.model_id, q.gpu_id, prediction.precision, q.tp, q.isl, q.osl), []
-        )
-        exact = [p for p in points if p.concurrency == q.concurrency]
-        if exact:
-            ttft_ratio = float(np.mean([p.ttft_ms for p in exact])) / prediction.ttft_ms.mean
-            tpot_ratio = float(np.mean([p.tpot_ms for p in exact])) / prediction.tpot_ms.mean
-            source: Source = "measured"
-            used = exact
-        else:
-            below = [p for p in points if p.concurrency < q.concurrency]
-            above = [p for p in points if p.concurrency > q.concurrency]
-            if not below or not above:
-                return prediction
-            used = [below[-1], above[0]]
-            modelled = self.predict_many(
-                [q.model_copy(update={"concurrency": p.concurrency}) for p in used]
-            )
-            weight = (math.log(q.concurrency) - math.log(used[0].concurrency)) / (
-                math.log(used[1].concurrency) - math.log(used[0].concurrency)
-            )
-
-            def blend(measured: list[float], model: list[float]) -> float:
-                logs = [math.log(a / b) for a, b in zip(measured, model, strict=True)]
-                return math.exp(logs[0] + weight * (logs[1] - logs[0]))
-
-            ttft_ratio = blend(
-                [p.ttft_ms for p in used], [m.ttft_ms.mean for m in modelled if m.ttft_ms]
-            )
-            tpot_ratio = blend(
-                [p.tpot_ms for p in used], [m.tpot_ms.mean for m in modelled if m.tpot_ms]
-            )
-            source = "interpolated"
-        ttft = prediction.ttft_ms.scaled(ttft_ratio)
-        tpot = prediction.tpot_ms.scaled(tpot_ratio)
-        e2e_ratio = (ttft.mean + (q.osl - 1) * tpot.mean) / prediction.e2e_ms.mean
-        band: Uncertainty | None
-        if source == "measured":
-            band = Uncertainty(
-                ttft_low_ms=ttft.mean,
-                ttft_high_ms=ttft.mean,
-                tpot_low_ms=tpot.mean,
-                tpot_high_ms=tpot.mean,
-                basis="measured row(s) with this exact configuration",
-            )
-        else:
-            band = _band(
-                ttft.mean,
-                tpot.mean,
-                self.calibration.residuals.get("ttft_interpolated"),
-                self.calibration.residuals.get("tpot_interpolated"),
-                "interpolation residuals, each measured row left out in turn",
-            )
-        return prediction.model_copy(
-            update={
-                "ttft_ms": ttft,
-                "tpot_ms": tpot,
-                "e2e_ms": prediction.e2e_ms.scaled(e2e_ratio),
-                "requests_per_s": (prediction.requests_per_s or 0) / e2e_ratio,
-                "output_tokens_per_s": (prediction.output_tokens_per_s or 0) / e2e_ratio,
-                "source": source,
-                "measured_references": [p.reference for p in used],
-                "uncertainty": band,
-            }
-        )
-
-
-def _band(
-    ttft_ms: float, tpot_ms: float, ttft: Residuals | None, tpot: Residuals | None, basis: str
-) -> Uncertainty | None:
-    if ttft is None or tpot is None:
-        return None
-    # predicted / measured lies in [p10, p90], so the measured value lies in
-    # [predicted / p90, predicted / p10].
-    return Uncertainty(
-        ttft_low_ms=ttft_ms / ttft.p90_ratio,
-        ttft_high_ms=ttft_ms / ttft.p10_ratio,
-        tpot_low_ms=tpot_ms / tpot.p90_ratio,
-        tpot_high_ms=tpot_ms / tpot.p10_ratio,
-        basis=basis,
-    )

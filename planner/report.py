@@ -19,7 +19,8 @@ from planner.fit import (
     residual_summary,
 )
 from planner.measured import MeasuredPoint
-from planner.predict import Planner, PredictionQuery
+from planner.predict import Planner
+from planner.prediction import PredictionQuery
 from planner.specs import GpuSpec, ModelSpec
 
 CALIBRATION_VERSION = "2026.11.28-1"

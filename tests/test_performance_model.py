@@ -11,7 +11,8 @@ from kb.db import session_scope
 from planner.calibration import stored_calibration
 from planner.capacity import CapacitySpec, GpuPrice, search
 from planner.memory import fit
-from planner.predict import ROOFLINE, Plan, Planner, PredictionQuery
+from planner.predict import ROOFLINE, Plan, Planner
+from planner.prediction import PredictionQuery
 from planner.specs import ServingConfig
 
 

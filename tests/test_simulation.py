@@ -9,7 +9,8 @@ import pytest
 from kb.catalog import gpu_prices, planner
 from kb.db import session_scope
 from planner.capacity import CapacitySpec, search
-from planner.predict import Planner, PredictionQuery
+from planner.predict import Planner
+from planner.prediction import PredictionQuery
 from planner.simulate import SimulationInput, simulate
 from planner.specs import ServingConfig
 from planner.steptime import calibrate, shape

@@ -1,0 +1,76 @@
+"""Candidates laid out as arrays: solve the same candidates at any load without rebuilding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from planner.calibration import ServingCalibration
+from planner.serving import SteadyState, closed_loop, open_loop
+from planner.steptime import StepCoefficients
+
+
+def column(values: Sequence[float]) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Candidates laid out as arrays; solving at another load needs no rebuilding."""
+
+    coefficients: StepCoefficients
+    isl: np.ndarray
+    osl: np.ndarray
+    budget: np.ndarray
+    cap: np.ndarray
+    arrival_cv2: np.ndarray
+    serving: ServingCalibration
+    isl_p95: np.ndarray
+    osl_p95: np.ndarray
+    tpot_factor: np.ndarray
+
+    def take(self, index: np.ndarray) -> Batch:
+        """The same batch for a subset of its candidates."""
+        return Batch(
+            coefficients=StepCoefficients(
+                **{
+                    name: getattr(self.coefficients, name)[index]
+                    for name in StepCoefficients.__dataclass_fields__
+                }
+            ),
+            isl=self.isl[index],
+            osl=self.osl[index],
+            budget=self.budget[index],
+            cap=self.cap[index],
+            arrival_cv2=self.arrival_cv2[index],
+            serving=self.serving,
+            tpot_factor=self.tpot_factor[index],
+            isl_p95=self.isl_p95[index],
+            osl_p95=self.osl_p95[index],
+        )
+
+    def solve(self, closed: bool, load: np.ndarray) -> SteadyState:
+        """Closed loop at `load` requests in flight, or open loop at `load` requests/s."""
+        c = self.coefficients
+        if closed:
+            state = closed_loop(c, self.isl, self.osl, load, self.budget, self.cap, self.serving)
+        else:
+            state = open_loop(
+                c, self.isl, self.osl, load, self.budget, self.cap, self.serving, self.arrival_cv2
+            )
+        if np.all(self.tpot_factor == 1.0):
+            return state
+        # The architecture's decode correction (calibration.model_factors), applied as in
+        # the fit: to TPOT, and to what a closed loop's pace follows from it.
+        tpot = state.tpot_s * self.tpot_factor
+        rate = state.requests_per_s
+        if closed:
+            rate = state.running / (state.ttft_s + (self.osl - 1) * tpot)
+        return replace(
+            state,
+            tpot_s=tpot,
+            tpot_spread_s=state.tpot_spread_s * self.tpot_factor,
+            requests_per_s=rate,
+        )

@@ -1,0 +1,54 @@
+"""What a deployment must achieve: traffic, SLO targets and constraints on the search."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from planner.specs import Frozen, Precision
+
+PricingKind = Literal["on_demand", "spot", "committed_1y", "committed_3y", "on_prem"]
+Burstiness = Literal["low", "medium", "high"]
+ARRIVAL_CV2: dict[str, float] = {"low": 1.0, "medium": 2.0, "high": 4.0}
+"""Arrival variability (squared CV of inter-arrival gaps) assumed for each burstiness level:
+Poisson for low, burstier above."""
+
+
+class TrafficProfile(Frozen):
+    prompt_tokens_mean: int = Field(ge=1)
+    prompt_tokens_p95: int | None = Field(default=None, ge=1)
+    output_tokens_mean: int = Field(ge=1)
+    output_tokens_p95: int | None = Field(default=None, ge=1)
+    steady_qps: float = Field(gt=0)
+    peak_qps: float = Field(gt=0)
+    burstiness: Burstiness = "medium"
+
+
+class SLOTargets(Frozen):
+    ttft_p90_ms: float | None = Field(default=None, gt=0)
+    tpot_p90_ms: float | None = Field(default=None, gt=0)
+    e2e_p95_ms: float | None = Field(default=None, gt=0)
+
+
+class SearchConstraints(Frozen):
+    models: list[str] | None = None
+    """Only these catalog ids (None: the whole catalog)."""
+    excluded_models: list[str] = []
+    gpus: list[str] | None = None
+    excluded_gpus: list[str] = []
+    precisions: list[Precision] | None = None
+    max_tp: int = Field(default=8, ge=1)
+    pricing: PricingKind = "on_demand"
+    provider: str | None = None
+    max_monthly_cost_usd: float | None = Field(default=None, gt=0)
+
+
+class CapacitySpec(Frozen):
+    traffic: TrafficProfile
+    slo: SLOTargets = SLOTargets()
+    constraints: SearchConstraints = SearchConstraints()
+    headroom: float = Field(default=0.2, ge=0, lt=1)
+    """Share of per-replica capacity held back when sizing (0.2 sizes replicas to 80 %)."""
+    simulate_top: int = Field(default=3, ge=0, le=20)
+    """Check this many of the best options by discrete-event simulation at peak load."""

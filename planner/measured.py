@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -50,34 +50,47 @@ class MeasuredIndex:
             grouped[(p.model_id, p.gpu_id, p.precision, p.tp, p.isl, p.osl)].append(p)
         self._by_config = {k: sorted(v, key=lambda p: p.concurrency) for k, v in grouped.items()}
 
+    def _nearby(
+        self, q: PredictionQuery, precision: str
+    ) -> tuple[list[MeasuredPoint], list[MeasuredPoint]]:
+        """Rows at exactly this load, else the nearest rows below and above it."""
+        if q.concurrency is None:
+            return [], []
+        points = self._by_config.get((q.model_id, q.gpu_id, precision, q.tp, q.isl, q.osl), [])
+        exact = [p for p in points if p.concurrency == q.concurrency]
+        if exact:
+            return exact, []
+        below = [p for p in points if p.concurrency < q.concurrency]
+        above = [p for p in points if p.concurrency > q.concurrency]
+        return [], [below[-1], above[0]] if below and above else []
+
+    def brackets(self, q: PredictionQuery, precision: str) -> list[PredictionQuery]:
+        """The queries at the measured loads that interpolating `q` needs the model at."""
+        _, around = self._nearby(q, precision)
+        return [q.model_copy(update={"concurrency": p.concurrency}) for p in around]
+
     def apply(
         self,
         prediction: Prediction,
-        predict_many: Callable[[list[PredictionQuery]], list[Prediction]],
+        modelled_at: Mapping[PredictionQuery, Prediction],
         residuals: dict[str, Residuals],
     ) -> Prediction:
-        """The prediction, replaced or corrected by what was measured nearby."""
+        """The prediction, replaced or corrected by what was measured nearby; `modelled_at`
+        holds the model's predictions at the queries `brackets` asked for."""
         q = prediction.query
-        if not prediction.fits or q.concurrency is None or prediction.ttft_ms is None:
+        if not prediction.fits or prediction.ttft_ms is None:
             return prediction
         assert prediction.tpot_ms is not None and prediction.e2e_ms is not None
-        points = self._by_config.get(
-            (q.model_id, q.gpu_id, prediction.precision, q.tp, q.isl, q.osl), []
-        )
-        exact = [p for p in points if p.concurrency == q.concurrency]
+        exact, around = self._nearby(q, prediction.precision)
         if exact:
             used = exact
             ttft_ratio = float(np.mean([p.ttft_ms for p in exact])) / prediction.ttft_ms.mean
             tpot_ratio = float(np.mean([p.tpot_ms for p in exact])) / prediction.tpot_ms.mean
         else:
-            below = [p for p in points if p.concurrency < q.concurrency]
-            above = [p for p in points if p.concurrency > q.concurrency]
-            if not below or not above:
+            if not around or q.concurrency is None:
                 return prediction
-            used = [below[-1], above[0]]
-            modelled = predict_many(
-                [q.model_copy(update={"concurrency": p.concurrency}) for p in used]
-            )
+            used = around
+            modelled = [modelled_at[b] for b in self.brackets(q, prediction.precision)]
             weight = (math.log(q.concurrency) - math.log(used[0].concurrency)) / (
                 math.log(used[1].concurrency) - math.log(used[0].concurrency)
             )

@@ -62,27 +62,39 @@ class Planner:
 
     def predict_many(self, queries: Sequence[PredictionQuery]) -> list[Prediction]:
         """Predictions in the order asked; unknown names raise KeyError naming them."""
-        plans: list[Plan] = []
-        for q in queries:
-            model, gpu = self._model(q.model_id), self._gpu(q.gpu_id)
-            cfg = ServingConfig(
-                tp=q.tp,
-                precision=q.precision or model.precision,
-                max_num_seqs=q.max_num_seqs,
-                max_num_batched_tokens=q.max_num_batched_tokens,
-                gpu_memory_utilization=q.gpu_memory_utilization,
-                kv_cache_dtype=q.kv_cache_dtype,
+        plans = [self._plan(q) for q in queries]
+        # The model at the measured loads around each query, solved in the same batch, so
+        # that measurements can correct it (measured.py).
+        brackets = [
+            b for p in plans for b in self._measured_index.brackets(p.query, p.cfg.precision)
+        ]
+        modelled = self._modelled([*plans, *(self._plan(q) for q in brackets)])
+        at_load = dict(zip(brackets, modelled[len(plans) :], strict=True))
+        return [
+            self._measured_index.apply(prediction, at_load, self.calibration.residuals)
+            for prediction in modelled[: len(plans)]
+        ]
+
+    def _plan(self, q: PredictionQuery) -> Plan:
+        model, gpu = self._model(q.model_id), self._gpu(q.gpu_id)
+        cfg = ServingConfig(
+            tp=q.tp,
+            precision=q.precision or model.precision,
+            max_num_seqs=q.max_num_seqs,
+            max_num_batched_tokens=q.max_num_batched_tokens,
+            gpu_memory_utilization=q.gpu_memory_utilization,
+            kv_cache_dtype=q.kv_cache_dtype,
+        )
+        context = int(q.isl + self.calibration.serving.kv_output_share * q.osl)
+        memory = fit(model, gpu, cfg, context)
+        if memory.fits and not gpu.supports(cfg.precision):
+            memory = memory.model_copy(
+                update={"fits": False, "reason": f"{gpu.id} cannot serve {cfg.precision} weights"}
             )
-            context = int(q.isl + self.calibration.serving.kv_output_share * q.osl)
-            memory = fit(model, gpu, cfg, context)
-            if memory.fits and not gpu.supports(cfg.precision):
-                memory = memory.model_copy(
-                    update={
-                        "fits": False,
-                        "reason": f"{gpu.id} cannot serve {cfg.precision} weights",
-                    }
-                )
-            plans.append(Plan(q, model, gpu, cfg, memory))
+        return Plan(q, model, gpu, cfg, memory)
+
+    def _modelled(self, plans: Sequence[Plan]) -> list[Prediction]:
+        """The model's predictions alone, before any measurement."""
         results: list[Prediction | None] = [None] * len(plans)
         for closed in (True, False):
             index = [
@@ -95,15 +107,10 @@ class Planner:
                     index, self._model_predictions([plans[i] for i in index], closed), strict=True
                 ):
                     results[i] = prediction
-        for i, (q, _, _, cfg, memory) in enumerate(plans):
-            if results[i] is None:
-                results[i] = Prediction(
-                    query=q, precision=cfg.precision, fits=False, memory=memory, stable=False
-                )
         return [
-            self._measured_index.apply(p, self.predict_many, self.calibration.residuals)
-            for p in results
-            if p is not None
+            result
+            or Prediction(query=q, precision=cfg.precision, fits=False, memory=memory, stable=False)
+            for result, (q, _, _, cfg, memory) in zip(results, plans, strict=True)
         ]
 
     def simulate(self, query: PredictionQuery, requests: int = 400, seed: int = 0) -> Prediction:
@@ -169,19 +176,21 @@ class Planner:
             raise KeyError(f"unknown GPU '{gpu_id}'")
         return self.gpus[gpu_id]
 
-    def batch(
-        self, plans: Sequence[Plan], calibrations: Sequence[StepCalibration] | None = None
-    ) -> Batch:
+    def batch(self, plans: Sequence[Plan], roofline: Sequence[bool] | None = None) -> Batch:
         """The candidates' step coefficients and lengths, ready to solve at any load.
 
-        With explicit `calibrations` (the roofline bound) no architecture correction applies.
+        Where `roofline` is true a candidate gets the roofline bound (peak rates, no
+        overheads, no correction) instead of its calibration.
         """
-        factors = [1.0] * len(plans)
-        if calibrations is None:
-            calibrations = [self.calibration.step(p.gpu.id, p.cfg.precision)[0] for p in plans]
-            factors = [
-                self.calibration.model_factors.get(p.model.architecture_key, 1.0) for p in plans
-            ]
+        bound = roofline or [False] * len(plans)
+        calibrations = [
+            ROOFLINE if b else self.calibration.step(p.gpu.id, p.cfg.precision)[0]
+            for p, b in zip(plans, bound, strict=True)
+        ]
+        factors = [
+            1.0 if b else self.calibration.model_factors.get(p.model.architecture_key, 1.0)
+            for p, b in zip(plans, bound, strict=True)
+        ]
         return Batch(
             coefficients=calibrate(shape([(p.model, p.gpu, p.cfg) for p in plans]), calibrations),
             isl=column([p.query.isl for p in plans]),
@@ -196,21 +205,20 @@ class Planner:
         )
 
     def steady_states(
-        self,
-        plans: Sequence[Plan],
-        closed: bool,
-        calibrations: Sequence[StepCalibration] | None = None,
+        self, plans: Sequence[Plan], closed: bool, roofline: Sequence[bool] | None = None
     ) -> SteadyState:
         load = [(p.query.concurrency if closed else p.query.qps) or 0.0 for p in plans]
-        return self.batch(plans, calibrations).solve(closed, column(load))
+        return self.batch(plans, roofline).solve(closed, column(load))
 
     def _model_predictions(
         self,
         plans: Sequence[Plan],
         closed: bool,
     ) -> list[Prediction]:
-        state = self.steady_states(plans, closed)
-        bound = self.steady_states(plans, closed, [ROOFLINE] * len(plans))
+        # The model and its roofline bound, solved together.
+        n = len(plans)
+        both = self.steady_states([*plans, *plans], closed, [False] * n + [True] * n)
+        state, bound = both.take(slice(0, n)), both.take(slice(n, 2 * n))
         osl = np.asarray([q.osl for q, *_ in plans], dtype=np.float64)
         isl = np.asarray([q.isl for q, *_ in plans], dtype=np.float64)
         isl_p95 = np.asarray([q.isl_p95 or q.isl for q, *_ in plans], dtype=np.float64)

@@ -29,7 +29,7 @@ from planner.calibration import ServingCalibration
 from planner.steptime import Array, StepCoefficients, step_seconds
 
 ITERATIONS = 60
-TOLERANCE = 1e-4
+TOLERANCE = 1e-3
 """Relative change of step and TTFT at which the fixed point counts as found."""
 DAMPING = 0.5
 MAX_UTILISATION = 0.98

@@ -11,7 +11,7 @@ from kb.db import session_scope
 from planner.calibration import stored_calibration
 from planner.capacity import CapacitySpec, GpuPrice, search
 from planner.memory import fit
-from planner.predict import ROOFLINE, Plan, Planner
+from planner.predict import Plan, Planner
 from planner.prediction import PredictionQuery
 from planner.specs import ServingConfig
 
@@ -109,7 +109,7 @@ def test_throughput_never_exceeds_the_roofline(
         ServingConfig(tp=tp, precision=precision),
         result.memory,
     )
-    bound = catalog.steady_states([plan], closed=True, calibrations=[ROOFLINE])
+    bound = catalog.steady_states([plan], closed=True, roofline=[True])
     assert result.requests_per_s is not None
     assert result.requests_per_s <= bound.requests_per_s[0] * (1 + 1e-6)
     assert result.tpot_ms and result.tpot_ms.mean >= bound.tpot_s[0] * 1e3 * (1 - 1e-6)

@@ -57,8 +57,6 @@ def calibrate(
     rows = prepare(points, models, gpus)
     cv_ttft, cv_tpot = cross_validate(rows)
     calibration = fit_calibration(rows, version=CALIBRATION_VERSION)
-    planner = Planner(dict(models), dict(gpus), calibration, measured=rows.points)
-
     def interpolate(
         below: MeasuredPoint, middle: MeasuredPoint, above: MeasuredPoint
     ) -> tuple[float, float]:
@@ -83,7 +81,6 @@ def calibrate(
         "ttft_interpolated": residual_summary(interpolated_ttft, np.ones_like(interpolated_ttft)),
         "tpot_interpolated": residual_summary(interpolated_tpot, np.ones_like(interpolated_tpot)),
     }
-    del planner
     calibration = calibration.model_copy(update={"residuals": residuals})
     report = {
         "version": CALIBRATION_VERSION,

@@ -12,7 +12,14 @@ import yaml
 from pydantic import ValidationError
 
 from api.console import fail
-from kb.catalog import gpu_prices, gpu_specs, measured_points, model_specs, planner
+from kb.catalog import (
+    gpu_prices,
+    gpu_specs,
+    measured_points,
+    model_specs,
+    other_engine_points,
+    planner,
+)
 from kb.db import session_scope
 from kb.names import NameIndex, UnknownNameError
 from kb.repository import gpu_names, model_names
@@ -235,8 +242,9 @@ def calibrate_command() -> None:
     """Fit the performance model to the measured vLLM rows, cross-validate, and store it."""
     with session_scope() as session:
         points = measured_points(session=session)
+        others = other_engine_points(session=session)
         models, gpus = model_specs(session=session), gpu_specs(session=session)
-    calibration, report = calibrate(points, models, gpus)
+    calibration, report = calibrate(points, models, gpus, others)
     write(calibration, report)
     overall = report["cross_validated"][-1]  # type: ignore[index]
     typer.echo(

@@ -6,7 +6,14 @@ import tempfile
 from pathlib import Path
 
 from bench.timing import median_seconds
-from kb.catalog import gpu_prices, gpu_specs, measured_points, model_specs, planner
+from kb.catalog import (
+    gpu_prices,
+    gpu_specs,
+    measured_points,
+    model_specs,
+    other_engine_points,
+    planner,
+)
 from kb.db import session_scope
 from kb.migrate import upgrade
 from kb.repository import load
@@ -48,10 +55,11 @@ def run() -> dict[str, object]:
         load(url=url, measured_dir=get_settings().measured_data_dir)
         with session_scope(url) as session:
             points = measured_points(session=session)
+            others = other_engine_points(session=session)
             models, gpus = model_specs(session=session), gpu_specs(session=session)
             engine = planner(session=session)
             prices = gpu_prices(session=session)
-    _, report = calibrate(points, models, gpus)
+    _, report = calibrate(points, models, gpus, others)
     rows = prepare(points, models, gpus)
     roofline = CalibrationSet(
         version="roofline",

@@ -59,6 +59,14 @@ def measured_points(*, session: Session, engine: str = "vllm") -> list[MeasuredP
     ]
 
 
+OTHER_ENGINES = ("sglang", "trtllm")
+"""Engines whose rows inform relative decode speed only (vLLM is what Preflight deploys)."""
+
+
+def other_engine_points(*, session: Session) -> list[MeasuredPoint]:
+    return [p for engine in OTHER_ENGINES for p in measured_points(session=session, engine=engine)]
+
+
 def planner(*, session: Session, calibration: CalibrationSet | None = None) -> Planner:
     """A planner over the whole catalog, calibrated by the stored fit unless one is given."""
     return Planner(

@@ -89,6 +89,9 @@ def prepare(
     excluded: list[tuple[MeasuredPoint, str]] = []
     for point in points:
         model, gpu = models[point.model_id], gpus[point.gpu_id]
+        if point.tp not in (1, 2, 4, 8):
+            excluded.append((point, f"tp {point.tp} is wider than one node (wide expert parallel)"))
+            continue
         cfg = ServingConfig(tp=point.tp, precision=point.precision)
         context = int(point.isl + serving.kv_output_share * point.osl)
         memory = memory_fit(model, gpu, cfg, context)
@@ -188,9 +191,16 @@ def _least_squares(
 
 
 def fit_calibration(
-    rows: FitRows, mask: np.ndarray | None = None, version: str = "dev"
+    rows: FitRows,
+    mask: np.ndarray | None = None,
+    version: str = "dev",
+    other_engines: FitRows | None = None,
 ) -> CalibrationSet:
-    """Fit every level on the rows where `mask` is true (all rows by default)."""
+    """Fit every level on the rows where `mask` is true (all rows by default).
+
+    `other_engines` (SGLang, TensorRT-LLM rows) inform only the relative decode speed of
+    architectures that have no vLLM rows at all.
+    """
     mask = np.ones(len(rows.points), dtype=bool) if mask is None else mask
     index = np.flatnonzero(mask)
     serving = ServingCalibration()
@@ -248,26 +258,53 @@ def fit_calibration(
         serving=serving,
     )
     return calibration.model_copy(
-        update={"model_factors": _model_factors(rows, calibration, index)}
+        update={"model_factors": _model_factors(rows, calibration, index, other_engines)}
     )
 
 
-def _model_factors(
+def _tpot_log_residuals(
     rows: FitRows, calibration: CalibrationSet, index: np.ndarray
+) -> dict[str, np.ndarray]:
+    """log(measured / modelled) TPOT per architecture, before any correction."""
+    plain = calibration.model_copy(update={"model_factors": {}})
+    _, tpot = predict_with(rows, plain, index)
+    residual = np.clip(np.log(rows.tpot_s[index] / tpot), -1.0, 1.0)
+    keys = np.array([rows.architecture[i] for i in index])
+    return {key: residual[keys == key] for key in sorted(set(keys))}
+
+
+def _model_factors(
+    rows: FitRows,
+    calibration: CalibrationSet,
+    index: np.ndarray,
+    other_engines: FitRows | None = None,
 ) -> dict[str, float]:
     """What the physics misses about an architecture's decode, seen on the GPUs it was
     measured on: its mean log TPOT residual, shrunk towards zero for few rows.
 
+    An architecture without vLLM rows borrows from other engines' rows: their residual
+    plus the typical vLLM-over-other-engine offset on architectures measured with both.
     TTFT gets no such factor: cross-validation showed its architecture-specific part does
-    not carry over from one GPU to another.
+    not carry over from one GPU to another, and other engines' benchmarks time TTFT
+    differently.
     """
-    _, tpot = predict_with(rows, calibration, index)
-    residual = np.clip(np.log(rows.tpot_s[index] / tpot), -1.0, 1.0)
-    keys = np.array([rows.architecture[i] for i in index])
-    return {
-        key: float(np.exp(residual[keys == key].sum() / ((keys == key).sum() + SHRINK_ROWS)))
-        for key in sorted(set(keys))
-    }
+
+    def shrunk(residuals: np.ndarray) -> float:
+        return float(residuals.sum() / (len(residuals) + SHRINK_ROWS))
+
+    vllm = _tpot_log_residuals(rows, calibration, index)
+    factors = {key: float(np.exp(shrunk(r))) for key, r in vllm.items()}
+    if other_engines is None or not other_engines.points:
+        return factors
+    other = _tpot_log_residuals(other_engines, calibration, np.arange(len(other_engines.points)))
+    both = [key for key in vllm if key in other]
+    if not both:
+        return factors
+    offset = float(np.median([np.median(vllm[k]) - np.median(other[k]) for k in both]))
+    for key, residuals in other.items():
+        if key not in factors:
+            factors[key] = float(np.exp(shrunk(residuals + offset)))
+    return factors
 
 
 def predict_with(
@@ -283,13 +320,14 @@ def predict_with(
     return ttft, tpot * factor
 
 
-def cross_validate(rows: FitRows) -> tuple[Array, Array]:
-    """Held-out predictions: each (model, GPU) pair predicted by a fit that never saw it."""
+def cross_validate(rows: FitRows, other_engines: FitRows | None = None) -> tuple[Array, Array]:
+    """Held-out predictions: each (model, GPU) pair predicted by a fit whose vLLM rows never
+    included it (other engines' rows, used only for relative decode speed, stay)."""
     ttft = np.zeros(len(rows.points))
     tpot = np.zeros(len(rows.points))
     for pair in sorted(set(rows.pair)):
         held_out = rows.pair == pair
-        calibration = fit_calibration(rows, ~held_out)
+        calibration = fit_calibration(rows, ~held_out, other_engines=other_engines)
         index = np.flatnonzero(held_out)
         ttft[index], tpot[index] = predict_with(rows, calibration, index)
     return ttft, tpot

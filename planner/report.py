@@ -53,10 +53,14 @@ def calibrate(
     points: Sequence[MeasuredPoint],
     models: Mapping[str, ModelSpec],
     gpus: Mapping[str, GpuSpec],
+    other_engines: Sequence[MeasuredPoint] = (),
 ) -> tuple[CalibrationSet, dict[str, object]]:
+    """Fit on vLLM `points`; other engines' points inform only relative decode speed."""
     rows = prepare(points, models, gpus)
-    cv_ttft, cv_tpot = cross_validate(rows)
-    calibration = fit_calibration(rows, version=CALIBRATION_VERSION)
+    others = prepare(other_engines, models, gpus)
+    cv_ttft, cv_tpot = cross_validate(rows, others)
+    calibration = fit_calibration(rows, version=CALIBRATION_VERSION, other_engines=others)
+
     def interpolate(
         below: MeasuredPoint, middle: MeasuredPoint, above: MeasuredPoint
     ) -> tuple[float, float]:
@@ -85,6 +89,7 @@ def calibrate(
     report = {
         "version": CALIBRATION_VERSION,
         "rows_fitted": len(rows.points),
+        "other_engine_rows_used": len(others.points),
         "rows_excluded": [
             {"reference": p.reference, "reason": reason} for p, reason in rows.excluded
         ],

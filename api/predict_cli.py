@@ -23,7 +23,7 @@ from kb.catalog import (
 from kb.db import session_scope
 from kb.names import NameIndex, UnknownNameError
 from kb.repository import gpu_names, model_names
-from planner.capacity import CapacitySpec, search
+from planner.capacity import CapacityOption, CapacitySpec, search
 from planner.predict import Planner
 from planner.prediction import Prediction, PredictionQuery
 from planner.report import calibrate, write
@@ -286,9 +286,23 @@ def capacity(
         return
     typer.echo(f"{len(result.options)} feasible options, {len(result.infeasible)} infeasible")
     for o in result.options[:top]:
-        cost = f"${o.usd_per_month:,.0f}/month" if o.usd_per_month is not None else "price unknown"
-        typer.echo(
-            f"  {o.model_id} on {o.replicas_for_peak} x {o.tp} x {o.gpu_id} "
-            f"({o.precision}): {cost}, {o.max_qps_per_replica:.2f} QPS/replica, "
-            f"TTFT p90 {o.ttft_ms.p90:.0f} ms, TPOT p90 {o.tpot_ms.p90:.1f} ms"
-        )
+        typer.echo(option_line(o))
+
+
+def option_line(o: CapacityOption) -> str:
+    """One option in words: what runs where, what it costs, what it achieves at peak."""
+    if o.price is not None and o.usd_per_month is not None:
+        cost = f"${o.usd_per_month:,.0f}/month ({o.price.provider} {o.price.pricing})"
+    else:
+        cost = "price unknown"
+    replicas = f"{o.replicas_for_peak} replica{'s' if o.replicas_for_peak > 1 else ''}"
+    simulated = {
+        True: ", simulation meets the SLOs",
+        False: ", simulation MISSES an SLO",
+        None: "",
+    }[o.simulated_slo_met]
+    return (
+        f"  {o.model_id} ({o.precision}) on {replicas} x {o.tp} {o.gpu_id}: {cost}; "
+        f"{o.max_qps_per_replica:.2f} QPS per replica (bound by {o.binding_slo}); at peak "
+        f"TTFT p90 {o.ttft_ms.p90:.0f} ms, TPOT p90 {o.tpot_ms.p90:.1f} ms{simulated}"
+    )

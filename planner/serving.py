@@ -6,17 +6,19 @@ chunks of waiting requests. In steady state, with throughput X requests/s:
 
     decode sequences per step   d = X x (osl - 1) x step
     prefill tokens per step     p = X x isl x step
-    step                        = step_time(d, p)          (layer 2), solved as a fixed point
+    step                        = the mix of decode-only steps and steps that carry a
+                                  prefill chunk (layer 2), solved as a fixed point
     TPOT                        = step
     TTFT                        = overhead + step/2 (wait for the step boundary)
                                 + chunks x prefill step + wait for the prefill budget
-                                  (M/D/1 for Poisson arrivals; Kingman's factor for bursts)
                                 + wait for a KV-cache slot when the cache is full
 
-Closed loop (N requests always in flight) gives X = running / (TTFT + (osl - 1) x TPOT);
-open loop gives X = QPS and is unstable when the prefill budget, the KV cache or the step
-time cannot keep up. Closed-loop benchmarks also start all N requests together: that first
-wave's mean TTFT is blended in with the calibrated weight.
+The wait for the prefill budget is M/D/1 with Kingman's factor for bursts in an open loop
+(arrivals at QPS; unstable when the budget, the KV cache or the step time cannot keep up).
+A closed loop (N requests always in flight, X = running / (TTFT + (osl - 1) x TPOT)) moves
+in waves of requests that finish, and return, together; and a closed-loop benchmark starts
+all N at once: that first wave's TTFT, and the prefill steps its requests decode through,
+are blended in with the share of requests it holds (`first_wave_weight`).
 """
 
 from __future__ import annotations

@@ -148,8 +148,12 @@ class Planner:
                 seed=seed,
             )
         )
+        # The architecture's decode correction, applied as `predict` applies it.
+        factor = self.calibration.model_factors.get(model.architecture_key, 1.0)
+        decode_s = (result.e2e_s - result.ttft_s) * factor
         ttft, tpot, e2e = (
-            stats(values[None, :])[0] for values in (result.ttft_s, result.tpot_s, result.e2e_s)
+            stats(values[None, :])[0]
+            for values in (result.ttft_s, result.tpot_s * factor, result.ttft_s + decode_s)
         )
         return analytical.model_copy(
             update={

@@ -5,7 +5,9 @@ Fitting is hierarchical, each level pulled towards the one above by a prior:
   1. one pooled step calibration and the serving parameters, on every row;
   2. per GPU, step parameters only;
   3. per (GPU, precision), step parameters only;
-  4. the serving parameters again, with the step parameters fixed.
+  4. the serving parameters again, with the step parameters fixed;
+  5. a shrunk TPOT correction per architecture (other engines' rows stand in, offset, for
+     architectures vLLM was never measured on).
 Residuals are log(predicted / measured) of mean TTFT and TPOT, with a robust loss so a few
 pathological rows (hundreds of seconds of TTFT in an overloaded run) cannot dominate.
 """
@@ -48,7 +50,7 @@ STEP_BOUNDS = tuple((low, high) for low, high, _ in FITTED_STEP.values())
 SERVING_PARAMS = ("wave_spread",)
 SERVING_BOUNDS = ((0.01, 1.0),)
 PRIOR_SCALE = 0.1
-"""Log-space spread a group may move away from its parent fit at no cost."""
+"""Log-space distance from its parent fit that costs a group as much as one residual."""
 SHRINK_ROWS = 20
 """Rows of evidence an architecture's correction needs before it counts half."""
 ROBUST_SCALE = 0.3

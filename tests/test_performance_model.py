@@ -241,3 +241,23 @@ def test_decode_correction_carries_to_variants_of_a_measured_architecture(
     ).predict(query)
     assert corrected.tpot_ms and plain.tpot_ms
     assert corrected.tpot_ms.mean == pytest.approx(plain.tpot_ms.mean * factor, rel=0.02)
+
+
+def test_stored_calibration_is_what_the_code_fits_today(seeded_sqlite_url: str) -> None:
+    """A change to the model without `preflight calibrate` leaves stale parameters behind."""
+    from kb.catalog import gpu_specs, measured_points, model_specs, other_engine_points
+    from planner.fit import fit_calibration, prepare
+
+    with session_scope(seeded_sqlite_url) as session:
+        models, gpus = model_specs(session=session), gpu_specs(session=session)
+        rows = prepare(measured_points(session=session), models, gpus)
+        others = prepare(other_engine_points(session=session), models, gpus)
+    fitted = fit_calibration(rows, other_engines=others)
+    stored = stored_calibration()
+    assert set(fitted.by_gpu_precision) == set(stored.by_gpu_precision)
+    for key, calibration in fitted.by_gpu_precision.items():
+        for name, value in calibration.model_dump().items():
+            assert value == pytest.approx(
+                getattr(stored.by_gpu_precision[key], name), rel=1e-3, abs=1e-6
+            ), (key, name)
+    assert fitted.model_factors == pytest.approx(stored.model_factors, rel=1e-3)

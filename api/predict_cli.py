@@ -73,7 +73,7 @@ def predict(
         if output_csv is None:
             raise fail("--input needs --output")
         count, errors = predict_csv(engine, models, gpus, input_csv, output_csv)
-        typer.echo(f"wrote {count} rows to {output_csv} ({errors} could not be predicted)")
+        typer.echo(f"wrote {count} rows to {output_csv} ({errors} with an error column)")
         return
     missing = [
         name
@@ -208,6 +208,7 @@ def predict_csv(
             )
     valid = [q for q in queries if q is not None]
     results = iter(engine.predict_many(valid))
+    errors = 0
     with target.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(
             handle, [*fields, *(c for c in PREDICTED_COLUMNS if c not in fields)]
@@ -235,7 +236,8 @@ def predict_csv(
                     }
                 )
             writer.writerow(out)
-    return len(rows), sum(1 for p in problems if p)
+            errors += bool(out.get("error"))
+    return len(rows), errors
 
 
 def calibrate_command() -> None:

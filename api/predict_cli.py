@@ -23,6 +23,7 @@ from kb.catalog import (
 from kb.db import session_scope
 from kb.names import NameIndex, UnknownNameError
 from kb.repository import gpu_names, model_names
+from kb.seed import validation_message
 from planner.capacity import CapacityOption, CapacitySpec, search
 from planner.predict import Planner
 from planner.prediction import Prediction, PredictionQuery
@@ -171,9 +172,7 @@ def summary(result: Prediction) -> str:
 
 
 def _message(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
-    return str(error)
+    return validation_message(error) if isinstance(error, ValidationError) else str(error)
 
 
 def predict_csv(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from sqlalchemy import func, or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from kb.db import session_scope
 from kb.names import NameIndex
@@ -93,8 +93,3 @@ def set_price(
         setattr(price, key, value)
     session.add(price)
     return price
-
-
-def prices_for(*, session: Session, gpu_id: str) -> list[Price]:
-    statement = select(Price).where(Price.gpu_id == gpu_id).order_by(col(Price.usd_per_gpu_hour))
-    return list(session.exec(statement))

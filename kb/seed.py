@@ -102,7 +102,8 @@ def _describe(path: Path, index: int, raw: object) -> str:
     )
 
 
-def _format_validation(error: ValidationError) -> str:
+def validation_message(error: ValidationError) -> str:
+    """Every problem of a validation error, each named by the field it is about."""
     parts = []
     for item in error.errors():
         location = ".".join(str(p) for p in item["loc"])
@@ -119,7 +120,7 @@ def _validate(
         try:
             located.append(Located(record.model_validate(raw), where))
         except ValidationError as error:
-            problems.append(f"{where}: {_format_validation(error)}")
+            problems.append(f"{where}: {validation_message(error)}")
     return located
 
 

@@ -13,6 +13,7 @@ from planner.memory import (
     GB,
     kv_bytes_per_token_per_gpu,
     overhead_bytes,
+    sequence_bytes,
     weight_bytes_per_gpu,
     window_kv_bytes_per_token_per_gpu,
 )
@@ -163,9 +164,11 @@ class CatalogIndex:
         """Sequences of `context_tokens` each candidate's KV cache holds (vectorised
         `memory.fit`)."""
         kv_total = np.maximum(self.usable_bytes - self.fixed_bytes, 0.0)
-        per_sequence = (
-            self.kv_bytes_per_token * context_tokens
-            + self.window_kv_bytes_per_token * np.minimum(context_tokens, self.window_tokens)
+        per_sequence = sequence_bytes(
+            self.kv_bytes_per_token,
+            self.window_kv_bytes_per_token,
+            self.window_tokens,
+            context_tokens,
         )
         fits = (
             self.structural

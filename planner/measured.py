@@ -36,10 +36,6 @@ class MeasuredPoint(Frozen):
     reference: str
     """Where it came from (the benchmark row id)."""
 
-    @property
-    def pair(self) -> tuple[str, str]:
-        return self.model_id, self.gpu_id
-
 
 class MeasuredIndex:
     """Measured points by configuration and lengths, sorted by load."""

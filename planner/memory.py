@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from numpy.typing import NDArray
+
 from planner.specs import BYTES_PER_WEIGHT, Frozen, GpuSpec, ModelSpec, ServingConfig
 
 GIB = 1024**3
 GB = 1e9
+
+ArrayOrFloat = NDArray[np.float64] | float
 
 RUNTIME_RESERVED_GIB = 1.5
 """CUDA context, CUDA graphs and allocator slack that vLLM's profiling run leaves outside the
@@ -65,12 +70,28 @@ def window_kv_bytes_per_token_per_gpu(model: ModelSpec, cfg: ServingConfig) -> f
     return (model.sliding_window_layers or 0) * per_layer
 
 
+def sequence_bytes(
+    per_token: ArrayOrFloat,
+    window_per_token: ArrayOrFloat,
+    window_tokens: ArrayOrFloat,
+    context_tokens: float,
+) -> ArrayOrFloat:
+    """KV bytes of one sequence: growing layers hold the whole context, sliding-window layers
+    at most their window. Works on scalars and on arrays of candidates alike."""
+    window = np.minimum(context_tokens, window_tokens)
+    result: ArrayOrFloat = per_token * context_tokens + window_per_token * window
+    return result
+
+
 def kv_bytes_per_sequence(model: ModelSpec, cfg: ServingConfig, context_tokens: float) -> float:
     """KV bytes one sequence of `context_tokens` holds on each GPU."""
-    window = min(context_tokens, model.sliding_window_tokens or 0)
-    return (
-        kv_bytes_per_token_per_gpu(model, cfg) * context_tokens
-        + window_kv_bytes_per_token_per_gpu(model, cfg) * window
+    return float(
+        sequence_bytes(
+            kv_bytes_per_token_per_gpu(model, cfg),
+            window_kv_bytes_per_token_per_gpu(model, cfg),
+            model.sliding_window_tokens or 0,
+            context_tokens,
+        )
     )
 
 

@@ -62,20 +62,21 @@ class Planner:
 
     def predict_many(self, queries: Sequence[PredictionQuery]) -> list[Prediction]:
         """Predictions in the order asked; unknown names raise KeyError naming them."""
-        plans = [self._plan(q) for q in queries]
+        plans = [self.plan(q) for q in queries]
         # The model at the measured loads around each query, solved in the same batch, so
         # that measurements can correct it (measured.py).
         brackets = [
             b for p in plans for b in self._measured_index.brackets(p.query, p.cfg.precision)
         ]
-        modelled = self._modelled([*plans, *(self._plan(q) for q in brackets)])
+        modelled = self._modelled([*plans, *(self.plan(q) for q in brackets)])
         at_load = dict(zip(brackets, modelled[len(plans) :], strict=True))
         return [
             self._measured_index.apply(prediction, at_load, self.calibration.residuals)
             for prediction in modelled[: len(plans)]
         ]
 
-    def _plan(self, q: PredictionQuery) -> Plan:
+    def plan(self, q: PredictionQuery) -> Plan:
+        """Everything a query resolves to: model, GPU, engine config and memory fit."""
         model, gpu = self._model(q.model_id), self._gpu(q.gpu_id)
         cfg = ServingConfig(
             tp=q.tp,
@@ -119,15 +120,7 @@ class Planner:
         analytical = self.predict(query)
         if not analytical.fits:
             return analytical
-        model, gpu = self._model(query.model_id), self._gpu(query.gpu_id)
-        cfg = ServingConfig(
-            tp=query.tp,
-            precision=analytical.precision,
-            max_num_seqs=query.max_num_seqs,
-            max_num_batched_tokens=query.max_num_batched_tokens,
-            gpu_memory_utilization=query.gpu_memory_utilization,
-            kv_cache_dtype=query.kv_cache_dtype,
-        )
+        _, model, gpu, cfg, _ = self.plan(query)
         calibration, level = self.calibration.step(gpu.id, cfg.precision)
         coefficients = calibrate(shape([(model, gpu, cfg)]), [calibration])
         result = simulate(

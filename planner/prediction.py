@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from planner.calibration import Residuals
 from planner.memory import MemoryFit
@@ -18,35 +18,28 @@ Source = Literal["measured", "interpolated", "modelled"]
 class PredictionQuery(Frozen):
     model_id: str
     gpu_id: str
-    tp: int = 1
+    tp: int = Field(default=1, ge=1)
     precision: Precision | None = None
     """None: the checkpoint's own precision."""
-    isl: int
-    osl: int
-    isl_p95: int | None = None
-    osl_p95: int | None = None
-    concurrency: int | None = None
+    isl: int = Field(ge=1)
+    osl: int = Field(ge=1)
+    isl_p95: int | None = Field(default=None, ge=1)
+    osl_p95: int | None = Field(default=None, ge=1)
+    concurrency: int | None = Field(default=None, ge=1)
     """Closed loop: requests always in flight."""
-    qps: float | None = None
+    qps: float | None = Field(default=None, gt=0)
     """Open loop: arrivals per second."""
-    arrival_cv2: float = 1.0
+    arrival_cv2: float = Field(default=1.0, gt=0)
     """Squared coefficient of variation of inter-arrival times: 1 Poisson, > 1 bursty."""
-    max_num_seqs: int = 1024
-    max_num_batched_tokens: int = 8192
-    gpu_memory_utilization: float = 0.9
+    max_num_seqs: int = Field(default=1024, ge=1)
+    max_num_batched_tokens: int = Field(default=8192, ge=16)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
 
     @model_validator(mode="after")
     def _one_load(self) -> PredictionQuery:
         if (self.concurrency is None) == (self.qps is None):
             raise ValueError("give exactly one of concurrency (closed loop) or qps (open loop)")
-        for name in ("isl", "osl", "tp"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.concurrency is not None and self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if self.qps is not None and self.qps <= 0:
-            raise ValueError("qps must be > 0")
         return self
 
 

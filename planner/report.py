@@ -80,10 +80,10 @@ def calibrate(
 
     interpolated_ttft, interpolated_tpot = interpolation_residuals(rows, interpolate)
     residuals: dict[str, Residuals] = {
-        "ttft": residual_summary(cv_ttft, rows.ttft_s),
-        "tpot": residual_summary(cv_tpot, rows.tpot_s),
-        "ttft_interpolated": residual_summary(interpolated_ttft, np.ones_like(interpolated_ttft)),
-        "tpot_interpolated": residual_summary(interpolated_tpot, np.ones_like(interpolated_tpot)),
+        "ttft": residual_summary(cv_ttft / rows.ttft_s),
+        "tpot": residual_summary(cv_tpot / rows.tpot_s),
+        "ttft_interpolated": residual_summary(interpolated_ttft),
+        "tpot_interpolated": residual_summary(interpolated_tpot),
     }
     calibration = calibration.model_copy(update={"residuals": residuals})
     report = {

@@ -11,7 +11,7 @@ from kb.db import session_scope
 from planner.calibration import stored_calibration
 from planner.capacity import CapacitySpec, GpuPrice, search
 from planner.memory import fit
-from planner.predict import Plan, Planner
+from planner.predict import Planner
 from planner.prediction import PredictionQuery
 from planner.specs import ServingConfig
 
@@ -41,34 +41,32 @@ PROPERTY = settings(
 )
 
 
-@PROPERTY
-@given(
-    config=st.sampled_from(CONFIGS),
-    isl=st.integers(16, 8192),
-    osl=st.integers(2, 2048),
-    concurrency=st.integers(1, 256),
-    more=st.integers(1, 256),
-)
-def test_tpot_never_falls_as_concurrency_rises(
-    catalog: Planner,
-    config: tuple[str, str, int, str],
-    isl: int,
-    osl: int,
-    concurrency: int,
-    more: int,
-) -> None:
-    model, gpu, tp, precision = config
-    base = PredictionQuery(
-        model_id=model,
-        gpu_id=gpu,
-        tp=tp,
-        precision=precision,
-        isl=isl,
-        osl=osl,
-        concurrency=concurrency,
+def closed_loop_queries(max_concurrency: int) -> st.SearchStrategy[PredictionQuery]:
+    return st.builds(
+        lambda config, isl, osl, concurrency: PredictionQuery(
+            model_id=config[0],
+            gpu_id=config[1],
+            tp=config[2],
+            precision=config[3],
+            isl=isl,
+            osl=osl,
+            concurrency=concurrency,
+        ),
+        st.sampled_from(CONFIGS),
+        st.integers(16, 8192),
+        st.integers(2, 2048),
+        st.integers(1, max_concurrency),
     )
+
+
+@PROPERTY
+@given(query=closed_loop_queries(256), more=st.integers(1, 256))
+def test_tpot_never_falls_as_concurrency_rises(
+    catalog: Planner, query: PredictionQuery, more: int
+) -> None:
+    assert query.concurrency is not None
     low, high = catalog.predict_many(
-        [base, base.model_copy(update={"concurrency": concurrency + more})]
+        [query, query.model_copy(update={"concurrency": query.concurrency + more})]
     )
     if low.fits and low.source == high.source == "modelled":
         assert low.tpot_ms and high.tpot_ms
@@ -76,40 +74,12 @@ def test_tpot_never_falls_as_concurrency_rises(
 
 
 @PROPERTY
-@given(
-    config=st.sampled_from(CONFIGS),
-    isl=st.integers(16, 8192),
-    osl=st.integers(2, 2048),
-    concurrency=st.integers(1, 512),
-)
-def test_throughput_never_exceeds_the_roofline(
-    catalog: Planner,
-    config: tuple[str, str, int, str],
-    isl: int,
-    osl: int,
-    concurrency: int,
-) -> None:
-    model, gpu, tp, precision = config
-    query = PredictionQuery(
-        model_id=model,
-        gpu_id=gpu,
-        tp=tp,
-        precision=precision,
-        isl=isl,
-        osl=osl,
-        concurrency=concurrency,
-    )
+@given(query=closed_loop_queries(512))
+def test_throughput_never_exceeds_the_roofline(catalog: Planner, query: PredictionQuery) -> None:
     result = catalog.predict(query)
     if not result.fits:
         return
-    plan = Plan(
-        query,
-        catalog.models[model],
-        catalog.gpus[gpu],
-        ServingConfig(tp=tp, precision=precision),
-        result.memory,
-    )
-    bound = catalog.steady_states([plan], closed=True, roofline=[True])
+    bound = catalog.steady_states([catalog.plan(query)], closed=True, roofline=[True])
     assert result.requests_per_s is not None
     assert result.requests_per_s <= bound.requests_per_s[0] * (1 + 1e-6)
     assert result.tpot_ms and result.tpot_ms.mean >= bound.tpot_s[0] * 1e3 * (1 - 1e-6)

@@ -84,6 +84,21 @@ def test_predict_open_loop_and_bad_input(seeded_sqlite_url: str) -> None:
         database_url=seeded_sqlite_url,
     )
     assert unknown.returncode == 2 and "unknown GPU 'H1000'" in unknown.stderr
+    zero = preflight(
+        "predict",
+        "--model",
+        "qwen3-8b",
+        "--gpu",
+        "L40S",
+        "--isl",
+        "800",
+        "--osl",
+        "200",
+        "--qps",
+        "0",
+        database_url=seeded_sqlite_url,
+    )
+    assert zero.returncode == 2 and "qps: Input should be greater than 0" in zero.stderr
 
 
 def test_predict_csv_keeps_columns_and_marks_bad_rows(
@@ -131,7 +146,10 @@ def test_capacity_from_a_spec_file(tmp_path: Path, seeded_sqlite_url: str) -> No
         "traffic: {prompt_tokens_mean: -1, output_tokens_mean: 10, steady_qps: 1, peak_qps: 1}\n"
     )
     refused = preflight("capacity", "--spec", str(bad), database_url=seeded_sqlite_url)
-    assert refused.returncode == 2 and "greater than or equal to 1" in refused.stderr
+    assert refused.returncode == 2
+    assert "traffic.prompt_tokens_mean: Input should be greater than or equal to 1" in (
+        refused.stderr
+    )
 
 
 def test_predict_by_simulation(seeded_sqlite_url: str) -> None:

@@ -67,7 +67,11 @@ class Batch:
         tpot = state.tpot_s * self.tpot_factor
         rate = state.requests_per_s
         if closed:
-            rate = state.running / (state.ttft_s + (self.osl - 1) * tpot)
+            # A closed loop's requests take as much longer (or shorter) as their decode does;
+            # uncorrected candidates keep the solver's own rate.
+            decode_s = (self.osl - 1) * state.tpot_s
+            slower = (state.ttft_s + decode_s * self.tpot_factor) / (state.ttft_s + decode_s)
+            rate = state.requests_per_s / slower
         return replace(
             state,
             tpot_s=tpot,

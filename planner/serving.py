@@ -94,12 +94,13 @@ def _solve(
     c3 = _tiled(c, 3)
     contexts3 = np.concatenate([decode_context] * 3)
     prefill_contexts3 = np.concatenate([np.zeros(n), prefill_context, prefill_context])
-    for _ in range(ITERATIONS):
+
+    def evaluate(decode: Array, step: Array, ttft: Array, rate: Array) -> dict[str, Array]:
+        """Every derived quantity of the current state, and the state it implies next."""
         available = np.maximum(budget - decode, 16.0)
         chunks = np.maximum(1.0, isl / available)
-        service = ttft + (osl - 1) * step
         if closed:
-            rate = running / service
+            rate = running / (ttft + (osl - 1) * step)
         # Prefill arrives in chunks, not spread evenly: a share of the steps carry one
         # (or, past one per step, several). Averaging the tokens instead would understate
         # the cost of the steps that carry them and overstate MoE expert reads.
@@ -113,30 +114,53 @@ def _solve(
             prefill_contexts3,
         )
         decode_step, prefill_step, own_prefill = steps[:n], steps[n : 2 * n], steps[2 * n :]
-        new_step = (1 - share) * decode_step + share * prefill_step
         utilisation = np.minimum(rate * isl * step / available, MAX_UTILISATION)
-        service = chunks * own_prefill
+        prefill_service = chunks * own_prefill
         if closed:
-            wait = _wave_wait(running, service, serving.wave_spread * (osl - 1) * step)
+            wait = _wave_wait(running, prefill_service, serving.wave_spread * (osl - 1) * step)
         else:
             # Kingman's G/D/1 approximation: M/D/1 scaled by the arrivals' variability.
-            wait = arrival_cv2 / 2 * utilisation / (1 - utilisation) * service
-        new_ttft = step / 2 + chunks * own_prefill + wait
-        moved = np.abs(new_step / step - 1) + np.abs(new_ttft / ttft - 1)
+            wait = arrival_cv2 / 2 * utilisation / (1 - utilisation) * prefill_service
+        return {
+            "available": available,
+            "chunks": chunks,
+            "rate": rate,
+            "share": share,
+            "decode_step": decode_step,
+            "prefill_step": prefill_step,
+            "own_prefill": own_prefill,
+            "utilisation": utilisation,
+            "new_step": (1 - share) * decode_step + share * prefill_step,
+            "new_ttft": step / 2 + prefill_service + wait,
+        }
+
+    # Each candidate stops moving once it has settled, so its answer does not depend on
+    # which other candidates share the batch.
+    settled = np.zeros(n, dtype=bool)
+    for _ in range(ITERATIONS):
+        d = evaluate(decode, step, ttft, rate)
+        moved = np.abs(d["new_step"] / step - 1) + np.abs(d["new_ttft"] / ttft - 1)
         if not closed:
             # Past the KV cache or the prefill budget an open loop has no fixed point: its
-            # queue grows for ever. Such candidates are settled (unstable); stop watching them.
-            overloaded = (decode > cap) | (utilisation >= MAX_UTILISATION)
-            moved = np.where(overloaded, 0.0, moved)
-        change = float(np.max(moved, initial=0.0))
-        step = damping * step + (1 - damping) * new_step
-        ttft = damping * ttft + (1 - damping) * new_ttft
-        new_decode = rate * (osl - 1) * step
-        decode = damping * decode + (1 - damping) * (
+            # queue grows for ever. Such candidates are settled (unstable).
+            moved = np.where((decode > cap) | (d["utilisation"] >= MAX_UTILISATION), 0.0, moved)
+        moving = ~settled
+        new_step = damping * step + (1 - damping) * d["new_step"]
+        new_ttft = damping * ttft + (1 - damping) * d["new_ttft"]
+        new_decode = d["rate"] * (osl - 1) * new_step
+        new_decode = damping * decode + (1 - damping) * (
             np.minimum(new_decode, running) if closed else new_decode
         )
-        if change < TOLERANCE:
+        step = np.where(moving, new_step, step)
+        ttft = np.where(moving, new_ttft, ttft)
+        decode = np.where(moving, new_decode, decode)
+        settled |= moved < TOLERANCE
+        if settled.all():
             break
+    d = evaluate(decode, step, ttft, rate)
+    available, chunks, rate, share = d["available"], d["chunks"], d["rate"], d["share"]
+    decode_step, prefill_step = d["decode_step"], d["prefill_step"]
+    own_prefill, utilisation = d["own_prefill"], d["utilisation"]
     fixed = request_overhead_s + step / 2 + chunks * own_prefill
     queueing = ttft - (step / 2 + chunks * own_prefill)
     # Each decode step carries a prefill chunk with probability `share`; its extra time
@@ -153,13 +177,12 @@ def _solve(
             request_overhead_s + first_wave
         )
         # The first wave's requests decode while the rest of the wave is still prefilling:
-        # on average half of the wave's full-budget prefill steps land in their decode.
-        wave_steps = running * isl / budget
+        # on average half of the wave's prefill steps (each filling what the decodes leave of
+        # the budget) land in their decode, each costing its prefill tokens on top.
+        wave_steps = running * isl / available
+        wave_step = step_seconds(c, decode, decode_context, available, prefill_context)
         wave_tpot_extra = (
-            wave_steps
-            / 2
-            * np.maximum(full_budget_step - decode_step, 0.0)
-            / (np.maximum(osl - 1, 1))
+            wave_steps / 2 * np.maximum(wave_step - decode_step, 0.0) / np.maximum(osl - 1, 1)
         )
         mean_tpot = step + serving.first_wave_weight * wave_tpot_extra
         stable = np.ones_like(isl, dtype=bool)

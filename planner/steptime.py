@@ -34,7 +34,7 @@ ACTIVATION_BYTES = 2.0
 """All-reduces move 16-bit activations."""
 CUDA_GRAPH_MAX_TOKENS = 512
 """vLLM captures CUDA graphs for steps of up to this many tokens; larger steps (most
-prefill chunks) launch every kernel from Python."""
+prefill chunks) launch every kernel from Python (fully so from twice this size)."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,9 @@ def step_seconds(
     )
     attention = kv_read / c.memory_bytes_per_s + prefill_attention_flops / c.attention_flops_per_s
     communication = c.allreduce_fixed_s + tokens * c.allreduce_s_per_token
-    launch = np.where(tokens <= CUDA_GRAPH_MAX_TOKENS, c.graphed_kernels_s, c.eager_kernels_s)
+    # A ramp rather than a cliff: a hard threshold gives the serving fixed point two
+    # solutions near it, and predictions would jump between them as load changes.
+    eager = np.clip((tokens - CUDA_GRAPH_MAX_TOKENS) / CUDA_GRAPH_MAX_TOKENS, 0.0, 1.0)
+    launch = c.graphed_kernels_s + eager * (c.eager_kernels_s - c.graphed_kernels_s)
     result: Array = c.overhead_s + launch + matmul + attention + communication
     return result

@@ -231,3 +231,27 @@ def test_stored_calibration_is_what_the_code_fits_today(seeded_sqlite_url: str) 
                 getattr(stored.by_gpu_precision[key], name), rel=1e-3, abs=1e-6
             ), (key, name)
     assert fitted.model_factors == pytest.approx(stored.model_factors, rel=1e-3)
+
+
+def test_a_candidate_answers_the_same_alone_or_in_a_batch(catalog: Planner) -> None:
+    """Searches solve thousands of candidates together; none may depend on its neighbours."""
+    query = PredictionQuery(
+        model_id="mistralai/Mistral-7B-Instruct-v0.3",
+        gpu_id="L4-PCIE-24GB",
+        isl=16,
+        osl=300,
+        concurrency=64,
+    )
+    neighbour = PredictionQuery(
+        model_id="deepseek-ai/DeepSeek-V3",
+        gpu_id="H200-SXM-141GB",
+        tp=8,
+        isl=8000,
+        osl=2000,
+        concurrency=3,
+    )
+    alone = catalog.steady_states([catalog.plan(query)], closed=True)
+    together = catalog.steady_states([catalog.plan(query), catalog.plan(neighbour)], closed=True)
+    assert together.tpot_s[0] == alone.tpot_s[0]
+    assert together.ttft_s[0] == alone.ttft_s[0]
+    assert together.requests_per_s[0] == alone.requests_per_s[0]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
 from pydantic import ValidationError
+from sqlmodel import Session
 
 from api.console import fail
 from kb.catalog import (
@@ -22,7 +25,7 @@ from kb.catalog import (
 )
 from kb.db import session_scope
 from kb.names import NameIndex, UnknownNameError
-from kb.repository import gpu_names, model_names
+from kb.repository import NotLoadedError, gpu_names, model_names, require_loaded
 from kb.seed import validation_message
 from planner.capacity import CapacityOption, CapacitySpec, search
 from planner.predict import Planner
@@ -42,8 +45,19 @@ PREDICTED_COLUMNS = (
 )
 
 
-def _load() -> tuple[Planner, NameIndex, NameIndex]:
+@contextmanager
+def _catalog() -> Iterator[Session]:
+    """A knowledge-base session, or a clear error when the catalog is not loaded yet."""
     with session_scope() as session:
+        try:
+            require_loaded(session)
+        except NotLoadedError as error:
+            raise fail(str(error)) from None
+        yield session
+
+
+def _load() -> tuple[Planner, NameIndex, NameIndex]:
+    with _catalog() as session:
         return planner(session=session), model_names(session=session), gpu_names(session=session)
 
 
@@ -241,7 +255,7 @@ def predict_csv(
 
 def calibrate_command() -> None:
     """Fit the performance model to the measured vLLM rows, cross-validate, and store it."""
-    with session_scope() as session:
+    with _catalog() as session:
         points = measured_points(session=session)
         others = other_engine_points(session=session)
         models, gpus = model_specs(session=session), gpu_specs(session=session)
@@ -265,7 +279,7 @@ def capacity(
         spec = CapacitySpec.model_validate(yaml.safe_load(spec_file.read_text()))
     except (OSError, yaml.YAMLError, ValidationError) as error:
         raise fail(f"{spec_file}: {_message(error)}") from None
-    with session_scope() as session:
+    with _catalog() as session:
         engine = planner(session=session)
         prices = gpu_prices(session=session)
         models, gpus = model_names(session=session), gpu_names(session=session)
@@ -283,7 +297,7 @@ def capacity(
         raise fail(str(error)) from None
     result = search(engine, spec.model_copy(update={"constraints": resolved}), prices)
     if as_json:
-        typer.echo(result.model_dump_json(indent=2))
+        typer.echo(json.dumps(result.report(), indent=2))
         return
     typer.echo(f"{len(result.options)} feasible options, {len(result.infeasible)} infeasible")
     for o in result.options[:top]:

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import func, or_
+from sqlalchemy import func, inspect, or_
 from sqlmodel import Session, select
 
 from kb.db import session_scope
@@ -29,6 +29,18 @@ class KnowledgeBaseStats(BaseModel):
     @property
     def without_source(self) -> int:
         return sum(c.without_source for c in self.collections.values())
+
+
+class NotLoadedError(RuntimeError):
+    """The knowledge base has no catalog yet."""
+
+
+def require_loaded(session: Session) -> None:
+    """Raise NotLoadedError, saying what to run, unless the catalog is there."""
+    bind = session.get_bind()
+    if not inspect(bind).has_table("model") or not session.exec(select(Model.id).limit(1)).first():
+        where = bind.engine.url.render_as_string(hide_password=True)
+        raise NotLoadedError(f"the knowledge base at {where} is empty: run `preflight kb load`")
 
 
 def load(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from planner.calibration import ServingCalibration
-from planner.serving import SteadyState, closed_loop, open_loop
+from planner.serving import SteadyState, closed_loop, open_loop, open_loop_at_decode
 from planner.steptime import StepCoefficients
 
 
@@ -34,12 +34,7 @@ class Batch:
     def take(self, index: np.ndarray) -> Batch:
         """The same batch for a subset of its candidates."""
         return Batch(
-            coefficients=StepCoefficients(
-                **{
-                    name: getattr(self.coefficients, name)[index]
-                    for name in StepCoefficients.__dataclass_fields__
-                }
-            ),
+            coefficients=self.coefficients.take(index),
             isl=self.isl[index],
             osl=self.osl[index],
             budget=self.budget[index],
@@ -51,15 +46,43 @@ class Batch:
             osl_p95=self.osl_p95[index],
         )
 
-    def solve(self, closed: bool, load: np.ndarray) -> SteadyState:
-        """Closed loop at `load` requests in flight, or open loop at `load` requests/s."""
+    def solve(
+        self, closed: bool, load: np.ndarray, steps_below: np.ndarray | None = None
+    ) -> SteadyState:
+        """Closed loop at `load` requests in flight, or open loop at `load` requests/s;
+        `steps_below`: the open loop's steps at lower loads, to start from."""
         c = self.coefficients
         if closed:
             state = closed_loop(c, self.isl, self.osl, load, self.budget, self.cap, self.serving)
         else:
             state = open_loop(
-                c, self.isl, self.osl, load, self.budget, self.cap, self.serving, self.arrival_cv2
+                c,
+                self.isl,
+                self.osl,
+                load,
+                self.budget,
+                self.cap,
+                self.serving,
+                self.arrival_cv2,
+                below=steps_below,
             )
+        return self._corrected(state, closed)
+
+    def at_decode(self, decoding: np.ndarray) -> SteadyState:
+        """The open loop at the arrival rate that keeps `decoding` sequences decoding."""
+        state = open_loop_at_decode(
+            self.coefficients,
+            self.isl,
+            self.osl,
+            decoding,
+            self.budget,
+            self.cap,
+            self.serving,
+            self.arrival_cv2,
+        )
+        return self._corrected(state, closed=False)
+
+    def _corrected(self, state: SteadyState, closed: bool) -> SteadyState:
         if np.all(self.tpot_factor == 1.0):
             return state
         # The architecture's decode correction (calibration.model_factors), applied as in

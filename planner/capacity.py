@@ -8,11 +8,13 @@ once), then sizes replicas for peak load with headroom and prices them from date
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from planner.batch import Batch
 from planner.catalog_index import Candidate, CatalogIndex, candidates, precisions_for
+from planner.lazy import LazyList
 from planner.memory import fit
 from planner.percentiles import LatencyStats, percentile, samples, stats
 from planner.predict import Planner
@@ -25,13 +27,17 @@ from planner.requirements import (
     SLOTargets,
     TrafficProfile,
 )
+from planner.serving import MAX_UTILISATION
 from planner.specs import Frozen
-from planner.steptime import step_seconds
 
 HOURS_PER_MONTH = 730.0
-BISECTION_STEPS = 11
-"""Halvings of log(QPS) between the trickle and the bound: about 1 % resolution."""
 TRICKLE = 1e-4
+START = 0.05
+SEARCH_STEPS = 30
+RESOLUTION = 0.005
+"""Width of the final bracket in log(decoding sequences): the rate rises no faster than
+the decode batch, so the largest rate is found within 0.5 %."""
+NUDGE = 0.01
 SEARCH_SAMPLES = 32
 
 
@@ -75,9 +81,18 @@ class Infeasible(Candidate):
     reason: str
 
 
-class CapacityResult(Frozen):
-    options: list[CapacityOption]
-    infeasible: list[Infeasible]
+@dataclass(frozen=True)
+class CapacityResult:
+    options: LazyList[CapacityOption]
+    """Ranked: cheapest first, unknown prices last."""
+    infeasible: LazyList[Infeasible]
+
+    def report(self, top: int | None = None) -> dict[str, list[dict[str, object]]]:
+        """As JSON-ready data: the `top` options (all by default) and every infeasible one."""
+        return {
+            "options": [o.model_dump(mode="json") for o in self.options[:top]],
+            "infeasible": [i.model_dump(mode="json") for i in self.infeasible],
+        }
 
 
 def cheapest_prices(prices: Sequence[GpuPrice], c: SearchConstraints) -> dict[str, GpuPrice]:
@@ -100,24 +115,24 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
         t.output_tokens_p95 or t.output_tokens_mean
     )
     fits = index.sequences(p95_context)[allowed] >= 1
-    infeasible = []
-    for i in allowed[~fits]:
-        # The reason in words, from the scalar memory model (same arithmetic).
-        m, g = planner.models[index.model_ids[i]], planner.gpus[index.gpu_ids[i]]
-        memory = fit(m, g, index.configs[i], p95_context)
-        infeasible.append(Infeasible(**dict(index.candidates[i]), reason=memory.reason or ""))
-    chosen = allowed[fits]
-    if len(chosen) == 0:
-        return CapacityResult(options=[], infeasible=infeasible)
+    unfit, chosen = allowed[~fits], allowed[fits]
     # Admission is sized on the mean lengths; the p95 context must still fit (above).
     mean_context = t.prompt_tokens_mean + t.output_tokens_mean // 2
-    cap = np.minimum(
-        index.sequences(mean_context)[chosen], [index.configs[i].max_num_seqs for i in chosen]
-    )
+    cap = np.minimum(index.sequences(mean_context)[chosen], index.max_num_seqs[chosen])
     batch = index.batch(chosen, t, cap)
-    rates, binding = _max_rates(spec, batch)
-    for j in np.flatnonzero(rates <= 0):
-        infeasible.append(Infeasible(**dict(index.candidates[chosen[j]]), reason=binding[j]))
+    rates, binding = _max_rates(spec, batch) if len(chosen) else (np.zeros(0), [])
+    missed = np.flatnonzero(rates <= 0)
+
+    def infeasible(i: int) -> Infeasible:
+        if i < len(unfit):
+            # The reason in words, from the scalar memory model (same arithmetic).
+            j = unfit[i]
+            m, g = planner.models[index.model_ids[j]], planner.gpus[index.gpu_ids[j]]
+            reason = fit(m, g, index.configs[j], p95_context).reason or ""
+            return Infeasible(**dict(index.candidates[j]), reason=reason)
+        j = missed[i - len(unfit)]
+        return Infeasible(**dict(index.candidates[chosen[j]]), reason=binding[j])
+
     keep = np.flatnonzero(rates > 0)
     options = _size(
         spec,
@@ -127,9 +142,11 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
         [binding[j] for j in keep],
         prices,
     )
-    ranked = _rank(options)
-    checked = [_simulated(planner, spec, option) for option in ranked[: spec.simulate_top]]
-    return CapacityResult(options=checked + ranked[spec.simulate_top :], infeasible=infeasible)
+    for i in range(min(spec.simulate_top, len(options))):
+        options.replace(i, _simulated(planner, spec, options[i]))
+    return CapacityResult(
+        options=options, infeasible=LazyList(len(unfit) + len(missed), infeasible)
+    )
 
 
 def _simulated(planner: Planner, spec: CapacitySpec, option: CapacityOption) -> CapacityOption:
@@ -167,8 +184,16 @@ def _simulated(planner: Planner, spec: CapacitySpec, option: CapacityOption) -> 
     )
 
 
-def _slo_met(spec: CapacitySpec, batch: Batch, qps: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    state = batch.solve(closed=False, load=qps)
+def _margins(
+    spec: CapacitySpec, batch: Batch, decoding: np.ndarray
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """How far inside its limits each candidate runs with `decoding` sequences decoding:
+    limit / value - 1 for every SLO percentile and for stability (prefill budget, KV
+    cache), and how much more load a few more decoding sequences would carry (none past
+    the most a replica sustains); the worst of them (negative when missed), which one that
+    is, and the arrival rate."""
+    state = batch.at_decode(decoding)
+    more = batch.at_decode(decoding * (1 + NUDGE)).requests_per_s
     ttft, tpot, e2e = samples(
         state,
         batch.serving,
@@ -179,8 +204,14 @@ def _slo_met(spec: CapacitySpec, batch: Batch, qps: np.ndarray) -> tuple[np.ndar
         batch.osl_p95,
         n_samples=SEARCH_SAMPLES,
     )
-    ok = np.asarray(state.stable, dtype=bool)
-    reason = np.where(ok, "", "stability")
+    margin = np.minimum(
+        MAX_UTILISATION / np.maximum(state.prefill_utilisation, 1e-12),
+        batch.cap / np.maximum(state.running, 1e-12),
+    )
+    # Elasticity of the rate to the decode batch: 1 while steps barely grow, 0 at the most
+    # a replica sustains (a saddle: past it the same rate has a smaller solution).
+    margin = np.minimum(margin, 1 + np.log(more / state.requests_per_s) / np.log1p(NUDGE))
+    worst = np.full(len(decoding), "stability", dtype=object)
     for name, values, q, target in (
         ("ttft", ttft, 90, spec.slo.ttft_p90_ms),
         ("tpot", tpot, 90, spec.slo.tpot_p90_ms),
@@ -188,26 +219,50 @@ def _slo_met(spec: CapacitySpec, batch: Batch, qps: np.ndarray) -> tuple[np.ndar
     ):
         if target is None:
             continue
-        met = percentile(values, q) * 1e3 <= target
-        reason = np.where(ok & ~met, name, reason)
-        ok &= met
-    return ok, list(reason)
+        m = target / np.maximum(percentile(values, q) * 1e3, 1e-12)
+        worst = np.where(m < margin, name, worst)
+        margin = np.minimum(margin, m)
+    return np.nan_to_num(margin, nan=0.0) - 1, list(worst), state.requests_per_s
 
 
 def _max_rates(spec: CapacitySpec, batch: Batch) -> tuple[np.ndarray, list[str]]:
-    """Largest QPS per replica meeting every SLO, by bisection in log(QPS)."""
-    # No replica serves more requests than its KV cache holds decoding sequences at the
-    # fastest possible step; a tiny fraction of that is the trickle that must pass.
-    fastest = step_seconds(batch.coefficients, batch.cap, batch.isl + batch.osl / 2, 0.0, 0.0)
-    high = batch.cap / (batch.osl * fastest)
-    low = high * TRICKLE
-    ok_low, why = _slo_met(spec, batch, low)
-    for _ in range(BISECTION_STEPS):
-        middle = np.sqrt(low * high)
-        ok, _ = _slo_met(spec, batch, middle)
-        low = np.where(ok, middle, low)
-        high = np.where(ok, high, middle)
-    _, binding = _slo_met(spec, batch, high)
+    """Largest QPS per replica meeting every SLO, searched over the decode batch (each
+    evaluation explicit): the root of the margin in log(decoding), by false position
+    (Illinois), between a trickle and the KV cache's capacity."""
+    full = batch.cap  # at or past a full cache, every limit is missed
+    m_trickle, why, rate_trickle = _margins(spec, batch, full * TRICKLE)
+    m_full, binding, _ = _margins(spec, batch, full)
+    # The answer is rarely far below a full cache: bracket it between that and a twentieth
+    # of it, or between the trickle and that twentieth where that misses.
+    m_start, start_binding, rate_start = _margins(spec, batch, full * START)
+    near = m_start >= 0
+    low = np.log(np.where(near, full * START, full * TRICKLE))
+    high = np.log(np.where(near, full, full * START))
+    m_low = np.where(near, m_start, m_trickle)
+    m_high = np.where(near, np.minimum(m_full, -1e-3), m_start)
+    rate_low = np.where(near, rate_start, rate_trickle)
+    binding = [b if n else sb for b, sb, n in zip(binding, start_binding, near, strict=True)]
+    last_low = np.zeros(len(low), dtype=bool)
+    active = np.flatnonzero(m_trickle >= 0)
+    for _ in range(SEARCH_STEPS):
+        if len(active) == 0:
+            break
+        lo, hi, m_lo, m_hi = low[active], high[active], m_low[active], m_high[active]
+        guess = lo - m_lo * (hi - lo) / (m_hi - m_lo)
+        # Every step takes at least a twentieth of the bracket off, whatever the shape.
+        width = hi - lo
+        x = np.clip(guess, lo + width / 20, hi - width / 20)
+        m, reasons, rates = _margins(spec, batch.take(active), np.exp(x))
+        ok = m >= 0
+        again = ok == last_low[active]
+        m_high[active[ok & again]] /= 2
+        m_low[active[~ok & again]] /= 2
+        last_low[active] = ok
+        low[active[ok]], m_low[active[ok]], rate_low[active[ok]] = x[ok], m[ok], rates[ok]
+        high[active[~ok]], m_high[active[~ok]] = x[~ok], m[~ok]
+        for j in np.flatnonzero(~ok):
+            binding[active[j]] = reasons[j]
+        active = active[high[active] - low[active] > RESOLUTION]
     slo = spec.slo
     targets = {
         "ttft": f"TTFT p90 above {slo.ttft_p90_ms} ms",
@@ -215,10 +270,10 @@ def _max_rates(spec: CapacitySpec, batch: Batch) -> tuple[np.ndarray, list[str]]
         "e2e": f"E2E p95 above {slo.e2e_p95_ms} ms",
         "stability": "cannot keep up with even a trickle of load",
     }
-    reasons = [b or "stability" for b in binding]
-    rates = np.where(ok_low, low, 0.0)
-    for i in np.flatnonzero(~ok_low):
-        reasons[i] = f"misses the SLO at any load: {targets[why[i] or 'stability']}"
+    reasons = list(binding)
+    rates = np.where(m_trickle >= 0, rate_low, 0.0)
+    for i in np.flatnonzero(m_trickle < 0):
+        reasons[i] = f"misses the SLO at any load: {targets[why[i]]}"
     return rates, reasons
 
 
@@ -229,59 +284,54 @@ def _size(
     rates: np.ndarray,
     binding: list[str],
     prices: Sequence[GpuPrice],
-) -> list[CapacityOption]:
-    """Replicas for peak and steady load, latency at the per-replica peak load, and cost."""
+) -> LazyList[CapacityOption]:
+    """Replicas for peak and steady load, latency at the per-replica peak load, and cost;
+    ranked cheapest first, unknown prices last, then by GPUs."""
     t, c = spec.traffic, spec.constraints
     usable = rates * (1 - spec.headroom)
     peak = np.maximum(1, np.ceil(t.peak_qps / usable)).astype(int)
     steady = np.maximum(1, np.ceil(t.steady_qps / usable)).astype(int)
     state = batch.solve(closed=False, load=t.peak_qps / peak)
-    ttft, tpot, e2e = samples(
-        state, batch.serving, batch.osl, False, batch.isl, batch.isl_p95, batch.osl_p95
-    )
-    ttft_stats = stats(ttft, state.ttft_s)
-    tpot_stats = stats(tpot, state.tpot_s)
-    e2e_stats = stats(e2e, state.ttft_s + (batch.osl - 1) * state.tpot_s)
-    tokens_per_hour = t.steady_qps * (t.prompt_tokens_mean + t.output_tokens_mean) * 3600
     cheapest = cheapest_prices(prices, c)
-    sized = []
-    for i, cand in enumerate(found):
-        price = cheapest.get(cand.gpu_id)
-        hourly = price.usd_per_gpu_hour * cand.tp * int(peak[i]) if price else None
-        steady_hourly = price.usd_per_gpu_hour * cand.tp * int(steady[i]) if price else None
-        monthly = hourly * HOURS_PER_MONTH if hourly is not None else None
-        if (
-            c.max_monthly_cost_usd is not None
-            and monthly is not None
-            and (monthly > c.max_monthly_cost_usd)
-        ):
-            continue
-        sized.append(
-            CapacityOption.model_construct(
-                **dict(cand),
-                max_qps_per_replica=float(rates[i]),
-                replicas_for_peak=int(peak[i]),
-                min_replicas=int(steady[i]),
-                gpus_total=int(peak[i]) * cand.tp,
-                ttft_ms=ttft_stats[i],
-                tpot_ms=tpot_stats[i],
-                e2e_ms=e2e_stats[i],
-                price=price,
-                usd_per_hour=hourly,
-                usd_per_month=monthly,
-                usd_per_month_steady=steady_hourly * HOURS_PER_MONTH if steady_hourly else None,
-                usd_per_1k_tokens=steady_hourly / tokens_per_hour * 1000 if steady_hourly else None,
-                binding_slo=binding[i],
-            )
+    quotes = [cheapest.get(cand.gpu_id) for cand in found]
+    tp = np.asarray([cand.tp for cand in found])
+    per_gpu_hour = np.asarray([q.usd_per_gpu_hour if q else np.nan for q in quotes])
+    hourly, steady_hourly = per_gpu_hour * tp * peak, per_gpu_hour * tp * steady
+    monthly = hourly * HOURS_PER_MONTH
+    tokens_per_hour = t.steady_qps * (t.prompt_tokens_mean + t.output_tokens_mean) * 3600
+    within = ~(monthly > (c.max_monthly_cost_usd or np.inf))  # unknown prices stay
+    order = [
+        i for i in np.lexsort((tp * peak, np.nan_to_num(monthly), np.isnan(monthly))) if within[i]
+    ]
+
+    def known(value: float) -> float | None:
+        return None if np.isnan(value) else float(value)
+
+    def option(rank: int) -> CapacityOption:
+        i = order[rank]
+        one = batch.take(np.asarray([i]))
+        at = state.take(np.asarray([i]))
+        ttft, tpot, e2e = samples(
+            at, one.serving, one.osl, False, one.isl, one.isl_p95, one.osl_p95
         )
-    return sized
+        return CapacityOption(
+            **dict(found[i]),
+            max_qps_per_replica=float(rates[i]),
+            replicas_for_peak=int(peak[i]),
+            min_replicas=int(steady[i]),
+            gpus_total=int(peak[i] * tp[i]),
+            ttft_ms=stats(ttft, at.ttft_s)[0],
+            tpot_ms=stats(tpot, at.tpot_s)[0],
+            e2e_ms=stats(e2e, at.ttft_s + (one.osl - 1) * at.tpot_s)[0],
+            price=quotes[i],
+            usd_per_hour=known(hourly[i]),
+            usd_per_month=known(monthly[i]),
+            usd_per_month_steady=known(steady_hourly[i] * HOURS_PER_MONTH),
+            usd_per_1k_tokens=known(steady_hourly[i] / tokens_per_hour * 1000),
+            binding_slo=binding[i],
+        )
 
-
-def _rank(options: list[CapacityOption]) -> list[CapacityOption]:
-    """Cheapest first; options without a known price after the priced ones."""
-    return sorted(
-        options, key=lambda o: (o.usd_per_month is None, o.usd_per_month or 0.0, o.gpus_total)
-    )
+    return LazyList(len(order), option)
 
 
 __all__ = [

@@ -76,6 +76,8 @@ class CatalogIndex:
     """False where TP cannot split the model or exceeds a node."""
     tpot_factor: np.ndarray
     """The calibration's decode correction for each candidate's architecture."""
+    max_num_seqs: np.ndarray
+    max_num_batched_tokens: np.ndarray
 
     @classmethod
     def of(cls, planner: Planner) -> CatalogIndex:
@@ -146,6 +148,10 @@ class CatalogIndex:
             tpot_factor=column(
                 [planner.calibration.model_factors.get(m.architecture_key, 1.0) for m, *_ in found]
             ),
+            max_num_seqs=column([cfg.max_num_seqs for _, _, cfg, _ in found]),
+            max_num_batched_tokens=column(
+                [float(cfg.max_num_batched_tokens) for _, _, cfg, _ in found]
+            ),
         )
 
     def allowed(self, c: SearchConstraints) -> np.ndarray:
@@ -189,7 +195,7 @@ class CatalogIndex:
             ),
             isl=constant(traffic.prompt_tokens_mean),
             osl=constant(traffic.output_tokens_mean),
-            budget=np.asarray([self.configs[i].max_num_batched_tokens for i in index], float),
+            budget=self.max_num_batched_tokens[index],
             cap=np.maximum(cap, 1.0),
             arrival_cv2=constant(ARRIVAL_CV2[traffic.burstiness]),
             serving=self.planner.calibration.serving,

@@ -10,6 +10,8 @@ p95 is given. Quantiles come from a fixed stratified grid, so results are determ
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 from scipy.special import ndtri
 
@@ -36,9 +38,20 @@ class LatencyStats(Frozen):
         return LatencyStats(**{k: v * factor for k, v in self.model_dump().items()})
 
 
-def _grid(offset: float, n: int) -> Array:
-    """Stratified uniforms in (0, 1), decorrelated between variables by a fixed shift."""
-    return np.asarray(((np.arange(n) + 0.5) / n + offset) % 1.0)
+@cache
+def _grids(n: int) -> tuple[Array, ...]:
+    """Six stratified uniform grids in (0, 1): phase, wait, TPOT, wave, prompt and output
+    length. Each is shifted and, but the first, shuffled once with a fixed seed, so that the
+    variables pair up without correlation (a fixed pairing, not randomness)."""
+    order = np.random.default_rng(7)
+    grids = []
+    for k in range(6):
+        grid = ((np.arange(n) + 0.5) / n + k / 7) % 1.0
+        if k:
+            order.shuffle(grid)
+        grid.setflags(write=False)
+        grids.append(grid)
+    return tuple(grids)
 
 
 def _lognormal_factor(mean: Array, p95: Array | None, u: Array) -> Array:
@@ -47,11 +60,16 @@ def _lognormal_factor(mean: Array, p95: Array | None, u: Array) -> Array:
         return np.ones((len(mean), len(u)))
     ratio = np.maximum(np.asarray(p95) / np.asarray(mean), 1.0)
     # Candidates of one search share their lengths: compute each distinct spread once.
-    distinct, index = np.unique(ratio, return_inverse=True)
+    if np.all(ratio == ratio[0]):
+        distinct, index = ratio[:1], np.zeros(len(ratio), dtype=np.intp)
+    else:
+        distinct, index = np.unique(ratio, return_inverse=True)
     # Lognormal with E = 1 and p95 = ratio: sigma solves mu + 1.645 sigma = ln(ratio).
     sigma = np.maximum(-Z95 + np.sqrt(Z95**2 + 2 * np.log(distinct)), 0.0)
     z = ndtri(np.clip(u, 1e-6, 1 - 1e-6))
     factors = np.exp(-(sigma[:, None] ** 2) / 2 + sigma[:, None] * z[None, :])
+    if len(distinct) == 1:
+        return np.asarray(factors)  # one row broadcasts over every candidate
     return np.asarray(factors[index.reshape(-1)])
 
 
@@ -66,20 +84,25 @@ def samples(
     n_samples: int = SAMPLES,
 ) -> tuple[Array, Array, Array]:
     """TTFT, TPOT and E2E samples in seconds, shape (candidates, SAMPLES)."""
-    u_phase, u_wait, u_tpot, u_wave, u_isl, u_osl = (_grid(k / 7, n_samples) for k in range(6))
-    order = np.random.default_rng(7)  # a fixed pairing of the strata, not randomness
-    for grid in (u_wait, u_tpot, u_wave, u_isl, u_osl):
-        order.shuffle(grid)
+    u_phase, u_wait, u_tpot, u_wave, u_isl, u_osl = _grids(n_samples)
     step = state.tpot_s[:, None]
     overhead = state.request_overhead_s[:, None]
-    prefill = state.own_prefill_s[:, None] * (
-        _lognormal_factor(isl, isl_p95, u_isl) if isl is not None else 1.0
-    )
     busy = np.clip(state.prefill_utilisation, 1e-3, 1.0)[:, None]
     wait_if_waiting = np.maximum(state.prefill_wait_s[:, None] / busy, 0.0)
-    tail = np.clip((u_wait[None, :] - (1 - busy)) / busy, 0.0, 1.0 - 1e-9)
-    wait = np.where(u_wait[None, :] > 1 - busy, -np.log1p(-tail) * wait_if_waiting, 0.0)
-    ttft = overhead + u_phase[None, :] * step + prefill + wait + state.admission_wait_s[:, None]
+    # Zero wait below the utilisation (tail 0), exponential above: in place, since this
+    # runs on every candidate at every step of a search.
+    wait = np.subtract(u_wait[None, :], 1 - busy)
+    wait /= busy
+    np.clip(wait, 0.0, 1.0 - 1e-9, out=wait)
+    np.negative(wait, out=wait)
+    np.log1p(wait, out=wait)
+    wait *= -wait_if_waiting
+    ttft = wait
+    ttft += u_phase[None, :] * step
+    ttft += overhead + state.admission_wait_s[:, None]
+    ttft += state.own_prefill_s[:, None] * (
+        _lognormal_factor(isl, isl_p95, u_isl) if isl is not None else 1.0
+    )
     if closed and serving.first_wave_weight > 0:
         # The synchronised first wave: its requests' first tokens come one after another,
         # uniformly up to twice the wave's mean.
@@ -87,9 +110,14 @@ def samples(
         position = 2.0 * u_wave[in_wave] / serving.first_wave_weight
         ttft[:, in_wave] = overhead + state.first_wave_s[:, None] * position[None, :]
     z = ndtri(np.clip(u_tpot, 1e-6, 1 - 1e-6))
-    tpot = np.maximum(step + state.tpot_spread_s[:, None] * z[None, :], 0.5 * step)
-    outputs = osl[:, None] * _lognormal_factor(osl, osl_p95, u_osl)
-    e2e = ttft + np.maximum(outputs - 1, 0) * tpot
+    tpot = state.tpot_spread_s[:, None] * z[None, :]
+    tpot += step
+    np.maximum(tpot, 0.5 * step, out=tpot)
+    decodes = osl[:, None] * _lognormal_factor(osl, osl_p95, u_osl) - 1
+    np.maximum(decodes, 0, out=decodes)
+    decodes *= tpot
+    e2e = decodes
+    e2e += ttft
     return ttft, tpot, e2e
 
 
@@ -101,7 +129,13 @@ def percentile(values: Array, q: float) -> Array:
 
 def stats(values_s: Array, mean_s: Array | None = None) -> list[LatencyStats]:
     """Per-candidate LatencyStats in ms; `mean_s` overrides the sample mean (the model's)."""
-    quantiles = np.percentile(values_s, PERCENTILES, axis=1) * 1e3
+    # Linear interpolation between order statistics (NumPy's default), at fixed positions.
+    k = values_s.shape[1]
+    position = np.asarray(PERCENTILES) / 100 * (k - 1)
+    below = np.minimum(np.floor(position).astype(int), k - 2)
+    weight = position - below
+    ordered = np.sort(values_s, axis=1) * 1e3
+    quantiles = (ordered[:, below] * (1 - weight) + ordered[:, below + 1] * weight).T
     means = (mean_s if mean_s is not None else values_s.mean(axis=1)) * 1e3
     return [
         LatencyStats.model_construct(

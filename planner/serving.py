@@ -23,17 +23,21 @@ are blended in with the share of requests it holds (`first_wave_weight`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from planner.calibration import ServingCalibration
 from planner.steptime import Array, StepCoefficients, step_seconds
 
 ITERATIONS = 60
-TOLERANCE = 1e-3
-"""Relative change of step and TTFT at which the fixed point counts as found."""
-DAMPING = 0.5
+TOLERANCE = 1e-4
+"""Relative error in requests in flight at which a closed loop counts as solved."""
+OPEN_TOLERANCE = 1e-5
+"""Relative excess F(step) - step at which an open loop's step counts as found: near
+saturation the step's error is that excess over 1 - dF/dstep, a small number."""
 MAX_UTILISATION = 0.98
 
 
@@ -41,6 +45,8 @@ MAX_UTILISATION = 0.98
 class SteadyState:
     """Per-candidate results of the analytical model (seconds unless named otherwise)."""
 
+    step_s: Array
+    """The engine step the fixed point settled on (before any TPOT correction)."""
     tpot_s: Array
     ttft_s: Array
     """Mean TTFT, including the first wave of a closed-loop benchmark."""
@@ -75,98 +81,90 @@ def _solve(
     concurrency: Array | None,
     qps: Array | None,
     arrival_cv2: Array,
+    below: Array | None = None,
+    decoding: Array | None = None,
 ) -> SteadyState:
     request_overhead_s = c.request_overhead_s
     decode_context = isl + osl / 2
     prefill_context = isl / 2
     closed = concurrency is not None
     running = np.minimum(concurrency, cap) if concurrency is not None else np.zeros_like(isl)
-    rate = np.asarray(qps, dtype=np.float64) if qps is not None else np.zeros_like(isl)
-    decode = running.copy() if closed else np.zeros_like(isl)
-    step = step_seconds(c, decode, decode_context, 0.0, 0.0)
-    ttft = step
-    # A closed loop is negative feedback (slower steps, fewer arrivals) and oscillates
-    # undamped; an open loop is positive feedback, which damping would only slow down.
-    damping = DAMPING if closed else 0.0
     n = len(isl)
-    # The three step kinds of an iteration (pure decode, decode + average prefill, decode +
-    # this request's chunk) are evaluated in one call on a threefold batch.
-    c3 = _tiled(c, 3)
-    contexts3 = np.concatenate([decode_context] * 3)
-    prefill_contexts3 = np.concatenate([np.zeros(n), prefill_context, prefill_context])
+    everyone = np.arange(n)
+    decodes_per_request = np.maximum(osl - 1, 1)
+    no_prefill = np.zeros(n)
 
-    def evaluate(decode: Array, step: Array, ttft: Array, rate: Array) -> dict[str, Array]:
-        """Every derived quantity of the current state, and the state it implies next."""
-        available = np.maximum(budget - decode, 16.0)
-        chunks = np.maximum(1.0, isl / available)
-        if closed:
-            rate = running / (ttft + (osl - 1) * step)
+    def evaluate(at: Index, decode: Array, per_step: Array) -> dict[str, Array]:
+        """The state of candidates `at` with `decode` sequences decoding and `per_step`
+        requests arriving per step, and the step it implies. That step depends on the rate
+        only through `per_step`, which is what makes the state explicit in `decode`."""
+        isl_, osl_ = isl[at], osl[at]
+        available = np.maximum(budget[at] - decode, 16.0)
+        chunks = np.maximum(1.0, isl_ / available)
         # Prefill arrives in chunks, not spread evenly: a share of the steps carry one
         # (or, past one per step, several). Averaging the tokens instead would understate
         # the cost of the steps that carry them and overstate MoE expert reads.
-        share = np.clip(rate * chunks * step, 1e-9, 1.0)
-        tokens_per_prefill_step = np.minimum(rate * isl * step / share, available)
-        steps = step_seconds(
-            c3,
-            np.concatenate([decode] * 3),
-            contexts3,
-            np.concatenate([np.zeros(n), tokens_per_prefill_step, np.minimum(isl, available)]),
-            prefill_contexts3,
+        share = np.clip(per_step * chunks, 1e-9, 1.0)
+        tokens_per_prefill_step = np.minimum(per_step * isl_ / share, available)
+        prefill_context_ = prefill_context[at]
+        # The three step kinds (pure decode, decode + average prefill, decode + this
+        # request's chunk) in one call, stacked on a leading axis.
+        decode_step, prefill_step, own_prefill = step_seconds(
+            c if len(at) == n else c.take(at),
+            decode,
+            decode_context[at],
+            np.stack([no_prefill[at], tokens_per_prefill_step, np.minimum(isl_, available)]),
+            np.stack([no_prefill[at], prefill_context_, prefill_context_]),
         )
-        decode_step, prefill_step, own_prefill = steps[:n], steps[n : 2 * n], steps[2 * n :]
-        utilisation = np.minimum(rate * isl * step / available, MAX_UTILISATION)
+        step = (1 - share) * decode_step + share * prefill_step
+        utilisation = np.minimum(per_step * isl_ / available, MAX_UTILISATION)
         prefill_service = chunks * own_prefill
         if closed:
-            wait = _wave_wait(running, prefill_service, serving.wave_spread * (osl - 1) * step)
+            wait = _wave_wait(running[at], prefill_service, serving.wave_spread * (osl_ - 1) * step)
         else:
             # Kingman's G/D/1 approximation: M/D/1 scaled by the arrivals' variability.
-            wait = arrival_cv2 / 2 * utilisation / (1 - utilisation) * prefill_service
+            wait = arrival_cv2[at] / 2 * utilisation / (1 - utilisation) * prefill_service
+        ttft = step / 2 + prefill_service + wait
+        rate = per_step / step
         return {
             "available": available,
             "chunks": chunks,
-            "rate": rate,
             "share": share,
             "decode_step": decode_step,
             "prefill_step": prefill_step,
             "own_prefill": own_prefill,
             "utilisation": utilisation,
-            "new_step": (1 - share) * decode_step + share * prefill_step,
-            "new_ttft": step / 2 + prefill_service + wait,
+            "wait": wait,
+            "step": step,
+            "ttft": ttft,
+            "rate": rate,
+            "running": rate * (ttft + (osl_ - 1) * step),
         }
 
-    # Each candidate stops moving once it has settled, so its answer does not depend on
-    # which other candidates share the batch.
-    settled = np.zeros(n, dtype=bool)
-    for _ in range(ITERATIONS):
-        d = evaluate(decode, step, ttft, rate)
-        moved = np.abs(d["new_step"] / step - 1) + np.abs(d["new_ttft"] / ttft - 1)
-        if not closed:
-            # Past the KV cache or the prefill budget an open loop has no fixed point: its
-            # queue grows for ever. Such candidates are settled (unstable).
-            moved = np.where((decode > cap) | (d["utilisation"] >= MAX_UTILISATION), 0.0, moved)
-        moving = ~settled
-        new_step = damping * step + (1 - damping) * d["new_step"]
-        new_ttft = damping * ttft + (1 - damping) * d["new_ttft"]
-        new_decode = d["rate"] * (osl - 1) * new_step
-        new_decode = damping * decode + (1 - damping) * (
-            np.minimum(new_decode, running) if closed else new_decode
-        )
-        step = np.where(moving, new_step, step)
-        ttft = np.where(moving, new_ttft, ttft)
-        decode = np.where(moving, new_decode, decode)
-        settled |= moved < TOLERANCE
-        if settled.all():
-            break
-    d = evaluate(decode, step, ttft, rate)
-    available, chunks, rate, share = d["available"], d["chunks"], d["rate"], d["share"]
+    def at_decode(at: Index, decode: Array) -> dict[str, Array]:
+        return evaluate(at, decode, decode / decodes_per_request[at])
+
+    if closed:
+        decode = _closed_decode(at_decode, running)
+    elif decoding is not None:
+        decode = decoding
+    else:
+        rate = np.asarray(qps, dtype=np.float64)
+        idle = step_seconds(c, 0.0, decode_context, 0.0, 0.0)
+        start = idle if below is None else np.maximum(idle, below)
+        decode = rate * decodes_per_request * _open_step(evaluate, start, rate, osl, cap)
+    d = at_decode(everyone, decode)
+    step = d["step"]
+    # An open loop serves what arrives (if it cannot, it is unstable and says so).
+    rate = d["rate"] if qps is None else np.asarray(qps, dtype=np.float64)
+    available, chunks, share = d["available"], d["chunks"], d["share"]
     decode_step, prefill_step = d["decode_step"], d["prefill_step"]
-    own_prefill, utilisation = d["own_prefill"], d["utilisation"]
+    own_prefill, utilisation, queueing = d["own_prefill"], d["utilisation"], d["wait"]
     fixed = request_overhead_s + step / 2 + chunks * own_prefill
-    queueing = ttft - (step / 2 + chunks * own_prefill)
     # Each decode step carries a prefill chunk with probability `share`; its extra time
     # spreads per-request TPOT over the request's osl - 1 steps.
     extra = np.maximum(prefill_step - decode_step, 0.0)
-    spread = extra * np.sqrt(share * (1 - share) / np.maximum(osl - 1, 1))
+    spread = extra * np.sqrt(share * (1 - share) / decodes_per_request)
     if closed:
         assert concurrency is not None
         admission = np.maximum(concurrency - running, 0.0) / np.maximum(rate, 1e-9)
@@ -181,22 +179,17 @@ def _solve(
         # the budget) land in their decode, each costing its prefill tokens on top.
         wave_steps = running * isl / available
         wave_step = step_seconds(c, decode, decode_context, available, prefill_context)
-        wave_tpot_extra = (
-            wave_steps / 2 * np.maximum(wave_step - decode_step, 0.0) / np.maximum(osl - 1, 1)
-        )
-        mean_tpot = step + serving.first_wave_weight * wave_tpot_extra
+        wave_tpot_extra = wave_steps / 2 * np.maximum(wave_step - decode_step, 0.0)
+        mean_tpot = step + serving.first_wave_weight * wave_tpot_extra / decodes_per_request
         stable = np.ones_like(isl, dtype=bool)
     else:
         admission = np.zeros_like(isl)
         first_wave = np.zeros_like(isl)
         mean_tpot = step
         mean_ttft = fixed + queueing
-        stable = (
-            (rate * isl * step < available * MAX_UTILISATION)
-            & (rate * (ttft + (osl - 1) * step) <= cap)
-            & np.isfinite(step)
-        )
+        stable = (utilisation < MAX_UTILISATION) & (d["running"] <= cap) & np.isfinite(step)
     return SteadyState(
+        step_s=step,
         tpot_s=mean_tpot,
         ttft_s=mean_ttft,
         request_overhead_s=request_overhead_s,
@@ -207,15 +200,105 @@ def _solve(
         first_wave_s=first_wave,
         tpot_spread_s=spread,
         requests_per_s=rate,
-        running=rate * (ttft + (osl - 1) * step),
+        running=d["running"],
         stable=stable,
     )
 
 
-def _tiled(c: StepCoefficients, times: int) -> StepCoefficients:
-    return StepCoefficients(
-        **{name: np.tile(getattr(c, name), times) for name in StepCoefficients.__dataclass_fields__}
-    )
+Index = NDArray[np.intp]
+Evaluate = Callable[[Index, Array, Array], dict[str, Array]]
+
+
+def _closed_decode(at_decode: Callable[[Index, Array], dict[str, Array]], running: Array) -> Array:
+    """The decode batch at which `running` requests are in flight: the root of
+    in flight(decode) - running between 0 (nothing decodes, nothing flows) and `running`
+    (everyone decodes, and some are in prefill on top), by false position (Illinois).
+
+    Each evaluation is explicit (see `evaluate`), so a few of them settle the closed loop.
+    """
+    low, high = np.zeros_like(running), running.copy()
+    h_low, h_high = -running.copy(), np.ones_like(running)
+    h_high = at_decode(np.arange(len(running)), high)["running"] - running
+    found = high.copy()
+    last_low = np.zeros(len(running), dtype=bool)
+    active = np.flatnonzero((h_high > TOLERANCE * running) & (running > 0))
+    found[running <= 0] = 0.0
+    for _ in range(ITERATIONS):
+        if len(active) == 0:
+            break
+        lo, hi, h_lo, h_hi = low[active], high[active], h_low[active], h_high[active]
+        width = hi - lo
+        x = np.clip(lo - h_lo * width / (h_hi - h_lo), lo + width / 100, hi - width / 100)
+        h = at_decode(active, x)["running"] - running[active]
+        under = h < 0
+        again = under == last_low[active]
+        h_high[active[under & again]] /= 2
+        h_low[active[~under & again]] /= 2
+        last_low[active] = under
+        low[active[under]], h_low[active[under]] = x[under], h[under]
+        high[active[~under]], h_high[active[~under]] = x[~under], h[~under]
+        found[active] = x
+        settled = np.abs(h) < TOLERANCE * running[active]
+        settled |= high[active] - low[active] < TOLERANCE * running[active]
+        active = active[~settled]
+    return found
+
+
+def _open_step(evaluate: Evaluate, start: Array, rate: Array, osl: Array, cap: Array) -> Array:
+    """The smallest step with step = F(step), per candidate; past stability, a step that
+    shows it (the KV cache or the prefill budget overflows).
+
+    F grows with the step (a longer step holds more decoding sequences and prefill), and
+    convexly; the plain iteration creeps up to the fixed point at a rate that nears 1 close
+    to saturation, where a search spends most of its time. Secants through two points below
+    the root of the convex excess F(s) - s stay below it and converge superlinearly; should
+    one overshoot where F is not convex, false position (Illinois) in the bracket takes over.
+    """
+    decoding = rate * np.maximum(osl - 1, 1)
+
+    def excess(at: Index, s: Array) -> tuple[Array, NDArray[np.bool_]]:
+        d = evaluate(at, decoding[at] * s, rate[at] * s)
+        overflow = (decoding[at] * s > cap[at]) | (d["utilisation"] >= MAX_UTILISATION)
+        return d["step"] - s, overflow
+
+    everyone = np.arange(len(start))
+    low, g_low = start.copy(), excess(everyone, start)[0]
+    previous, g_previous = low.copy(), g_low.copy()
+    high, g_high = np.full_like(low, np.inf), np.full_like(low, -1.0)
+    last_below = np.ones(len(low), dtype=bool)
+    found = low.copy()
+    active = everyone[g_low / low >= OPEN_TOLERANCE]
+    for _ in range(ITERATIONS):
+        lo, g_lo, hi, g_hi = low[active], g_low[active], high[active], g_high[active]
+        plain = lo + g_lo
+        run = lo - previous[active]
+        slope = (g_lo - g_previous[active]) / np.where(run > 0, run, 1.0)
+        converging = (run > 0) & (slope < 0)
+        secant = lo - g_lo / np.where(converging, slope, -1.0)
+        # No sign of a root ahead (the excess grows): double towards overflow instead of
+        # creeping, bisecting back should a root turn up after all.
+        ahead = np.where(converging, np.maximum(secant, plain), np.maximum(plain, 2 * lo))
+        bracketed = np.isfinite(hi)
+        false_position = lo - g_lo * (hi - lo) / np.where(bracketed, g_hi - g_lo, -1.0)
+        proposal = np.where(bracketed, false_position, ahead)
+        g, overflow = excess(active, proposal)
+        below = g >= 0
+        # Illinois: a bracket end kept twice in a row counts half, so both ends move.
+        again = below == last_below[active]
+        g_high[active[below & again & bracketed]] *= 0.5
+        g_low[active[~below & again]] *= 0.5
+        last_below[active] = below
+        up, down = active[below], active[~below]
+        previous[up], g_previous[up] = low[up], g_low[up]
+        low[up], g_low[up] = proposal[below], g[below]
+        high[down], g_high[down] = proposal[~below], g[~below]
+        found[active] = proposal
+        settled = np.abs(g) / proposal < OPEN_TOLERANCE
+        settled |= (high[active] - low[active]) / proposal < OPEN_TOLERANCE
+        active = active[~(settled | (overflow & below))]
+        if len(active) == 0:
+            break
+    return found
 
 
 def _wave_wait(requests: Array, service: Array, window: Array) -> Array:
@@ -254,6 +337,36 @@ def closed_loop(
     )
 
 
+def open_loop_at_decode(
+    c: StepCoefficients,
+    isl: Array,
+    osl: Array,
+    decoding: Array,
+    budget: Array,
+    cap: Array,
+    serving: ServingCalibration,
+    arrival_cv2: Array,
+) -> SteadyState:
+    """The open loop whose arrival rate keeps `decoding` sequences decoding per step.
+
+    Explicit, without a fixed point: the fast path of a capacity search. The rate rises
+    with `decoding` up to the largest one a replica sustains, then falls: beyond that
+    point, the same rate has a smaller, stable solution (the one `open_loop` finds).
+    """
+    return _solve(
+        c,
+        isl,
+        osl,
+        budget,
+        cap,
+        serving,
+        concurrency=None,
+        qps=None,
+        arrival_cv2=arrival_cv2,
+        decoding=decoding,
+    )
+
+
 def open_loop(
     c: StepCoefficients,
     isl: Array,
@@ -263,8 +376,12 @@ def open_loop(
     cap: Array,
     serving: ServingCalibration,
     arrival_cv2: Array | float = 1.0,
+    below: Array | None = None,
 ) -> SteadyState:
-    """Arrivals at `qps` requests/s; `arrival_cv2` 1 is Poisson, above 1 is bursty."""
+    """Arrivals at `qps` requests/s; `arrival_cv2` 1 is Poisson, above 1 is bursty.
+
+    `below`: steps known to be at most the answer (those of a lower load), to start from.
+    """
     return _solve(
         c,
         isl,
@@ -275,4 +392,5 @@ def open_loop(
         concurrency=None,
         qps=qps,
         arrival_cv2=np.broadcast_to(np.asarray(arrival_cv2, dtype=np.float64), isl.shape).copy(),
+        below=below,
     )

@@ -70,6 +70,12 @@ class StepCoefficients:
     def __len__(self) -> int:
         return len(self.overhead_s)
 
+    def take(self, index: slice | NDArray[np.intp]) -> StepCoefficients:
+        """The same coefficients for a subset of the candidates."""
+        return StepCoefficients(
+            **{name: getattr(self, name)[index] for name in self.__dataclass_fields__}
+        )
+
 
 @dataclass(frozen=True)
 class StepShape:
@@ -223,6 +229,8 @@ def step_seconds(
 
     decode_context: mean context of the decoding sequences; prefill_context: mean context
     each prefill token attends to (about half the prompt for a whole prompt, causal).
+    Inputs broadcast against the candidates: stacking several step kinds on a leading axis
+    evaluates them all in one call.
     """
     tokens = np.asarray(decode_seqs) + np.asarray(prefill_tokens)
     touched = c.experts * -np.expm1(tokens * np.log1p(-c.experts_per_token / c.experts))

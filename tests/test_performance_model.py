@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 from kb.catalog import gpu_prices, planner
 from kb.db import session_scope
 from planner.calibration import stored_calibration
-from planner.capacity import CapacitySpec, GpuPrice, search
+from planner.capacity import CapacityOption, CapacitySpec, GpuPrice, search
 from planner.memory import fit
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
+from planner.requirements import ARRIVAL_CV2
 from planner.specs import ServingConfig
 
 
@@ -154,6 +155,57 @@ def test_capacity_offers_only_what_fits_and_meets_the_slo(
     assert unfit and all("exceed the usable" in i.reason or "SLO" in i.reason for i in unfit)
     priced = [o.usd_per_month for o in result.options if o.usd_per_month is not None]
     assert priced == sorted(priced)
+
+
+def test_each_option_runs_at_the_largest_rate_its_slos_allow(
+    catalog: Planner, prices: list[GpuPrice]
+) -> None:
+    """The search's rate, asked of `predict` (the open loop's fixed point, not the search's
+    explicit path): 1 % under it every SLO holds, 3 % over it one breaks or the queue grows."""
+    spec = chat_spec(
+        models=["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-30B-A3B"],
+        gpus=["H100-SXM-80GB", "L4-PCIE-24GB", "L40S-PCIE-48GB"],
+    )
+    t = spec.traffic
+    options = search(catalog, spec, prices).options
+    assert len(options) >= 10
+
+    def worst_at(option: CapacityOption, rate: float) -> float:
+        """The largest p90 over its target; infinite when unstable."""
+        result = catalog.predict(
+            PredictionQuery(
+                model_id=option.model_id,
+                gpu_id=option.gpu_id,
+                tp=option.tp,
+                precision=option.precision,
+                isl=t.prompt_tokens_mean,
+                osl=t.output_tokens_mean,
+                isl_p95=t.prompt_tokens_p95,
+                osl_p95=t.output_tokens_p95,
+                qps=rate,
+                arrival_cv2=ARRIVAL_CV2[t.burstiness],
+            )
+        )
+        assert result.ttft_ms and result.tpot_ms
+        if not result.stable:
+            return float("inf")
+        return max(result.ttft_ms.p90 / 800, result.tpot_ms.p90 / 60)
+
+    for option in options:
+        assert worst_at(option, option.max_qps_per_replica * 0.99) <= 1.0
+        assert worst_at(option, option.max_qps_per_replica * 1.03) > 1.0
+
+
+def test_options_are_built_when_read(catalog: Planner, prices: list[GpuPrice]) -> None:
+    result = search(catalog, chat_spec(gpus=["H100-SXM-80GB"]), prices)
+    options = result.options
+    assert options[-1] == options[len(options) - 1] == list(options)[-1]
+    assert options[:2] == [options[0], options[1]]
+    with pytest.raises(IndexError):
+        options[len(options)]
+    report = result.report(top=3)
+    assert [o["model_id"] for o in report["options"]] == [o.model_id for o in options[:3]]
+    assert len(report["infeasible"]) == len(result.infeasible)
 
 
 def test_unknown_price_is_unknown_not_zero(catalog: Planner) -> None:

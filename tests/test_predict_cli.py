@@ -178,3 +178,15 @@ def test_predict_by_simulation(seeded_sqlite_url: str) -> None:
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["method"] == "simulated" and body["ttft_ms"]["p99"] >= body["ttft_ms"]["p50"]
+
+
+def test_an_empty_knowledge_base_says_what_to_run(tmp_path: Path) -> None:
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    for args in (
+        ("predict", "--model", "qwen3-8b", "--gpu", "L40S", "--isl", "8", "--osl", "8"),
+        ("calibrate",),
+    ):
+        result = preflight(*args, database_url=empty)
+        assert result.returncode == 2
+        assert "is empty: run `preflight kb load`" in result.stderr
+        assert "Traceback" not in result.stderr

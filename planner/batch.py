@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from planner.calibration import ServingCalibration
+from planner.calibration import ServingCalibration, decode_correction
 from planner.serving import SteadyState, closed_loop, open_loop, open_loop_at_decode
 from planner.steptime import StepCoefficients
 
@@ -30,6 +30,8 @@ class Batch:
     isl_p95: np.ndarray
     osl_p95: np.ndarray
     tpot_factor: np.ndarray
+    tpot_slope: np.ndarray
+    """The calibration's decode correction per candidate (`decode_correction`)."""
 
     def take(self, index: np.ndarray) -> Batch:
         """The same batch for a subset of its candidates."""
@@ -42,6 +44,7 @@ class Batch:
             arrival_cv2=self.arrival_cv2[index],
             serving=self.serving,
             tpot_factor=self.tpot_factor[index],
+            tpot_slope=self.tpot_slope[index],
             isl_p95=self.isl_p95[index],
             osl_p95=self.osl_p95[index],
         )
@@ -83,21 +86,22 @@ class Batch:
         return self._corrected(state, closed=False)
 
     def _corrected(self, state: SteadyState, closed: bool) -> SteadyState:
-        if np.all(self.tpot_factor == 1.0):
+        if np.all(self.tpot_factor == 1.0) and np.all(self.tpot_slope == 0.0):
             return state
-        # The architecture's decode correction (calibration.model_factors), applied as in
-        # the fit: to TPOT, and to what a closed loop's pace follows from it.
-        tpot = state.tpot_s * self.tpot_factor
+        # The architecture's decode correction, applied as in the fit: to TPOT, and to what
+        # a closed loop's pace follows from it.
+        factor = decode_correction(self.tpot_factor, self.tpot_slope, state.running)
+        tpot = state.tpot_s * factor
         rate = state.requests_per_s
         if closed:
             # A closed loop's requests take as much longer (or shorter) as their decode does;
             # uncorrected candidates keep the solver's own rate.
             decode_s = (self.osl - 1) * state.tpot_s
-            slower = (state.ttft_s + decode_s * self.tpot_factor) / (state.ttft_s + decode_s)
+            slower = (state.ttft_s + decode_s * factor) / (state.ttft_s + decode_s)
             rate = state.requests_per_s / slower
         return replace(
             state,
             tpot_s=tpot,
-            tpot_spread_s=state.tpot_spread_s * self.tpot_factor,
+            tpot_spread_s=state.tpot_spread_s * factor,
             requests_per_s=rate,
         )

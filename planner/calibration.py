@@ -10,11 +10,23 @@ import json
 from functools import cache
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from pydantic import Field
 
 from planner.specs import Frozen
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "data" / "calibration.json"
+REFERENCE_BATCH = 32.0
+"""Requests in flight at which an architecture's TPOT correction is its level alone."""
+
+
+def decode_correction(
+    level: ArrayLike, slope: ArrayLike, in_flight: ArrayLike
+) -> NDArray[np.float64]:
+    """An architecture's TPOT multiplier with `in_flight` requests: level x (in flight / 32)
+    ^ slope (see `CalibrationSet.model_factors` and `model_slopes`)."""
+    return np.asarray(level * (np.maximum(in_flight, 1.0) / REFERENCE_BATCH) ** np.asarray(slope))
 
 
 class StepCalibration(Frozen):
@@ -72,8 +84,17 @@ class CalibrationSet(Frozen):
     model_factors: dict[str, float] = {}
     """TPOT correction per architecture (`ModelSpec.architecture_key`), learnt on the GPUs
     it was measured on; instruct and quantised variants share it."""
+    model_slopes: dict[str, float] = {}
+    """How that correction changes with the batch (`decode_correction`)."""
     residuals: dict[str, Residuals] = {}
     """Cross-validated residuals by metric (`ttft`, `tpot`): the uncertainty bands."""
+
+    def correction(self, architecture_key: str) -> tuple[float, float]:
+        """The architecture's TPOT correction: level and slope."""
+        return (
+            self.model_factors.get(architecture_key, 1.0),
+            self.model_slopes.get(architecture_key, 0.0),
+        )
 
     def step(self, gpu_id: str, precision: str) -> tuple[StepCalibration, str]:
         """The most specific fit for this GPU and precision, and which level it came from."""

@@ -75,6 +75,7 @@ class CatalogIndex:
     structural: np.ndarray
     """False where TP cannot split the model or exceeds a node."""
     tpot_factor: np.ndarray
+    tpot_slope: np.ndarray
     """The calibration's decode correction for each candidate's architecture."""
     max_num_seqs: np.ndarray
     max_num_batched_tokens: np.ndarray
@@ -146,7 +147,10 @@ class CatalogIndex:
                 ]
             ),
             tpot_factor=column(
-                [planner.calibration.model_factors.get(m.architecture_key, 1.0) for m, *_ in found]
+                [planner.calibration.correction(m.architecture_key)[0] for m, *_ in found]
+            ),
+            tpot_slope=column(
+                [planner.calibration.correction(m.architecture_key)[1] for m, *_ in found]
             ),
             max_num_seqs=column([cfg.max_num_seqs for _, _, cfg, _ in found]),
             max_num_batched_tokens=column(
@@ -202,6 +206,7 @@ class CatalogIndex:
             isl_p95=constant(traffic.prompt_tokens_p95 or traffic.prompt_tokens_mean),
             osl_p95=constant(traffic.output_tokens_p95 or traffic.output_tokens_mean),
             tpot_factor=self.tpot_factor[index],
+            tpot_slope=self.tpot_slope[index],
         )
 
 

@@ -6,8 +6,9 @@ Fitting is hierarchical, each level pulled towards the one above by a prior:
   2. per GPU, step parameters only;
   3. per (GPU, precision), step parameters only;
   4. the serving parameters again, with the step parameters fixed;
-  5. a shrunk TPOT correction per architecture (other engines' rows stand in, offset, for
-     architectures vLLM was never measured on).
+  5. a shrunk TPOT correction per architecture, a level and a slope against the batch
+     (other engines' rows stand in, offset, for the level of architectures vLLM was never
+     measured on).
 Residuals are log(predicted / measured) of mean TTFT and TPOT, with a robust loss so a few
 pathological rows (hundreds of seconds of TTFT in an overloaded run) cannot dominate.
 """
@@ -22,10 +23,12 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from planner.calibration import (
+    REFERENCE_BATCH,
     CalibrationSet,
     Residuals,
     ServingCalibration,
     StepCalibration,
+    decode_correction,
 )
 from planner.measured import MeasuredPoint
 from planner.memory import fit as memory_fit
@@ -51,8 +54,12 @@ SERVING_PARAMS = ("wave_spread",)
 SERVING_BOUNDS = ((0.01, 1.0),)
 PRIOR_SCALE = 0.1
 """Log-space distance from its parent fit that costs a group as much as one residual."""
-SHRINK_ROWS = 20
-"""Rows of evidence an architecture's correction needs before it counts half."""
+SHRINK_ROWS = 10
+QUEUED_RUN_SHARE = 0.25
+"""Rows of evidence an architecture's correction level needs before it counts half."""
+SLOPE_SHRINK = 300.0
+"""The same for its slope, in rows x (log batch)^2: a slope needs rows spread over a wide
+range of batches. Both were chosen by the cross-validation below."""
 ROBUST_SCALE = 0.3
 """Residuals (in log ratio) beyond which the loss grows linearly, not quadratically."""
 
@@ -93,6 +100,18 @@ def prepare(
         model, gpu = models[point.model_id], gpus[point.gpu_id]
         if point.tp not in (1, 2, 4, 8):
             excluded.append((point, f"tp {point.tp} is wider than one node (wide expert parallel)"))
+            continue
+        decoding = (point.osl - 1) * point.tpot_ms
+        if decoding < QUEUED_RUN_SHARE * (decoding + point.ttft_ms):
+            # Little's law: the share of the client's requests decoding at any moment.
+            excluded.append(
+                (
+                    point,
+                    f"under {QUEUED_RUN_SHARE:.0%} of the {point.concurrency} requests decoded "
+                    "at once: the server ran a smaller batch than the benchmark's concurrency "
+                    "(a limit the data does not record)",
+                )
+            )
             continue
         cfg = ServingConfig(tp=point.tp, precision=point.precision)
         context = int(point.isl + serving.kv_output_share * point.osl)
@@ -259,20 +278,35 @@ def fit_calibration(
         by_gpu_precision=by_group,
         serving=serving,
     )
-    return calibration.model_copy(
-        update={"model_factors": _model_factors(rows, calibration, index, other_engines)}
-    )
+    factors, slopes = _model_factors(rows, calibration, index, other_engines)
+    return calibration.model_copy(update={"model_factors": factors, "model_slopes": slopes})
+
+
+def _in_flight(rows: FitRows, index: np.ndarray) -> Array:
+    """Requests in flight: a closed loop's concurrency, up to what the KV cache admits."""
+    return np.asarray(np.minimum(rows.concurrency[index], np.maximum(rows.cap[index], 1.0)))
 
 
 def _tpot_log_residuals(
     rows: FitRows, calibration: CalibrationSet, index: np.ndarray
-) -> dict[str, np.ndarray]:
-    """log(measured / modelled) TPOT per architecture, before any correction."""
-    plain = calibration.model_copy(update={"model_factors": {}})
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """log(measured / modelled) TPOT per architecture, before any correction, with each
+    row's batch position."""
+    plain = calibration.model_copy(update={"model_factors": {}, "model_slopes": {}})
     _, tpot = predict_with(rows, plain, index)
     residual = np.clip(np.log(rows.tpot_s[index] / tpot), -1.0, 1.0)
+    position = np.log(_in_flight(rows, index) / REFERENCE_BATCH)
     keys = np.array([rows.architecture[i] for i in index])
-    return {key: residual[keys == key] for key in sorted(set(keys))}
+    return {key: (residual[keys == key], position[keys == key]) for key in sorted(set(keys))}
+
+
+def _shrunk_line(residuals: np.ndarray, position: np.ndarray) -> tuple[float, float]:
+    """Level and slope of the residuals against batch position, each shrunk towards zero
+    (ridge regression)."""
+    n, sx, sxx = len(residuals), position.sum(), (position**2).sum()
+    normal = np.array([[n + SHRINK_ROWS, sx], [sx, sxx + SLOPE_SHRINK]])
+    level, slope = np.linalg.solve(normal, [residuals.sum(), (position * residuals).sum()])
+    return float(level), float(slope)
 
 
 def _model_factors(
@@ -280,9 +314,10 @@ def _model_factors(
     calibration: CalibrationSet,
     index: np.ndarray,
     other_engines: FitRows | None = None,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, float]]:
     """What the physics misses about an architecture's decode, seen on the GPUs it was
-    measured on: its mean log TPOT residual, shrunk towards zero for few rows.
+    measured on: a level and a slope against the batch (log TPOT residuals), shrunk
+    towards zero for few rows.
 
     An architecture without vLLM rows borrows from other engines' rows: their residual
     plus the typical vLLM-over-other-engine offset on architectures measured with both.
@@ -290,23 +325,25 @@ def _model_factors(
     not carry over from one GPU to another, and other engines' benchmarks time TTFT
     differently.
     """
-
-    def shrunk(residuals: np.ndarray) -> float:
-        return float(residuals.sum() / (len(residuals) + SHRINK_ROWS))
-
     vllm = _tpot_log_residuals(rows, calibration, index)
-    factors = {key: float(np.exp(shrunk(r))) for key, r in vllm.items()}
-    if other_engines is None or not other_engines.points:
-        return factors
-    other = _tpot_log_residuals(other_engines, calibration, np.arange(len(other_engines.points)))
-    both = [key for key in vllm if key in other]
-    if not both:
-        return factors
-    offset = float(np.median([np.median(vllm[k]) - np.median(other[k]) for k in both]))
-    for key, residuals in other.items():
-        if key not in factors:
-            factors[key] = float(np.exp(shrunk(residuals + offset)))
-    return factors
+    lines = {key: _shrunk_line(r, x) for key, (r, x) in vllm.items()}
+    if other_engines is not None and other_engines.points:
+        other = _tpot_log_residuals(
+            other_engines, calibration, np.arange(len(other_engines.points))
+        )
+        both = [key for key in vllm if key in other]
+        if both:
+            offset = float(
+                np.median([np.median(vllm[k][0]) - np.median(other[k][0]) for k in both])
+            )
+            for key, (r, x) in other.items():
+                if key not in lines:
+                    # A level only: other engines' batching differs from vLLM's.
+                    lines[key] = (_shrunk_line(r + offset, 0 * x)[0], 0.0)
+    return (
+        {key: float(np.exp(level)) for key, (level, _) in lines.items()},
+        {key: slope for key, (_, slope) in lines.items() if slope},
+    )
 
 
 def predict_with(
@@ -318,8 +355,8 @@ def predict_with(
         [_vector(calibration.step(rows.gpu[i], rows.points[i].precision)[0]) for i in index]
     )
     ttft, tpot = predict(rows, index, step, calibration.serving)
-    factor = np.array([calibration.model_factors.get(rows.architecture[i], 1.0) for i in index])
-    return ttft, tpot * factor
+    level, slope = np.array([calibration.correction(rows.architecture[i]) for i in index]).T
+    return ttft, tpot * decode_correction(level, slope, _in_flight(rows, index))
 
 
 def cross_validate(rows: FitRows, other_engines: FitRows | None = None) -> tuple[Array, Array]:

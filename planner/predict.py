@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from planner.batch import Batch, column
-from planner.calibration import CalibrationSet, StepCalibration
+from planner.calibration import CalibrationSet, StepCalibration, decode_correction
 from planner.measured import MeasuredIndex, MeasuredPoint
 from planner.memory import MemoryFit, fit
 from planner.percentiles import samples, stats
@@ -142,7 +142,10 @@ class Planner:
             )
         )
         # The architecture's decode correction, applied as `predict` applies it.
-        factor = self.calibration.model_factors.get(model.architecture_key, 1.0)
+        in_flight = result.requests_per_s * float(np.mean(result.e2e_s))
+        factor = float(
+            decode_correction(*self.calibration.correction(model.architecture_key), in_flight)
+        )
         decode_s = (result.e2e_s - result.ttft_s) * factor
         ttft, tpot, e2e = (
             stats(values[None, :])[0]
@@ -184,8 +187,8 @@ class Planner:
             ROOFLINE if b else self.calibration.step(p.gpu.id, p.cfg.precision)[0]
             for p, b in zip(plans, bound, strict=True)
         ]
-        factors = [
-            1.0 if b else self.calibration.model_factors.get(p.model.architecture_key, 1.0)
+        corrections = [
+            (1.0, 0.0) if b else self.calibration.correction(p.model.architecture_key)
             for p, b in zip(plans, bound, strict=True)
         ]
         return Batch(
@@ -198,7 +201,8 @@ class Planner:
             serving=self.calibration.serving,
             isl_p95=column([p.query.isl_p95 or p.query.isl for p in plans]),
             osl_p95=column([p.query.osl_p95 or p.query.osl for p in plans]),
-            tpot_factor=column(factors),
+            tpot_factor=column([level for level, _ in corrections]),
+            tpot_slope=column([slope for _, slope in corrections]),
         )
 
     def steady_states(

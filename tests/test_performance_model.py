@@ -257,9 +257,11 @@ def test_decode_correction_carries_to_variants_of_a_measured_architecture(
         osl=200,
         qps=1.0,
     )
-    corrected = catalog.predict(query)
+    # The level alone (the slope, a function of the load, is kept out).
+    level_only = catalog.calibration.model_copy(update={"model_slopes": {}})
+    corrected = Planner(catalog.models, catalog.gpus, level_only).predict(query)
     plain = Planner(
-        catalog.models, catalog.gpus, catalog.calibration.model_copy(update={"model_factors": {}})
+        catalog.models, catalog.gpus, level_only.model_copy(update={"model_factors": {}})
     ).predict(query)
     assert corrected.tpot_ms and plain.tpot_ms
     assert corrected.tpot_ms.mean == pytest.approx(plain.tpot_ms.mean * factor, rel=0.02)
@@ -283,6 +285,7 @@ def test_stored_calibration_is_what_the_code_fits_today(seeded_sqlite_url: str) 
                 getattr(stored.by_gpu_precision[key], name), rel=1e-3, abs=1e-6
             ), (key, name)
     assert fitted.model_factors == pytest.approx(stored.model_factors, rel=1e-3)
+    assert fitted.model_slopes == pytest.approx(stored.model_slopes, rel=1e-3, abs=1e-6)
 
 
 def test_a_candidate_answers_the_same_alone_or_in_a_batch(catalog: Planner) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from kb.tables import Benchmark, Hardware, Model, Price
+from kb.tables import Benchmark, Hardware, Model, Price, UseCase
 from planner.calibration import CalibrationSet, stored_calibration
 from planner.capacity import GpuPrice
+from planner.intent import UseCaseProfile
 from planner.measured import MeasuredPoint
 from planner.predict import Planner
+from planner.recommend import ModelCard
 from planner.specs import GpuSpec, ModelSpec
+from planner.vocabulary import Vocabulary
 
 
 def model_spec(model: Model) -> ModelSpec:
@@ -89,3 +92,38 @@ def gpu_prices(*, session: Session) -> list[GpuPrice]:
         )
         for p in session.exec(select(Price))
     ]
+
+
+def use_case_profiles(*, session: Session) -> dict[str, UseCaseProfile]:
+    return {
+        u.id: UseCaseProfile.model_validate(u.model_dump(exclude={"source", "retrieved"}))
+        for u in session.exec(select(UseCase).order_by(col(UseCase.id)))
+    }
+
+
+def vocabulary(*, session: Session) -> Vocabulary:
+    """The names the intent extractor recognises: catalog models, GPUs and use cases."""
+    models = session.exec(select(Model).order_by(col(Model.id))).all()
+    gpus = session.exec(select(Hardware).order_by(col(Hardware.id))).all()
+    return Vocabulary.build(
+        [(m.id, m.aliases) for m in models],
+        [(g.id, g.vendor, g.aliases) for g in gpus],
+        use_case_profiles(session=session).values(),
+    )
+
+
+def model_cards(*, session: Session) -> dict[str, ModelCard]:
+    return {
+        m.id: ModelCard(
+            id=m.id,
+            display_name=m.display_name,
+            license=m.license,
+            license_permissive=m.license_permissive,
+            tasks=m.tasks,
+            domains=m.domains,
+            languages=m.languages,
+            max_context_tokens=m.max_context_tokens,
+            quality_score=m.quality_score,
+        )
+        for m in session.exec(select(Model).order_by(col(Model.id)))
+    }

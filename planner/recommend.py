@@ -1,0 +1,405 @@
+"""From a specification to a short list of options Preflight can defend.
+
+Models are filtered by what the use case and the user require (task, context, licence,
+languages, quality, exclusions); the capacity search sizes and prices every feasible
+(model, GPU, TP, precision); the options on the Pareto front of cost, latency and quality
+are ranked by the user's priority; and each comes with its reasons in words. A model or
+GPU the user named that did not make it is explained, and when nothing is feasible the
+answer says what to relax, and by how much.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from pydantic import Field
+
+from planner.capacity import CapacityOption, CapacityResult, CapacitySpec, GpuPrice, search
+from planner.intent import DeploymentSpecification, UseCaseProfile
+from planner.predict import Planner
+from planner.specs import Frozen
+
+TOP = 3
+WIDE_TOP = 5
+"""Options shown when the user left essentials open ("I don't know")."""
+RELAX_STEPS = (1.25, 1.5, 2.0, 3.0, 5.0)
+
+
+class ModelCard(Frozen):
+    """What recommending needs to know about a model beyond its architecture."""
+
+    id: str
+    display_name: str
+    license: str
+    license_permissive: bool
+    tasks: list[str]
+    domains: list[str]
+    languages: list[str]
+    max_context_tokens: int
+    quality_score: float | None = None
+    """MMLU-Pro, 0-100 (None: not published)."""
+
+
+class Recommendation(Frozen):
+    option: CapacityOption
+    display_name: str
+    quality_score: float | None
+    slo_margin: dict[str, float]
+    """Share of each SLO target left unused at peak load (0.25: 25 % under target)."""
+    rationale: str
+
+
+class LeftOut(Frozen):
+    name: str
+    kind: str
+    """`model` or `gpu`."""
+    reason: str
+
+
+class Recommendations(Frozen):
+    specification: DeploymentSpecification
+    options: list[Recommendation]
+    feasible: int = Field(ge=0)
+    """Feasible (model, GPU, TP, precision) options in all."""
+    left_out: list[LeftOut] = []
+    """Models and GPUs the user named that are not among the options, and why."""
+    relax: list[str] = []
+    """When nothing is feasible: what to relax, and by how much."""
+    filtered: dict[str, str] = {}
+    """Catalog models ruled out before sizing, and why."""
+
+
+def eligibility(
+    card: ModelCard, spec: DeploymentSpecification, use_case: UseCaseProfile
+) -> str | None:
+    """Why `card` cannot serve `spec` (None: it can)."""
+    missing = sorted(set(use_case.tasks) - set(card.tasks))
+    if missing:
+        return f"not made for {', '.join(missing)} (its tasks: {', '.join(card.tasks)})"
+    if card.max_context_tokens < spec.max_context_tokens:
+        return (
+            f"context window {card.max_context_tokens:,} tokens, below the "
+            f"{spec.max_context_tokens:,} needed"
+        )
+    if spec.licenses is not None:
+        permissive = "permissive" in spec.licenses and card.license_permissive
+        if not permissive and card.license not in spec.licenses:
+            return f"licence {card.license} is not one of {', '.join(spec.licenses)}"
+    languages = sorted(set(spec.languages) - set(card.languages))
+    if languages:
+        return f"does not support {', '.join(languages)}"
+    if spec.quality_threshold is not None:
+        if card.quality_score is None:
+            return "no published MMLU-Pro score to check the quality threshold against"
+        if card.quality_score < spec.quality_threshold:
+            return (
+                f"MMLU-Pro {card.quality_score:g} is below the threshold {spec.quality_threshold:g}"
+            )
+    if card.id in spec.constraints.excluded_models:
+        return "excluded by you"
+    return None
+
+
+def recommend(
+    spec: DeploymentSpecification,
+    planner: Planner,
+    cards: Mapping[str, ModelCard],
+    use_cases: Mapping[str, UseCaseProfile],
+    prices: Sequence[GpuPrice],
+    top: int = TOP,
+) -> Recommendations:
+    use_case = use_cases[spec.use_case]
+    filtered = {
+        card.id: reason
+        for card in cards.values()
+        if card.id in planner.models and (reason := eligibility(card, spec, use_case))
+    }
+    eligible = sorted(m for m in planner.models if m in cards and m not in filtered)
+    result = search(planner, _capacity(spec, eligible), prices)
+    ranked = _ranked(result, spec, cards)
+    chosen = _diverse(ranked, top)
+    options = [_recommendation(o, spec, cards) for o in chosen]
+    return Recommendations(
+        specification=spec,
+        options=options,
+        feasible=len(result.options),
+        left_out=_left_out(spec, planner, result, ranked, options, filtered),
+        relax=[] if options else _relax(spec, planner, cards, use_cases, prices, filtered),
+        filtered=filtered,
+    )
+
+
+def _capacity(spec: DeploymentSpecification, models: list[str]) -> CapacitySpec:
+    return CapacitySpec(
+        traffic=spec.traffic,
+        slo=spec.slo,
+        constraints=spec.constraints.model_copy(update={"models": models}),
+        simulate_top=0,
+    )
+
+
+def _latency_use(option: CapacityOption, spec: DeploymentSpecification) -> float:
+    """The largest share of an SLO target the option uses at peak (1.0: exactly at it)."""
+    slo = spec.slo
+    uses = [
+        value / target
+        for value, target in (
+            (option.ttft_ms.p90, slo.ttft_p90_ms),
+            (option.tpot_ms.p90, slo.tpot_p90_ms),
+            (option.e2e_ms.p95, slo.e2e_p95_ms),
+        )
+        if target
+    ]
+    return max(uses) if uses else 0.0
+
+
+def _ranked(
+    result: CapacityResult, spec: DeploymentSpecification, cards: Mapping[str, ModelCard]
+) -> list[CapacityOption]:
+    """Pareto-optimal options (cost, latency, quality) first, ordered by the priority;
+    then the rest in the same order. Preferred models lead."""
+    options = list(result.options)
+    if not options:
+        return []
+
+    def cost(o: CapacityOption) -> float:
+        return o.usd_per_month if o.usd_per_month is not None else math.inf
+
+    def quality(o: CapacityOption) -> float:
+        return cards[o.model_id].quality_score or 0.0
+
+    metrics = [(cost(o), _latency_use(o, spec), -quality(o)) for o in options]
+    front = _pareto(metrics)
+    ranks = [
+        {value: rank for rank, value in enumerate(sorted(set(column)))}
+        for column in zip(*metrics, strict=True)
+    ]
+
+    def key(i: int) -> tuple[float, ...]:
+        c, latency, q = metrics[i]
+        preferred = options[i].model_id in spec.preferred_models
+        by = {
+            "cost": (c, latency, q),
+            "latency": (latency, c, q),
+            "accuracy": (q, c, latency),
+            "balanced": (
+                ranks[0][c] / len(ranks[0])
+                + ranks[1][latency] / len(ranks[1])
+                + ranks[2][q] / len(ranks[2]),
+                c,
+            ),
+        }[spec.priority]
+        # Unpriced options last whatever the priority: nobody can approve an unknown bill.
+        return (not preferred, math.isinf(c), i not in front, *by)
+
+    return [options[i] for i in sorted(range(len(options)), key=key)]
+
+
+def _pareto(metrics: list[tuple[float, float, float]]) -> set[int]:
+    """Indices no other option beats on every metric (all minimised)."""
+    order = sorted(range(len(metrics)), key=lambda i: metrics[i])
+    front: list[int] = []
+    for i in order:
+        if not any(
+            all(a <= b for a, b in zip(metrics[j], metrics[i], strict=True))
+            and metrics[j] != metrics[i]
+            for j in front
+        ):
+            front.append(i)
+    return set(front)
+
+
+def _diverse(ranked: list[CapacityOption], top: int) -> list[CapacityOption]:
+    """The best option of each model first (a list of one model in five GPU shapes says
+    less than five models), then the next best."""
+    chosen: list[CapacityOption] = []
+    seen: set[str] = set()
+    for option in ranked:
+        if option.model_id not in seen:
+            chosen.append(option)
+            seen.add(option.model_id)
+        if len(chosen) == top:
+            return chosen
+    for option in ranked:
+        if option not in chosen:
+            chosen.append(option)
+        if len(chosen) == top:
+            break
+    return chosen
+
+
+def _recommendation(
+    o: CapacityOption, spec: DeploymentSpecification, cards: Mapping[str, ModelCard]
+) -> Recommendation:
+    card = cards[o.model_id]
+    slo = spec.slo
+    margin = {
+        name: round(1 - value / target, 3)
+        for name, value, target in (
+            ("ttft_p90", o.ttft_ms.p90, slo.ttft_p90_ms),
+            ("tpot_p90", o.tpot_ms.p90, slo.tpot_p90_ms),
+            ("e2e_p95", o.e2e_ms.p95, slo.e2e_p95_ms),
+        )
+        if target
+    }
+    shape = f"{o.replicas_for_peak} x {o.tp} x {o.gpu_id} ({o.precision})"
+    if o.usd_per_month is not None and o.price is not None:
+        cost = (
+            f"${o.usd_per_month:,.0f}/month at peak replicas (${o.usd_per_month_steady or 0:,.0f} "
+            f"autoscaled to steady load; {o.price.provider} {o.price.pricing}, "
+            f"${o.price.usd_per_gpu_hour:.2f}/GPU-hour as of {o.price.retrieved})"
+        )
+    else:
+        cost = "price unknown (no quote for this GPU)"
+    latency = "; ".join(
+        f"{name.replace('_', ' ').upper()} {value:,.0f} ms vs {target:,.0f} ms "
+        f"({margin[name]:.0%} margin)"
+        for name, value, target in (
+            ("ttft_p90", o.ttft_ms.p90, slo.ttft_p90_ms),
+            ("tpot_p90", o.tpot_ms.p90, slo.tpot_p90_ms),
+            ("e2e_p95", o.e2e_ms.p95, slo.e2e_p95_ms),
+        )
+        if target
+    )
+    quality = (
+        f"MMLU-Pro {card.quality_score:g}" if card.quality_score is not None else "MMLU-Pro unknown"
+    )
+    why = {
+        "cost": "the cheapest option that meets every SLO",
+        "latency": "the most headroom under the latency SLOs",
+        "accuracy": "the highest-quality model that meets every SLO",
+        "balanced": "a balance of cost, latency headroom and quality",
+    }[spec.priority]
+    rationale = (
+        f"{card.display_name} on {shape}: {why}. Cost: {cost}. At the peak of "
+        f"{spec.traffic.peak_qps:.1f} QPS: {latency}; one replica sustains "
+        f"{o.max_qps_per_replica:.2f} QPS (limited by {o.binding_slo}). Quality: {quality}. "
+        "Latencies are modelled: calibrated on measured vLLM runs, with the cross-validated "
+        "error shown as each number's uncertainty."
+    )
+    return Recommendation(
+        option=o,
+        display_name=card.display_name,
+        quality_score=card.quality_score,
+        slo_margin=margin,
+        rationale=rationale,
+    )
+
+
+def _left_out(
+    spec: DeploymentSpecification,
+    planner: Planner,
+    result: CapacityResult,
+    ranked: list[CapacityOption],
+    options: list[Recommendation],
+    filtered: Mapping[str, str],
+) -> list[LeftOut]:
+    shown = {r.option.model_id for r in options}
+    shown_gpus = {r.option.gpu_id for r in options}
+    left: list[LeftOut] = []
+    for model in spec.preferred_models:
+        if model in shown:
+            continue
+        if model not in planner.models:
+            left.append(LeftOut(name=model, kind="model", reason="not in the catalog"))
+        elif model in filtered:
+            left.append(LeftOut(name=model, kind="model", reason=filtered[model]))
+        else:
+            left.append(
+                LeftOut(name=model, kind="model", reason=_why_not(model, None, result, ranked))
+            )
+    for gpu in spec.constraints.gpus or ():
+        if gpu not in shown_gpus:
+            left.append(LeftOut(name=gpu, kind="gpu", reason=_why_not(None, gpu, result, ranked)))
+    return left
+
+
+def _why_not(
+    model: str | None, gpu: str | None, result: CapacityResult, ranked: list[CapacityOption]
+) -> str:
+    def matches(model_id: str, gpu_id: str) -> bool:
+        return (model is None or model_id == model) and (gpu is None or gpu_id == gpu)
+
+    feasible = [o for o in ranked if matches(o.model_id, o.gpu_id)]
+    if feasible:
+        best = feasible[0]
+        cost = (
+            f"${best.usd_per_month:,.0f}/month"
+            if best.usd_per_month is not None
+            else "price unknown"
+        )
+        return (
+            f"feasible but ranked lower: its best option is {best.replicas_for_peak} x "
+            f"{best.tp} x {best.gpu_id} with {best.model_id} ({cost})"
+        )
+    reasons = [i.reason for i in result.infeasible if matches(i.model_id, i.gpu_id)]
+    if not reasons:
+        return "no feasible configuration within the constraints"
+    # The reason most configurations share says the most.
+    return max(set(reasons), key=reasons.count)
+
+
+def _relax(
+    spec: DeploymentSpecification,
+    planner: Planner,
+    cards: Mapping[str, ModelCard],
+    use_cases: Mapping[str, UseCaseProfile],
+    prices: Sequence[GpuPrice],
+    filtered: Mapping[str, str],
+) -> list[str]:
+    """The smallest single relaxation that makes something feasible, per kind."""
+    advice: list[str] = []
+    eligible = [m for m in planner.models if m in cards and m not in filtered]
+    if not eligible:
+        advice.append(
+            "no model passes the requirements: "
+            + "; ".join(sorted({reason.split(" (")[0] for reason in filtered.values()})[:4])
+        )
+        return advice
+
+    def feasible(candidate: DeploymentSpecification) -> list[CapacityOption]:
+        return list(search(planner, _capacity(candidate, eligible), prices).options)
+
+    c = spec.constraints
+    if c.max_monthly_cost_usd is not None:
+        unbudgeted = feasible(
+            spec.model_copy(
+                update={"constraints": c.model_copy(update={"max_monthly_cost_usd": None})}
+            )
+        )
+        costs = [o.usd_per_month for o in unbudgeted if o.usd_per_month is not None]
+        if costs:
+            budget = c.max_monthly_cost_usd
+            advice.append(f"raise the budget to ${min(costs):,.0f}/month (from ${budget:,.0f})")
+    for factor in RELAX_STEPS:
+        slo = spec.slo.model_copy(
+            update={
+                name: value * factor
+                for name, value in spec.slo.model_dump().items()
+                if value is not None
+            }
+        )
+        if feasible(spec.model_copy(update={"slo": slo})):
+            advice.append(
+                f"relax the latency targets by {factor:g}x: TTFT p90 {slo.ttft_p90_ms:,.0f} ms, "
+                f"TPOT p90 {slo.tpot_p90_ms:,.0f} ms, E2E p95 {slo.e2e_p95_ms:,.0f} ms"
+            )
+            break
+    if c.gpus is not None or c.excluded_gpus or c.max_tp < 8:
+        wider = c.model_copy(update={"gpus": None, "excluded_gpus": [], "max_tp": 8})
+        options = feasible(spec.model_copy(update={"constraints": wider}))
+        if options:
+            best = options[0]
+            advice.append(f"allow other GPUs: {best.tp} x {best.gpu_id} would serve it")
+    for factor in (0.5, 0.25, 0.1):
+        traffic = spec.traffic.model_copy(
+            update={
+                "steady_qps": spec.traffic.steady_qps * factor,
+                "peak_qps": spec.traffic.peak_qps * factor,
+            }
+        )
+        if feasible(spec.model_copy(update={"traffic": traffic})):
+            advice.append(f"plan for less load: {traffic.peak_qps:.1f} QPS at peak fits")
+            break
+    return advice or ["nothing in the catalog meets these requirements, even relaxed"]

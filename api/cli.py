@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api import predict_cli
+from api import intent_cli, predict_cli
 from api.console import fail
 from kb.db import session_scope
 from kb.migrate import upgrade
@@ -24,6 +24,11 @@ app.add_typer(kb_app, name="kb")
 app.command("predict")(predict_cli.predict)
 app.command("calibrate")(predict_cli.calibrate_command)
 app.command("capacity")(predict_cli.capacity)
+app.command("intent")(intent_cli.intent)
+app.command("plan")(intent_cli.plan)
+app.command("chat")(intent_cli.chat)
+app.command("whatif")(intent_cli.whatif)
+app.command("compare")(intent_cli.compare_command)
 
 
 @app.command()

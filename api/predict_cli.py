@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
 from pydantic import ValidationError
-from sqlmodel import Session
 
-from api.console import fail
+from api.console import catalog_session, fail
 from kb.catalog import (
     gpu_prices,
     gpu_specs,
@@ -23,9 +20,8 @@ from kb.catalog import (
     other_engine_points,
     planner,
 )
-from kb.db import session_scope
 from kb.names import NameIndex, UnknownNameError
-from kb.repository import NotLoadedError, gpu_names, model_names, require_loaded
+from kb.repository import gpu_names, model_names
 from kb.seed import validation_message
 from planner.capacity import CapacityOption, CapacitySpec, search
 from planner.predict import Planner
@@ -45,19 +41,8 @@ PREDICTED_COLUMNS = (
 )
 
 
-@contextmanager
-def _catalog() -> Iterator[Session]:
-    """A knowledge-base session, or a clear error when the catalog is not loaded yet."""
-    with session_scope() as session:
-        try:
-            require_loaded(session)
-        except NotLoadedError as error:
-            raise fail(str(error)) from None
-        yield session
-
-
 def _load() -> tuple[Planner, NameIndex, NameIndex]:
-    with _catalog() as session:
+    with catalog_session() as session:
         return planner(session=session), model_names(session=session), gpu_names(session=session)
 
 
@@ -255,7 +240,7 @@ def predict_csv(
 
 def calibrate_command() -> None:
     """Fit the performance model to the measured vLLM rows, cross-validate, and store it."""
-    with _catalog() as session:
+    with catalog_session() as session:
         points = measured_points(session=session)
         others = other_engine_points(session=session)
         models, gpus = model_specs(session=session), gpu_specs(session=session)
@@ -279,7 +264,7 @@ def capacity(
         spec = CapacitySpec.model_validate(yaml.safe_load(spec_file.read_text()))
     except (OSError, yaml.YAMLError, ValidationError) as error:
         raise fail(f"{spec_file}: {_message(error)}") from None
-    with _catalog() as session:
+    with catalog_session() as session:
         engine = planner(session=session)
         prices = gpu_prices(session=session)
         models, gpus = model_names(session=session), gpu_names(session=session)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
-from bench import knowledge_base, planner
+from bench import intent, knowledge_base, planner
 
-BENCHMARKS = {"knowledge_base": knowledge_base.run, "planner": planner.run}
+BENCHMARKS = {
+    "knowledge_base": knowledge_base.run,
+    "planner": planner.run,
+    "intent": intent.run,
+}
 
 
 def main() -> None:

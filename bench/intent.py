@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,13 @@ from typing import Any
 
 import yaml
 
+from kb.catalog import vocabulary
+from kb.db import session_scope
+from kb.migrate import upgrade
+from kb.repository import load as load_kb
+from planner.extract import extract
 from planner.intent import DeploymentIntent
+from settings import get_settings
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "intent_utterances.yaml"
 INJECTIONS = CORPUS.with_name("injection_utterances.yaml")
@@ -73,14 +80,6 @@ def score(
 
 
 def run() -> dict[str, object]:
-    import tempfile
-
-    from kb.catalog import vocabulary
-    from kb.db import session_scope
-    from kb.migrate import upgrade
-    from kb.repository import load as load_kb
-    from planner.extract import extract
-    from settings import get_settings
 
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'kb.db'}"
@@ -90,6 +89,7 @@ def run() -> dict[str, object]:
             words = vocabulary(session=session)
     entries = load()
     fields, _ = score(entries, lambda text: extract(text, words))
+    _, injection_mistakes = score(load(INJECTIONS), lambda text: extract(text, words))
     timings = []
     for entry in entries:
         start = time.perf_counter()
@@ -99,6 +99,8 @@ def run() -> dict[str, object]:
         "utterances": len(entries),
         "per_field_accuracy": {f: round(r / n, 3) for f, (r, n) in fields.items()},
         "worst_field_accuracy": min(r / n for r, n in fields.values()),
+        "injection_cases": len(load(INJECTIONS)),
+        "injection_fields_wrong": len(injection_mistakes),
         "one_turn_median_ms": round(statistics.median(timings) * 1e3, 3),
         "target_per_field": 0.95,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from kb.tables import Benchmark, Hardware, Model, Price, UseCase
+from planner.assistant import Assistant
 from planner.calibration import CalibrationSet, stored_calibration
 from planner.capacity import GpuPrice
 from planner.intent import UseCaseProfile
@@ -127,3 +128,15 @@ def model_cards(*, session: Session) -> dict[str, ModelCard]:
         )
         for m in session.exec(select(Model).order_by(col(Model.id)))
     }
+
+
+def assistant(*, session: Session) -> Assistant:
+    """The assistant over the whole catalog, calibrated by the stored fit."""
+    words = vocabulary(session=session)
+    return Assistant(
+        planner=planner(session=session),
+        vocabulary=words,
+        use_cases={u.id: u for u in words.use_cases},
+        cards=model_cards(session=session),
+        prices=gpu_prices(session=session),
+    )

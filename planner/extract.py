@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from planner.intent import DeploymentIntent
+from planner.intent import DeploymentIntent, merged
 from planner.quantities import Quantity, quantities
 from planner.vocabulary import Mention, Vocabulary, tokens
 
@@ -698,3 +698,54 @@ def _use_case(lower: str, vocabulary: Vocabulary) -> str | None:
         key=lambda pair: (-pair[0], list(USE_CASE_CUES).index(pair[1])),
     )
     return ranked[0][1] if ranked else None
+
+
+# ---- merging with an LLM's reading ----------------------------------------------------
+
+DERIVED = (1.0, 1e3, 1e-3, 1 / 60, 1 / 3600, 1 / 86400, 1 / 100)
+"""How a number in the text may legitimately be rescaled into a field: as written, k or
+seconds to ms (and back), per minute/hour/day to per second, percent to a fraction."""
+
+
+def combine(text: str, rules: DeploymentIntent, llm: DeploymentIntent | None) -> DeploymentIntent:
+    """The rules' reading, completed by the LLM's where the rules had nothing.
+
+    Every number the rules read stays as read. An LLM number survives only if the honest
+    text holds it (or a plain rescaling of it); names (models, GPUs, languages, licences)
+    come from the rules' catalog matching alone. So the LLM can fill gaps (a use case
+    described in unusual words, a subject, a priority) but can neither drop nor invent a
+    number, and instructions in the text cannot reach it.
+    """
+    if llm is None:
+        return rules
+    numbers = [q.value for q in quantities(honest_text(text))]
+
+    def stated(value: float) -> bool:
+        return any(
+            abs(value - n * scale) <= 0.02 * max(abs(value), 1e-9)
+            or (n and abs(value - 1000 / n) <= 0.02 * abs(value))
+            for n in numbers
+            for scale in DERIVED
+        )
+
+    def keep(value: Any) -> Any:
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, (int, float)):
+            return value if stated(float(value)) else None
+        if isinstance(value, list):
+            return None  # names are matched against the catalog by the rules alone
+        if isinstance(value, dict):
+            return {k: keep(v) for k, v in value.items()}
+        return value
+
+    checked = {name: keep(value) for name, value in llm.model_dump(exclude_none=True).items()}
+    checked.pop("use_case_description", None)
+    candidate = _intent(
+        {
+            f"{name}.{sub}" if isinstance(value, dict) else name: v
+            for name, value in checked.items()
+            for sub, v in (value.items() if isinstance(value, dict) else [(None, value)])
+        }
+    )
+    return merged(candidate, rules)

@@ -77,6 +77,8 @@ class DeploymentIntent(Partial):
     """Availability, e.g. 0.999."""
     preferred_models: list[str] | None = None
     excluded_models: list[str] | None = None
+    pinned_models: list[str] | None = None
+    """Only these models (a what-if pin); `preferred_models` only ranks first."""
     available_gpus: list[str] | None = None
     """The only accelerators to plan on ("we only have A100s")."""
     excluded_gpus: list[str] | None = None
@@ -158,6 +160,7 @@ class DeploymentSpecification(Frozen):
     constraints: SearchConstraints
     """Models, GPUs and budget the search may use (names resolved to catalog ids)."""
     preferred_models: list[str] = []
+    pinned_models: list[str] | None = None
     quality_threshold: float | None = None
     reliability_target: float | None = None
     max_context_tokens: int

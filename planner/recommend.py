@@ -115,7 +115,12 @@ def recommend(
         for card in cards.values()
         if card.id in planner.models and (reason := eligibility(card, spec, use_case))
     }
-    eligible = sorted(m for m in planner.models if m in cards and m not in filtered)
+    pinned = spec.constraints.models
+    eligible = sorted(
+        m
+        for m in planner.models
+        if m in cards and m not in filtered and (pinned is None or m in pinned)
+    )
     result = search(planner, _capacity(spec, eligible), prices)
     ranked = _ranked(result, spec, cards)
     chosen = _diverse(ranked, top)
@@ -123,7 +128,7 @@ def recommend(
     return Recommendations(
         specification=spec,
         options=options,
-        feasible=len(result.options),
+        feasible=len(ranked),
         left_out=_left_out(spec, planner, result, ranked, options, filtered),
         relax=[] if options else _relax(spec, planner, cards, use_cases, prices, filtered),
         filtered=filtered,
@@ -160,6 +165,9 @@ def _ranked(
     """Pareto-optimal options (cost, latency, quality) first, ordered by the priority;
     then the rest in the same order. Preferred models lead."""
     options = list(result.options)
+    if spec.constraints.max_monthly_cost_usd is not None:
+        # Under a budget, an unknown bill cannot be shown to fit it.
+        options = [o for o in options if o.usd_per_month is not None]
     if not options:
         return []
 

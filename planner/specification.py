@@ -103,6 +103,7 @@ def specify(
             ):
                 excluded_gpus.add(gpu_id)
     constraints = SearchConstraints(
+        models=sorted(intent.pinned_models) if intent.pinned_models else None,
         excluded_models=sorted(intent.excluded_models or ()),
         gpus=sorted(allowed_gpus) if allowed_gpus is not None else None,
         excluded_gpus=sorted(excluded_gpus),
@@ -135,6 +136,7 @@ def specify(
         budget=budget,
         constraints=constraints,
         preferred_models=sorted(intent.preferred_models or ()),
+        pinned_models=intent.pinned_models,
         quality_threshold=intent.quality_threshold,
         reliability_target=intent.reliability_target,
         max_context_tokens=context,

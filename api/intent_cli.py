@@ -1,0 +1,209 @@
+"""`preflight intent | plan | chat | whatif | compare`: from plain words to options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+from api.console import catalog_session, fail
+from kb.catalog import assistant
+from planner.assistant import Assistant
+from planner.conversation import DONT_KNOW, Conversation, Reply, respond
+from planner.intent import DeploymentIntent
+from planner.recommend import Recommendations
+from planner.specification import SpecificationError
+from planner.vocabulary import key
+from planner.whatif import WhatIfError, compare, with_changes
+
+TEXT = Annotated[str, typer.Argument(help="What the deployment is for, in plain words.")]
+JSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _assistant() -> Assistant:
+    with catalog_session() as session:
+        return assistant(session=session)
+
+
+def _understand(helper: Assistant) -> Any:
+    from activities.intent import understand
+
+    return lambda text: understand(text, helper)
+
+
+def intent(text: TEXT, as_json: JSON = False) -> None:
+    """The DeploymentIntent the words state (fields not stated stay null)."""
+    result = _understand(_assistant())(text)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    for name, value in result.model_dump(exclude_none=True).items():
+        typer.echo(f"{name}: {value}")
+
+
+def plan(text: TEXT, as_json: JSON = False) -> None:
+    """Intent, then specification, then ranked options, with any clarifying questions."""
+    helper = _assistant()
+    state, reply = respond(
+        Conversation(), text, _understand(helper), helper.use_cases, helper.vocabulary.gpu_vendors
+    )
+    result = helper.recommend(reply.specification, wide=reply.wide)
+    if as_json:
+        body = {
+            "intent": state.intent.model_dump(mode="json", exclude_none=True),
+            "questions": [q.model_dump(mode="json") for q in reply.questions],
+            "recommendations": result.model_dump(mode="json"),
+        }
+        typer.echo(json.dumps(body, indent=2))
+        return
+    typer.echo(reply.text)
+    typer.echo(options_text(result))
+
+
+def options_text(result: Recommendations) -> str:
+    lines = [f"\n{result.feasible} feasible configurations; the best:"]
+    for i, r in enumerate(result.options, 1):
+        lines.append(f"{i}. {r.rationale}")
+    for left in result.left_out:
+        lines.append(f"- {left.name} ({left.kind}) is not among them: {left.reason}")
+    if not result.options:
+        lines.append("Nothing is feasible. To get an option:")
+        lines += [f"- {advice}" for advice in result.relax]
+    return "\n".join(lines)
+
+
+def chat() -> None:
+    """An interactive conversation: describe the deployment, answer the questions, and
+    type `options` to see what fits (Ctrl-D to leave)."""
+    helper = _assistant()
+    understand = _understand(helper)
+    state = Conversation()
+    reply: Reply | None = None
+    typer.echo("Describe what you want to deploy. `options` shows what fits; Ctrl-D leaves.")
+    while True:
+        try:
+            message = input("> ").strip()
+        except EOFError:
+            typer.echo("")
+            return
+        if not message:
+            continue
+        if message.lower() in {"options", "recommend", "plan"} and reply is not None:
+            typer.echo(options_text(helper.recommend(reply.specification, wide=reply.wide)))
+            continue
+        try:
+            state, reply = respond(
+                state, message, understand, helper.use_cases, helper.vocabulary.gpu_vendors
+            )
+        except SpecificationError as error:
+            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            continue
+        typer.echo(reply.text)
+        for q in reply.questions:
+            answers = " | ".join(a for a in q.quick_answers if a != DONT_KNOW)
+            typer.echo(f"  ({answers} | {DONT_KNOW})")
+
+
+SPEC = Annotated[Path, typer.Option("--spec", help="A YAML DeploymentIntent.")]
+SETS = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="field=value (dotted fields; `model=` and `gpu=` pin)."),
+]
+
+
+def _read_intent(path: Path) -> DeploymentIntent:
+    try:
+        return DeploymentIntent.model_validate(yaml.safe_load(path.read_text()) or {})
+    except (OSError, yaml.YAMLError) as error:
+        raise fail(f"{path}: {error}") from None
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(p) for p in problem["loc"])
+        raise fail(f"{path}: {field}: {problem['msg']}") from None
+
+
+def _resolved(helper: Assistant, name: str, value: Any) -> Any:
+    """Names in model and GPU fields to catalog ids (a GPU family names every variant)."""
+    words = helper.vocabulary
+    fields = {
+        "model": words.models,
+        "preferred_models": words.models,
+        "excluded_models": words.models,
+        "pinned_models": words.models,
+        "gpu": words.gpus,
+        "available_gpus": words.gpus,
+        "excluded_gpus": words.gpus,
+    }
+    if name not in fields or value is None:
+        return value
+    names = fields[name]
+    items = value if isinstance(value, list) else [value]
+    ids: list[str] = []
+    for item in items:
+        found = names.get(key(str(item))) or (
+            (str(item),) if str(item) in set().union(*names.values()) else None
+        )
+        if found is None:
+            raise fail(f"{name}: unknown {'GPU' if 'gpu' in name else 'model'} '{item}'")
+        ids += found
+    return sorted(set(ids))
+
+
+def whatif(spec_file: SPEC, sets: SETS = None, as_json: JSON = False) -> None:
+    """Re-plan a specification with changed fields, side by side with the original."""
+    helper = _assistant()
+    base = _read_intent(spec_file)
+    changes: dict[str, Any] = {}
+    for item in sets or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise fail(f"--set {item!r}: expected field=value")
+        value = yaml.safe_load(raw) if raw.strip() else None
+        if isinstance(value, str) and "," in value:
+            value = [v.strip() for v in value.split(",")]
+        changes[name.strip()] = _resolved(helper, name.strip(), value)
+    try:
+        changed = with_changes(base, changes)
+        scenarios = [
+            ("as specified", helper.recommend(helper.specify(base))),
+            ("what if", helper.recommend(helper.specify(changed))),
+        ]
+    except (WhatIfError, SpecificationError) as error:
+        raise fail(str(error)) from None
+    _print_comparison(scenarios, as_json)
+
+
+def compare_command(
+    specs: Annotated[list[Path], typer.Argument(help="Two or more YAML DeploymentIntents.")],
+    as_json: JSON = False,
+) -> None:
+    """The best option of each scenario, side by side, with the differences."""
+    if len(specs) < 2:
+        raise fail("compare needs at least two specification files")
+    helper = _assistant()
+    try:
+        scenarios = [(p.stem, helper.recommend(helper.specify(_read_intent(p)))) for p in specs]
+    except SpecificationError as error:
+        raise fail(str(error)) from None
+    _print_comparison(scenarios, as_json)
+
+
+def _print_comparison(scenarios: list[tuple[str, Recommendations]], as_json: bool) -> None:
+    rows = compare(scenarios)
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    for row in rows:
+        cost = f"${row.usd_per_month:,.0f}/month" if row.usd_per_month is not None else "no option"
+        typer.echo(f"{row.scenario}: {row.model or '-'} on {row.gpus or '-'}, {cost}")
+        if row.ttft_p90_ms is not None and row.tpot_p90_ms is not None:
+            typer.echo(
+                f"  TTFT p90 {row.ttft_p90_ms:,.0f} ms, TPOT p90 {row.tpot_p90_ms:,.1f} ms, "
+                f"capacity {row.capacity_qps or 0:,.1f} QPS, MMLU-Pro {row.quality or '?'}"
+            )
+        for difference in row.differences:
+            typer.echo(f"  {difference}")

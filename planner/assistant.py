@@ -1,0 +1,35 @@
+"""Everything the assistant plans with, bundled once: the planner, the names it
+recognises, the use-case templates, the model cards and the GPU prices."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from planner.capacity import GpuPrice
+from planner.extract import extract
+from planner.intent import DeploymentIntent, DeploymentSpecification, UseCaseProfile
+from planner.predict import Planner
+from planner.recommend import TOP, WIDE_TOP, ModelCard, Recommendations, recommend
+from planner.specification import specify
+from planner.vocabulary import Vocabulary
+
+
+@dataclass(frozen=True)
+class Assistant:
+    planner: Planner
+    vocabulary: Vocabulary
+    use_cases: Mapping[str, UseCaseProfile]
+    cards: Mapping[str, ModelCard]
+    prices: Sequence[GpuPrice]
+
+    def read(self, text: str) -> DeploymentIntent:
+        """The rules' reading of one message."""
+        return extract(text, self.vocabulary)
+
+    def specify(self, intent: DeploymentIntent) -> DeploymentSpecification:
+        return specify(intent, self.use_cases, self.vocabulary.gpu_vendors)
+
+    def recommend(self, spec: DeploymentSpecification, wide: bool = False) -> Recommendations:
+        top = WIDE_TOP if wide else TOP
+        return recommend(spec, self.planner, self.cards, self.use_cases, self.prices, top)

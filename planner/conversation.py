@@ -1,0 +1,191 @@
+"""The multi-turn conversation: each message updates the intent; missing essentials become
+questions (at most two a turn, the most valuable first); "I don't know" takes the
+defaults and widens the options. Pure, so the CLI and the workflow share it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from planner.intent import (
+    DeploymentIntent,
+    DeploymentSpecification,
+    UseCaseProfile,
+    changes,
+    merged,
+)
+from planner.specification import specify
+from planner.specs import Frozen
+
+MAX_QUESTIONS = 2
+DONT_KNOW = "I don't know"
+UNSURE = re.compile(
+    r"^\W*(?:i\s+)?(?:(?:really\s+)?(?:don'?t|do not|dunno)(?:\s+really)?\s+know|not sure|"
+    r"no idea|unsure|no preference|whatever|you (?:decide|choose|pick)|(?:any|either) is fine|"
+    r"doesn'?t matter|idk|pass|skip)\b",
+    re.IGNORECASE,
+)
+
+
+class Question(Frozen):
+    field: str
+    """What the answer fills (a DeploymentIntent field, or `load` for users or QPS)."""
+    text: str
+    quick_answers: list[str]
+    """Answers a user can pick; "I don't know" is always one of them."""
+
+
+class Reply(Frozen):
+    text: str
+    questions: list[Question]
+    changed: list[str]
+    """Intent fields this turn changed (dotted names)."""
+    specification: DeploymentSpecification
+    wide: bool
+    """The user left essentials open: show more options than usual."""
+
+
+class Conversation(Frozen):
+    intent: DeploymentIntent = DeploymentIntent()
+    unknown: list[str] = []
+    """Questions the user answered with "I don't know": defaults stand, not asked again."""
+    asked: list[str] = []
+    """The questions of the last reply, which an "I don't know" answers."""
+    turns: int = 0
+
+
+def _has_load(intent: DeploymentIntent) -> bool:
+    t = intent.traffic
+    return bool(
+        intent.concurrent_users
+        or intent.expected_qps
+        or intent.target_throughput_rps
+        or (t and (t.peak_qps or t.steady_qps or t.concurrency))
+    )
+
+
+def _questions(
+    intent: DeploymentIntent, unknown: list[str], use_cases: Mapping[str, UseCaseProfile]
+) -> list[Question]:
+    """Missing essentials, most valuable first: what it does decides the SLO template and
+    the models; the load decides the size; the budget and the latency only refine."""
+    candidates = [
+        (
+            intent.use_case is None,
+            Question(
+                field="use_case",
+                text="What will it do? For example, chat with users, answer questions from "
+                "your documents, complete code in the editor, summarize, translate, or "
+                "extract fields in batches.",
+                quick_answers=[u.display_name for u in use_cases.values()] + [DONT_KNOW],
+            ),
+        ),
+        (
+            not _has_load(intent),
+            Question(
+                field="load",
+                text="How many people will use it, or how many requests per second do you "
+                "expect at the busiest time?",
+                quick_answers=["100 users", "1,000 users", "10,000 users", "10 QPS", DONT_KNOW],
+            ),
+        ),
+        (
+            intent.budget is None,
+            Question(
+                field="budget",
+                text="Is there a monthly budget for the GPUs?",
+                quick_answers=["$2,000 a month", "$10,000 a month", "$50,000 a month", DONT_KNOW],
+            ),
+        ),
+        (
+            intent.target_ttft_p90_ms is None and intent.target_e2e_latency_p95_ms is None,
+            Question(
+                field="latency",
+                text="How quickly must answers start to appear (time to first token)?",
+                quick_answers=["under 200 ms", "under 1 second", "within 5 seconds", DONT_KNOW],
+            ),
+        ),
+    ]
+    return [q for missing, q in candidates if missing and q.field not in unknown]
+
+
+def respond(
+    state: Conversation,
+    message: str,
+    understand: Callable[[str], DeploymentIntent],
+    use_cases: Mapping[str, UseCaseProfile],
+    gpu_vendors: Mapping[str, str] | None = None,
+) -> tuple[Conversation, Reply]:
+    """One turn: the new state and the reply. `understand` reads a message into an intent
+    (the rules, or the rules with an LLM)."""
+    unknown = list(state.unknown)
+    if UNSURE.match(message.strip()):
+        unknown += [field for field in state.asked if field not in unknown]
+        intent = state.intent
+    else:
+        intent = merged(state.intent, understand(message))
+    changed = changes(state.intent, intent)
+    specification = specify(intent, use_cases, gpu_vendors)
+    questions = _questions(intent, unknown, use_cases)[:MAX_QUESTIONS]
+    reply = Reply(
+        text=_text(specification, use_cases, changed, unknown, questions),
+        questions=questions,
+        changed=changed,
+        specification=specification,
+        wide=bool(unknown),
+    )
+    new_state = Conversation(
+        intent=intent,
+        unknown=unknown,
+        asked=[q.field for q in questions],
+        turns=state.turns + 1,
+    )
+    return new_state, reply
+
+
+def summary(spec: DeploymentSpecification, use_cases: Mapping[str, UseCaseProfile]) -> str:
+    """The specification in two lines, defaults marked with an asterisk."""
+
+    def mark(name: str) -> str:
+        return "*" if name in spec.defaults else ""
+
+    t, slo = spec.traffic, spec.slo
+    users = f"{spec.concurrent_users:,} users, " if spec.concurrent_users else ""
+    budget = (
+        f"budget ${spec.constraints.max_monthly_cost_usd:,.0f}/month"
+        if spec.constraints.max_monthly_cost_usd
+        else "no budget cap"
+    )
+    gpus = ", ".join(spec.constraints.gpus) if spec.constraints.gpus else "any GPU"
+    return (
+        f"{use_cases[spec.use_case].display_name}{mark('use_case')}: {users}"
+        f"{t.steady_qps:.2f} QPS steady{mark('traffic.steady_qps')}, "
+        f"{t.peak_qps:.2f} at peak{mark('traffic.peak_qps')}; prompts ~{t.prompt_tokens_mean:,} "
+        f"tokens{mark('traffic.prompt_tokens_mean')}, answers ~{t.output_tokens_mean:,}"
+        f"{mark('traffic.output_tokens_mean')}.\n"
+        f"TTFT p90 <= {slo.ttft_p90_ms:,.0f} ms{mark('slo.ttft_p90_ms')}, TPOT p90 <= "
+        f"{slo.tpot_p90_ms:,.0f} ms{mark('slo.tpot_p90_ms')}, E2E p95 <= "
+        f"{slo.e2e_p95_ms:,.0f} ms{mark('slo.e2e_p95_ms')}; {budget}; {gpus}; priority "
+        f"{spec.priority}{mark('priority')}. (* = default)"
+    )
+
+
+def _text(
+    spec: DeploymentSpecification,
+    use_cases: Mapping[str, UseCaseProfile],
+    changed: list[str],
+    unknown: list[str],
+    questions: list[Question],
+) -> str:
+    lines = []
+    if changed:
+        lines.append("Updated: " + ", ".join(changed) + ".")
+    elif unknown:
+        lines.append("No problem: I'll use sensible defaults and show a wider set of options.")
+    else:
+        lines.append("Nothing new in that message for the specification.")
+    lines.append(summary(spec, use_cases))
+    lines.append(f"Load: {spec.traffic_formula}.")
+    lines += [q.text for q in questions]
+    return "\n".join(lines)

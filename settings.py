@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     """OpenAI-compatible endpoint for intent extraction; unset means rules only."""
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(default=20.0, gt=0)
+    """Seconds one LLM request may take; a chat turn waits at most two such attempts, then
+    the rules answer alone."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property

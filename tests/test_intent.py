@@ -124,9 +124,7 @@ def test_conversation_asks_the_most_valuable_questions_and_accepts_i_dont_know(
     state, first = respond(Conversation(), "hi", helper.read, helper.use_cases)
     assert [q.field for q in first.questions] == ["use_case", "load"]
     assert all(DONT_KNOW in q.quick_answers for q in first.questions)
-    state, second = respond(
-        state, "A chatbot for our support team", helper.read, helper.use_cases
-    )
+    state, second = respond(state, "A chatbot for our support team", helper.read, helper.use_cases)
     assert "use_case" in second.changed
     assert [q.field for q in second.questions] == ["load", "budget"]
     state, third = respond(state, "about 2,000 employees", helper.read, helper.use_cases)

@@ -35,11 +35,14 @@ def test_plan_gives_options_and_questions(seeded_sqlite_url: str) -> None:
     assert body["intent"]["use_case"] == "rag_qa"
     assert [q["field"] for q in body["questions"]] == ["load", "budget"]
     recommendations = body["recommendations"]
-    assert recommendations["options"] and "concurrent_users" in (
-        recommendations["specification"]["defaults"]
+    assert (
+        recommendations["options"]
+        and "concurrent_users" in (recommendations["specification"]["defaults"])
     )
     words = preflight("plan", "A RAG assistant over our HR wiki", database_url=seeded_sqlite_url)
-    assert "feasible configurations; the best:" in words.stdout and "How many people" in words.stdout
+    assert (
+        "feasible configurations; the best:" in words.stdout and "How many people" in words.stdout
+    )
 
 
 def test_chat_is_a_conversation(seeded_sqlite_url: str) -> None:

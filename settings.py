@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=20.0, gt=0)
     """Seconds one LLM request may take; a chat turn waits at most two such attempts, then
     the rules answer alone."""
+    approved_models: list[str] | None = None
+    """Catalog model ids the cluster admins allow (JSON list); unset allows the catalog."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property

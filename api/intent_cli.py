@@ -19,6 +19,7 @@ from planner.recommend import Recommendations
 from planner.specification import SpecificationError
 from planner.vocabulary import key
 from planner.whatif import WhatIfError, compare, with_changes
+from settings import get_settings
 
 TEXT = Annotated[str, typer.Argument(help="What the deployment is for, in plain words.")]
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -26,7 +27,7 @@ JSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _assistant() -> Assistant:
     with catalog_session() as session:
-        return assistant(session=session)
+        return assistant(session=session, approved_models=get_settings().approved_models)
 
 
 def _understand(helper: Assistant) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlmodel import Session, col, select
 
 from kb.tables import Benchmark, Hardware, Model, Price, UseCase
@@ -130,8 +132,9 @@ def model_cards(*, session: Session) -> dict[str, ModelCard]:
     }
 
 
-def assistant(*, session: Session) -> Assistant:
-    """The assistant over the whole catalog, calibrated by the stored fit."""
+def assistant(*, session: Session, approved_models: Iterable[str] | None = None) -> Assistant:
+    """The assistant over the whole catalog, calibrated by the stored fit; `approved_models`
+    (catalog ids) limits what it recommends."""
     words = vocabulary(session=session)
     return Assistant(
         planner=planner(session=session),
@@ -139,4 +142,5 @@ def assistant(*, session: Session) -> Assistant:
         use_cases={u.id: u for u in words.use_cases},
         cards=model_cards(session=session),
         prices=gpu_prices(session=session),
+        approved_models=frozenset(approved_models) if approved_models is not None else None,
     )

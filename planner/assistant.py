@@ -22,6 +22,8 @@ class Assistant:
     use_cases: Mapping[str, UseCaseProfile]
     cards: Mapping[str, ModelCard]
     prices: Sequence[GpuPrice]
+    approved_models: frozenset[str] | None = None
+    """Models a cluster admin allows (None: the whole catalog)."""
 
     def read(self, text: str) -> DeploymentIntent:
         """The rules' reading of one message."""
@@ -32,4 +34,6 @@ class Assistant:
 
     def recommend(self, spec: DeploymentSpecification, wide: bool = False) -> Recommendations:
         top = WIDE_TOP if wide else TOP
-        return recommend(spec, self.planner, self.cards, self.use_cases, self.prices, top)
+        return recommend(
+            spec, self.planner, self.cards, self.use_cases, self.prices, top, self.approved_models
+        )

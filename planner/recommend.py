@@ -71,9 +71,15 @@ class Recommendations(Frozen):
 
 
 def eligibility(
-    card: ModelCard, spec: DeploymentSpecification, use_case: UseCaseProfile
+    card: ModelCard,
+    spec: DeploymentSpecification,
+    use_case: UseCaseProfile,
+    approved: frozenset[str] | None = None,
 ) -> str | None:
-    """Why `card` cannot serve `spec` (None: it can)."""
+    """Why `card` cannot serve `spec` (None: it can). `approved`: the models a cluster
+    admin allows (None: all)."""
+    if approved is not None and card.id not in approved:
+        return "not on the approved-models list of your cluster admins"
     missing = sorted(set(use_case.tasks) - set(card.tasks))
     if missing:
         return f"not made for {', '.join(missing)} (its tasks: {', '.join(card.tasks)})"
@@ -108,12 +114,13 @@ def recommend(
     use_cases: Mapping[str, UseCaseProfile],
     prices: Sequence[GpuPrice],
     top: int = TOP,
+    approved: frozenset[str] | None = None,
 ) -> Recommendations:
     use_case = use_cases[spec.use_case]
     filtered = {
         card.id: reason
         for card in cards.values()
-        if card.id in planner.models and (reason := eligibility(card, spec, use_case))
+        if card.id in planner.models and (reason := eligibility(card, spec, use_case, approved))
     }
     pinned = spec.constraints.models
     eligible = sorted(

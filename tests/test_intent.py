@@ -194,3 +194,20 @@ def test_what_if_changes_and_compare(helper: Assistant) -> None:
         with_changes(base, {"target_ttft": 100})
     with pytest.raises(WhatIfError, match="target_ttft_p90_ms"):
         with_changes(base, {"target_ttft_p90_ms": -5})
+
+
+def test_only_models_the_admins_approved_are_recommended(helper: Assistant) -> None:
+    approved = frozenset({"Qwen/Qwen3-8B", "meta-llama/Llama-3.1-8B-Instruct"})
+    restricted = Assistant(
+        planner=helper.planner,
+        vocabulary=helper.vocabulary,
+        use_cases=helper.use_cases,
+        cards=helper.cards,
+        prices=helper.prices,
+        approved_models=approved,
+    )
+    spec = restricted.specify(restricted.read("A chatbot for 500 people; we'd like Phi-4."))
+    result = restricted.recommend(spec)
+    assert result.options and {r.option.model_id for r in result.options} <= approved
+    left = {item.name: item.reason for item in result.left_out}
+    assert "approved-models list" in left["microsoft/phi-4"]

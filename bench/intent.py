@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,13 +10,10 @@ from typing import Any
 
 import yaml
 
+from bench.seeded import seeded_session
 from kb.catalog import vocabulary
-from kb.db import session_scope
-from kb.migrate import upgrade
-from kb.repository import load as load_kb
 from planner.extract import extract
 from planner.intent import DeploymentIntent
-from settings import get_settings
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "intent_utterances.yaml"
 INJECTIONS = CORPUS.with_name("injection_utterances.yaml")
@@ -80,13 +76,8 @@ def score(
 
 
 def run() -> dict[str, object]:
-
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'kb.db'}"
-        upgrade(url)
-        load_kb(url=url, measured_dir=get_settings().measured_data_dir)
-        with session_scope(url) as session:
-            words = vocabulary(session=session)
+    with seeded_session() as session:
+        words = vocabulary(session=session)
     entries = load()
     fields, _ = score(entries, lambda text: extract(text, words))
     _, injection_mistakes = score(load(INJECTIONS), lambda text: extract(text, words))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gc
-import tempfile
-from pathlib import Path
 
+from bench.seeded import seeded_session
 from bench.timing import median_seconds
 from kb.catalog import (
     gpu_prices,
@@ -15,16 +14,12 @@ from kb.catalog import (
     other_engine_points,
     planner,
 )
-from kb.db import session_scope
-from kb.migrate import upgrade
-from kb.repository import load
 from planner.calibration import CalibrationSet, ServingCalibration
 from planner.capacity import CapacitySpec, candidates, search
 from planner.fit import predict_with, prepare
 from planner.predict import ROOFLINE, Planner
 from planner.prediction import PredictionQuery
 from planner.report import accuracy_table, calibrate
-from settings import get_settings
 
 CHAT = CapacitySpec.model_validate(
     {
@@ -50,16 +45,12 @@ def _one_prediction_s(engine: Planner, query: PredictionQuery) -> float:
 
 
 def run() -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'kb.db'}"
-        upgrade(url)
-        load(url=url, measured_dir=get_settings().measured_data_dir)
-        with session_scope(url) as session:
-            points = measured_points(session=session)
-            others = other_engine_points(session=session)
-            models, gpus = model_specs(session=session), gpu_specs(session=session)
-            engine = planner(session=session)
-            prices = gpu_prices(session=session)
+    with seeded_session() as session:
+        points = measured_points(session=session)
+        others = other_engine_points(session=session)
+        models, gpus = model_specs(session=session), gpu_specs(session=session)
+        engine = planner(session=session)
+        prices = gpu_prices(session=session)
     _, report = calibrate(points, models, gpus, others)
     rows = prepare(points, models, gpus)
     roofline = CalibrationSet(

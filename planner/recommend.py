@@ -137,7 +137,7 @@ def recommend(
         options=options,
         feasible=len(ranked),
         left_out=_left_out(spec, planner, result, ranked, options, filtered),
-        relax=[] if options else _relax(spec, planner, cards, use_cases, prices, filtered),
+        relax=[] if options else _relax(spec, planner, eligible, prices, filtered),
         filtered=filtered,
     )
 
@@ -358,14 +358,12 @@ def _why_not(
 def _relax(
     spec: DeploymentSpecification,
     planner: Planner,
-    cards: Mapping[str, ModelCard],
-    use_cases: Mapping[str, UseCaseProfile],
+    eligible: list[str],
     prices: Sequence[GpuPrice],
     filtered: Mapping[str, str],
 ) -> list[str]:
     """The smallest single relaxation that makes something feasible, per kind."""
     advice: list[str] = []
-    eligible = [m for m in planner.models if m in cards and m not in filtered]
     if not eligible:
         advice.append(
             "no model passes the requirements: "

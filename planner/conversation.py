@@ -179,8 +179,9 @@ def _text(
     questions: list[Question],
 ) -> str:
     lines = []
-    if changed:
-        lines.append("Updated: " + ", ".join(changed) + ".")
+    shown = [name for name in changed if name != "use_case_description"]
+    if shown:
+        lines.append("Updated: " + ", ".join(shown) + ".")
     elif unknown:
         lines.append("No problem: I'll use sensible defaults and show a wider set of options.")
     else:

@@ -131,7 +131,8 @@ def recommend(
     result = search(planner, _capacity(spec, eligible), prices)
     ranked = _ranked(result, spec, cards)
     chosen = _diverse(ranked, top)
-    options = [_recommendation(o, spec, cards) for o in chosen]
+    accuracy = _accuracy(planner)
+    options = [_recommendation(o, spec, cards, accuracy) for o in chosen]
     return Recommendations(
         specification=spec,
         options=options,
@@ -244,8 +245,23 @@ def _diverse(ranked: list[CapacityOption], top: int) -> list[CapacityOption]:
     return chosen
 
 
+def _accuracy(planner: Planner) -> str:
+    """Where the latencies come from, and how far off such numbers typically are."""
+    residuals = planner.calibration.residuals
+    errors = ", ".join(
+        f"{name.upper()} {residuals[name].mdape:.0%}"
+        for name in ("ttft", "tpot")
+        if name in residuals
+    )
+    typical = f" (median error on unseen model/GPU pairs: {errors})" if errors else ""
+    return f"Latencies are modelled from measured vLLM runs{typical}."
+
+
 def _recommendation(
-    o: CapacityOption, spec: DeploymentSpecification, cards: Mapping[str, ModelCard]
+    o: CapacityOption,
+    spec: DeploymentSpecification,
+    cards: Mapping[str, ModelCard],
+    accuracy: str,
 ) -> Recommendation:
     card = cards[o.model_id]
     slo = spec.slo
@@ -290,8 +306,7 @@ def _recommendation(
         f"{card.display_name} on {shape}: {why}. Cost: {cost}. At the peak of "
         f"{spec.traffic.peak_qps:.1f} QPS: {latency}; one replica sustains "
         f"{o.max_qps_per_replica:.2f} QPS (limited by {o.binding_slo}). Quality: {quality}. "
-        "Latencies are modelled: calibrated on measured vLLM runs, with the cross-validated "
-        "error shown as each number's uncertainty."
+        f"{accuracy}"
     )
     return Recommendation(
         option=o,

@@ -289,8 +289,8 @@ def _size(
     ranked cheapest first, unknown prices last, then by GPUs."""
     t, c = spec.traffic, spec.constraints
     usable = rates * (1 - spec.headroom)
-    peak = np.maximum(1, np.ceil(t.peak_qps / usable)).astype(int)
-    steady = np.maximum(1, np.ceil(t.steady_qps / usable)).astype(int)
+    peak = np.maximum(spec.min_replicas, np.ceil(t.peak_qps / usable)).astype(int)
+    steady = np.maximum(spec.min_replicas, np.ceil(t.steady_qps / usable)).astype(int)
     state = batch.solve(closed=False, load=t.peak_qps / peak)
     cheapest = cheapest_prices(prices, c)
     quotes = [cheapest.get(cand.gpu_id) for cand in found]

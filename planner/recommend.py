@@ -143,11 +143,17 @@ def recommend(
     )
 
 
+HIGH_AVAILABILITY = 0.99
+"""From this availability target on, plans keep a spare replica (one node may fail)."""
+
+
 def _capacity(spec: DeploymentSpecification, models: list[str]) -> CapacitySpec:
+    spare = spec.reliability_target is not None and spec.reliability_target >= HIGH_AVAILABILITY
     return CapacitySpec(
         traffic=spec.traffic,
         slo=spec.slo,
         constraints=spec.constraints.model_copy(update={"models": models}),
+        min_replicas=2 if spare else 1,
         simulate_top=0,
     )
 
@@ -275,6 +281,8 @@ def _recommendation(
         if target
     }
     shape = f"{o.replicas_for_peak} x {o.tp} x {o.gpu_id} ({o.precision})"
+    if spec.reliability_target is not None and spec.reliability_target >= HIGH_AVAILABILITY:
+        shape += f", at least 2 replicas for {spec.reliability_target:.2%} availability"
     if o.usd_per_month is not None and o.price is not None:
         cost = (
             f"${o.usd_per_month:,.0f}/month at peak replicas (${o.usd_per_month_steady or 0:,.0f} "

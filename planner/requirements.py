@@ -50,5 +50,7 @@ class CapacitySpec(Frozen):
     constraints: SearchConstraints = SearchConstraints()
     headroom: float = Field(default=0.2, ge=0, lt=1)
     """Share of per-replica capacity held back when sizing (0.2 sizes replicas to 80 %)."""
+    min_replicas: int = Field(default=1, ge=1)
+    """Fewest replicas whatever the load: 2 keeps serving through a node's loss."""
     simulate_top: int = Field(default=3, ge=0, le=20)
     """Check this many of the best options by discrete-event simulation at peak load."""

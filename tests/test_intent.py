@@ -212,3 +212,11 @@ def test_only_models_the_admins_approved_are_recommended(helper: Assistant) -> N
     assert result.options and {r.option.model_id for r in result.options} <= approved
     left = {item.name: item.reason for item in result.left_out}
     assert "approved-models list" in left["microsoft/phi-4"]
+
+
+def test_an_availability_target_keeps_a_spare_replica(helper: Assistant) -> None:
+    plain = helper.recommend(helper.specify(helper.read("A chatbot for 200 people.")))
+    assert any(r.option.replicas_for_peak == 1 for r in plain.options)
+    spare = helper.recommend(helper.specify(helper.read("A chatbot for 200 people, 99.9% uptime.")))
+    assert spare.options and all(r.option.min_replicas >= 2 for r in spare.options)
+    assert "at least 2 replicas for 99.90% availability" in spare.options[0].rationale

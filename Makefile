@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint types pytest bench clean
+.PHONY: install run test lint types pytest bench clean test-cluster
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ pytest: install
 	$(BIN)/pytest -q
 
 test: lint types pytest
+
+# The deploy journey against the real cluster KUBECONFIG points to (skipped without one).
+# PREFLIGHT_TEST_NAMESPACE (default `default`) must exist; PREFLIGHT_TEST_CONTEXT picks a context.
+test-cluster: install
+	$(BIN)/pytest -q -rs tests/test_cluster.py
 
 bench: install
 	$(BIN)/python -m bench

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api import intent_cli, predict_cli
+from api import cluster_cli, deploy_cli, intent_cli, predict_cli
 from api.console import fail
 from kb.db import session_scope
 from kb.migrate import upgrade
@@ -29,6 +29,10 @@ app.command("plan")(intent_cli.plan)
 app.command("chat")(intent_cli.chat)
 app.command("whatif")(intent_cli.whatif)
 app.command("compare")(intent_cli.compare_command)
+app.command("render")(deploy_cli.render_command)
+app.command("deploy")(cluster_cli.deploy_command)
+app.command("rollback")(cluster_cli.rollback_command)
+app.command("deployments")(cluster_cli.deployments_command)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from api.console import catalog_session, fail
 from kb.catalog import assistant
 from planner.assistant import Assistant
 from planner.conversation import DONT_KNOW, Conversation, Reply, respond
+from planner.deployment import PlanError
 from planner.intent import DeploymentIntent
 from planner.recommend import Recommendations
 from planner.specification import SpecificationError
@@ -46,13 +47,34 @@ def intent(text: TEXT, as_json: JSON = False) -> None:
         typer.echo(f"{name}: {value}")
 
 
-def plan(text: TEXT, as_json: JSON = False) -> None:
-    """Intent, then specification, then ranked options, with any clarifying questions."""
+def plan(
+    text: TEXT,
+    as_json: JSON = False,
+    save_plan: Annotated[
+        Path | None,
+        typer.Option(help="Write the chosen option's deployment plan (JSON) to this file."),
+    ] = None,
+    option: Annotated[int, typer.Option(min=1, help="Which option --save-plan takes.")] = 1,
+    name: Annotated[str, typer.Option(help="Deployment name (DNS-1123).")] = "llm",
+    namespace: Annotated[str, typer.Option(help="Kubernetes namespace.")] = "default",
+) -> None:
+    """Intent, then specification, then ranked options, with any clarifying questions;
+    `--save-plan` writes what `preflight render` and `preflight deploy --plan` take."""
     helper = _assistant()
     state, reply = respond(
         Conversation(), text, _understand(helper), helper.use_cases, helper.vocabulary.gpu_vendors
     )
     result = helper.recommend(reply.specification, wide=reply.wide)
+    if save_plan is not None:
+        if option > len(result.options):
+            raise fail(f"--option {option}: there are {len(result.options)} options")
+        try:
+            chosen = helper.deployment_plan(
+                result.options[option - 1], reply.specification, name, namespace
+            )
+        except (PlanError, ValidationError) as error:
+            raise fail(str(error)) from None
+        save_plan.write_text(chosen.model_dump_json(indent=2) + "\n")
     if as_json:
         body = {
             "intent": state.intent.model_dump(mode="json", exclude_none=True),

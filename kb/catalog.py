@@ -10,6 +10,7 @@ from kb.tables import Benchmark, Hardware, Model, Price, UseCase
 from planner.assistant import Assistant
 from planner.calibration import CalibrationSet, stored_calibration
 from planner.capacity import GpuPrice
+from planner.deployment import GpuK8s
 from planner.intent import UseCaseProfile
 from planner.measured import MeasuredPoint
 from planner.predict import Planner
@@ -142,5 +143,14 @@ def assistant(*, session: Session, approved_models: Iterable[str] | None = None)
         use_cases={u.id: u for u in words.use_cases},
         cards=model_cards(session=session),
         prices=gpu_prices(session=session),
+        gpu_k8s=gpu_k8s(session=session),
         approved_models=frozenset(approved_models) if approved_models is not None else None,
     )
+
+
+def gpu_k8s(*, session: Session) -> dict[str, GpuK8s]:
+    """How Kubernetes names each accelerator (resource name, node labels)."""
+    return {
+        h.id: GpuK8s(resource_name=h.k8s_resource, node_labels=h.k8s_node_labels)
+        for h in session.exec(select(Hardware).order_by(col(Hardware.id)))
+    }

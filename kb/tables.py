@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Field
 
+import kb.deployments  # noqa: F401  (registers the deployment tables on SQLModel.metadata)
 from kb.records import (
     BenchmarkBase,
     DeploymentTemplateBase,

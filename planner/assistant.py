@@ -4,13 +4,15 @@ recognises, the use-case templates, the model cards and the GPU prices."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from planner.capacity import GpuPrice
+from planner.deployment import GpuK8s, plan_for
+from planner.deployment_plan import DeploymentPlan
 from planner.extract import extract
 from planner.intent import DeploymentIntent, DeploymentSpecification, UseCaseProfile
 from planner.predict import Planner
-from planner.recommend import TOP, WIDE_TOP, ModelCard, Recommendations, recommend
+from planner.recommend import TOP, WIDE_TOP, ModelCard, Recommendation, Recommendations, recommend
 from planner.specification import specify
 from planner.vocabulary import Vocabulary
 
@@ -22,6 +24,7 @@ class Assistant:
     use_cases: Mapping[str, UseCaseProfile]
     cards: Mapping[str, ModelCard]
     prices: Sequence[GpuPrice]
+    gpu_k8s: Mapping[str, GpuK8s] = field(default_factory=dict)
     approved_models: frozenset[str] | None = None
     """Models a cluster admin allows (None: the whole catalog)."""
 
@@ -36,4 +39,23 @@ class Assistant:
         top = WIDE_TOP if wide else TOP
         return recommend(
             spec, self.planner, self.cards, self.use_cases, self.prices, top, self.approved_models
+        )
+
+    def deployment_plan(
+        self,
+        chosen: Recommendation,
+        spec: DeploymentSpecification,
+        name: str,
+        namespace: str,
+    ) -> DeploymentPlan:
+        """What to render for the chosen option (`planner.deployment.plan_for`)."""
+        o = chosen.option
+        return plan_for(
+            o,
+            spec,
+            self.planner.models[o.model_id],
+            self.planner.gpus[o.gpu_id],
+            self.gpu_k8s[o.gpu_id],
+            name,
+            namespace,
         )

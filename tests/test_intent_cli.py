@@ -109,3 +109,43 @@ def test_bad_what_if_input_is_named(tmp_path: Path, seeded_sqlite_url: str) -> N
     bad.write_text("use_case: chatbot\nbudget: {max_monthly_cost_usd: -1}\n")
     result = preflight("compare", str(base), str(bad), database_url=seeded_sqlite_url)
     assert result.returncode == 2 and "budget.max_monthly_cost_usd" in result.stderr
+
+
+def test_from_words_to_a_gitops_folder(tmp_path: Path, seeded_sqlite_url: str) -> None:
+    """plan -> saved deployment plan -> render -> deploy (GitOps, no cluster here)."""
+    plan_file = tmp_path / "plan.json"
+    planned = preflight(
+        "plan",
+        "A chatbot for 500 employees, NVIDIA only, $10k a month",
+        "--save-plan",
+        str(plan_file),
+        "--name",
+        "support-bot",
+        "--namespace",
+        "ml",
+        database_url=seeded_sqlite_url,
+    )
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(plan_file.read_text())
+    assert plan["name"] == "support-bot" and plan["namespace"] == "ml"
+    rendered = preflight(
+        "render",
+        "--plan",
+        str(plan_file),
+        "-o",
+        str(tmp_path / "out"),
+        database_url=seeded_sqlite_url,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert (tmp_path / "out" / "kustomization.yaml").is_file()
+    deployed = preflight(
+        "deploy",
+        "--plan",
+        str(plan_file),
+        "--gitops",
+        str(tmp_path / "gitops"),
+        database_url=seeded_sqlite_url,
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    written = sorted(p.name for p in (tmp_path / "gitops").glob("*.yaml"))
+    assert written == sorted(p.name for p in (tmp_path / "out").glob("*.yaml"))

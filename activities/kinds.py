@@ -7,10 +7,11 @@ refused before anything reaches the cluster. Every kind here is namespaced.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel
+
+from planner.k8s_names import DNS1123_LABEL, DNS1123_SUBDOMAIN, MAX_LABEL_VALUE, MAX_SUBDOMAIN
 
 RESOURCES: dict[tuple[str, str], str] = {
     # (API group, kind) -> resource (plural) name
@@ -46,14 +47,6 @@ APPLY_ORDER: dict[str, int] = {
     "PodMonitor": 50,
     "PrometheusRule": 60,
 }
-
-
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-"""Names become URL path segments and file names: these shapes rule out `/`, `..` and the
-like before either is built."""
 
 
 class UnsupportedManifestError(ValueError):
@@ -99,9 +92,10 @@ def object_ref(manifest: dict[str, Any]) -> ObjectRef:
         raise UnsupportedManifestError(f"a {kind} manifest lacks metadata.name")
     if not isinstance(namespace, str) or not namespace:
         raise UnsupportedManifestError(f"{kind} {name} lacks metadata.namespace")
-    if not DNS1123_SUBDOMAIN.match(name):
+    # Names become URL path segments and file names: these shapes rule out `/`, `..`.
+    if len(name) > MAX_SUBDOMAIN or not DNS1123_SUBDOMAIN.match(name):
         raise UnsupportedManifestError(f"{kind} name {name!r} is not a DNS-1123 subdomain")
-    if not DNS1123_LABEL.match(namespace):
+    if len(namespace) > MAX_LABEL_VALUE or not DNS1123_LABEL.match(namespace):
         raise UnsupportedManifestError(
             f"{kind} {name}: namespace {namespace!r} is not a DNS-1123 label"
         )

@@ -49,11 +49,8 @@ class Batch:
             osl_p95=self.osl_p95[index],
         )
 
-    def solve(
-        self, closed: bool, load: np.ndarray, steps_below: np.ndarray | None = None
-    ) -> SteadyState:
-        """Closed loop at `load` requests in flight, or open loop at `load` requests/s;
-        `steps_below`: the open loop's steps at lower loads, to start from."""
+    def solve(self, closed: bool, load: np.ndarray) -> SteadyState:
+        """Closed loop at `load` requests in flight, or open loop at `load` requests/s."""
         c = self.coefficients
         if closed:
             state = closed_loop(c, self.isl, self.osl, load, self.budget, self.cap, self.serving)
@@ -67,7 +64,6 @@ class Batch:
                 self.cap,
                 self.serving,
                 self.arrival_cv2,
-                below=steps_below,
             )
         return self._corrected(state, closed)
 

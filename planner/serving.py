@@ -81,7 +81,6 @@ def _solve(
     concurrency: Array | None,
     qps: Array | None,
     arrival_cv2: Array,
-    below: Array | None = None,
     decoding: Array | None = None,
 ) -> SteadyState:
     request_overhead_s = c.request_overhead_s
@@ -151,8 +150,7 @@ def _solve(
     else:
         rate = np.asarray(qps, dtype=np.float64)
         idle = step_seconds(c, 0.0, decode_context, 0.0, 0.0)
-        start = idle if below is None else np.maximum(idle, below)
-        decode = rate * decodes_per_request * _open_step(evaluate, start, rate, osl, cap)
+        decode = rate * decodes_per_request * _open_step(evaluate, idle, rate, osl, cap)
     d = at_decode(everyone, decode)
     step = d["step"]
     # An open loop serves what arrives (if it cannot, it is unstable and says so).
@@ -376,12 +374,8 @@ def open_loop(
     cap: Array,
     serving: ServingCalibration,
     arrival_cv2: Array | float = 1.0,
-    below: Array | None = None,
 ) -> SteadyState:
-    """Arrivals at `qps` requests/s; `arrival_cv2` 1 is Poisson, above 1 is bursty.
-
-    `below`: steps known to be at most the answer (those of a lower load), to start from.
-    """
+    """Arrivals at `qps` requests/s; `arrival_cv2` 1 is Poisson, above 1 is bursty."""
     return _solve(
         c,
         isl,
@@ -392,5 +386,4 @@ def open_loop(
         concurrency=None,
         qps=qps,
         arrival_cv2=np.broadcast_to(np.asarray(arrival_cv2, dtype=np.float64), isl.shape).copy(),
-        below=below,
     )

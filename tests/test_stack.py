@@ -79,7 +79,11 @@ def test_run_serves_health_and_docs_then_stops_everything_on_ctrl_c(tmp_path: Pa
         }
         assert set(pids) == {"temporal", "worker", "api"}
         assert (tmp_path / "preflight.db").exists()
-        assert "worker polling task queue" in log.read_text()
+        # The worker starts beside the API: give it the same patience as /health.
+        while "worker polling task queue" not in log.read_text() and time.monotonic() < deadline:
+            assert stack.poll() is None, log.read_text()
+            time.sleep(0.5)
+        assert "worker polling task queue" in log.read_text(), log.read_text()
 
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0, log.read_text()

@@ -149,20 +149,25 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
     )
 
 
-def _simulated(planner: Planner, spec: CapacitySpec, option: CapacityOption) -> CapacityOption:
-    t = spec.traffic
-    query = PredictionQuery(
+def option_query(option: Candidate, traffic: TrafficProfile, qps: float) -> PredictionQuery:
+    """The prediction query for one replica of `option` receiving `qps` of `traffic`."""
+    return PredictionQuery(
         model_id=option.model_id,
         gpu_id=option.gpu_id,
         tp=option.tp,
         precision=option.precision,
-        isl=t.prompt_tokens_mean,
-        osl=t.output_tokens_mean,
-        isl_p95=t.prompt_tokens_p95,
-        osl_p95=t.output_tokens_p95,
-        qps=t.peak_qps / option.replicas_for_peak,
-        arrival_cv2=ARRIVAL_CV2[t.burstiness],
+        isl=traffic.prompt_tokens_mean,
+        osl=traffic.output_tokens_mean,
+        isl_p95=traffic.prompt_tokens_p95,
+        osl_p95=traffic.output_tokens_p95,
+        qps=qps,
+        arrival_cv2=ARRIVAL_CV2[traffic.burstiness],
     )
+
+
+def _simulated(planner: Planner, spec: CapacitySpec, option: CapacityOption) -> CapacityOption:
+    t = spec.traffic
+    query = option_query(option, t, t.peak_qps / option.replicas_for_peak)
     result = planner.simulate(query)
     assert result.ttft_ms and result.tpot_ms and result.e2e_ms
     slo = spec.slo
@@ -344,6 +349,7 @@ __all__ = [
     "SearchConstraints",
     "TrafficProfile",
     "candidates",
+    "option_query",
     "precisions_for",
     "search",
 ]

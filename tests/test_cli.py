@@ -13,12 +13,16 @@ from tests.conftest import MEASURED_DIR
 PREFLIGHT = str(Path(sys.executable).parent / "preflight")
 
 
-def preflight(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+def preflight(
+    *args: str, database_url: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = os.environ | {
         "DATABASE_URL": database_url,
         "PREFLIGHT_MEASURED_DATA_DIR": str(MEASURED_DIR),
     }
-    return subprocess.run([PREFLIGHT, *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [PREFLIGHT, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_kb_load_then_stats_json(tmp_path: Path) -> None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
-from tests.conftest import MEASURED_DIR
-from tests.test_cli import PREFLIGHT, preflight
+from tests.test_cli import preflight
 
 
 def test_intent_json_has_only_what_was_said(seeded_sqlite_url: str) -> None:
@@ -46,17 +43,10 @@ def test_plan_gives_options_and_questions(seeded_sqlite_url: str) -> None:
 
 
 def test_chat_is_a_conversation(seeded_sqlite_url: str) -> None:
-    env = os.environ | {
-        "DATABASE_URL": seeded_sqlite_url,
-        "PREFLIGHT_MEASURED_DATA_DIR": str(MEASURED_DIR),
-    }
-    result = subprocess.run(
-        [PREFLIGHT, "chat"],
-        input="a chatbot for our support team\n2,000 employees\nI don't know\noptions\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = preflight(
+        "chat",
+        database_url=seeded_sqlite_url,
+        stdin="a chatbot for our support team\n2,000 employees\nI don't know\noptions\n",
     )
     assert result.returncode == 0, result.stderr
     assert "Updated: use_case" in result.stdout

@@ -9,11 +9,10 @@ from hypothesis import strategies as st
 from kb.catalog import gpu_prices, planner
 from kb.db import session_scope
 from planner.calibration import stored_calibration
-from planner.capacity import CapacityOption, CapacitySpec, GpuPrice, search
+from planner.capacity import CapacityOption, CapacitySpec, GpuPrice, option_query, search
 from planner.memory import fit
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
-from planner.requirements import ARRIVAL_CV2
 from planner.specs import ServingConfig
 
 
@@ -172,20 +171,7 @@ def test_each_option_runs_at_the_largest_rate_its_slos_allow(
 
     def worst_at(option: CapacityOption, rate: float) -> float:
         """The largest p90 over its target; infinite when unstable."""
-        result = catalog.predict(
-            PredictionQuery(
-                model_id=option.model_id,
-                gpu_id=option.gpu_id,
-                tp=option.tp,
-                precision=option.precision,
-                isl=t.prompt_tokens_mean,
-                osl=t.output_tokens_mean,
-                isl_p95=t.prompt_tokens_p95,
-                osl_p95=t.output_tokens_p95,
-                qps=rate,
-                arrival_cv2=ARRIVAL_CV2[t.burstiness],
-            )
-        )
+        result = catalog.predict(option_query(option, t, rate))
         assert result.ttft_ms and result.tpot_ms
         if not result.stable:
             return float("inf")

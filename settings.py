@@ -7,10 +7,11 @@ which keeps the name every tool and platform already uses.
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -53,12 +54,64 @@ class Settings(BaseSettings):
     approved_models: list[str] | None = None
     """Catalog model ids the cluster admins allow (JSON list); unset allows the catalog."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    auth_mode: Literal["api_key", "proxy_header"] = "api_key"
+    """How the API knows who calls: `api_key` checks a key against the keys file;
+    `proxy_header` trusts the user and roles an authenticating proxy puts in headers."""
+    api_keys_file: Path | None = None
+    """JSON list of `{user, roles, key_sha256}` (hashes only). None: `state_dir/api_keys.json`."""
+    proxy_user_header: str = Field(default="X-Forwarded-User", min_length=1)
+    """Header holding the user name, in `proxy_header` mode."""
+    proxy_roles_header: str = Field(default="X-Forwarded-Roles", min_length=1)
+    """Header holding the user's roles, comma-separated, in `proxy_header` mode."""
+    trusted_proxies: list[str] = ["127.0.0.1"]
+    """Client addresses or networks (CIDR) allowed to assert the proxy headers (JSON list);
+    a request from anywhere else gets 401."""
+    require_distinct_approver: bool = True
+    """Approval policy: an approver may not approve a request they made themselves."""
+    deploy_mode: Literal["auto", "gitops", "cluster"] = "auto"
+    """Where sessions deploy: `gitops` writes manifests to `gitops_dir`; `cluster` applies
+    them with the kubeconfig (or in-cluster config); `auto` is `cluster` when
+    `kube_context` is set, else `gitops`. Never chosen by the API's callers."""
+    gitops_dir: Path | None = None
+    """The GitOps folder sessions write to. None: `state_dir/gitops`."""
+    kube_context: str | None = None
+    """The kubeconfig context sessions deploy to in `cluster` mode (None: the current one,
+    or the in-cluster service account)."""
+    smoke_endpoint: str | None = None
+    """Base URL (`http://host:port`) the smoke request goes to when the cluster reports no
+    URL, e.g. a port-forward or a GitOps rehearsal; None skips the smoke test then."""
+    deploy_namespace: str = Field(
+        default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63
+    )
+    """The Kubernetes namespace sessions deploy into (a DNS-1123 label)."""
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.state_dir / 'preflight.db'}"
+
+    @property
+    def resolved_api_keys_file(self) -> Path:
+        return self.api_keys_file or self.state_dir / "api_keys.json"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, proxies: list[str]) -> list[str]:
+        for i, proxy in enumerate(proxies):
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                # The position, not the value: settings errors never echo their inputs.
+                raise ValueError(f"entry {i} is not an IP address or CIDR network") from None
+        return proxies
+
+    @field_validator("smoke_endpoint")
+    @classmethod
+    def _endpoint(cls, endpoint: str | None) -> str | None:
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            raise ValueError("smoke_endpoint must be an http:// or https:// URL")
+        return endpoint
 
     @model_validator(mode="after")
     def _production_is_not_a_demo(self) -> Settings:

@@ -8,29 +8,67 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.deploy_steps import DeployActivities
 from activities.knowledge_base import KnowledgeBaseActivities
+from activities.session import SessionActivities
+from activities.slo import SloActivities
 from settings import Settings, get_settings
+from workflows.assistant import AssistantWorkflow
+from workflows.client import connect, register_search_attributes
+from workflows.monitor import MonitorWorkflow
 
 log = logging.getLogger("preflight.worker")
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+WORKFLOWS = [AssistantWorkflow, MonitorWorkflow]
+
+
+def activities(settings: Settings) -> list[Callable[..., Any]]:
+    """Every activity, bound to its dependencies."""
     knowledge_base = KnowledgeBaseActivities(settings.resolved_database_url)
+    session, deploy = SessionActivities(settings), DeployActivities(settings)
+    slo = SloActivities(settings)
+    return [
+        knowledge_base.kb_stats,
+        session.converse,
+        session.evaluate,
+        session.compare_scenarios,
+        session.prepare_deployment,
+        session.record_event,
+        deploy.check_target,
+        deploy.apply_manifests,
+        deploy.wait_until_ready,
+        deploy.smoke_test,
+        deploy.roll_back,
+        slo.check_slo,
+    ]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    executor: ThreadPoolExecutor,
+    bound: list[Callable[..., Any]] | None = None,
+) -> Worker:
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        activities=[knowledge_base.kb_stats],
+        workflows=WORKFLOWS,
+        activities=activities(settings) if bound is None else bound,
         activity_executor=executor,
     )
 
 
 async def run(settings: Settings) -> None:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await connect(settings)
+    await register_search_attributes(client)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

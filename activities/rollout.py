@@ -79,8 +79,10 @@ def deploy(
     poll_interval_s: float = 5.0,
     on_progress: Callable[[str], None] = lambda _: None,
     database_url: str | None = None,
+    owner: str | None = None,
 ) -> DeployResult:
-    """Deploy `manifests` as deployment `name` in `namespace`; see the module docstring."""
+    """Deploy `manifests` as deployment `name` in `namespace`; see the module docstring.
+    `owner` (who requested it) is recorded when the deployment is first created."""
     for manifest in manifests:
         object_ref(manifest)  # refuse an unknown kind before anything leaves Preflight
     result = DeployResult(target=target.label)
@@ -92,7 +94,7 @@ def deploy(
         summary = f"{len(result.files.changed)} files changed"
         if result.files.commit:
             summary += f", commit {result.files.commit[:12]}"
-        _record(result, manifests, name, namespace, actor, "written", summary, database_url)
+        _record(result, manifests, name, namespace, actor, "written", summary, database_url, owner)
         return result
 
     missing = cluster.check_permissions(target.api_client, manifests)
@@ -105,7 +107,9 @@ def deploy(
         result.applied = cluster.apply(target.api_client, manifests, dry_run=False)
     except cluster.ApplyFailed as error:
         # Some objects may be live already: record them, so a rollback can undo them.
-        _record(result, manifests, name, namespace, actor, "failed", str(error), database_url)
+        _record(
+            result, manifests, name, namespace, actor, "failed", str(error), database_url, owner
+        )
         error.deployment_id = result.deployment_id
         raise
     counts = {a: sum(o.action == a for o in result.applied) for a in ("created", "configured")}
@@ -113,7 +117,7 @@ def deploy(
     summary = (
         f"{counts['created']} created, {counts['configured']} configured, {unchanged} unchanged"
     )
-    _record(result, manifests, name, namespace, actor, "applied", summary, database_url)
+    _record(result, manifests, name, namespace, actor, "applied", summary, database_url, owner)
     service = next((m for m in manifests if m["kind"] == "InferenceService"), None)
     if service is None or wait_timeout_s <= 0 or result.deployment_id is None:
         return result
@@ -123,10 +127,10 @@ def deploy(
             target.api_client, ref.name, ref.namespace, wait_timeout_s, on_progress, poll_interval_s
         )
     except cluster.NotReady as error:
-        _mark(result.deployment_id, "not_ready", actor, str(error), database_url)
+        mark(result.deployment_id, "not_ready", actor, str(error), database_url)
         error.deployment_id = result.deployment_id
         raise
-    _mark(result.deployment_id, "ready", actor, result.ready.url or "", database_url)
+    mark(result.deployment_id, "ready", actor, result.ready.url or "", database_url)
     return result
 
 
@@ -198,11 +202,12 @@ def _record(
     status: deployments.DeploymentStatus,
     summary: str,
     database_url: str | None,
+    owner: str | None,
 ) -> None:
     """Record the deploy in its own transaction, so it is kept even if waiting fails."""
     with session_scope(database_url) as session:
         deployment = deployments.find_or_create_deployment(
-            session=session, name=name, namespace=namespace, target=result.target
+            session=session, name=name, namespace=namespace, target=result.target, owner=owner
         )
         revision, new = deployments.record_revision(
             session=session, deployment_id=deployment.id, manifests=manifests
@@ -228,7 +233,7 @@ def _record(
         )
 
 
-def _mark(
+def mark(
     deployment_id: str,
     status: deployments.DeploymentStatus,
     actor: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -13,8 +14,30 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
+from api import deployment_routes, plan_routes, session_routes
+from api.identity import authenticator
 from kb.db import get_engine
 from settings import Settings, get_settings
+from workflows.client import connect
+
+
+class TemporalConnection:
+    """The app's one Temporal client, connected on first use (the API may start before
+    Temporal does) and dropped after a failed health check, so the next use reconnects."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Client:
+        async with self._lock:  # concurrent first requests share one connection
+            if self._client is None:
+                self._client = await connect(self._settings)
+            return self._client
+
+    def reset(self) -> None:
+        self._client = None
 
 
 class ComponentHealth(BaseModel):
@@ -31,10 +54,12 @@ class Health(BaseModel):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
+    temporal = TemporalConnection(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.temporal = None
         yield
+        temporal.reset()
 
     app = FastAPI(
         title="Preflight",
@@ -42,18 +67,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Plan, deploy and watch LLM serving on Kubernetes (KServe + vLLM).",
         lifespan=lifespan,
     )
+    # Every route but /health asks for a caller through `api.identity.current_caller`.
+    app.state.authenticate = authenticator(settings)
+    app.include_router(plan_routes.router(settings))
+    app.include_router(deployment_routes.router(settings))
+    app.include_router(session_routes.router(settings, temporal.get))
+    app.state.temporal = temporal
 
-    async def temporal_client() -> Client:
-        if app.state.temporal is None:
-            app.state.temporal = await Client.connect(
-                settings.temporal_address, namespace=settings.temporal_namespace
-            )
-        client: Client = app.state.temporal
-        return client
-
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", tags=["operations"], summary="Health of the API's dependencies")
     async def health() -> Health:
-        """Whether the API can reach its database and the Temporal server."""
+        """Whether the API can reach its database and the Temporal server. Needs no
+        credentials (load balancers and `make run` poll it)."""
         try:
             with get_engine(settings.resolved_database_url).connect() as connection:
                 connection.execute(text("SELECT 1"))
@@ -61,14 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except SQLAlchemyError as error:
             database = ComponentHealth(status="unavailable", detail=type(error).__name__)
         try:
-            await (await temporal_client()).service_client.check_health(
-                timeout=timedelta(seconds=2)
-            )
-            temporal = ComponentHealth(status="ok")
+            await (await temporal.get()).service_client.check_health(timeout=timedelta(seconds=2))
         except Exception as error:  # any failure to reach Temporal is reported, not raised
-            app.state.temporal = None
-            temporal = ComponentHealth(status="unavailable", detail=type(error).__name__)
-        healthy = database.status == temporal.status == "ok"
-        return Health(status="ok" if healthy else "degraded", database=database, temporal=temporal)
+            temporal.reset()
+            reached = ComponentHealth(status="unavailable", detail=type(error).__name__)
+        else:
+            reached = ComponentHealth(status="ok")
+        healthy = database.status == reached.status == "ok"
+        return Health(status="ok" if healthy else "degraded", database=database, temporal=reached)
 
     return app

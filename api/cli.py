@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api import cluster_cli, deploy_cli, intent_cli, predict_cli
+from api import cluster_cli, demo, deploy_cli, intent_cli, predict_cli, users_cli
 from api.console import fail
 from kb.db import session_scope
 from kb.migrate import upgrade
@@ -21,6 +21,7 @@ from settings import get_settings
 app = typer.Typer(no_args_is_help=True, help="Preflight: plan, deploy and watch LLM serving.")
 kb_app = typer.Typer(no_args_is_help=True, help="The knowledge base: models, GPUs, prices, data.")
 app.add_typer(kb_app, name="kb")
+app.add_typer(users_cli.app, name="users")
 app.command("predict")(predict_cli.predict)
 app.command("calibrate")(predict_cli.calibrate_command)
 app.command("capacity")(predict_cli.capacity)
@@ -33,6 +34,7 @@ app.command("render")(deploy_cli.render_command)
 app.command("deploy")(cluster_cli.deploy_command)
 app.command("rollback")(cluster_cli.rollback_command)
 app.command("deployments")(cluster_cli.deployments_command)
+app.command("demo")(demo.demo)
 
 
 @app.command()

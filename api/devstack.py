@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from api.identity import DEV_KEYS_FILE, ensure_dev_keys
 from kb.migrate import upgrade
 from kb.repository import load
 from settings import Settings
@@ -132,6 +133,12 @@ def run(settings: Settings) -> int:
         f"{sum(report.updated.values())} updated records)",
         flush=True,
     )
+    if settings.environment == "development" and settings.auth_mode == "api_key":
+        users = ensure_dev_keys(settings.state_dir, settings.resolved_api_keys_file)
+        print(
+            f"preflight: API keys of {', '.join(users)} in {settings.state_dir / DEV_KEYS_FILE}",
+            flush=True,
+        )
     stack = Stack(settings)
     stopping = False
 

@@ -18,8 +18,7 @@ from planner.deployment import PlanError
 from planner.intent import DeploymentIntent
 from planner.recommend import Recommendations
 from planner.specification import SpecificationError
-from planner.vocabulary import key
-from planner.whatif import WhatIfError, compare, with_changes
+from planner.whatif import WhatIfError, compare
 from settings import get_settings
 
 TEXT = Annotated[str, typer.Argument(help="What the deployment is for, in plain words.")]
@@ -149,33 +148,6 @@ def _read_intent(path: Path) -> DeploymentIntent:
         raise fail(f"{path}: {field}: {problem['msg']}") from None
 
 
-def _resolved(helper: Assistant, name: str, value: Any) -> Any:
-    """Names in model and GPU fields to catalog ids (a GPU family names every variant)."""
-    words = helper.vocabulary
-    fields = {
-        "model": words.models,
-        "preferred_models": words.models,
-        "excluded_models": words.models,
-        "pinned_models": words.models,
-        "gpu": words.gpus,
-        "available_gpus": words.gpus,
-        "excluded_gpus": words.gpus,
-    }
-    if name not in fields or value is None:
-        return value
-    names = fields[name]
-    items = value if isinstance(value, list) else [value]
-    ids: list[str] = []
-    for item in items:
-        found = names.get(key(str(item))) or (
-            (str(item),) if str(item) in set().union(*names.values()) else None
-        )
-        if found is None:
-            raise fail(f"{name}: unknown {'GPU' if 'gpu' in name else 'model'} '{item}'")
-        ids += found
-    return sorted(set(ids))
-
-
 def whatif(spec_file: SPEC, sets: SETS = None, as_json: JSON = False) -> None:
     """Re-plan a specification with changed fields, side by side with the original."""
     helper = _assistant()
@@ -188,9 +160,9 @@ def whatif(spec_file: SPEC, sets: SETS = None, as_json: JSON = False) -> None:
         value = yaml.safe_load(raw) if raw.strip() else None
         if isinstance(value, str) and "," in value:
             value = [v.strip() for v in value.split(",")]
-        changes[name.strip()] = _resolved(helper, name.strip(), value)
+        changes[name.strip()] = value
     try:
-        changed = with_changes(base, changes)
+        changed = helper.changed(base, changes)
         scenarios = [
             ("as specified", helper.recommend(helper.specify(base))),
             ("what if", helper.recommend(helper.specify(changed))),

@@ -36,6 +36,8 @@ class Deployment(SQLModel, table=True):
     current_revision: int | None = None
     """The revision that runs now; None once everything was deleted."""
     created_at: dt.datetime = Field(default_factory=_now)
+    owner: str | None = Field(default=None, index=True)
+    """Who requested it (an API user); None for deployments made from the command line."""
 
 
 class DeploymentRevision(SQLModel, table=True):
@@ -68,10 +70,11 @@ class UnknownDeploymentError(LookupError):
 
 
 def find_or_create_deployment(
-    *, session: Session, name: str, namespace: str, target: str
+    *, session: Session, name: str, namespace: str, target: str, owner: str | None = None
 ) -> Deployment:
     """The deployment of `name` in `namespace` at `target`, created on first use, so that
-    deploying the same thing again adds a revision instead of a second deployment."""
+    deploying the same thing again adds a revision instead of a second deployment. `owner`
+    is set on creation only: a redeploy by someone else does not take it over."""
     found = session.exec(
         select(Deployment).where(
             Deployment.name == name, Deployment.namespace == namespace, Deployment.target == target
@@ -80,7 +83,12 @@ def find_or_create_deployment(
     if found is not None:
         return found
     deployment = Deployment(
-        id=uuid.uuid4().hex[:12], name=name, namespace=namespace, target=target, status="applied"
+        id=uuid.uuid4().hex[:12],
+        name=name,
+        namespace=namespace,
+        target=target,
+        status="applied",
+        owner=owner,
     )
     session.add(deployment)
     session.flush()
@@ -94,8 +102,12 @@ def read_deployment(*, session: Session, deployment_id: str) -> Deployment:
     return deployment
 
 
-def list_deployments(*, session: Session) -> list[Deployment]:
-    return list(session.exec(select(Deployment).order_by(col(Deployment.created_at))).all())
+def list_deployments(*, session: Session, owner: str | None = None) -> list[Deployment]:
+    """Every deployment, oldest first; only `owner`'s when one is named."""
+    query = select(Deployment)
+    if owner is not None:
+        query = query.where(Deployment.owner == owner)
+    return list(session.exec(query.order_by(col(Deployment.created_at))).all())
 
 
 def revisions(*, session: Session, deployment_id: str) -> list[DeploymentRevision]:

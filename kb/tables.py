@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Field
 
-import kb.deployments  # noqa: F401  (registers the deployment tables on SQLModel.metadata)
+from kb import deployments, sessions, slo_checks  # noqa: F401  (register their tables)
 from kb.records import (
     BenchmarkBase,
     DeploymentTemplateBase,

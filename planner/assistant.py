@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from planner.capacity import GpuPrice
 from planner.deployment import GpuK8s, plan_for
@@ -14,7 +15,19 @@ from planner.intent import DeploymentIntent, DeploymentSpecification, UseCasePro
 from planner.predict import Planner
 from planner.recommend import TOP, WIDE_TOP, ModelCard, Recommendation, Recommendations, recommend
 from planner.specification import specify
-from planner.vocabulary import Vocabulary
+from planner.vocabulary import Vocabulary, key
+from planner.whatif import WhatIfError, with_changes
+
+NAMED_FIELDS = {
+    "model": "models",
+    "preferred_models": "models",
+    "excluded_models": "models",
+    "pinned_models": "models",
+    "gpu": "gpus",
+    "available_gpus": "gpus",
+    "excluded_gpus": "gpus",
+}
+"""Change fields whose values are model or GPU names."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,26 @@ class Assistant:
     def read(self, text: str) -> DeploymentIntent:
         """The rules' reading of one message."""
         return extract(text, self.vocabulary)
+
+    def resolved(self, name: str, value: Any) -> Any:
+        """Names in model and GPU fields as catalog ids (a GPU family names every variant);
+        WhatIfError for a name the catalog does not know."""
+        if name not in NAMED_FIELDS or value is None:
+            return value
+        names: Mapping[str, tuple[str, ...]] = getattr(self.vocabulary, NAMED_FIELDS[name])
+        known = set().union(*names.values())
+        ids: list[str] = []
+        for item in value if isinstance(value, list) else [value]:
+            found = names.get(key(str(item))) or ((str(item),) if str(item) in known else None)
+            if found is None:
+                kind = "GPU" if NAMED_FIELDS[name] == "gpus" else "model"
+                raise WhatIfError(f"{name}: unknown {kind} '{item}'")
+            ids += found
+        return sorted(set(ids))
+
+    def changed(self, intent: DeploymentIntent, changes: Mapping[str, Any]) -> DeploymentIntent:
+        """`planner.whatif.with_changes` with names resolved first."""
+        return with_changes(intent, {k: self.resolved(k, v) for k, v in changes.items()})
 
     def specify(self, intent: DeploymentIntent) -> DeploymentSpecification:
         return specify(intent, self.use_cases, self.vocabulary.gpu_vendors)

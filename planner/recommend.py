@@ -42,6 +42,8 @@ class ModelCard(Frozen):
 
 
 class Recommendation(Frozen):
+    id: str
+    """Names the option across re-evaluations: `model@gpu:tpN:precision`."""
     option: CapacityOption
     display_name: str
     quality_score: float | None
@@ -317,6 +319,7 @@ def _recommendation(
         f"{accuracy}"
     )
     return Recommendation(
+        id=f"{o.model_id}@{o.gpu_id}:tp{o.tp}:{o.precision}",
         option=o,
         display_name=card.display_name,
         quality_score=card.quality_score,

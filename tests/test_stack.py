@@ -34,7 +34,9 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_run_serves_health_and_docs_then_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+def test_run_serves_health_docs_and_the_demo_then_stops_everything_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
     env = os.environ | {
         "PREFLIGHT_STATE_DIR": str(tmp_path),
@@ -84,6 +86,19 @@ def test_run_serves_health_and_docs_then_stops_everything_on_ctrl_c(tmp_path: Pa
             assert stack.poll() is None, log.read_text()
             time.sleep(0.5)
         assert "worker polling task queue" in log.read_text(), log.read_text()
+
+        # A new user's first minute: `preflight demo` against the running stack.
+        demo = subprocess.run(
+            [str(Path(sys.executable).parent / "preflight"), "demo"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr + log.read_text()
+        for shown in ("alice describes", "feasible configurations", "bob approves", "observing"):
+            assert shown in demo.stdout, demo.stdout
+        assert (tmp_path / "gitops" / "kustomization.yaml").exists()
 
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0, log.read_text()

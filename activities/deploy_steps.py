@@ -1,0 +1,230 @@
+"""The deploy saga's steps as activities: check the target, apply (dry run, then real), wait
+until Ready, smoke-test the endpoint, and the compensation (roll back).
+
+Refusals the user must act on (missing permissions, a rejected manifest, not Ready in
+time) are non-retryable; a dropped connection is retried. A failed apply carries the id
+of the deployment it recorded, so the workflow can compensate what got through.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from openai import OpenAI, OpenAIError
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import cluster, gitops, kubeconfig, rollout
+from activities.session import invalid
+from settings import Settings
+
+HEARTBEAT_S = 10.0
+"""Wait in slices this long, heartbeating between them, so a dead worker is noticed."""
+SMOKE_PROMPT = "Here is a short story about a robot who learns to paint:"
+"""A prompt any model continues for a few tokens (an instruction may get an instant stop)."""
+SMOKE_TOKENS = 16
+
+
+class DeployTarget(BaseModel):
+    kind: Literal["gitops", "cluster"]
+    folder: str | None = None
+    """GitOps: the folder the manifests are written to."""
+    commit: bool = False
+    """GitOps: commit the folder with git."""
+    context: str | None = None
+    """Cluster: the kubeconfig context (None: the current one, or in-cluster)."""
+    endpoint: str | None = None
+    """Where the smoke request goes when the cluster reports no URL (a GitOps rehearsal, a
+    port-forward); None with GitOps means no smoke request."""
+    wait_timeout_s: float = 900.0
+
+    @property
+    def label(self) -> str:
+        return f"gitops:{self.folder}" if self.kind == "gitops" else f"cluster:{self.context}"
+
+
+class ApplyRequest(BaseModel):
+    target: DeployTarget
+    manifests: list[dict[str, Any]]
+    name: str
+    namespace: str
+    actor: str
+    owner: str
+    dry_run: bool
+
+
+class WaitRequest(BaseModel):
+    target: DeployTarget
+    deployment_id: str
+    name: str
+    namespace: str
+    actor: str
+
+
+class SmokeRequest(BaseModel):
+    endpoint: str
+    model: str
+
+
+class SmokeResult(BaseModel):
+    endpoint: str
+    ttft_ms: float
+    tpot_ms: float | None
+    """None when the answer was a single token."""
+    tokens: int
+
+
+class RollbackRequest(BaseModel):
+    deployment_id: str
+    actor: str
+
+
+class DeployActivities:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def _target(self, target: DeployTarget) -> rollout.ClusterTarget | rollout.GitOpsTarget:
+        if target.kind == "gitops":
+            if not target.folder:
+                raise invalid("a GitOps target needs a folder")
+            return rollout.GitOpsTarget(Path(target.folder), target.commit)
+        context = kubeconfig.active_context(target.context)
+        return rollout.ClusterTarget(kubeconfig.connect(target.context), context)
+
+    @activity.defn
+    def check_target(self, request: ApplyRequest) -> str:
+        """Permission check: RBAC for every manifest on a cluster; a writable folder for
+        GitOps."""
+        if request.target.kind == "gitops":
+            folder = Path(request.target.folder or "")
+            parent = next((p for p in [folder, *folder.parents] if p.exists()), None)
+            if parent is None or not os.access(parent, os.W_OK):
+                raise invalid(f"cannot write the GitOps folder {folder}")
+            return f"{folder} is writable"
+        target = self._target(request.target)
+        assert isinstance(target, rollout.ClusterTarget)
+        try:
+            missing = cluster.check_permissions(target.api_client, request.manifests)
+        except cluster.ClusterError as error:
+            raise invalid(str(error)) from None
+        if missing:
+            raise invalid(str(cluster.PermissionMissing(missing)))
+        return f"{len(request.manifests)} objects allowed in {target.context}"
+
+    @activity.defn
+    def apply_manifests(self, request: ApplyRequest) -> rollout.DeployResult:
+        """Server-side apply (a dry run when asked), or write the GitOps folder; recorded as
+        a revision unless a dry run. Waiting for Ready is its own step."""
+        try:
+            return rollout.deploy(
+                request.manifests,
+                name=request.name,
+                namespace=request.namespace,
+                target=self._target(request.target),
+                actor=request.actor,
+                owner=request.owner,
+                dry_run=request.dry_run,
+                wait_timeout_s=0,
+                database_url=self._settings.resolved_database_url,
+            )
+        except (cluster.PermissionMissing, cluster.ApplyFailed) as error:
+            raise ApplicationError(
+                str(error), error.deployment_id, type="InvalidInput", non_retryable=True
+            ) from None
+        except gitops.GitOpsError as error:
+            raise invalid(str(error)) from None
+
+    @activity.defn
+    def wait_until_ready(self, request: WaitRequest) -> cluster.ReadyResult:
+        """Poll the InferenceService until Ready, heartbeating; not Ready in time is final."""
+        target = self._target(request.target)
+        assert isinstance(target, rollout.ClusterTarget)
+        deadline = time.monotonic() + request.target.wait_timeout_s
+        while True:
+            activity.heartbeat()
+            left = deadline - time.monotonic()
+            try:
+                ready = cluster.wait_ready(
+                    target.api_client,
+                    request.name,
+                    request.namespace,
+                    min(HEARTBEAT_S, max(left, 0.0)),
+                    lambda line: activity.heartbeat(line),
+                    poll_interval_s=2.0,
+                )
+            except cluster.NotReady as error:
+                if time.monotonic() < deadline:
+                    continue
+                final = cluster.NotReady(
+                    request.name, request.namespace, request.target.wait_timeout_s, error.conditions
+                )
+                rollout.mark(
+                    request.deployment_id,
+                    "not_ready",
+                    request.actor,
+                    str(final),
+                    self._settings.resolved_database_url,
+                )
+                raise invalid(str(final)) from None
+            rollout.mark(
+                request.deployment_id,
+                "ready",
+                request.actor,
+                ready.url or "",
+                self._settings.resolved_database_url,
+            )
+            return ready
+
+    @activity.defn
+    def smoke_test(self, request: SmokeRequest) -> SmokeResult:
+        """One streamed completion: the first real TTFT and TPOT of the endpoint."""
+        client = OpenAI(
+            base_url=request.endpoint.rstrip("/") + "/v1",
+            api_key="preflight-smoke",
+            timeout=60.0,
+            max_retries=0,
+        )
+        activity.heartbeat()
+        started = time.perf_counter()
+        arrivals: list[float] = []
+        try:
+            stream = client.completions.create(
+                model=request.model,
+                prompt=SMOKE_PROMPT,
+                max_tokens=SMOKE_TOKENS,
+                temperature=0.0,
+                stream=True,
+            )
+            for chunk in stream:
+                activity.heartbeat()
+                if chunk.choices and chunk.choices[0].text:
+                    arrivals.append(time.perf_counter())
+        except OpenAIError as error:
+            raise ApplicationError(
+                f"smoke request to {request.endpoint} failed: {type(error).__name__}: {error}"
+            ) from None
+        if not arrivals:
+            raise invalid(f"the endpoint {request.endpoint} answered with no tokens")
+        tokens = len(arrivals)
+        return SmokeResult(
+            endpoint=request.endpoint,
+            ttft_ms=(arrivals[0] - started) * 1e3,
+            tpot_ms=(arrivals[-1] - arrivals[0]) * 1e3 / (tokens - 1) if tokens > 1 else None,
+            tokens=tokens,
+        )
+
+    @activity.defn
+    def roll_back(self, request: RollbackRequest) -> rollout.RollbackResult:
+        """The compensation: restore the revision before, or delete what was created."""
+        try:
+            return rollout.rollback(
+                request.deployment_id,
+                actor=request.actor,
+                database_url=self._settings.resolved_database_url,
+            )
+        except rollout.RollbackError as error:
+            raise invalid(str(error)) from None

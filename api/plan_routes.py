@@ -1,0 +1,223 @@
+"""Stateless planning over HTTP: `POST /plan` and `POST /whatif`, the counterparts of
+`preflight plan --json` and `preflight whatif --json`. Nothing is stored; a conversation
+that remembers and deploys is a session (the session routes)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from activities.intent import understand
+from api.errors import ReadableValidation, problems
+from api.identity import Caller, require
+from kb.catalog import assistant
+from kb.db import session_scope
+from kb.repository import NotLoadedError, require_loaded
+from planner.assistant import NAMED_FIELDS, Assistant
+from planner.conversation import Conversation, Question, respond
+from planner.intent import DeploymentIntent, DeploymentSpecification
+from planner.recommend import Recommendations
+from planner.specification import SpecificationError
+from planner.whatif import ScenarioRow, WhatIfError, compare
+from settings import Settings
+
+MAX_MESSAGE = 4000
+"""Characters of one plain-words message (a description, not a document)."""
+MAX_SCENARIOS = 8
+"""What-if scenarios per request: each is a full search of the catalog."""
+BASELINE = "as specified"
+Requester = Annotated[Caller, Depends(require("requester"))]
+"""Planning is the requester's job (an admin may do it too)."""
+
+
+class PlanRequest(BaseModel):
+    """Plain words or a DeploymentIntent: exactly one of them."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"message": "A support chatbot for 2,000 employees"}]},
+    )
+    message: str | None = Field(default=None, min_length=1, max_length=MAX_MESSAGE)
+    """What the deployment is for, in plain words."""
+    intent: DeploymentIntent | None = None
+    """What is wanted, field by field; unset fields take the use case's defaults."""
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PlanRequest:
+        if (self.message is None) == (self.intent is None):
+            raise ValueError("send either `message` (plain words) or `intent`, not both")
+        return self
+
+
+class PlanResponse(BaseModel):
+    intent: DeploymentIntent
+    """What the words said (or the intent as sent, names resolved to catalog ids)."""
+    specification: DeploymentSpecification
+    """The intent completed from its use case's template; `defaults` lists what was filled."""
+    reply: str
+    """The assistant's answer in words: the specification and what it still asks."""
+    questions: list[Question]
+    """Clarifying questions (at most two); the options below assume the defaults."""
+    recommendations: Recommendations
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    changes: dict[str, Any]
+    """Dotted intent fields and their new values (`traffic.peak_qps`, `target_ttft_p90_ms`);
+    `model` and `gpu` pin one; null clears a field."""
+
+
+class WhatIfRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "intent": {"use_case": "chatbot", "concurrent_users": 2000},
+                    "scenarios": [{"name": "on A100", "changes": {"gpu": "a100"}}],
+                }
+            ]
+        },
+    )
+    intent: DeploymentIntent
+    scenarios: list[Scenario] = Field(min_length=1, max_length=MAX_SCENARIOS)
+
+    @field_validator("scenarios")
+    @classmethod
+    def _distinct_names(cls, scenarios: list[Scenario]) -> list[Scenario]:
+        seen = {BASELINE}
+        for i, scenario in enumerate(scenarios):
+            if scenario.name in seen:
+                raise ValueError(f"{i}.name {scenario.name!r} is taken; names must differ")
+            seen.add(scenario.name)
+        return scenarios
+
+
+class WhatIfResponse(BaseModel):
+    scenarios: list[ScenarioRow]
+    """The best option of the intent as sent (first, named "as specified") and of each
+    scenario, with how each differs from the first."""
+
+
+class _Catalog:
+    """The assistant over the knowledge base, built on first use and then kept: the catalog
+    changes only with `preflight kb load`, and building it reads every table."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._helper: Assistant | None = None
+
+    def get(self) -> Assistant:
+        with self._lock:
+            if self._helper is None:
+                with session_scope(self._settings.resolved_database_url) as session:
+                    try:
+                        require_loaded(session)
+                    except NotLoadedError as error:
+                        raise HTTPException(
+                            status.HTTP_503_SERVICE_UNAVAILABLE, str(error)
+                        ) from None
+                    self._helper = assistant(
+                        session=session, approved_models=self._settings.approved_models
+                    )
+            return self._helper
+
+
+def unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+def resolved_names(helper: Assistant, intent: DeploymentIntent) -> DeploymentIntent:
+    """The intent with model and GPU names as catalog ids ("h100" names every H100)."""
+    named = {k: v for k, v in intent.model_dump(exclude_none=True).items() if k in NAMED_FIELDS}
+    return helper.changed(intent, named)
+
+
+def router(settings: Settings) -> APIRouter:
+    """The planning routes; each app gets its own catalog."""
+    catalog = _Catalog(settings)
+    routes = APIRouter(tags=["planning"], route_class=ReadableValidation)
+
+    def plan(request: PlanRequest) -> PlanResponse:
+        helper = catalog.get()
+        if request.intent is None:
+            message = request.message or ""
+
+            def reading(text: str) -> DeploymentIntent:
+                return understand(text, helper, settings)
+
+        else:
+            try:
+                given = resolved_names(helper, request.intent)
+            except WhatIfError as error:
+                raise unprocessable(f"intent.{error}") from None
+            message = ""
+
+            def reading(text: str) -> DeploymentIntent:
+                return given  # the intent is this turn's whole news, as if words said it
+
+        try:
+            state, reply = respond(
+                Conversation(), message, reading, helper.use_cases, helper.vocabulary.gpu_vendors
+            )
+        except SpecificationError as error:
+            raise unprocessable(str(error)) from None
+        return PlanResponse(
+            intent=state.intent,
+            specification=reply.specification,
+            reply=reply.text,
+            questions=reply.questions,
+            recommendations=helper.recommend(reply.specification, wide=reply.wide),
+        )
+
+    def what_if(request: WhatIfRequest) -> WhatIfResponse:
+        helper = catalog.get()
+        try:
+            base = resolved_names(helper, request.intent)
+        except WhatIfError as error:
+            raise unprocessable(f"intent.{error}") from None
+        intents = [(BASELINE, base)]
+        for i, scenario in enumerate(request.scenarios):
+            try:
+                intents.append((scenario.name, helper.changed(base, scenario.changes)))
+            except WhatIfError as error:
+                raise unprocessable(f"scenarios.{i}.changes ({scenario.name}): {error}") from None
+        try:
+            results = [(name, helper.recommend(helper.specify(i))) for name, i in intents]
+        except SpecificationError as error:
+            raise unprocessable(str(error)) from None
+        return WhatIfResponse(scenarios=compare(results))
+
+    @routes.post(
+        "/plan",
+        summary="Plan a deployment from plain words or an intent",
+        response_description="The specification, any clarifying questions, and ranked options.",
+        responses=problems(401, 403, 422, 503),
+    )
+    async def plan_route(request: PlanRequest, _caller: Requester) -> PlanResponse:
+        """Read the words (or take the intent), complete the specification from the use
+        case's template, ask what is still open and recommend model + GPU + parallelism +
+        replicas with predicted latency and cost. Stateless: nothing is stored. Needs the
+        requester role."""
+        return await run_in_threadpool(plan, request)
+
+    @routes.post(
+        "/whatif",
+        summary="Compare what-if scenarios of an intent",
+        response_description="The best option of the intent and of each scenario, side by side.",
+        responses=problems(401, 403, 422, 503),
+    )
+    async def what_if_route(request: WhatIfRequest, _caller: Requester) -> WhatIfResponse:
+        """Change fields of the intent per scenario (tighter latency, more traffic, a pinned
+        model or GPU) and re-plan each; the first row is the intent as sent. Stateless.
+        Needs the requester role."""
+        return await run_in_threadpool(what_if, request)
+
+    return routes

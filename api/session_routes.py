@@ -1,0 +1,698 @@
+"""Assistant sessions over HTTP: start one, chat, edit, compare what-ifs, select, approve or
+reject, roll back, cancel.
+
+The API keeps no session state: each session is an `AssistantWorkflow` whose `state` query
+is the truth, and Temporal visibility (the `PreflightOwner` search attribute) lists them.
+Who may do what:
+- the owner (or an admin) reads and changes their session;
+- an approver reads sessions that await approval, approves or rejects them, and may roll
+  back any deployed session;
+- anyone else gets 404, as for an id that does not exist, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.deploy_steps import DeployTarget
+from activities.session import INVALID
+from api.errors import MEANINGS, Problem, ReadableValidation
+from api.identity import USER_NAME, Caller, CurrentCaller, require
+from planner.deployment_plan import MAX_NAME
+from planner.k8s_names import dns1123_label
+from settings import Settings
+from workflows.assistant import WRONG_STAGE, AssistantWorkflow
+from workflows.client import OWNER
+from workflows.session_state import (
+    ENDED,
+    ApprovalPolicy,
+    ChatRequest,
+    Decision,
+    EditRequest,
+    RollbackRequest,
+    SelectRequest,
+    SessionInput,
+    SessionState,
+    Stage,
+    WhatIfRequest,
+)
+
+T = TypeVar("T")
+TemporalClient = Callable[[], Awaitable[Client]]
+"""Gives the app's Temporal client (connecting on first use); raises when unreachable."""
+
+SESSION_ID = re.compile(r"^session-[0-9a-f]{32}$")
+"""Session ids the API makes; anything else (a monitor's id, say) is not a session."""
+MAX_MESSAGE = 4000
+MAX_NOTE = 2000
+"""Characters of a comment or reason: a note, not a document."""
+QUERY_TIMEOUT = timedelta(seconds=15)
+"""How long a state query may take: it needs a worker, which answers in milliseconds."""
+UPDATE_TIMEOUT_S = 300.0
+"""How long a request waits for a chat turn or a re-plan (an LLM call and a catalog search
+each have their own, shorter limits)."""
+LIST_CONCURRENCY = 8
+"""State queries in flight at once while listing sessions."""
+
+Requester = Annotated[Caller, Depends(require("requester"))]
+Approver = Annotated[Caller, Depends(require("approver"))]
+SessionId = Annotated[str, Path(description="The session's id, as `POST /sessions` gave it.")]
+
+Status = Literal[
+    "running", "completed", "failed", "canceled", "terminated", "continued_as_new", "timed_out"
+]
+STATUSES: dict[WorkflowExecutionStatus, Status] = {
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "canceled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued_as_new",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+}
+
+
+# ---- the deploy target --------------------------------------------------------------------
+
+
+def deploy_target(settings: Settings) -> DeployTarget:
+    """Where sessions deploy, from the settings: the cluster when configured, else the GitOps
+    folder. Callers never choose it, so nobody can point a deployment elsewhere."""
+    mode = settings.deploy_mode
+    if mode == "auto":
+        mode = "cluster" if settings.kube_context else "gitops"
+    if mode == "cluster":
+        return DeployTarget(
+            kind="cluster", context=settings.kube_context, endpoint=settings.smoke_endpoint
+        )
+    # Absolute: the worker resolves it, possibly in another working directory.
+    folder = (settings.gitops_dir or settings.state_dir / "gitops").absolute()
+    return DeployTarget(kind="gitops", folder=str(folder), endpoint=settings.smoke_endpoint)
+
+
+# ---- request and response bodies ----------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartSession(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message": "A support chatbot for 1,000 employees"}]}
+    )
+    message: str | None = Field(default=None, min_length=1, max_length=MAX_MESSAGE)
+    """The first message, in plain words; the reply comes back with the session. None
+    starts an empty session."""
+
+
+class Message(_Body):
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE)
+
+
+class SpecChanges(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"changes": {"target_ttft_p90_ms": 800}}]}
+    )
+    changes: dict[str, Any] = Field(min_length=1)
+    """Dotted intent fields and their new values (`slo.ttft_p90_ms`, `traffic.peak_qps`),
+    or `model` and `gpu` to pin one; null clears a field."""
+
+
+class WhatIf(SpecChanges):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "on A100", "changes": {"gpu": "a100"}}]}
+    )
+    name: str = Field(default="what if", min_length=1, max_length=80)
+
+
+class Selection(_Body):
+    option_id: str = Field(min_length=1, max_length=200)
+    """The `id` of one of the session's recommended options."""
+    name: str | None = None
+    """Deployment name (DNS-1123 label, starting with a letter); the model's short name by
+    default."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None:
+            dns1123_label(name, "name", MAX_NAME)
+            if not name[0].isalpha():
+                raise ValueError(f"name {name!r} must start with a letter")
+        return name
+
+
+class Approval(_Body):
+    comment: str = Field(default="", max_length=MAX_NOTE)
+
+
+class Rejection(_Body):
+    reason: str = Field(min_length=1, max_length=MAX_NOTE)
+    """Why not: the requester reads it."""
+
+
+class Reason(_Body):
+    reason: str = Field(default="", max_length=MAX_NOTE)
+
+
+class SessionSummary(BaseModel):
+    session_id: str
+    owner: str | None
+    """Who started it; null for a session started without the owner search attribute."""
+    status: Status
+    """The workflow's status in Temporal: `running` until the session ends."""
+    started_at: dt.datetime
+    closed_at: dt.datetime | None
+    stage: Stage | None
+    """Where the session is; null when the session could not be asked just now."""
+
+
+class Accepted(BaseModel):
+    session_id: str
+    action: Literal["approve", "reject", "rollback", "cancel"]
+    detail: str
+    """What happens next. The signal is asynchronous: `GET /sessions/{id}` shows its
+    effect."""
+
+
+# ---- errors -------------------------------------------------------------------------------
+
+RESPONSES = {
+    **MEANINGS,
+    403: "The caller lacks the role, or may see this session but not change it.",
+    409: "The session is not in a stage that allows this, or it has ended.",
+    504: "The session did not answer in time; it may still finish the work.",
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": Problem, "description": RESPONSES[code]} for code in codes}
+
+
+def not_found(session_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id[:80]!r}")
+
+
+def conflict(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, message)
+
+
+ENDED_MESSAGE = "session has ended"
+
+
+def unavailable(error: Exception) -> HTTPException:
+    # The kind of failure only: Temporal's messages can name internal addresses.
+    kind = error.status.name if isinstance(error, RPCError) else type(error).__name__
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"the workflow service failed ({kind}); see /health and the worker's log",
+    )
+
+
+def update_refused(error: WorkflowUpdateFailedError) -> HTTPException:
+    """The workflow refused a change: bad input is 422, the wrong stage 409."""
+    cause = error.cause
+    message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+    if isinstance(cause, ApplicationError) and cause.type == INVALID:
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+    if isinstance(cause, ApplicationError) and cause.type == WRONG_STAGE:
+        return conflict(message)
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+# ---- access -------------------------------------------------------------------------------
+
+
+def may_read(caller: Caller, state: SessionState) -> bool:
+    return (
+        state.owner == caller.user
+        or caller.can("admin")
+        or (caller.can("approver") and state.stage == "finalize")
+    )
+
+
+def may_change(caller: Caller, state: SessionState) -> bool:
+    return state.owner == caller.user or caller.can("admin")
+
+
+def visibility_string(value: str) -> str:
+    """`value` as a visibility-query string literal. User names cannot hold quotes or
+    backslashes (`USER_NAME`); checked again here because this builds a query."""
+    if not USER_NAME.match(value) or '"' in value or "\\" in value:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "user name cannot be searched")
+    return f'"{value}"'
+
+
+# ---- the routes ---------------------------------------------------------------------------
+
+
+def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
+    routes = APIRouter(prefix="/sessions", tags=["sessions"], route_class=ReadableValidation)
+
+    async def client() -> Client:
+        try:
+            return await temporal()
+        except (RPCError, RuntimeError, OSError) as error:
+            raise unavailable(error) from None
+
+    async def handle_of(session_id: str) -> WorkflowHandle[AssistantWorkflow, SessionState]:
+        if not SESSION_ID.match(session_id):
+            raise not_found(session_id)
+        return (await client()).get_workflow_handle_for(AssistantWorkflow.run, session_id)
+
+    async def query(handle: WorkflowHandle[AssistantWorkflow, SessionState]) -> SessionState:
+        try:
+            return await handle.query(AssistantWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise not_found(handle.id) from None
+            raise unavailable(error) from None
+        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
+            raise unavailable(error) from None
+
+    async def readable(session_id: str, caller: Caller) -> SessionState:
+        state = await query(await handle_of(session_id))
+        if not may_read(caller, state):
+            raise not_found(session_id)
+        return state
+
+    async def changeable(
+        session_id: str, caller: Caller
+    ) -> tuple[WorkflowHandle[AssistantWorkflow, SessionState], SessionState]:
+        """The session if the caller may change it and it has not ended."""
+        handle = await handle_of(session_id)
+        state = await query(handle)
+        if not may_read(caller, state):
+            raise not_found(session_id)
+        if not may_change(caller, state):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"only the session's owner or an admin may change session {session_id}",
+            )
+        if state.stage in ENDED:
+            raise conflict(ENDED_MESSAGE)
+        return handle, state
+
+    async def update(call: Awaitable[SessionState]) -> SessionState:
+        try:
+            return await asyncio.wait_for(call, UPDATE_TIMEOUT_S)
+        except WorkflowUpdateFailedError as error:
+            raise update_refused(error) from None
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            raise HTTPException(
+                status.HTTP_504_GATEWAY_TIMEOUT,
+                f"the session did not answer within {UPDATE_TIMEOUT_S:.0f} s; it may still "
+                "finish: read it again later",
+            ) from None
+        except RPCError as error:
+            # The session ended between the state query and the update.
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise conflict(ENDED_MESSAGE) from None
+            raise unavailable(error) from None
+
+    async def signal(
+        handle: WorkflowHandle[AssistantWorkflow, SessionState],
+        send: Callable[[WorkflowHandle[AssistantWorkflow, SessionState]], Awaitable[None]],
+    ) -> None:
+        try:
+            await send(handle)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise conflict(ENDED_MESSAGE) from None
+            raise unavailable(error) from None
+
+    async def state_of(temporal_client: Client, session_id: str) -> SessionState | None:
+        try:
+            handle = temporal_client.get_workflow_handle_for(AssistantWorkflow.run, session_id)
+            return await handle.query(AssistantWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+            return None  # listed without a stage rather than failing the whole list
+
+    # ---- start and read ---------------------------------------------------------------
+
+    @routes.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        summary="Start an assistant session",
+        response_description="The new session, with the reply to the first message if any.",
+        responses=problems(401, 403, 422, 503, 504),
+    )
+    async def start(
+        caller: Requester, request: Annotated[StartSession | None, Body()] = None
+    ) -> SessionState:
+        """Start a session owned by the caller. With a `message`, the first chat turn runs
+        before the answer, so the reply (questions, or options) is already in it. The
+        deploy target comes from the server's settings. Needs the requester role."""
+        temporal_client = await client()
+        session_id = f"session-{uuid.uuid4().hex}"
+        session = SessionInput(
+            session_id=session_id,
+            owner=caller.user,
+            target=deploy_target(settings),
+            namespace=settings.deploy_namespace,
+            approval=ApprovalPolicy(require_distinct_approver=settings.require_distinct_approver),
+        )
+        try:
+            handle = await temporal_client.start_workflow(
+                AssistantWorkflow.run,
+                session,
+                id=session_id,
+                task_queue=settings.temporal_task_queue,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(OWNER, caller.user)]),
+            )
+        except RPCError as error:
+            raise unavailable(error) from None
+        message = request.message if request else None
+        if message is None:
+            return await query(handle)
+        try:
+            return await update(
+                handle.execute_update(
+                    AssistantWorkflow.chat, ChatRequest(actor=caller.user, message=message)
+                )
+            )
+        except HTTPException as refused:
+            if refused.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+                # A session whose first words were refused is of no use: end it.
+                await signal(
+                    handle,
+                    lambda h: h.signal(
+                        AssistantWorkflow.cancel,
+                        RollbackRequest(actor=caller.user, reason="first message refused"),
+                    ),
+                )
+            raise
+
+    @routes.get(
+        "",
+        summary="List sessions",
+        response_description="Sessions, newest first.",
+        responses=problems(401, 422, 503),
+    )
+    async def list_sessions(
+        caller: CurrentCaller,
+        awaiting_approval: Annotated[
+            bool,
+            Query(
+                description="Only running sessions waiting for an approver; an approver sees "
+                "everyone's."
+            ),
+        ] = False,
+        limit: Annotated[
+            int,
+            Query(
+                ge=1,
+                le=200,
+                description="Most sessions returned (the newest; counted before the "
+                "awaiting-approval filter).",
+            ),
+        ] = 50,
+    ) -> list[SessionSummary]:
+        """The caller's own sessions (an admin's: everyone's), each with its stage. With
+        `awaiting_approval`, the running sessions that wait for a decision, which an approver
+        may read and decide."""
+        temporal_client = await client()
+        conditions = [f'WorkflowType="{AssistantWorkflow.__name__}"']
+        everyone = caller.can("admin") or (awaiting_approval and caller.can("approver"))
+        if not everyone:
+            conditions.append(f"{OWNER.name}={visibility_string(caller.user)}")
+        if awaiting_approval:
+            conditions.append('ExecutionStatus="Running"')
+        try:
+            found = [
+                execution
+                async for execution in temporal_client.list_workflows(
+                    " AND ".join(conditions), limit=limit, rpc_timeout=QUERY_TIMEOUT
+                )
+            ]
+        except RPCError as error:
+            raise unavailable(error) from None
+        gate = asyncio.Semaphore(LIST_CONCURRENCY)
+
+        async def ask(session_id: str) -> SessionState | None:
+            async with gate:
+                return await state_of(temporal_client, session_id)
+
+        states = await asyncio.gather(*(ask(e.id) for e in found))
+        summaries = []
+        for execution, state in zip(found, states, strict=True):
+            if awaiting_approval and not (
+                state
+                and state.stage == "finalize"
+                and state.approval
+                and state.approval.status == "pending"
+            ):
+                continue
+            summaries.append(
+                SessionSummary(
+                    session_id=execution.id,
+                    owner=execution.typed_search_attributes.get(OWNER),
+                    status=STATUSES[execution.status or WorkflowExecutionStatus.RUNNING],
+                    started_at=execution.start_time,
+                    closed_at=execution.close_time,
+                    stage=state.stage if state else None,
+                )
+            )
+        return sorted(summaries, key=lambda s: s.started_at, reverse=True)
+
+    @routes.get(
+        "/{session_id}",
+        summary="Read a session",
+        response_description="The session's whole state, as the workflow holds it.",
+        responses=problems(401, 404, 503),
+    )
+    async def read(session_id: SessionId, caller: CurrentCaller) -> SessionState:
+        """The conversation, specification, options, what-ifs, selection, approval,
+        deployment and SLO status of a session, and its history. The owner and admins
+        read any session; approvers read those awaiting approval."""
+        return await readable(session_id, caller)
+
+    # ---- updates: the owner's changes, answered with the new state ---------------------
+
+    @routes.post(
+        "/{session_id}/messages",
+        summary="Send a chat message",
+        response_description="The session after the turn: the reply, questions or options.",
+        responses=problems(401, 403, 404, 409, 422, 503, 504),
+    )
+    async def chat(session_id: SessionId, body: Message, caller: CurrentCaller) -> SessionState:
+        """One chat turn: the words change the deployment intent; open essentials come
+        back as questions, and once none is open the options are recommended. Allowed
+        while collecting or exploring."""
+        handle, _ = await changeable(session_id, caller)
+        return await update(
+            handle.execute_update(
+                AssistantWorkflow.chat, ChatRequest(actor=caller.user, message=body.message)
+            )
+        )
+
+    @routes.patch(
+        "/{session_id}/spec",
+        summary="Edit the specification",
+        response_description="The session with the edited specification and new options.",
+        responses=problems(401, 403, 404, 409, 422, 503, 504),
+    )
+    async def edit_spec(
+        session_id: SessionId, body: SpecChanges, caller: CurrentCaller
+    ) -> SessionState:
+        """Change fields of the intent (all or nothing) and re-plan at once. An unknown
+        field or a bad value is 422 and changes nothing."""
+        handle, _ = await changeable(session_id, caller)
+        return await update(
+            handle.execute_update(
+                AssistantWorkflow.edit_spec, EditRequest(actor=caller.user, changes=body.changes)
+            )
+        )
+
+    @routes.post(
+        "/{session_id}/what-if",
+        summary="Compare a what-if scenario",
+        response_description="The session with its scenarios side by side.",
+        responses=problems(401, 403, 404, 409, 422, 503, 504),
+    )
+    async def what_if(session_id: SessionId, body: WhatIf, caller: CurrentCaller) -> SessionState:
+        """Re-plan the intent with `changes` without adopting them; the session keeps its
+        last few scenarios next to the current plan."""
+        handle, _ = await changeable(session_id, caller)
+        return await update(
+            handle.execute_update(
+                AssistantWorkflow.what_if,
+                WhatIfRequest(actor=caller.user, name=body.name, changes=body.changes),
+            )
+        )
+
+    @routes.post(
+        "/{session_id}/select",
+        summary="Select an option for deployment",
+        response_description="The session awaiting approval, with the rendered manifests.",
+        responses=problems(401, 403, 404, 409, 422, 503, 504),
+    )
+    async def select(session_id: SessionId, body: Selection, caller: CurrentCaller) -> SessionState:
+        """Pick one of the recommended options: its deployment plan and manifests are
+        rendered and validated, and the session waits for an approver. Nothing is
+        deployed yet."""
+        handle, _ = await changeable(session_id, caller)
+        return await update(
+            handle.execute_update(
+                AssistantWorkflow.select,
+                SelectRequest(actor=caller.user, option_id=body.option_id, name=body.name),
+            )
+        )
+
+    # ---- signals: decisions anyone entitled may send at any time -----------------------
+
+    async def decidable(session_id: str, caller: Caller, approving: bool) -> SessionState:
+        state = await query(await handle_of(session_id))
+        if state.stage in ENDED:
+            raise conflict(ENDED_MESSAGE)
+        approval = state.approval
+        if state.stage != "finalize" or approval is None or approval.status != "pending":
+            raise conflict(f"nothing awaits approval in session {session_id}: stage {state.stage}")
+        if (
+            approving
+            and settings.require_distinct_approver
+            and caller.user in (approval.requested_by, state.owner)
+        ):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"{caller.user} requested this deployment; another approver must approve it",
+            )
+        return state
+
+    @routes.post(
+        "/{session_id}/approve",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary="Approve the selected deployment",
+        responses=problems(401, 403, 404, 409, 503),
+    )
+    async def approve(session_id: SessionId, body: Approval, caller: Approver) -> Accepted:
+        """Approve the session's pending selection: the deploy starts. Needs the approver
+        role, and (by policy) someone other than the requester."""
+        await decidable(session_id, caller, approving=True)
+        await signal(
+            await handle_of(session_id),
+            lambda h: h.signal(
+                AssistantWorkflow.approve, Decision(approver=caller.user, comment=body.comment)
+            ),
+        )
+        return Accepted(
+            session_id=session_id, action="approve", detail="approved; the deployment starts"
+        )
+
+    @routes.post(
+        "/{session_id}/reject",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary="Reject the selected deployment",
+        responses=problems(401, 403, 404, 409, 422, 503),
+    )
+    async def reject(session_id: SessionId, body: Rejection, caller: Approver) -> Accepted:
+        """Turn down the pending selection with a reason; the session goes back to
+        exploring. Needs the approver role."""
+        await decidable(session_id, caller, approving=False)
+        await signal(
+            await handle_of(session_id),
+            lambda h: h.signal(
+                AssistantWorkflow.reject, Decision(approver=caller.user, comment=body.reason)
+            ),
+        )
+        return Accepted(
+            session_id=session_id, action="reject", detail="rejected; the session goes back"
+        )
+
+    @routes.post(
+        "/{session_id}/rollback",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary="Roll back the session's deployment",
+        responses=problems(401, 404, 409, 422, 503),
+    )
+    async def rollback(
+        session_id: SessionId, caller: CurrentCaller, body: Reason | None = None
+    ) -> Accepted:
+        """Undo the deployment (restore the revision before it, or delete what was created)
+        and end the session. The owner, an approver or an admin may; only while the
+        deployment is being observed."""
+        handle = await handle_of(session_id)
+        state = await query(handle)
+        if not (may_change(caller, state) or caller.can("approver")):
+            raise not_found(session_id)
+        if state.stage in ENDED:
+            raise conflict(ENDED_MESSAGE)
+        if state.stage != "observe":
+            raise conflict(f"nothing deployed to roll back: session is in stage {state.stage}")
+        reason = body.reason if body else ""
+        await signal(
+            handle,
+            lambda h: h.signal(
+                AssistantWorkflow.rollback, RollbackRequest(actor=caller.user, reason=reason)
+            ),
+        )
+        return Accepted(
+            session_id=session_id, action="rollback", detail="rolling back; the session ends"
+        )
+
+    async def cancel(session_id: str, caller: Caller, reason: str) -> Accepted:
+        handle, state = await changeable(session_id, caller)
+        await signal(
+            handle,
+            lambda h: h.signal(
+                AssistantWorkflow.cancel, RollbackRequest(actor=caller.user, reason=reason)
+            ),
+        )
+        after = (
+            "monitoring stops; the deployment keeps running"
+            if state.stage in ("deploy", "validate", "observe")
+            else "nothing was deployed"
+        )
+        return Accepted(session_id=session_id, action="cancel", detail=f"cancelled; {after}")
+
+    cancel_doc = (
+        "End the session. Before a deploy nothing is left behind; after one, monitoring "
+        "stops and the deployment keeps running (roll it back to remove it). The owner or an "
+        "admin may."
+    )
+
+    @routes.post(
+        "/{session_id}/cancel",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary="Cancel a session",
+        description=cancel_doc,
+        responses=problems(401, 403, 404, 409, 422, 503),
+    )
+    async def cancel_route(
+        session_id: SessionId, caller: CurrentCaller, body: Reason | None = None
+    ) -> Accepted:
+        return await cancel(session_id, caller, body.reason if body else "")
+
+    @routes.delete(
+        "/{session_id}",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary="Cancel a session",
+        description=cancel_doc,
+        responses=problems(401, 403, 404, 409, 503),
+    )
+    async def delete_route(session_id: SessionId, caller: CurrentCaller) -> Accepted:
+        return await cancel(session_id, caller, "")
+
+    return routes

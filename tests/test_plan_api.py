@@ -1,0 +1,337 @@
+"""The REST API's stateless planning (`/plan`, `/whatif`) and deployment routes, signed in
+with API keys from a temporary keys file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from activities import rollout
+from api.app import create_app
+from api.identity import add_key
+from kb import deployments
+from kb.db import session_scope
+from kb.migrate import upgrade
+from kb.slo_checks import record_slo_check
+from settings import Settings
+from tests.conftest import free_port
+from tests.k8s_manifests import serving_manifests
+
+USERS: dict[str, list[str]] = {
+    "alice": ["requester"],
+    "dave": ["requester"],
+    "bob": ["requester", "approver"],
+    "carol": ["approver"],
+    "root": ["admin"],
+}
+
+
+@pytest.fixture(scope="module")
+def keys_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    path = tmp_path_factory.mktemp("auth") / "api_keys.json"
+    return path, {user: add_key(path, user, roles) for user, roles in USERS.items()}
+
+
+def as_user(keys: dict[str, str], user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {keys[user]}"}
+
+
+def settings_for(url: str, keys: Path) -> Settings:
+    return Settings(
+        database_url=url, api_keys_file=keys, temporal_address=f"127.0.0.1:{free_port()}"
+    )
+
+
+@pytest.fixture(scope="module")
+def planning(
+    seeded_sqlite_url: str, keys_file: tuple[Path, dict[str, str]]
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """One app over the seeded catalog for the module: its assistant is built once."""
+    path, keys = keys_file
+    with TestClient(create_app(settings_for(seeded_sqlite_url, path))) as client:
+        yield client, keys
+
+
+def post(planning: tuple[TestClient, dict[str, str]], path: str, body: Any) -> Any:
+    client, keys = planning
+    return client.post(path, json=body, headers=as_user(keys, "alice"))
+
+
+def test_no_key_or_an_unknown_key_is_refused(planning: tuple[TestClient, dict[str, str]]) -> None:
+    client = planning[0]
+    missing = client.post("/plan", json={"message": "a chatbot"})
+    assert missing.status_code == 401
+    assert missing.json()["detail"] == (
+        "missing API key: send Authorization: Bearer <key> or X-API-Key"
+    )
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+
+    wrong = "pf_not-a-real-key"
+    unknown = client.post("/plan", json={"message": "a chatbot"}, headers={"X-API-Key": wrong})
+    assert unknown.status_code == 401
+    assert unknown.json()["detail"] == "unknown API key"
+    assert wrong not in unknown.text
+    assert "WWW-Authenticate" in unknown.headers
+
+    assert client.get("/deployments", headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_a_key_added_while_running_works_at_once(
+    planning: tuple[TestClient, dict[str, str]], keys_file: tuple[Path, dict[str, str]]
+) -> None:
+    key = add_key(keys_file[0], "erin", ["requester"])
+    response = planning[0].get("/deployments", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    assert response.json() == []
+
+
+def test_health_needs_no_key(planning: tuple[TestClient, dict[str, str]]) -> None:
+    assert planning[0].get("/health").status_code == 200
+
+
+def test_planning_needs_the_requester_role(planning: tuple[TestClient, dict[str, str]]) -> None:
+    client, keys = planning
+    refused = client.post("/plan", json={"message": "a chatbot"}, headers=as_user(keys, "carol"))
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "carol needs the requester role"
+    allowed = client.post(
+        "/plan", json={"message": "a chatbot"}, headers={"X-API-Key": keys["root"]}
+    )
+    assert allowed.status_code == 200  # an admin holds every role
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({}, "send either `message` (plain words) or `intent`"),
+        ({"message": "a chatbot", "intent": {}}, "send either"),
+        ({"message": ""}, "message: String should have at least 1 character"),
+        ({"message": "a chatbot", "mode": "fast"}, "mode: Extra inputs are not permitted"),
+        ({"intent": {"colour": "red"}}, "intent.colour: Extra inputs are not permitted"),
+        ({"intent": {"traffic": {"peak_qps": -3}}}, "intent.traffic.peak_qps: Input should be"),
+        ({"intent": {"available_gpus": ["tpu-v9"]}}, "intent.available_gpus: unknown GPU"),
+        ([1, 2], "Input should be a valid dictionary"),
+    ],
+)
+def test_malformed_plan_bodies_name_the_field(
+    planning: tuple[TestClient, dict[str, str]], body: Any, named: str
+) -> None:
+    response = post(planning, "/plan", body)
+    assert response.status_code == 422
+    assert named in response.json()["detail"]
+
+
+def test_plan_from_words(planning: tuple[TestClient, dict[str, str]]) -> None:
+    response = post(
+        planning, "/plan", {"message": "A support chatbot for 2,000 employees, only A100s"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["intent"]["use_case"] == "chatbot"
+    assert body["intent"]["concurrent_users"] == 2000
+    assert body["specification"]["use_case"] == "chatbot"
+    assert "2,000 users" in body["reply"]
+    assert all(q["field"] and q["text"] for q in body["questions"])
+    options = body["recommendations"]["options"]
+    assert options
+    assert all("A100" in o["option"]["gpu_id"] for o in options)
+    assert all(o["option"]["usd_per_month"] > 0 for o in options)
+
+
+def test_plan_from_an_intent_resolves_names(planning: tuple[TestClient, dict[str, str]]) -> None:
+    intent = {"use_case": "chatbot", "concurrent_users": 500, "available_gpus": ["h100"]}
+    response = post(planning, "/plan", {"intent": intent})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["intent"]["available_gpus"]
+    assert all(g.startswith("H100") for g in body["intent"]["available_gpus"])
+    assert "available_gpus" in body["reply"]
+    options = body["recommendations"]["options"]
+    assert options and all(o["option"]["gpu_id"].startswith("H100") for o in options)
+
+
+def test_whatif_pinning_a_gpu_moves_the_options(
+    planning: tuple[TestClient, dict[str, str]],
+) -> None:
+    body = {
+        "intent": {"use_case": "chatbot", "concurrent_users": 2000},
+        "scenarios": [
+            {"name": "on A100", "changes": {"gpu": "a100"}},
+            {"name": "twice the users", "changes": {"concurrent_users": 4000}},
+        ],
+    }
+    response = post(planning, "/whatif", body)
+    assert response.status_code == 200
+    rows = response.json()["scenarios"]
+    assert [r["scenario"] for r in rows] == ["as specified", "on A100", "twice the users"]
+    assert "A100" in rows[1]["gpus"]
+    assert rows[0]["gpus"] != rows[1]["gpus"]
+    assert any(d.startswith("gpus:") for d in rows[1]["differences"])
+    assert rows[0]["differences"] == []
+    assert rows[2]["capacity_qps"] >= rows[0]["capacity_qps"]
+
+
+@pytest.mark.parametrize(
+    ("scenarios", "named"),
+    [
+        ([], "scenarios: List should have at least 1 item"),
+        ([{"name": "x", "changes": {"colour": "red"}}], "scenarios.0.changes (x): unknown field"),
+        ([{"name": "x", "changes": {"gpu": "tpu-v9"}}], "unknown GPU 'tpu-v9'"),
+        (
+            [{"name": "x", "changes": {}}, {"name": "y", "changes": {"traffic.peak_qps": 0}}],
+            "scenarios.1.changes (y): traffic.peak_qps: Input should be greater than 0",
+        ),
+        ([{"name": "x", "changes": {}}, {"name": "x", "changes": {}}], "1.name 'x' is taken"),
+        ([{"name": "x"}], "scenarios.0.changes: Field required"),
+    ],
+)
+def test_malformed_whatifs_name_the_field(
+    planning: tuple[TestClient, dict[str, str]], scenarios: list[Any], named: str
+) -> None:
+    response = post(
+        planning, "/whatif", {"intent": {"use_case": "chatbot"}, "scenarios": scenarios}
+    )
+    assert response.status_code == 422
+    assert named in response.json()["detail"]
+
+
+def test_an_empty_knowledge_base_is_unavailable(
+    tmp_path: Path, keys_file: tuple[Path, dict[str, str]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    upgrade(url)
+    with TestClient(create_app(settings_for(url, keys_file[0]))) as client:
+        response = client.post(
+            "/plan", json={"message": "a chatbot"}, headers=as_user(keys_file[1], "alice")
+        )
+    assert response.status_code == 503
+    assert "run `preflight kb load`" in response.json()["detail"]
+
+
+def test_every_route_is_documented(planning: tuple[TestClient, dict[str, str]]) -> None:
+    spec = planning[0].get("/openapi.json").json()
+    for path in ("/plan", "/whatif", "/deployments", "/deployments/{deployment_id}/slo"):
+        for operation in spec["paths"][path].values():
+            assert operation["summary"] and operation["description"]
+            assert {"200", "401", "403"} <= set(operation["responses"])
+            assert operation["security"]
+    assert "security" not in spec["paths"]["/health"]["get"]
+
+
+@pytest.fixture
+def deployed(
+    database_url: str, tmp_path: Path, keys_file: tuple[Path, dict[str, str]]
+) -> Iterator[tuple[TestClient, dict[str, str], dict[str, str]]]:
+    """Deployments of alice and of dave (through the GitOps rollout) and one made from the
+    command line (no owner), on each database kind; (client, keys, {name: id})."""
+    ids = {}
+    for name, owner in (("alice-bot", "alice"), ("dave-bot", "dave")):
+        result = rollout.deploy(
+            serving_manifests(name),
+            name=name,
+            namespace="ml",
+            target=rollout.GitOpsTarget(folder=tmp_path / name),
+            actor=owner,
+            owner=owner,
+            database_url=database_url,
+        )
+        assert result.deployment_id is not None
+        ids[name] = result.deployment_id
+    with session_scope(database_url) as session:
+        ids["cli-bot"] = deployments.find_or_create_deployment(
+            session=session, name="cli-bot", namespace="ml", target="gitops:/elsewhere"
+        ).id
+    with TestClient(create_app(settings_for(database_url, keys_file[0]))) as client:
+        yield client, keys_file[1], ids
+
+
+def test_a_requester_lists_only_their_own_deployments(
+    deployed: tuple[TestClient, dict[str, str], dict[str, str]],
+) -> None:
+    client, keys, _ = deployed
+
+    def names(user: str) -> list[str]:
+        response = client.get("/deployments", headers=as_user(keys, user))
+        assert response.status_code == 200
+        return sorted(d["name"] for d in response.json())
+
+    assert names("alice") == ["alice-bot"]
+    assert names("dave") == ["dave-bot"]
+    everything = ["alice-bot", "cli-bot", "dave-bot"]
+    assert names("bob") == names("carol") == names("root") == everything
+
+
+def test_one_deployment_with_its_history_and_no_leaks(
+    deployed: tuple[TestClient, dict[str, str], dict[str, str]],
+) -> None:
+    client, keys, ids = deployed
+    mine = client.get(f"/deployments/{ids['alice-bot']}", headers=as_user(keys, "alice"))
+    assert mine.status_code == 200
+    body = mine.json()
+    assert body["deployment"]["owner"] == "alice"
+    assert body["deployment"]["status"] == "written"
+    [revision] = body["revisions"]
+    assert revision["number"] == 1
+    assert "InferenceService ml/alice-bot" in revision["objects"]
+    assert [(e["action"], e["actor"]) for e in body["audit"]] == [("deploy", "alice")]
+
+    others = client.get(f"/deployments/{ids['dave-bot']}", headers=as_user(keys, "alice"))
+    missing = client.get("/deployments/nope", headers=as_user(keys, "alice"))
+    assert others.status_code == missing.status_code == 404
+    assert others.json()["detail"] == f"no deployment {ids['dave-bot']!r}"
+    assert missing.json()["detail"] == "no deployment 'nope'"
+    slo = client.get(f"/deployments/{ids['dave-bot']}/slo", headers=as_user(keys, "alice"))
+    assert slo.status_code == 404
+
+    approver = client.get(f"/deployments/{ids['dave-bot']}", headers=as_user(keys, "carol"))
+    assert approver.status_code == 200
+
+
+def test_slo_history_says_when_nothing_was_measured(
+    deployed: tuple[TestClient, dict[str, str], dict[str, str]], database_url: str
+) -> None:
+    client, keys, ids = deployed
+    path, headers = f"/deployments/{ids['alice-bot']}/slo", as_user(keys, "alice")
+    empty = client.get(path, headers=headers).json()
+    assert empty["source"] == "none" and empty["checks"] == [] and empty["targets"] == {}
+    assert "no SLO check has run yet" in empty["note"]
+
+    targets = {"ttft_p90_ms": 500.0, "tpot_p90_ms": 50.0}
+    with session_scope(database_url) as session:
+        record_slo_check(
+            session=session,
+            deployment_id=ids["alice-bot"],
+            status="no_source",
+            detail="no Prometheus",
+            targets=targets,
+        )
+    unmeasured = client.get(path, headers=headers).json()
+    assert unmeasured["source"] == "none"
+    assert "no metrics source" in unmeasured["note"]
+    assert unmeasured["checks"][0]["measurements"] == {}
+
+    with session_scope(database_url) as session:
+        record_slo_check(
+            session=session,
+            deployment_id=ids["alice-bot"],
+            status="breach",
+            detail="TTFT p90 above target",
+            measurements={"ttft_p90_ms": 640.0, "tpot_p90_ms": 31.0},
+            targets=targets,
+        )
+    measured = client.get(path, headers=headers).json()
+    assert measured["source"] == "measured"
+    assert measured["targets"] == targets
+    assert [c["status"] for c in measured["checks"]] == ["no_source", "breach"]
+    assert measured["checks"][1]["measurements"]["ttft_p90_ms"] == 640.0
+    assert [
+        c["status"] for c in client.get(f"{path}?limit=1", headers=headers).json()["checks"]
+    ] == ["breach"]
+
+    bad = client.get(f"{path}?limit=0", headers=headers)
+    assert bad.status_code == 422
+    assert "limit: Input should be greater than or equal to 1" in bad.json()["detail"]

@@ -1,0 +1,644 @@
+"""AssistantWorkflow: one durable workflow per assistant session.
+
+    collect -> recommend -> explore -> finalize -> deploy -> validate -> observe
+                                                    \\-> compensation (rollback)
+
+Chat, spec edits, what-ifs and the selection are updates: validated (a wrong stage is
+refused before anything is recorded) and answered with the new state. Approval, rejection,
+rollback and cancel are signals, so another person can send them at any time; the
+approval wait is a durable timer that reminds and expires as the policy says. The deploy
+stage is a saga whose compensations run in reverse order on any failure. Observe is a
+child MonitorWorkflow. Every state change lands in the history and in the audit table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.deploy_steps import (
+        ApplyRequest,
+        DeployActivities,
+        SmokeRequest,
+        WaitRequest,
+    )
+    from activities.deploy_steps import RollbackRequest as Compensation
+    from activities.session import (
+        INVALID,
+        CompareInput,
+        ConverseInput,
+        EditInput,
+        PrepareInput,
+        Scenario,
+        SessionActivities,
+        SessionEvent,
+    )
+    from workflows.monitor import SLO_REPORT_SIGNAL, MonitorInput, MonitorUpdate, MonitorWorkflow
+    from workflows.session_state import (
+        ENDED,
+        Approval,
+        ChatRequest,
+        Decision,
+        DeploymentState,
+        EditRequest,
+        HistoryEntry,
+        RollbackRequest,
+        SelectRequest,
+        SessionInput,
+        SessionState,
+        SloStatus,
+        Stage,
+        Step,
+        WhatIfRequest,
+    )
+
+T = TypeVar("T")
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=[INVALID],
+)
+MAX_SCENARIOS = 4
+WRONG_STAGE = "WrongStage"
+"""`ApplicationError.type` of an update refused for the session's stage."""
+SYSTEM = "preflight"
+
+
+class StepError(Exception):
+    def __init__(self, step: str, message: str, deployment_id: str | None = None) -> None:
+        super().__init__(message)
+        self.step, self.message, self.deployment_id = step, message, deployment_id
+
+
+def _reason(error: ActivityError) -> tuple[str, str | None]:
+    """The message a person can act on, and a deployment id the failure carried."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError):
+        details = cause.details
+        return cause.message, str(details[0]) if details and details[0] else None
+    return f"{type(cause).__name__ if cause else 'error'}: {cause or error}", None
+
+
+@workflow.defn
+class AssistantWorkflow:
+    @workflow.init
+    def __init__(self, session: SessionInput) -> None:
+        self._input = session
+        self._state = SessionState(session_id=session.session_id, owner=session.owner)
+        self._lock = asyncio.Lock()
+        self._unrecorded: list[HistoryEntry] = []
+        self._selection = 0
+        """Bumped by each selection, so an approval wait notices a newer one."""
+        self._decision: tuple[str, Decision] | None = None
+        self._rollback: RollbackRequest | None = None
+        self._cancel: RollbackRequest | None = None
+        self._what_ifs: list[Scenario] = []
+
+    # ---- the lifecycle -------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, session: SessionInput) -> SessionState:
+        recorder = asyncio.create_task(self._record_history())
+        self._log(session.owner, "created", f"session {session.session_id} started")
+        if session.first_message:
+            async with self._lock:
+                try:
+                    await self._converse(
+                        ChatRequest(actor=session.owner, message=session.first_message)
+                    )
+                except ApplicationError as error:
+                    self._log(SYSTEM, "chat_failed", error.message)
+        while self._state.stage not in ENDED:
+            await workflow.wait_condition(
+                lambda: self._state.stage == "finalize" or self._cancel is not None
+            )
+            if self._cancel is not None:
+                self._end("cancelled", self._cancel, "session cancelled")
+                break
+            approved = await self._await_approval()
+            if approved is None:
+                continue
+            if await self._deploy(approved):
+                await self._observe()
+        await workflow.wait_condition(
+            lambda: not self._unrecorded and workflow.all_handlers_finished()
+        )
+        recorder.cancel()
+        return self._state
+
+    async def _await_approval(self) -> Decision | None:
+        """Wait for a decision, reminding and expiring as the policy says."""
+        policy, approval = self._input.approval, self._state.approval
+        assert approval is not None
+        selection = self._selection
+        deadline = workflow.now() + policy.expire_after
+        while True:
+            left = deadline - workflow.now()
+            try:
+                await workflow.wait_condition(
+                    lambda: (
+                        self._decision is not None
+                        or self._cancel is not None
+                        or self._selection != selection
+                    ),
+                    timeout=min(policy.remind_after, left),
+                )
+            except TimeoutError:
+                if workflow.now() >= deadline:
+                    approval.status = "expired"
+                    self._state.stage = "explore"
+                    self._log(
+                        SYSTEM, "approval_expired", f"no decision within {policy.expire_after}"
+                    )
+                    return None
+                approval.reminders += 1
+                self._log(
+                    SYSTEM,
+                    "approval_reminder",
+                    f"still waiting for an approver since {approval.requested_at.isoformat()}",
+                )
+                continue
+            if self._cancel is not None:
+                return None
+            if self._selection != selection:  # a newer selection restarts the wait
+                return None
+            assert self._decision is not None
+            verdict, decision = self._decision
+            self._decision = None
+            approval.status = "approved" if verdict == "approve" else "rejected"
+            approval.approver, approval.comment = decision.approver, decision.comment
+            self._log(decision.approver, approval.status, decision.comment)
+            if verdict != "approve":
+                self._state.stage = "explore"
+                return None
+            self._state.stage = "deploy"
+            return decision
+
+    async def _deploy(self, approved: Decision) -> bool:
+        prepared, target = self._state.prepared, self._input.target
+        assert prepared is not None
+        plan = prepared.plan
+        deployment = DeploymentState(target=target.label, name=plan.name, namespace=plan.namespace)
+        self._state.deployment = deployment
+        request = ApplyRequest(
+            target=target,
+            manifests=prepared.manifests,
+            name=plan.name,
+            namespace=plan.namespace,
+            actor=approved.approver,
+            owner=self._state.owner,
+            dry_run=True,
+        )
+        compensations: list[Compensation] = []
+
+        async def step(name: str, call: Callable[[], Awaitable[T]], done: Callable[[T], str]) -> T:
+            try:
+                result = await call()
+            except ActivityError as error:
+                message, deployment_id = _reason(error)
+                raise StepError(name, message, deployment_id) from None
+            deployment.steps.append(Step(name=name, status="ok", detail=done(result)))
+            return result
+
+        try:
+            deployment.steps += [
+                Step(name="render", status="ok", detail=f"{len(prepared.manifests)} manifests"),
+                Step(name="validate", status="ok", detail="schemas, policy and memory fit"),
+            ]
+            await step(
+                "permission check",
+                lambda: self._activity(DeployActivities.check_target, request, 60),
+                str,
+            )
+            await step(
+                "dry run",
+                lambda: self._activity(DeployActivities.apply_manifests, request, 300),
+                lambda r: (
+                    f"{len(r.applied) or len((r.files and r.files.changed) or [])} objects accepted"
+                ),
+            )
+            real = request.model_copy(update={"dry_run": False})
+            try:
+                applied = await step(
+                    "apply",
+                    lambda: self._activity(DeployActivities.apply_manifests, real, 300),
+                    lambda r: f"revision {r.revision} on {r.target}",
+                )
+            except StepError as failure:
+                if failure.deployment_id:
+                    compensations.append(
+                        Compensation(deployment_id=failure.deployment_id, actor=SYSTEM)
+                    )
+                raise
+            assert applied.deployment_id is not None
+            deployment.deployment_id, deployment.revision = applied.deployment_id, applied.revision
+            compensations.append(Compensation(deployment_id=applied.deployment_id, actor=SYSTEM))
+            self._log(
+                approved.approver, "deployed", f"revision {applied.revision} to {target.label}"
+            )
+            endpoint = target.endpoint
+            if target.kind == "cluster":
+                wait = WaitRequest(
+                    target=target,
+                    deployment_id=applied.deployment_id,
+                    name=plan.name,
+                    namespace=plan.namespace,
+                    actor=SYSTEM,
+                )
+                ready = await step(
+                    "wait ready",
+                    lambda: self._activity(
+                        DeployActivities.wait_until_ready,
+                        wait,
+                        target.wait_timeout_s + 120,
+                        heartbeat=True,
+                    ),
+                    lambda r: f"Ready after {r.waited_s:.0f} s at {r.url}",
+                )
+                endpoint = ready.url or endpoint
+            else:
+                deployment.steps.append(
+                    Step(
+                        name="wait ready",
+                        status="skipped",
+                        detail="GitOps: the cluster's GitOps controller applies the folder",
+                    )
+                )
+            self._state.stage = "validate"
+            if endpoint:
+                smoke = SmokeRequest(endpoint=endpoint, model=plan.model.served_model_name)
+                deployment.smoke = await step(
+                    "smoke test",
+                    lambda: self._activity(DeployActivities.smoke_test, smoke, 120, heartbeat=True),
+                    lambda r: (
+                        f"TTFT {r.ttft_ms:,.0f} ms, TPOT "
+                        + (f"{r.tpot_ms:,.1f} ms" if r.tpot_ms is not None else "n/a")
+                        + f" over {r.tokens} tokens"
+                    ),
+                )
+            else:
+                deployment.steps.append(
+                    Step(name="smoke test", status="skipped", detail="no endpoint to reach yet")
+                )
+        except StepError as failure:
+            deployment.steps.append(
+                Step(name=failure.step, status="failed", detail=failure.message)
+            )
+            deployment.status, deployment.error = "failed", f"{failure.step}: {failure.message}"
+            self._log(SYSTEM, "deploy_failed", deployment.error)
+            for compensation in reversed(compensations):
+                try:
+                    undone = await self._activity(DeployActivities.roll_back, compensation, 300)
+                    deployment.compensations.append(
+                        Step(name="rollback", status="ok", detail=undone.detail)
+                    )
+                except ActivityError as error:
+                    deployment.compensations.append(
+                        Step(name="rollback", status="failed", detail=_reason(error)[0])
+                    )
+            if compensations:
+                self._log(
+                    SYSTEM, "compensated", "; ".join(s.detail for s in deployment.compensations)
+                )
+            self._state.stage = "explore"
+            return False
+        deployment.status = "deployed"
+        first = deployment.smoke
+        self._log(
+            SYSTEM,
+            "validated",
+            f"first real TTFT {first.ttft_ms:,.0f} ms at {first.endpoint}"
+            if first
+            else "no endpoint to smoke-test",
+        )
+        return True
+
+    async def _observe(self) -> None:
+        deployment, selection = self._state.deployment, self._state.selection
+        assert deployment is not None and deployment.deployment_id and selection is not None
+        spec = self._state.specification
+        assert spec is not None
+        self._state.stage, self._state.slo = "observe", SloStatus()
+        targets = {
+            name: value
+            for name, value in (
+                ("ttft_p90_ms", spec.slo.ttft_p90_ms),
+                ("tpot_p90_ms", spec.slo.tpot_p90_ms),
+                ("e2e_p95_ms", spec.slo.e2e_p95_ms),
+            )
+            if value
+        }
+        monitor = await workflow.start_child_workflow(
+            MonitorWorkflow.run,
+            MonitorInput(
+                parent_id=workflow.info().workflow_id,
+                deployment_id=deployment.deployment_id,
+                targets=targets,
+                replicas=selection.option.replicas_for_peak,
+                policy=self._input.monitor,
+            ),
+            id=f"{self._state.session_id}-monitor",
+        )
+        await workflow.wait_condition(
+            lambda: self._rollback is not None or self._cancel is not None or monitor.done()
+        )
+        monitor.cancel()
+        if self._rollback is None and self._cancel is None:
+            self._state.stage = "closed"
+            self._log(SYSTEM, "monitor_stopped", "monitoring ended unexpectedly; see its workflow")
+            return
+        if self._rollback is not None:
+            request = self._rollback
+            try:
+                undone = await self._activity(
+                    DeployActivities.roll_back,
+                    Compensation(deployment_id=deployment.deployment_id, actor=request.actor),
+                    300,
+                )
+            except ActivityError as error:
+                deployment.error = f"rollback failed: {_reason(error)[0]}"
+                self._log(request.actor, "rollback_failed", deployment.error)
+                self._state.stage = "closed"
+                return
+            deployment.status = "rolled_back"
+            self._end("rolled_back", request, undone.detail)
+        else:
+            assert self._cancel is not None
+            self._end("closed", self._cancel, "observation stopped; the deployment keeps running")
+
+    # ---- updates -------------------------------------------------------------------------
+
+    @workflow.update
+    async def chat(self, request: ChatRequest) -> SessionState:
+        async with self._lock:
+            await self._converse(request)
+        return self._state
+
+    @chat.validator
+    def _validate_chat(self, request: ChatRequest) -> None:
+        self._require(("collect", "explore"), "chat")
+
+    @workflow.update
+    async def edit_spec(self, request: EditRequest) -> SessionState:
+        async with self._lock:
+            evaluation = await self._planning(
+                SessionActivities.evaluate,
+                EditInput(
+                    intent=self._state.conversation.intent,
+                    changes=request.changes,
+                    wide=bool(self._state.conversation.unknown),
+                ),
+            )
+            self._state.conversation = self._state.conversation.model_copy(
+                update={"intent": evaluation.intent}
+            )
+            self._state.specification = evaluation.specification
+            self._state.recommendations = evaluation.recommendations
+            self._state.questions, self._state.scenarios, self._what_ifs = [], [], []
+            self._state.stage = "explore"
+            self._log(request.actor, "edited", _changes(request.changes))
+        return self._state
+
+    @edit_spec.validator
+    def _validate_edit(self, request: EditRequest) -> None:
+        self._require(("collect", "explore"), "edit the specification")
+
+    @workflow.update
+    async def what_if(self, request: WhatIfRequest) -> SessionState:
+        async with self._lock:
+            scenarios = [*self._what_ifs, Scenario(name=request.name, changes=request.changes)]
+            scenarios = scenarios[-MAX_SCENARIOS:]
+            self._state.scenarios = await self._planning(
+                SessionActivities.compare_scenarios,
+                CompareInput(intent=self._state.conversation.intent, scenarios=scenarios),
+            )
+            self._what_ifs = scenarios
+            self._log(request.actor, "what_if", f"{request.name}: {_changes(request.changes)}")
+        return self._state
+
+    @what_if.validator
+    def _validate_what_if(self, request: WhatIfRequest) -> None:
+        self._require(("explore", "finalize"), "explore a what-if")
+
+    @workflow.update
+    async def select(self, request: SelectRequest) -> SessionState:
+        async with self._lock:
+            if self._state.stage == "finalize":  # a new choice withdraws the pending one
+                self._state.stage, self._state.approval = "explore", None
+                self._selection += 1
+            chosen = self._option(request.option_id)
+            spec = self._state.specification
+            assert chosen is not None and spec is not None
+            name = request.name or _default_name(chosen.option.model_id)
+            prepared = await self._planning(
+                SessionActivities.prepare_deployment,
+                PrepareInput(
+                    recommendation=chosen,
+                    specification=spec,
+                    name=name,
+                    namespace=self._input.namespace,
+                ),
+            )
+            self._state.selection, self._state.prepared = chosen, prepared
+            self._state.approval = Approval(requested_by=request.actor, requested_at=workflow.now())
+            self._state.stage = "finalize"
+            self._selection += 1
+            self._decision = None
+            self._log(
+                request.actor, "selected", f"{chosen.id} as {prepared.plan.name}; awaiting approval"
+            )
+        return self._state
+
+    @select.validator
+    def _validate_select(self, request: SelectRequest) -> None:
+        self._require(("explore", "finalize"), "select an option")
+        if self._option(request.option_id) is None:
+            known = (
+                [r.id for r in self._state.recommendations.options]
+                if self._state.recommendations
+                else []
+            )
+            raise ApplicationError(
+                f"no option {request.option_id!r}; options: {', '.join(known) or 'none'}",
+                type=INVALID,
+            )
+
+    # ---- signals and the query -----------------------------------------------------------
+
+    @workflow.signal
+    def approve(self, decision: Decision) -> None:
+        self._decide("approve", decision)
+
+    @workflow.signal
+    def reject(self, decision: Decision) -> None:
+        self._decide("reject", decision)
+
+    @workflow.signal
+    def rollback(self, request: RollbackRequest) -> None:
+        if self._state.stage != "observe":
+            self._log(
+                request.actor,
+                "rollback_ignored",
+                f"nothing deployed to roll back in stage {self._state.stage}",
+            )
+            return
+        self._rollback = request
+        self._log(request.actor, "rollback_requested", request.reason)
+
+    @workflow.signal
+    def cancel(self, request: RollbackRequest) -> None:
+        if self._state.stage in ENDED:
+            return
+        self._cancel = request
+
+    @workflow.signal(name=SLO_REPORT_SIGNAL)
+    def slo_report(self, update: MonitorUpdate) -> None:
+        slo = self._state.slo or SloStatus()
+        self._state.slo = slo.model_copy(
+            update={
+                "last": update.report,
+                "checks": update.checks,
+                "consecutive_breaches": update.consecutive_breaches,
+                "proposal": update.proposal or slo.proposal,
+            }
+        )
+        self._log(SYSTEM, f"slo_{update.report.status}", update.proposal or update.report.detail)
+
+    @workflow.query
+    def state(self) -> SessionState:
+        return self._state
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _decide(self, verdict: str, decision: Decision) -> None:
+        approval = self._state.approval
+        if self._state.stage != "finalize" or approval is None or approval.status != "pending":
+            self._log(
+                decision.approver,
+                f"{verdict}_ignored",
+                f"nothing awaits approval in stage {self._state.stage}",
+            )
+            return
+        if (
+            verdict == "approve"
+            and self._input.approval.require_distinct_approver
+            and decision.approver in (approval.requested_by, self._state.owner)
+        ):
+            self._log(
+                decision.approver,
+                "approve_refused",
+                "the requester may not approve their own deployment",
+            )
+            return
+        self._decision = (verdict, decision)
+
+    async def _converse(self, request: ChatRequest) -> None:
+        turn = await self._planning(
+            SessionActivities.converse,
+            ConverseInput(conversation=self._state.conversation, message=request.message),
+        )
+        state = self._state
+        state.conversation, state.reply = turn.conversation, turn.reply.text
+        state.questions, state.specification = turn.reply.questions, turn.reply.specification
+        self._log(request.actor, "message", request.message)
+        if turn.reply.questions:
+            state.stage, state.recommendations = "collect", None
+            return
+        state.stage = "recommend"
+        evaluation = await self._planning(
+            SessionActivities.evaluate,
+            EditInput(intent=turn.conversation.intent, changes={}, wide=turn.reply.wide),
+        )
+        state.recommendations, state.scenarios, self._what_ifs = evaluation.recommendations, [], []
+        state.stage = "explore"
+        self._log(
+            SYSTEM,
+            "recommended",
+            f"{evaluation.recommendations.feasible} feasible, "
+            f"{len(evaluation.recommendations.options)} shown",
+        )
+
+    async def _planning(self, activity: Callable[[Any, Any], T], argument: Any) -> T:
+        """A planning activity for an update: a refusal fails the update, not the session."""
+        try:
+            return await self._activity(activity, argument, 180)
+        except ActivityError as error:
+            raise ApplicationError(_reason(error)[0], type=INVALID, non_retryable=True) from None
+
+    async def _activity(
+        self,
+        activity: Callable[[Any, Any], T],
+        argument: Any,
+        timeout_s: float,
+        heartbeat: bool = False,
+        retry: RetryPolicy = RETRY,
+    ) -> T:
+        result: T = await workflow.execute_activity_method(
+            activity,
+            argument,
+            start_to_close_timeout=timedelta(seconds=timeout_s),
+            heartbeat_timeout=self._input.heartbeat_timeout if heartbeat else None,
+            retry_policy=retry,
+        )
+        return result
+
+    def _option(self, option_id: str) -> Any:
+        found = self._state.recommendations
+        return next((r for r in found.options if r.id == option_id), None) if found else None
+
+    def _require(self, stages: tuple[Stage, ...], what: str) -> None:
+        if self._state.stage not in stages:
+            raise ApplicationError(
+                f"cannot {what} in stage {self._state.stage}; allowed in: {', '.join(stages)}",
+                type=WRONG_STAGE,
+            )
+
+    def _end(self, stage: Stage, request: RollbackRequest, detail: str) -> None:
+        self._state.stage = stage
+        self._log(
+            request.actor, stage, f"{detail}{f' ({request.reason})' if request.reason else ''}"
+        )
+
+    def _log(self, actor: str, action: str, detail: str) -> None:
+        entry = HistoryEntry(at=workflow.now(), actor=actor, action=action, detail=detail)
+        self._state.history.append(entry)
+        self._unrecorded.append(entry)
+
+    async def _record_history(self) -> None:
+        """Write history entries to the audit table in order, one at a time."""
+        recorded = 0
+        while True:
+            await workflow.wait_condition(lambda: bool(self._unrecorded))
+            entry = self._unrecorded[0]
+            recorded += 1
+            await self._activity(
+                SessionActivities.record_event,
+                SessionEvent(
+                    session_id=self._state.session_id,
+                    seq=recorded,
+                    actor=entry.actor,
+                    action=entry.action,
+                    detail=entry.detail,
+                ),
+                30,
+                retry=RetryPolicy(maximum_interval=timedelta(minutes=1)),  # until it lands
+            )
+            self._unrecorded.pop(0)
+
+
+def _changes(changes: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in changes.items())
+
+
+def _default_name(model_id: str) -> str:
+    """A DNS-1123 label from the model's short name (`Llama-3.1-8B` -> `llama-3-1-8b`)."""
+    return re.sub(r"[^a-z0-9]+", "-", model_id.split("/")[-1].lower()).strip("-")[:40].strip("-")

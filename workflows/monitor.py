@@ -1,0 +1,100 @@
+"""MonitorWorkflow: the observe stage of a session, a child workflow.
+
+It checks the deployment's SLOs every `interval` on durable timers, tells its parent
+session when the status changes, and after `breach_after` breached checks in a row
+proposes a fix (more replicas) or a rollback. It continues as new every `checks_per_run`
+checks so its history stays short however long it watches.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.slo import SloActivities, SloCheckRequest, SloReport
+    from workflows.session_state import MonitorPolicy
+
+SLO_REPORT_SIGNAL = "slo_report"
+
+
+class MonitorInput(BaseModel):
+    parent_id: str
+    deployment_id: str
+    targets: dict[str, float]
+    replicas: int
+    """Replicas the plan runs at peak: the base of a scale-out proposal."""
+    policy: MonitorPolicy
+    checks: int = 0
+    consecutive_breaches: int = 0
+    last_status: str | None = None
+
+
+class MonitorUpdate(BaseModel):
+    report: SloReport
+    checks: int
+    consecutive_breaches: int
+    proposal: str | None = None
+
+
+def proposal(report: SloReport, targets: dict[str, float], replicas: int, checks: int) -> str:
+    """Scale out by the worst observed/target ratio, or roll back."""
+    ratios = {
+        name: report.measurements[name] / targets[name]
+        for name in report.breached
+        if name in report.measurements and targets.get(name)
+    }
+    worst = max(ratios.values(), default=1.0)
+    what = ", ".join(
+        f"{name} {report.measurements[name]:,.0f} vs {targets[name]:,.0f}" for name in ratios
+    )
+    scaled = max(replicas + 1, math.ceil(replicas * worst))
+    return (
+        f"SLO breached in {checks} checks in a row ({what or report.detail}). "
+        f"Proposed: scale out from {replicas} to {scaled} replicas, or roll back "
+        "to the previous revision."
+    )
+
+
+@workflow.defn
+class MonitorWorkflow:
+    @workflow.run
+    async def run(self, monitor: MonitorInput) -> None:
+        parent = workflow.get_external_workflow_handle(monitor.parent_id)
+        for _ in range(monitor.policy.checks_per_run):
+            await workflow.sleep(monitor.policy.interval)
+            report = await workflow.execute_activity_method(
+                SloActivities.check_slo,
+                SloCheckRequest(deployment_id=monitor.deployment_id, targets=monitor.targets),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+            breached = report.status == "breach"
+            monitor.checks += 1
+            monitor.consecutive_breaches = monitor.consecutive_breaches + 1 if breached else 0
+            sustained = monitor.consecutive_breaches == monitor.policy.breach_after
+            if report.status != monitor.last_status or sustained:
+                await parent.signal(
+                    SLO_REPORT_SIGNAL,
+                    MonitorUpdate(
+                        report=report,
+                        checks=monitor.checks,
+                        consecutive_breaches=monitor.consecutive_breaches,
+                        proposal=(
+                            proposal(
+                                report,
+                                monitor.targets,
+                                monitor.replicas,
+                                monitor.consecutive_breaches,
+                            )
+                            if sustained
+                            else None
+                        ),
+                    ),
+                )
+            monitor.last_status = report.status
+        workflow.continue_as_new(monitor)

@@ -6,6 +6,7 @@ which keeps the name every tool and platform already uses.
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
@@ -68,6 +69,17 @@ class Settings(BaseSettings):
     a request from anywhere else gets 401."""
     require_distinct_approver: bool = True
     """Approval policy: an approver may not approve a request they made themselves."""
+    approval_remind_after: dt.timedelta = Field(default=dt.timedelta(days=1), gt=dt.timedelta(0))
+    """Approval policy: remind after this long without a decision, and again each time
+    (an ISO 8601 duration: `P1D`, `PT2H`)."""
+    approval_expire_after: dt.timedelta = Field(default=dt.timedelta(days=7), gt=dt.timedelta(0))
+    """Approval policy: drop a selection nobody decided on within this long."""
+    monitor_interval: dt.timedelta = Field(
+        default=dt.timedelta(minutes=5), ge=dt.timedelta(seconds=10)
+    )
+    """How often a deployed session checks its SLOs."""
+    monitor_breach_after: int = Field(default=3, ge=1)
+    """Breached checks in a row that make a sustained breach (and a proposal)."""
     deploy_mode: Literal["auto", "gitops", "cluster"] = "auto"
     """Where sessions deploy: `gitops` writes manifests to `gitops_dir`; `cluster` applies
     them with the kubeconfig (or in-cluster config); `auto` is `cluster` when

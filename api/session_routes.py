@@ -50,6 +50,7 @@ from workflows.session_state import (
     ChatRequest,
     Decision,
     EditRequest,
+    MonitorPolicy,
     RollbackRequest,
     SelectRequest,
     SessionInput,
@@ -372,7 +373,14 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
             owner=caller.user,
             target=deploy_target(settings),
             namespace=settings.deploy_namespace,
-            approval=ApprovalPolicy(require_distinct_approver=settings.require_distinct_approver),
+            approval=ApprovalPolicy(
+                require_distinct_approver=settings.require_distinct_approver,
+                remind_after=settings.approval_remind_after,
+                expire_after=settings.approval_expire_after,
+            ),
+            monitor=MonitorPolicy(
+                interval=settings.monitor_interval, breach_after=settings.monitor_breach_after
+            ),
         )
         try:
             handle = await temporal_client.start_workflow(

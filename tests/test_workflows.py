@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +27,7 @@ from activities.slo import SloCheckRequest, SloReport
 from kb.db import session_scope
 from kb.sessions import session_events
 from settings import Settings
+from tests.conftest import kb_copy
 from tests.llm_server import llama_server, llama_server_log  # noqa: F401  (fixtures)
 from worker import activities, build_worker
 from workflows.assistant import AssistantWorkflow
@@ -55,10 +55,7 @@ DESCRIBE = (
 
 @pytest.fixture
 def settings(seeded_sqlite_url: str, tmp_path: Path) -> Settings:
-    """A private copy of the seeded knowledge base: sessions write audit rows into it."""
-    source = Path(seeded_sqlite_url.removeprefix("sqlite:///"))
-    shutil.copy(source, tmp_path / "kb.db")
-    return Settings(database_url=f"sqlite:///{tmp_path / 'kb.db'}", state_dir=tmp_path)
+    return Settings(database_url=kb_copy(seeded_sqlite_url, tmp_path), state_dir=tmp_path)
 
 
 def run_session(

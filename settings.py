@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         default=dt.timedelta(minutes=5), ge=dt.timedelta(seconds=10)
     )
     """How often a deployed session checks its SLOs."""
+    prometheus_url: str | None = Field(default=None, pattern=r"^https?://")
+    """The Prometheus that scrapes the deployments' vLLM metrics; unset means SLO checks
+    report that no metrics source is configured (and measure nothing)."""
+    slo_window: str = Field(default="5m", pattern=r"^[1-9][0-9]*[smh]$")
+    """The rate window of the SLO queries (PromQL duration)."""
     monitor_breach_after: int = Field(default=3, ge=1)
     """Breached checks in a row that make a sustained breach (and a proposal)."""
     deploy_mode: Literal["auto", "gitops", "cluster"] = "auto"

@@ -343,6 +343,9 @@ class AssistantWorkflow:
                 parent_id=workflow.info().workflow_id,
                 deployment_id=deployment.deployment_id,
                 targets=targets,
+                model_name=self._state.prepared.plan.model.served_model_name
+                if self._state.prepared
+                else None,
                 replicas=selection.option.replicas_for_peak,
                 policy=self._input.monitor,
             ),

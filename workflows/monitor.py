@@ -26,6 +26,8 @@ class MonitorInput(BaseModel):
     parent_id: str
     deployment_id: str
     targets: dict[str, float]
+    model_name: str | None = None
+    """vLLM's served model name: how Prometheus labels the deployment's metrics."""
     replicas: int
     """Replicas the plan runs at peak: the base of a scale-out proposal."""
     policy: MonitorPolicy
@@ -69,7 +71,11 @@ class MonitorWorkflow:
             await workflow.sleep(monitor.policy.interval)
             report = await workflow.execute_activity_method(
                 SloActivities.check_slo,
-                SloCheckRequest(deployment_id=monitor.deployment_id, targets=monitor.targets),
+                SloCheckRequest(
+                    deployment_id=monitor.deployment_id,
+                    targets=monitor.targets,
+                    model_name=monitor.model_name,
+                ),
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )

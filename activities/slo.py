@@ -7,15 +7,21 @@ Every check is written to the knowledge base (`kb.slo_checks`), which the dashbo
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from prometheus_api_client import PrometheusConnect
 from pydantic import BaseModel
+from sqlmodel import Session
 from temporalio import activity
 
 from activities.slo_queries import PrometheusError, SloQueries, breached, measure
+from kb.catalog import planner
 from kb.db import session_scope
 from kb.slo_checks import record_slo_check
+from kb.tables import Outcome
+from planner.prediction import PredictionQuery
+from planner.specs import Precision
 from settings import Settings
 
 SloCheckStatus = Literal["no_source", "ok", "breach", "error"]
@@ -27,6 +33,21 @@ class SloCheckRequest(BaseModel):
     """SLO name (`ttft_p90_ms`, `tpot_p90_ms`, `e2e_p95_ms`) to its target."""
     model_name: str | None = None
     """vLLM's served model name, the `model_name` label of its metrics."""
+    configuration: Configuration | None = None
+    """With it, each measured check is also an outcome: observed against predicted."""
+
+
+class Configuration(BaseModel):
+    """What was deployed: enough to ask the planner about the load it actually serves."""
+
+    model_id: str
+    gpu_id: str
+    tp: int
+    precision: Precision
+    replicas: int
+    prompt_tokens: int
+    output_tokens: int
+    """The specification's means, used when the metrics do not give the observed ones."""
 
 
 class SloReport(BaseModel):
@@ -75,6 +96,10 @@ class SloActivities:
     def check_slo(self, request: SloCheckRequest) -> SloReport:
         report = self.report(request)
         with session_scope(self._settings.resolved_database_url) as session:
+            if request.configuration is not None:
+                outcome = _outcome(report, request, session, self._settings.slo_window)
+                if outcome is not None:
+                    session.add(outcome)
             record_slo_check(
                 session=session,
                 deployment_id=request.deployment_id,
@@ -84,3 +109,57 @@ class SloActivities:
                 targets=request.targets,
             )
         return report
+
+
+def _outcome(
+    report: SloReport, request: SloCheckRequest, session: Session, window: str
+) -> Outcome | None:
+    """Observed against what the planner predicts at the load really served (per replica,
+    with the observed lengths); None when too little was measured to compare."""
+    m, c = report.measurements, request.configuration
+    assert c is not None
+    rate = m.get("requests_per_s", 0.0)
+    if rate <= 0 or "ttft_p90_ms" not in m or "tpot_p90_ms" not in m:
+        return None
+    replicas = max(round(m.get("replicas", c.replicas)), 1)
+    prompt = m.get("prompt_tokens_per_s", rate * c.prompt_tokens) / rate
+    output = m.get("output_tokens_per_s", rate * c.output_tokens) / rate
+    prediction = planner(session=session).predict(
+        PredictionQuery(
+            model_id=c.model_id,
+            gpu_id=c.gpu_id,
+            tp=c.tp,
+            precision=c.precision,
+            isl=max(round(prompt), 1),
+            osl=max(round(output), 1),
+            qps=rate / replicas,
+        )
+    )
+    if prediction.ttft_ms is None or prediction.tpot_ms is None or prediction.e2e_ms is None:
+        return None
+    return Outcome(
+        deployment_id=request.deployment_id,
+        model_id=c.model_id,
+        gpu_id=c.gpu_id,
+        precision=c.precision,
+        tp=c.tp,
+        replicas=replicas,
+        observed_at=dt.datetime.now(dt.UTC),
+        window_s=_seconds(window),
+        observed_qps=rate,
+        observed_prompt_tokens_mean=prompt,
+        observed_output_tokens_mean=output,
+        predicted_ttft_p90_ms=prediction.ttft_ms.p90,
+        observed_ttft_p90_ms=m["ttft_p90_ms"],
+        predicted_tpot_p90_ms=prediction.tpot_ms.p90,
+        observed_tpot_p90_ms=m["tpot_p90_ms"],
+        predicted_e2e_p95_ms=prediction.e2e_ms.p95,
+        observed_e2e_p95_ms=m.get("e2e_p95_ms"),
+        error_rate=min(max(m.get("error_ratio", 0.0), 0.0), 1.0),
+        slo_met=report.status == "ok",
+        source=f"observed: SLO check over {window}",
+    )
+
+
+def _seconds(window: str) -> float:
+    return float(window[:-1]) * {"s": 1, "m": 60, "h": 3600}[window[-1]]

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from api import cluster_cli, demo, deploy_cli, intent_cli, predict_cli, users_cli
+from api import (
+    cluster_cli,
+    demo,
+    deploy_cli,
+    intent_cli,
+    outcomes_cli,
+    predict_cli,
+    users_cli,
+)
 from api.console import fail
 from kb.db import session_scope
 from kb.migrate import upgrade
@@ -35,6 +43,7 @@ app.command("deploy")(cluster_cli.deploy_command)
 app.command("rollback")(cluster_cli.rollback_command)
 app.command("deployments")(cluster_cli.deployments_command)
 app.command("demo")(demo.demo)
+app.command("outcomes")(outcomes_cli.outcomes)
 
 
 @app.command()

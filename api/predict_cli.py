@@ -134,6 +134,7 @@ def prediction_json(result: Prediction) -> dict[str, object]:
         },
         "source": result.source,
         "measured_references": result.measured_references,
+        "observed": result.observed,
         "uncertainty": result.uncertainty.model_dump() if result.uncertainty else None,
         "calibration": result.calibration,
         "method": result.method,
@@ -161,6 +162,8 @@ def summary(result: Prediction) -> str:
         f"  memory        {result.memory.weights_gb_per_gpu:.1f} GB weights/GPU, KV cache "
         f"{result.memory.kv_capacity_tokens} tokens",
     ]
+    if result.observed:
+        lines.append(f"  observed      {result.observed}")
     if result.uncertainty:
         u = result.uncertainty
         lines.append(

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 from sqlmodel import Session, col, select
 
-from kb.tables import Benchmark, Hardware, Model, Price, UseCase
+from kb.tables import Benchmark, Hardware, Model, Outcome, Price, UseCase
+from planner import observed
 from planner.assistant import Assistant
 from planner.calibration import CalibrationSet, stored_calibration
 from planner.capacity import GpuPrice
@@ -74,13 +75,36 @@ def other_engine_points(*, session: Session) -> list[MeasuredPoint]:
     return [p for engine in OTHER_ENGINES for p in measured_points(session=session, engine=engine)]
 
 
+def observed_outcomes(*, session: Session) -> list[observed.Outcome]:
+    """Live deployments' checks that have both an observation and a prediction."""
+    return [
+        observed.Outcome(
+            deployment_id=o.deployment_id,
+            model_id=o.model_id,
+            gpu_id=o.gpu_id,
+            precision=o.precision,
+            ttft_observed=o.observed_ttft_p90_ms,
+            ttft_predicted=o.predicted_ttft_p90_ms,
+            tpot_observed=o.observed_tpot_p90_ms,
+            tpot_predicted=o.predicted_tpot_p90_ms,
+        )
+        for o in session.exec(select(Outcome).order_by(col(Outcome.observed_at)))
+        if o.observed_ttft_p90_ms
+        and o.predicted_ttft_p90_ms
+        and o.observed_tpot_p90_ms
+        and o.predicted_tpot_p90_ms
+    ]
+
+
 def planner(*, session: Session, calibration: CalibrationSet | None = None) -> Planner:
-    """A planner over the whole catalog, calibrated by the stored fit unless one is given."""
+    """A planner over the whole catalog, calibrated by the stored fit unless one is given,
+    and corrected where live deployments were observed."""
     return Planner(
         models=model_specs(session=session),
         gpus=gpu_specs(session=session),
         calibration=calibration or stored_calibration(),
         measured=measured_points(session=session),
+        observed=observed.factors(observed_outcomes(session=session)),
     )
 
 

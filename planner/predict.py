@@ -4,7 +4,7 @@ bandwidth, no overheads)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -14,6 +14,7 @@ from planner.batch import Batch, column
 from planner.calibration import CalibrationSet, StepCalibration, decode_correction
 from planner.measured import MeasuredIndex, MeasuredPoint
 from planner.memory import MemoryFit, fit
+from planner.observed import ObservedFactor, adjusted
 from planner.percentiles import samples, stats
 from planner.prediction import Prediction, PredictionQuery, band
 from planner.serving import SteadyState
@@ -52,6 +53,8 @@ class Planner:
     gpus: dict[str, GpuSpec]
     calibration: CalibrationSet
     measured: Sequence[MeasuredPoint] = ()
+    observed: Mapping[str, ObservedFactor] = field(default_factory=dict)
+    """Live deployments' observed / predicted, per `planner.observed.key`."""
     _measured_index: MeasuredIndex = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,7 +74,10 @@ class Planner:
         modelled = self._modelled([*plans, *(self.plan(q) for q in brackets)])
         at_load = dict(zip(brackets, modelled[len(plans) :], strict=True))
         return [
-            self._measured_index.apply(prediction, at_load, self.calibration.residuals)
+            adjusted(
+                self._measured_index.apply(prediction, at_load, self.calibration.residuals),
+                self.observed,
+            )
             for prediction in modelled[: len(plans)]
         ]
 

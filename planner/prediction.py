@@ -12,7 +12,7 @@ from planner.memory import MemoryFit
 from planner.percentiles import LatencyStats
 from planner.specs import Frozen, Precision
 
-Source = Literal["measured", "interpolated", "modelled"]
+Source = Literal["measured", "interpolated", "modelled", "observed"]
 
 
 class PredictionQuery(Frozen):
@@ -71,6 +71,8 @@ class Prediction(Frozen):
     calibration: str = ""
     """Which calibration level the model used (gpu+precision, gpu, default)."""
     method: Literal["analytical", "simulated"] = "analytical"
+    observed: str | None = None
+    """With source `observed`: what live deployments showed, and the model's numbers before."""
 
 
 def band(

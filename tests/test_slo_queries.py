@@ -13,14 +13,19 @@ from typing import Any
 import pytest
 from prometheus_api_client import PrometheusConnect
 
-from activities.slo import SloActivities, SloCheckRequest
+from activities.slo import Configuration, SloActivities, SloCheckRequest
 from activities.slo_queries import SloQueries, measure
+from kb.catalog import observed_outcomes, planner
 from kb.db import session_scope
 from kb.deployments import find_or_create_deployment
 from kb.slo_checks import slo_checks
+from planner.observed import MAX_FACTOR, MIN_OUTCOMES
+from planner.prediction import PredictionQuery
 from planner.slo_alerts import E2E_BUCKETS_S, TPOT_BUCKETS_S, TTFT_BUCKETS_S
 from settings import Settings
+from tests.conftest import kb_copy
 from tests.prometheus_server import prometheus, wait_for_scrapes
+from tests.test_cli import preflight
 
 pytestmark = pytest.mark.integration
 MODEL = "llama-3-1-8b"
@@ -161,3 +166,68 @@ def test_an_unreachable_prometheus_is_an_error_not_a_number(database_url: str) -
     request = SloCheckRequest(deployment_id="d", targets={"ttft_p90_ms": 1.0}, model_name=MODEL)
     report = SloActivities(settings).report(request)
     assert report.status == "error" and report.measurements == {}
+
+
+def test_checks_become_outcomes_that_correct_later_predictions(
+    scraped: str, seeded_sqlite_url: str, tmp_path: Path
+) -> None:
+    url = kb_copy(seeded_sqlite_url, tmp_path)
+    settings = Settings(database_url=url, prometheus_url=scraped, slo_window="4s")
+    configuration = Configuration(
+        model_id="meta-llama/Llama-3.1-8B-Instruct",
+        gpu_id="H100-SXM-80GB",
+        tp=1,
+        precision="bf16",
+        replicas=1,
+        prompt_tokens=500,
+        output_tokens=100,
+    )
+    query = PredictionQuery(
+        model_id=configuration.model_id,
+        gpu_id=configuration.gpu_id,
+        precision="bf16",
+        isl=500,
+        osl=100,
+        qps=RATE,
+    )
+    with session_scope(url) as session:
+        deployment_id = find_or_create_deployment(
+            session=session, name="bot", namespace="default", target="gitops:/x"
+        ).id
+        before = planner(session=session).predict(query)
+    request = SloCheckRequest(
+        deployment_id=deployment_id,
+        targets={"ttft_p90_ms": 1000.0},
+        model_name=MODEL,
+        configuration=configuration,
+    )
+    for _ in range(MIN_OUTCOMES):
+        SloActivities(settings).check_slo(request)
+
+    with session_scope(url) as session:
+        outcomes = observed_outcomes(session=session)
+        after = planner(session=session).predict(query)
+    assert len(outcomes) == MIN_OUTCOMES
+    # The exporter's lengths: no prompt counter, so the spec's 500; 100 tokens out.
+    assert outcomes[0].ttft_observed == pytest.approx(235.0)
+    assert outcomes[0].ttft_predicted == pytest.approx(before.ttft_ms.p90, rel=0.05)  # type: ignore[union-attr]
+    assert before.source == "modelled" and after.source == "observed"
+    # Corrected by observed / predicted, within the clip that tells a broken deployment.
+    for metric, observed in (("ttft_ms", 235.0), ("tpot_ms", 47.5)):
+        modelled, corrected = getattr(before, metric).p90, getattr(after, metric).p90
+        factor = min(max(observed / modelled, 1 / MAX_FACTOR), MAX_FACTOR)
+        assert corrected == pytest.approx(modelled * factor, rel=0.05), metric
+    assert after.observed and "3 checks" in after.observed and "modelled TTFT p90" in after.observed
+
+    shown = preflight("outcomes", database_url=url)
+    assert shown.returncode == 0, shown.stderr
+    assert "meta-llama/Llama-3.1-8B-Instruct on H100-SXM-80GB, bf16" in shown.stdout
+    assert (
+        "bias over all deployments" in shown.stdout and "TTFT slower than predicted" in shown.stdout
+    )
+    predicted = preflight(
+        *("predict", "--model", "llama-3.1-8b", "--gpu", "h100", "--precision", "bf16"),
+        *("--isl", "500", "--osl", "100", "--qps", str(RATE)),
+        database_url=url,
+    )
+    assert "source        observed" in predicted.stdout and "modelled TTFT p90" in predicted.stdout

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         SessionActivities,
         SessionEvent,
     )
+    from activities.slo import Configuration
     from workflows.monitor import SLO_REPORT_SIGNAL, MonitorInput, MonitorUpdate, MonitorWorkflow
     from workflows.session_state import (
         ENDED,
@@ -346,7 +347,15 @@ class AssistantWorkflow:
                 model_name=self._state.prepared.plan.model.served_model_name
                 if self._state.prepared
                 else None,
-                replicas=selection.option.replicas_for_peak,
+                configuration=Configuration(
+                    model_id=selection.option.model_id,
+                    gpu_id=selection.option.gpu_id,
+                    tp=selection.option.tp,
+                    precision=selection.option.precision,
+                    replicas=selection.option.replicas_for_peak,
+                    prompt_tokens=spec.traffic.prompt_tokens_mean,
+                    output_tokens=spec.traffic.output_tokens_mean,
+                ),
                 policy=self._input.monitor,
             ),
             id=f"{self._state.session_id}-monitor",

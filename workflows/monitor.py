@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.slo import SloActivities, SloCheckRequest, SloReport
+    from activities.slo import Configuration, SloActivities, SloCheckRequest, SloReport
     from workflows.session_state import MonitorPolicy
 
 SLO_REPORT_SIGNAL = "slo_report"
@@ -28,8 +28,8 @@ class MonitorInput(BaseModel):
     targets: dict[str, float]
     model_name: str | None = None
     """vLLM's served model name: how Prometheus labels the deployment's metrics."""
-    replicas: int
-    """Replicas the plan runs at peak: the base of a scale-out proposal."""
+    configuration: Configuration
+    """What was deployed; its replicas at peak are the base of a scale-out proposal."""
     policy: MonitorPolicy
     checks: int = 0
     consecutive_breaches: int = 0
@@ -75,6 +75,7 @@ class MonitorWorkflow:
                     deployment_id=monitor.deployment_id,
                     targets=monitor.targets,
                     model_name=monitor.model_name,
+                    configuration=monitor.configuration,
                 ),
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RetryPolicy(maximum_attempts=3),
@@ -94,7 +95,7 @@ class MonitorWorkflow:
                             proposal(
                                 report,
                                 monitor.targets,
-                                monitor.replicas,
+                                monitor.configuration.replicas,
                                 monitor.consecutive_breaches,
                             )
                             if sustained

@@ -21,6 +21,7 @@ from kb.db import session_scope
 from kb.slo_checks import record_slo_check
 from kb.tables import Outcome
 from planner.prediction import PredictionQuery
+from planner.rightsizing import Advice, Deployed, advise
 from planner.specs import Precision
 from settings import Settings
 
@@ -37,17 +38,14 @@ class SloCheckRequest(BaseModel):
     """With it, each measured check is also an outcome: observed against predicted."""
 
 
-class Configuration(BaseModel):
-    """What was deployed: enough to ask the planner about the load it actually serves."""
+class Configuration(Deployed):
+    """What was deployed: enough to ask the planner about the load it actually serves, and
+    to advise on its size (the specification's lengths stand in for unmeasured ones)."""
 
     model_id: str
     gpu_id: str
     tp: int
     precision: Precision
-    replicas: int
-    prompt_tokens: int
-    output_tokens: int
-    """The specification's means, used when the metrics do not give the observed ones."""
 
 
 class SloReport(BaseModel):
@@ -56,6 +54,7 @@ class SloReport(BaseModel):
     measurements: dict[str, float] = {}
     breached: list[str] = []
     """Names of the targets the measurements exceed."""
+    advice: list[Advice] = []
 
 
 class SloActivities:
@@ -90,6 +89,9 @@ class SloActivities:
             detail=detail,
             measurements=measured,
             breached=over,
+            advice=advise(measured, request.targets, request.configuration)
+            if request.configuration
+            else [],
         )
 
     @activity.defn

@@ -353,6 +353,14 @@ class AssistantWorkflow:
                     tp=selection.option.tp,
                     precision=selection.option.precision,
                     replicas=selection.option.replicas_for_peak,
+                    min_replicas=selection.option.min_replicas,
+                    max_qps_per_replica=selection.option.max_qps_per_replica,
+                    usd_per_replica_hour=(
+                        selection.option.usd_per_hour / selection.option.replicas_for_peak
+                        if selection.option.usd_per_hour is not None
+                        else None
+                    ),
+                    peak_qps=spec.traffic.peak_qps,
                     prompt_tokens=spec.traffic.prompt_tokens_mean,
                     output_tokens=spec.traffic.output_tokens_mean,
                 ),

@@ -8,7 +8,6 @@ checks so its history stays short however long it watches.
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 
 from pydantic import BaseModel
@@ -43,23 +42,12 @@ class MonitorUpdate(BaseModel):
     proposal: str | None = None
 
 
-def proposal(report: SloReport, targets: dict[str, float], replicas: int, checks: int) -> str:
-    """Scale out by the worst observed/target ratio, or roll back."""
-    ratios = {
-        name: report.measurements[name] / targets[name]
-        for name in report.breached
-        if name in report.measurements and targets.get(name)
-    }
-    worst = max(ratios.values(), default=1.0)
-    what = ", ".join(
-        f"{name} {report.measurements[name]:,.0f} vs {targets[name]:,.0f}" for name in ratios
+def proposal(report: SloReport, checks: int) -> str:
+    """The right-sizing advice for a sustained breach (always offering the rollback)."""
+    advice = " ".join(a.text + "." for a in report.advice) or (
+        f"{report.detail}: scale out, or roll back to the previous revision."
     )
-    scaled = max(replicas + 1, math.ceil(replicas * worst))
-    return (
-        f"SLO breached in {checks} checks in a row ({what or report.detail}). "
-        f"Proposed: scale out from {replicas} to {scaled} replicas, or roll back "
-        "to the previous revision."
-    )
+    return f"SLO breached in {checks} checks in a row. Proposed: {advice}"
 
 
 @workflow.defn
@@ -92,14 +80,7 @@ class MonitorWorkflow:
                         checks=monitor.checks,
                         consecutive_breaches=monitor.consecutive_breaches,
                         proposal=(
-                            proposal(
-                                report,
-                                monitor.targets,
-                                monitor.configuration.replicas,
-                                monitor.consecutive_breaches,
-                            )
-                            if sustained
-                            else None
+                            proposal(report, monitor.consecutive_breaches) if sustained else None
                         ),
                     ),
                 )

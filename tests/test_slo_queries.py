@@ -179,6 +179,8 @@ def test_checks_become_outcomes_that_correct_later_predictions(
         tp=1,
         precision="bf16",
         replicas=1,
+        max_qps_per_replica=20.0,
+        peak_qps=RATE,
         prompt_tokens=500,
         output_tokens=100,
     )

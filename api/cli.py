@@ -12,7 +12,9 @@ from api import (
     cluster_cli,
     demo,
     deploy_cli,
+    emulator_cli,
     intent_cli,
+    load_cli,
     outcomes_cli,
     predict_cli,
     users_cli,
@@ -44,6 +46,8 @@ app.command("rollback")(cluster_cli.rollback_command)
 app.command("deployments")(cluster_cli.deployments_command)
 app.command("demo")(demo.demo)
 app.command("outcomes")(outcomes_cli.outcomes)
+app.command("load")(load_cli.load)
+app.command("emulate")(emulator_cli.emulate)
 
 
 @app.command()

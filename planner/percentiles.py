@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import ndtri
 
 from planner.calibration import ServingCalibration
@@ -54,6 +55,18 @@ def _grids(n: int) -> tuple[Array, ...]:
     return tuple(grids)
 
 
+def lognormal_sigma(p95_over_mean: ArrayLike) -> Array:
+    """The spread of a lognormal with mean 1 whose p95 is `p95_over_mean`.
+
+    With mu = -sigma^2 / 2 (mean 1), p95 = exp(mu + Z95 sigma) gives
+    sigma^2 - 2 Z95 sigma + 2 ln(p95) = 0; the smaller root is the light-tailed one. A p95
+    above exp(Z95^2 / 2) (3.87 x the mean) is beyond every lognormal with that mean: the
+    spread stops at Z95, where the p95 is largest.
+    """
+    log_ratio = np.log(np.maximum(np.asarray(p95_over_mean, dtype=np.float64), 1.0))
+    return np.asarray(Z95 - np.sqrt(np.maximum(Z95**2 - 2 * log_ratio, 0.0)))
+
+
 def _lognormal_factor(mean: Array, p95: Array | None, u: Array) -> Array:
     """Multiplicative spread of a length around its mean, matching its p95."""
     if p95 is None:
@@ -64,8 +77,7 @@ def _lognormal_factor(mean: Array, p95: Array | None, u: Array) -> Array:
         distinct, index = ratio[:1], np.zeros(len(ratio), dtype=np.intp)
     else:
         distinct, index = np.unique(ratio, return_inverse=True)
-    # Lognormal with E = 1 and p95 = ratio: sigma solves mu + 1.645 sigma = ln(ratio).
-    sigma = np.maximum(-Z95 + np.sqrt(Z95**2 + 2 * np.log(distinct)), 0.0)
+    sigma = lognormal_sigma(distinct)
     z = ndtri(np.clip(u, 1e-6, 1 - 1e-6))
     factors = np.exp(-(sigma[:, None] ** 2) / 2 + sigma[:, None] * z[None, :])
     if len(distinct) == 1:

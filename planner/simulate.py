@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from planner.percentiles import Z95
+from planner.percentiles import lognormal_sigma
 from planner.steptime import Array, StepCoefficients, step_seconds
 
 SATURATION_GROWTH_S = 0.5
@@ -72,7 +72,9 @@ class SimulationResult:
 
 
 @dataclass
-class _Request:
+class SequenceState:
+    """One request as the scheduler sees it (the simulator's and the emulator's)."""
+
     arrival: float
     prompt: int
     output: int
@@ -83,25 +85,138 @@ class _Request:
     admitted_order: int = 0
 
 
+@dataclass(frozen=True)
+class EngineStep:
+    """What one engine step runs, and how long it takes."""
+
+    decoding: list[SequenceState]
+    chunks: list[tuple[SequenceState, int]]
+    """Prompt chunks: (sequence, tokens of its prompt prefilled in this step)."""
+    seconds: float
+
+    @property
+    def prefill_tokens(self) -> int:
+        return sum(take for _, take in self.chunks)
+
+
 @dataclass
-class _Lengths:
+class Scheduler:
+    """vLLM V1's scheduling loop over one replica, one engine step at a time."""
+
+    coefficients: StepCoefficients
+    kv_capacity_tokens: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    waiting: deque[SequenceState] = field(default_factory=deque)
+    running: list[SequenceState] = field(default_factory=list)
+    admitted: int = 0
+    preemptions: int = 0
+
+    @property
+    def kv_tokens_used(self) -> int:
+        return sum(r.prefilled + r.generated for r in self.running)
+
+    def next_step(self) -> EngineStep:
+        """Decode every running sequence whose prompt is done, then fill the rest of the token
+        budget with prompt chunks, oldest first, admitting waiting requests while sequences and
+        KV-cache tokens allow."""
+        running, waiting = self.running, self.waiting
+        used_kv = self.kv_tokens_used
+        decoding = [r for r in running if r.prefilled >= r.prompt]
+        # Decoding needs one more KV slot per sequence; preempt the newest if it does not fit.
+        while decoding and used_kv + len(decoding) > self.kv_capacity_tokens:
+            victim = max(running, key=lambda r: r.admitted_order)
+            running.remove(victim)
+            used_kv -= victim.prefilled + victim.generated
+            victim.prefilled, victim.generated = 0, 0
+            waiting.appendleft(victim)
+            self.preemptions += 1
+            decoding = [r for r in running if r.prefilled >= r.prompt]
+        budget = self.max_num_batched_tokens - len(decoding)
+        chunks: list[tuple[SequenceState, int]] = []
+        for r in running:
+            if r.prefilled < r.prompt and budget > 0:
+                take = min(r.prompt - r.prefilled, budget)
+                chunks.append((r, take))
+                budget -= take
+        while waiting and budget > 0 and len(running) < self.max_num_seqs:
+            candidate = waiting[0]
+            if used_kv + candidate.prompt + len(decoding) > self.kv_capacity_tokens:
+                break
+            waiting.popleft()
+            self.admitted += 1
+            candidate.admitted_order = self.admitted
+            running.append(candidate)
+            used_kv += candidate.prompt
+            take = min(candidate.prompt, budget)
+            chunks.append((candidate, take))
+            budget -= take
+        return EngineStep(decoding, chunks, self.step_seconds(decoding, chunks))
+
+    def step_seconds(
+        self, decoding: list[SequenceState], chunks: list[tuple[SequenceState, int]]
+    ) -> float:
+        """Layer 2's duration for this batch composition."""
+        prefill_tokens = sum(take for _, take in chunks)
+        decode_context = (
+            float(np.mean([r.prompt + r.generated for r in decoding])) if decoding else 0.0
+        )
+        prefill_context = (
+            float(np.mean([r.prefilled + take / 2 for r, take in chunks])) if chunks else 0.0
+        )
+        return float(
+            step_seconds(
+                self.coefficients, len(decoding), decode_context, prefill_tokens, prefill_context
+            )[0]
+        )
+
+    def complete(self, step: EngineStep, now: float, overhead_s: float) -> list[SequenceState]:
+        """Apply a step that ended at `now`; returns the sequences it finished."""
+        for r in step.decoding:
+            r.generated += 1
+        for r, take in step.chunks:
+            r.prefilled += take
+            if r.prefilled >= r.prompt and r.first_token is None:
+                r.first_token = now + overhead_s
+                r.generated = max(r.generated, 1)
+        finished = [r for r in self.running if r.generated >= r.output and r.prefilled >= r.prompt]
+        for r in finished:
+            r.finished = now + overhead_s
+            self.running.remove(r)
+        return finished
+
+
+LENGTH_CAP_FACTOR = 4.0
+"""Lengths are clipped at this many times their p95 (or mean): a lognormal tail otherwise
+now and then asks for a prompt far beyond any context window."""
+
+
+@dataclass
+class Lengths:
+    """Token lengths: lognormal with the given mean and p95 (none: always the mean),
+    clipped to 1 .. LENGTH_CAP_FACTOR x p95 (shared by the simulator and the load
+    generator)."""
+
     rng: np.random.Generator
     mean: float
     p95: float | None
     _sigma: float = field(init=False)
+    _cap: int = field(init=False)
 
     def __post_init__(self) -> None:
-        ratio = max((self.p95 or self.mean) / self.mean, 1.0)
-        self._sigma = max(-Z95 + float(np.sqrt(Z95**2 + 2 * np.log(ratio))), 0.0)
+        self._sigma = float(lognormal_sigma((self.p95 or self.mean) / self.mean))
+        self._cap = max(1, round(LENGTH_CAP_FACTOR * (self.p95 or self.mean)))
 
     def draw(self) -> int:
         if self._sigma == 0:
             return max(1, round(self.mean))
         value = self.mean * np.exp(self._sigma * self.rng.standard_normal() - self._sigma**2 / 2)
-        return max(1, round(float(value)))
+        return min(max(1, round(float(value))), self._cap)
 
 
-def _arrival_gaps(rng: np.random.Generator, qps: float, cv2: float, n: int) -> Array:
+def arrival_gaps(rng: np.random.Generator, qps: float, cv2: float, n: int) -> Array:
+    """`n` inter-arrival gaps (s) at mean rate `qps`: Poisson, or gamma for cv2 above 1
+    (shared by the simulator and the load generator)."""
     if cv2 <= 1.0:
         return np.asarray(rng.exponential(1.0 / qps, n))
     # Gamma with mean 1/qps and squared CV cv2: shape 1/cv2, scale cv2/qps.
@@ -112,86 +227,37 @@ def simulate(sim: SimulationInput) -> SimulationResult:
     if (sim.qps is None) == (sim.concurrency is None):
         raise ValueError("give exactly one of qps (open loop) or concurrency (closed loop)")
     rng = np.random.default_rng(sim.seed)
-    prompts = _Lengths(rng, sim.isl_mean, sim.isl_p95)
-    outputs = _Lengths(rng, sim.osl_mean, sim.osl_p95)
+    prompts = Lengths(rng, sim.isl_mean, sim.isl_p95)
+    outputs = Lengths(rng, sim.osl_mean, sim.osl_p95)
     total = sim.requests + sim.warmup_requests
-    pending: deque[_Request] = deque()
+    pending: deque[SequenceState] = deque()
     if sim.qps is not None:
-        arrivals = np.cumsum(_arrival_gaps(rng, sim.qps, sim.arrival_cv2, total))
-        pending.extend(_Request(float(t), prompts.draw(), outputs.draw()) for t in arrivals)
+        arrivals = np.cumsum(arrival_gaps(rng, sim.qps, sim.arrival_cv2, total))
+        pending.extend(SequenceState(float(t), prompts.draw(), outputs.draw()) for t in arrivals)
     else:
         assert sim.concurrency is not None
         pending.extend(
-            _Request(0.0, prompts.draw(), outputs.draw())
+            SequenceState(0.0, prompts.draw(), outputs.draw())
             for _ in range(min(sim.concurrency, total))
         )
     issued = len(pending)
-    waiting: deque[_Request] = deque()
-    running: list[_Request] = []
-    done: list[_Request] = []
-    now, admitted, preemptions = 0.0, 0, 0
-    c = sim.coefficients
-    budget_total = sim.max_num_batched_tokens
+    scheduler = Scheduler(
+        sim.coefficients, sim.kv_capacity_tokens, sim.max_num_seqs, sim.max_num_batched_tokens
+    )
+    done: list[SequenceState] = []
+    now = 0.0
     while len(done) < total:
         while pending and pending[0].arrival <= now:
-            waiting.append(pending.popleft())
-        if not running and not waiting:
+            scheduler.waiting.append(pending.popleft())
+        if not scheduler.running and not scheduler.waiting:
             now = pending[0].arrival
             continue
-        used_kv = sum(r.prefilled + r.generated for r in running)
-        decoding = [r for r in running if r.prefilled >= r.prompt]
-        # Decoding needs one more KV slot per sequence; preempt the newest if it does not fit.
-        while decoding and used_kv + len(decoding) > sim.kv_capacity_tokens:
-            victim = max(running, key=lambda r: r.admitted_order)
-            running.remove(victim)
-            used_kv -= victim.prefilled + victim.generated
-            victim.prefilled, victim.generated = 0, 0
-            waiting.appendleft(victim)
-            preemptions += 1
-            decoding = [r for r in running if r.prefilled >= r.prompt]
-        budget = budget_total - len(decoding)
-        chunks: list[tuple[_Request, int]] = []
-        for r in running:
-            if r.prefilled < r.prompt and budget > 0:
-                take = min(r.prompt - r.prefilled, budget)
-                chunks.append((r, take))
-                budget -= take
-        while waiting and budget > 0 and len(running) < sim.max_num_seqs:
-            candidate = waiting[0]
-            if used_kv + candidate.prompt + len(decoding) > sim.kv_capacity_tokens:
-                break
-            waiting.popleft()
-            admitted += 1
-            candidate.admitted_order = admitted
-            running.append(candidate)
-            used_kv += candidate.prompt
-            take = min(candidate.prompt, budget)
-            chunks.append((candidate, take))
-            budget -= take
-        prefill_tokens = sum(take for _, take in chunks)
-        decode_context = (
-            float(np.mean([r.prompt + r.generated for r in decoding])) if decoding else 0.0
-        )
-        prefill_context = (
-            float(np.mean([r.prefilled + take / 2 for r, take in chunks])) if chunks else 0.0
-        )
-        step = float(
-            step_seconds(c, len(decoding), decode_context, prefill_tokens, prefill_context)[0]
-        )
-        now += step
-        for r in decoding:
-            r.generated += 1
-        for r, take in chunks:
-            r.prefilled += take
-            if r.prefilled >= r.prompt and r.first_token is None:
-                r.first_token = now + sim.request_overhead_s
-                r.generated = max(r.generated, 1)
-        for r in [r for r in running if r.generated >= r.output and r.prefilled >= r.prompt]:
-            r.finished = now + sim.request_overhead_s
-            running.remove(r)
+        step = scheduler.next_step()
+        now += step.seconds
+        for r in scheduler.complete(step, now, sim.request_overhead_s):
             done.append(r)
             if sim.concurrency is not None and issued < total:
-                pending.append(_Request(r.finished, prompts.draw(), outputs.draw()))
+                pending.append(SequenceState(r.finished or now, prompts.draw(), outputs.draw()))
                 issued += 1
     measured = sorted(done, key=lambda r: r.arrival)[sim.warmup_requests :]
     ttft = np.array([(r.first_token or 0.0) - r.arrival for r in measured])
@@ -214,6 +280,6 @@ def simulate(sim: SimulationInput) -> SimulationResult:
         e2e_s=e2e,
         duration_s=duration,
         completed=len(measured),
-        preemptions=preemptions,
+        preemptions=scheduler.preemptions,
         saturated=saturated,
     )

@@ -48,6 +48,9 @@ def llama_server(llama_server_log: Path) -> Iterator[str]:
         "--host", "127.0.0.1",
         "--port", str(port),
         "--n_ctx", "2048",
+        # Queue concurrent requests as real servers do, instead of cutting the current
+        # stream short (llama-cpp-python's default): the load generator's tests need that.
+        "--interrupt_requests", "false",
     ]  # fmt: skip
     with llama_server_log.open("w") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)

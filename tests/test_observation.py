@@ -9,25 +9,39 @@ resolution of vLLM's buckets."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 from prometheus_api_client import PrometheusConnect
+from temporalio.testing import WorkflowEnvironment
 
 from activities.slo_queries import SloQueries, measure
 from kb.catalog import planner
 from kb.db import session_scope
 from planner.prediction import PredictionQuery
-from tests.conftest import MEASURED_DIR, free_port
+from settings import Settings
+from tests.conftest import MEASURED_DIR, free_port, kb_copy
 from tests.prometheus_server import prometheus
 from tests.test_cli import PREFLIGHT
+from tests.test_workflows import explore, run_session, start, wait_for
+from workflows.assistant import AssistantWorkflow
+from workflows.session_state import (
+    Decision,
+    EditRequest,
+    MonitorPolicy,
+    RollbackRequest,
+    SelectRequest,
+    SessionState,
+)
 
 pytestmark = pytest.mark.integration
 MODEL, GPU, NAME = "meta-llama/Llama-3.1-8B-Instruct", "H100-SXM-80GB", "chat"
@@ -117,3 +131,99 @@ def test_the_slo_report_agrees_with_the_client_and_the_prediction(
     assert server["ttft_mean_ms"] == pytest.approx(
         predicted.ttft_ms.mean, rel=PREDICTION_TOLERANCE, abs=JITTER_MS
     )
+
+
+def start_emulator(
+    option: Any, name: str, slowdown: float, database_url: str, port: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    env = os.environ | {"DATABASE_URL": database_url}
+    args = [
+        *("emulate", "--model", option.model_id, "--gpu", option.gpu_id),
+        *("--tp", str(option.tp), "--precision", option.precision, "--port", str(port)),
+        *("--served-model-name", name, "--slowdown", str(slowdown)),
+    ]
+    process = subprocess.Popen(
+        [PREFLIGHT, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, "the emulator exited"
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the emulator never became healthy"
+        time.sleep(0.3)
+
+
+def test_a_slowed_emulator_is_a_breach_the_monitor_proposes_to_fix_and_rollback_undoes(
+    seeded_sqlite_url: str, tmp_path: Path
+) -> None:
+    database_url = kb_copy(seeded_sqlite_url, tmp_path)
+    profile = tmp_path / "spec.yaml"
+    traffic = {"prompt_tokens_mean": PROMPT, "output_tokens_mean": OUTPUT, "burstiness": "low"}
+    profile.write_text(yaml.safe_dump({"traffic": traffic}))
+    processes: list[subprocess.Popen[bytes]] = []
+    port = free_port()  # known before the emulator starts, so Prometheus can scrape it
+
+    async def scenario(env: WorkflowEnvironment) -> None:
+        handle = await start(env.client, settings, monitor=MonitorPolicy(breach_after=2))
+        await explore(handle)
+        # Plan for the emulated configuration, with a TTFT target its twice-slower
+        # replica misses (its first tokens land in vLLM's 100-250 ms bucket).
+        pinned = await handle.execute_update(
+            AssistantWorkflow.edit_spec,
+            EditRequest(
+                actor="alice",
+                changes={"model": "llama-3.1-8b", "gpu": "h100", "target_ttft_p90_ms": 150},
+            ),
+        )
+        chosen = pinned.recommendations.options[0]  # type: ignore[union-attr]
+        selected = await handle.execute_update(
+            AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
+        )
+        assert selected.prepared is not None
+        name = selected.prepared.plan.model.served_model_name
+        emulator, url = start_emulator(chosen.option, name, 2.0, database_url, port)
+        processes.append(emulator)
+        processes.append(
+            subprocess.Popen(
+                [
+                    *(PREFLIGHT, "load", "--url", f"{url}/v1", "--profile", str(profile)),
+                    *("--duration", "60s", "--qps", str(QPS), "--seed", "3", "--json"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        await handle.signal(AssistantWorkflow.approve, Decision(approver="bob"))
+        await wait_for(handle, lambda s: s.stage == "observe")
+        await asyncio.sleep(8)  # traffic fills the queries' window
+        for checks in (1, 2):
+            await env.sleep(MonitorPolicy().interval)
+            current = await wait_for(
+                handle,
+                lambda s, n=checks: bool(s.slo and s.slo.checks >= n),  # type: ignore[misc]
+            )
+        assert current.slo and current.slo.last and current.slo.last.status == "breach"
+        assert current.slo.last.measurements["ttft_p90_ms"] > 150
+        assert current.slo.proposal and "scale out" in current.slo.proposal
+        await handle.signal(AssistantWorkflow.rollback, RollbackRequest(actor="alice"))
+        final: SessionState = await handle.result()
+        assert final.stage == "rolled_back"
+        assert not (tmp_path / "gitops" / "kustomization.yaml").exists()
+
+    with prometheus([f"127.0.0.1:{port}"], tmp_path) as prometheus_url:
+        settings = Settings(
+            database_url=database_url,
+            state_dir=tmp_path,
+            prometheus_url=prometheus_url,
+            slo_window="10s",
+        )
+        try:
+            run_session(settings, scenario)
+        finally:
+            for process in processes:
+                process.terminate()

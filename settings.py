@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         default=dt.timedelta(minutes=5), ge=dt.timedelta(seconds=10)
     )
     """How often a deployed session checks its SLOs."""
+    rehearse: bool = False
+    """GitOps mode without a cluster: rehearse each deployment on this machine (emulator,
+    local Prometheus, a little traffic shaped like the spec), labelled as a rehearsal.
+    `make run` turns it on."""
     prometheus_url: str | None = Field(default=None, pattern=r"^https?://")
     """The Prometheus that scrapes the deployments' vLLM metrics; unset means SLO checks
     report that no metrics source is configured (and measure nothing)."""

@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from activities.deploy_steps import DeployActivities
 from activities.knowledge_base import KnowledgeBaseActivities
+from activities.rehearsal import RehearsalActivities
 from activities.session import SessionActivities
 from activities.slo import SloActivities
 from settings import Settings, get_settings
@@ -34,7 +35,7 @@ def activities(settings: Settings) -> list[Callable[..., Any]]:
     """Every activity, bound to its dependencies."""
     knowledge_base = KnowledgeBaseActivities(settings.resolved_database_url)
     session, deploy = SessionActivities(settings), DeployActivities(settings)
-    slo = SloActivities(settings)
+    slo, rehearsal = SloActivities(settings), RehearsalActivities(settings)
     return [
         knowledge_base.kb_stats,
         session.converse,
@@ -48,6 +49,8 @@ def activities(settings: Settings) -> list[Callable[..., Any]]:
         deploy.smoke_test,
         deploy.roll_back,
         slo.check_slo,
+        rehearsal.start_rehearsal,
+        rehearsal.stop_rehearsal,
     ]
 
 
@@ -83,7 +86,9 @@ async def run(settings: Settings) -> None:
             )
             await stop.wait()
             log.info("worker draining and shutting down")
-    # Leaving the block waits for in-flight activities (graceful shutdown).
+        # Leaving the block waits for in-flight activities (graceful shutdown).
+    # Rehearsals are this machine's processes: they go with the worker that started them.
+    RehearsalActivities(settings).stop_all()
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from planner.specs import Precision
 from settings import Settings
 
 SloCheckStatus = Literal["no_source", "ok", "breach", "error"]
+REHEARSAL = "REHEARSAL (emulated server, not a real model)"
 
 
 class SloCheckRequest(BaseModel):
@@ -36,6 +37,10 @@ class SloCheckRequest(BaseModel):
     """vLLM's served model name, the `model_name` label of its metrics."""
     configuration: Configuration | None = None
     """With it, each measured check is also an outcome: observed against predicted."""
+    prometheus_url: str | None = None
+    """A Prometheus of this deployment's own (a rehearsal's); else the configured one."""
+    rehearsal: bool = False
+    """The numbers come from the emulator: said in every report, never an outcome."""
 
 
 class Configuration(Deployed):
@@ -62,7 +67,7 @@ class SloActivities:
         self._settings = settings
 
     def report(self, request: SloCheckRequest) -> SloReport:
-        url = self._settings.prometheus_url
+        url = request.prometheus_url or self._settings.prometheus_url
         if url is None or request.model_name is None:
             return SloReport(
                 status="no_source",
@@ -97,8 +102,10 @@ class SloActivities:
     @activity.defn
     def check_slo(self, request: SloCheckRequest) -> SloReport:
         report = self.report(request)
+        if request.rehearsal:
+            report = report.model_copy(update={"detail": f"{REHEARSAL}: {report.detail}"})
         with session_scope(self._settings.resolved_database_url) as session:
-            if request.configuration is not None:
+            if request.configuration is not None and not request.rehearsal:
                 outcome = _outcome(report, request, session, self._settings.slo_window)
                 if outcome is not None:
                     session.add(outcome)

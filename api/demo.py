@@ -114,6 +114,12 @@ class Demo:
             say(_indent(f"compensation     {step['status']:8} {step['detail']}"))
         if state["stage"] != "observe":
             raise fail(f"the deploy failed: {deployment['error']}")
+        if deployment["rehearsal"]:
+            say(
+                "   This is a REHEARSAL: no cluster runs the manifests, so an emulator (timed by "
+                "the planner, no real model)\n   serves a little traffic shaped like the spec, "
+                f"and a local Prometheus at {deployment['rehearsal']['prometheus_url']} scrapes it."
+            )
         say(
             f"8. observing the SLOs every few minutes (session {session}).\n"
             f"   Roll back: curl -X POST {self.client.base_url}/sessions/{session}/rollback "

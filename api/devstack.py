@@ -47,10 +47,15 @@ class Stack:
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
     def _start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        env = os.environ | {
-            "PREFLIGHT_TEMPORAL_ADDRESS": self.settings.temporal_address,
-            "DATABASE_URL": self.settings.resolved_database_url,
-        }
+        # `make run` rehearses its GitOps deployments unless told otherwise.
+        env = (
+            {"PREFLIGHT_REHEARSE": "true"}
+            | os.environ
+            | {
+                "PREFLIGHT_TEMPORAL_ADDRESS": self.settings.temporal_address,
+                "DATABASE_URL": self.settings.resolved_database_url,
+            }
+        )
         process = subprocess.Popen(argv, env=env, start_new_session=True)
         self.processes.append((name, process))
         print(f"preflight: started {name} (pid {process.pid})", flush=True)

@@ -373,6 +373,7 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
             owner=caller.user,
             target=deploy_target(settings),
             namespace=settings.deploy_namespace,
+            rehearse=settings.rehearse and deploy_target(settings).kind == "gitops",
             approval=ApprovalPolicy(
                 require_distinct_approver=settings.require_distinct_approver,
                 remind_after=settings.approval_remind_after,

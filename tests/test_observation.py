@@ -24,13 +24,14 @@ import yaml
 from prometheus_api_client import PrometheusConnect
 from temporalio.testing import WorkflowEnvironment
 
+from activities.rehearsal import RehearsalActivities
 from activities.slo_queries import SloQueries, measure
-from kb.catalog import planner
+from kb.catalog import observed_outcomes, planner
 from kb.db import session_scope
 from planner.prediction import PredictionQuery
 from settings import Settings
 from tests.conftest import MEASURED_DIR, free_port, kb_copy
-from tests.prometheus_server import prometheus
+from tests.prometheus_server import prometheus, wait_for_scrapes
 from tests.test_cli import PREFLIGHT
 from tests.test_workflows import explore, run_session, start, wait_for
 from workflows.assistant import AssistantWorkflow
@@ -227,3 +228,55 @@ def test_a_slowed_emulator_is_a_breach_the_monitor_proposes_to_fix_and_rollback_
         finally:
             for process in processes:
                 process.terminate()
+
+
+def test_a_gitops_deployment_is_rehearsed_and_labelled_so(
+    seeded_sqlite_url: str, tmp_path: Path
+) -> None:
+    database_url = kb_copy(seeded_sqlite_url, tmp_path)
+    settings = Settings(database_url=database_url, state_dir=tmp_path, slo_window="1m")
+
+    async def scenario(env: WorkflowEnvironment) -> None:
+        handle = await start(env.client, settings, rehearse=True)
+        await explore(handle)
+        pinned = await handle.execute_update(
+            AssistantWorkflow.edit_spec,
+            EditRequest(actor="alice", changes={"model": "llama-3.1-8b", "gpu": "h100"}),
+        )
+        chosen = pinned.recommendations.options[0]  # type: ignore[union-attr]
+        await handle.execute_update(
+            AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
+        )
+        await handle.signal(AssistantWorkflow.approve, Decision(approver="bob"))
+        observed = await wait_for(handle, lambda s: s.stage == "observe", timeout_s=120)
+        deployment = observed.deployment
+        assert deployment and deployment.rehearsal and deployment.smoke
+        step = next(s for s in deployment.steps if s.name == "rehearsal")
+        assert step.detail.startswith("REHEARSAL")
+        assert deployment.smoke.endpoint == deployment.rehearsal.endpoint
+        pids = json.loads((Path(deployment.rehearsal.folder) / "pids.json").read_text())
+
+        # A little traffic reaches the emulator, and Prometheus scrapes it a few times.
+        prometheus_url = deployment.rehearsal.prometheus_url
+        await asyncio.to_thread(wait_for_scrapes, prometheus_url, "vllm:request_success_total", 8)
+        await env.sleep(MonitorPolicy().interval)
+        checked = await wait_for(handle, lambda s: bool(s.slo and s.slo.checks >= 1))
+        assert checked.slo and checked.slo.last
+        assert checked.slo.last.detail.startswith("REHEARSAL")
+        assert checked.slo.last.measurements.get("ttft_mean_ms", 0) > 0, checked.slo.last
+        with session_scope(database_url) as session:
+            assert observed_outcomes(session=session) == []  # never evidence
+
+        await handle.signal(AssistantWorkflow.rollback, RollbackRequest(actor="alice"))
+        final: SessionState = await handle.result()
+        assert final.stage == "rolled_back"
+        for pid in pids:
+            assert (
+                not Path(f"/proc/{pid}").exists()
+                or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+            )
+
+    try:
+        run_session(settings, scenario)
+    finally:
+        RehearsalActivities(settings).stop_all()  # even when the test fails halfway

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         WaitRequest,
     )
     from activities.deploy_steps import RollbackRequest as Compensation
+    from activities.rehearsal import RehearsalActivities, RehearsalRequest
     from activities.session import (
         INVALID,
         CompareInput,
@@ -41,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         SessionActivities,
         SessionEvent,
     )
-    from activities.slo import Configuration
+    from activities.slo import REHEARSAL, Configuration
     from workflows.monitor import SLO_REPORT_SIGNAL, MonitorInput, MonitorUpdate, MonitorWorkflow
     from workflows.session_state import (
         ENDED,
@@ -69,6 +70,8 @@ RETRY = RetryPolicy(
     non_retryable_error_types=[INVALID],
 )
 MAX_SCENARIOS = 4
+REHEARSAL_QPS = 1.0
+"""A rehearsal sends a little traffic: at most this many requests a second."""
 WRONG_STAGE = "WrongStage"
 """`ApplicationError.type` of an update refused for the session's stage."""
 SYSTEM = "preflight"
@@ -185,8 +188,8 @@ class AssistantWorkflow:
             return decision
 
     async def _deploy(self, approved: Decision) -> bool:
-        prepared, target = self._state.prepared, self._input.target
-        assert prepared is not None
+        prepared, target, spec = self._state.prepared, self._input.target, self._state.specification
+        assert prepared is not None and spec is not None
         plan = prepared.plan
         deployment = DeploymentState(target=target.label, name=plan.name, namespace=plan.namespace)
         self._state.deployment = deployment
@@ -199,7 +202,10 @@ class AssistantWorkflow:
             owner=self._state.owner,
             dry_run=True,
         )
-        compensations: list[Compensation] = []
+        compensations: list[tuple[str, Callable[[], Awaitable[str]]]] = []
+
+        def undo_deploy(deployment_id: str) -> None:
+            compensations.append(("rollback", lambda: self._undo(deployment_id, SYSTEM)))
 
         async def step(name: str, call: Callable[[], Awaitable[T]], done: Callable[[T], str]) -> T:
             try:
@@ -236,13 +242,11 @@ class AssistantWorkflow:
                 )
             except StepError as failure:
                 if failure.deployment_id:
-                    compensations.append(
-                        Compensation(deployment_id=failure.deployment_id, actor=SYSTEM)
-                    )
+                    undo_deploy(failure.deployment_id)
                 raise
             assert applied.deployment_id is not None
             deployment.deployment_id, deployment.revision = applied.deployment_id, applied.revision
-            compensations.append(Compensation(deployment_id=applied.deployment_id, actor=SYSTEM))
+            undo_deploy(applied.deployment_id)
             self._log(
                 approved.approver, "deployed", f"revision {applied.revision} to {target.label}"
             )
@@ -266,6 +270,26 @@ class AssistantWorkflow:
                     lambda r: f"Ready after {r.waited_s:.0f} s at {r.url}",
                 )
                 endpoint = ready.url or endpoint
+            elif self._input.rehearse:
+                rehearsal = RehearsalRequest(
+                    deployment_id=applied.deployment_id,
+                    configuration=self._configuration(),
+                    served_model_name=plan.model.served_model_name,
+                    traffic=spec.traffic,
+                    qps=min(spec.traffic.steady_qps, REHEARSAL_QPS),
+                )
+                deployment.rehearsal = await step(
+                    "rehearsal",
+                    lambda: self._activity(
+                        RehearsalActivities.start_rehearsal, rehearsal, 180, heartbeat=True
+                    ),
+                    lambda r: (
+                        f"{REHEARSAL}: emulator at {r.endpoint}, Prometheus at "
+                        f"{r.prometheus_url}, {rehearsal.qps:.2g} requests/s shaped like the spec"
+                    ),
+                )
+                compensations.append(("stop rehearsal", self._stop_rehearsal))
+                endpoint = deployment.rehearsal.endpoint
             else:
                 deployment.steps.append(
                     Step(
@@ -296,15 +320,14 @@ class AssistantWorkflow:
             )
             deployment.status, deployment.error = "failed", f"{failure.step}: {failure.message}"
             self._log(SYSTEM, "deploy_failed", deployment.error)
-            for compensation in reversed(compensations):
+            for name, undo in reversed(compensations):
                 try:
-                    undone = await self._activity(DeployActivities.roll_back, compensation, 300)
                     deployment.compensations.append(
-                        Step(name="rollback", status="ok", detail=undone.detail)
+                        Step(name=name, status="ok", detail=await undo())
                     )
                 except ActivityError as error:
                     deployment.compensations.append(
-                        Step(name="rollback", status="failed", detail=_reason(error)[0])
+                        Step(name=name, status="failed", detail=_reason(error)[0])
                     )
             if compensations:
                 self._log(
@@ -347,23 +370,11 @@ class AssistantWorkflow:
                 model_name=self._state.prepared.plan.model.served_model_name
                 if self._state.prepared
                 else None,
-                configuration=Configuration(
-                    model_id=selection.option.model_id,
-                    gpu_id=selection.option.gpu_id,
-                    tp=selection.option.tp,
-                    precision=selection.option.precision,
-                    replicas=selection.option.replicas_for_peak,
-                    min_replicas=selection.option.min_replicas,
-                    max_qps_per_replica=selection.option.max_qps_per_replica,
-                    usd_per_replica_hour=(
-                        selection.option.usd_per_hour / selection.option.replicas_for_peak
-                        if selection.option.usd_per_hour is not None
-                        else None
-                    ),
-                    peak_qps=spec.traffic.peak_qps,
-                    prompt_tokens=spec.traffic.prompt_tokens_mean,
-                    output_tokens=spec.traffic.output_tokens_mean,
-                ),
+                configuration=self._configuration(),
+                prometheus_url=deployment.rehearsal.prometheus_url
+                if deployment.rehearsal
+                else None,
+                rehearsal=deployment.rehearsal is not None,
                 policy=self._input.monitor,
             ),
             id=f"{self._state.session_id}-monitor",
@@ -379,18 +390,16 @@ class AssistantWorkflow:
         if self._rollback is not None:
             request = self._rollback
             try:
-                undone = await self._activity(
-                    DeployActivities.roll_back,
-                    Compensation(deployment_id=deployment.deployment_id, actor=request.actor),
-                    300,
-                )
+                if deployment.rehearsal:
+                    await self._stop_rehearsal()
+                undone = await self._undo(deployment.deployment_id, request.actor)
             except ActivityError as error:
                 deployment.error = f"rollback failed: {_reason(error)[0]}"
                 self._log(request.actor, "rollback_failed", deployment.error)
                 self._state.stage = "closed"
                 return
             deployment.status = "rolled_back"
-            self._end("rolled_back", request, undone.detail)
+            self._end("rolled_back", request, undone)
         else:
             assert self._cancel is not None
             self._end("closed", self._cancel, "observation stopped; the deployment keeps running")
@@ -610,6 +619,40 @@ class AssistantWorkflow:
             retry_policy=retry,
         )
         return result
+
+    def _configuration(self) -> Configuration:
+        """What the selection deploys, as the SLO checks and the rehearsal need it."""
+        option, spec = self._state.selection, self._state.specification
+        assert option is not None and spec is not None
+        o = option.option
+        return Configuration(
+            model_id=o.model_id,
+            gpu_id=o.gpu_id,
+            tp=o.tp,
+            precision=o.precision,
+            replicas=o.replicas_for_peak,
+            min_replicas=o.min_replicas,
+            max_qps_per_replica=o.max_qps_per_replica,
+            usd_per_replica_hour=(
+                o.usd_per_hour / o.replicas_for_peak if o.usd_per_hour is not None else None
+            ),
+            peak_qps=spec.traffic.peak_qps,
+            prompt_tokens=spec.traffic.prompt_tokens_mean,
+            output_tokens=spec.traffic.output_tokens_mean,
+        )
+
+    async def _undo(self, deployment_id: str, actor: str) -> str:
+        request = Compensation(deployment_id=deployment_id, actor=actor)
+        undone = await self._activity(DeployActivities.roll_back, request, 300)
+        return undone.detail
+
+    async def _stop_rehearsal(self) -> str:
+        deployment = self._state.deployment
+        assert deployment is not None and deployment.deployment_id is not None
+        stopped: str = await self._activity(
+            RehearsalActivities.stop_rehearsal, deployment.deployment_id, 60
+        )
+        return stopped
 
     def _option(self, option_id: str) -> Any:
         found = self._state.recommendations

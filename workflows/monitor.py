@@ -29,6 +29,9 @@ class MonitorInput(BaseModel):
     """vLLM's served model name: how Prometheus labels the deployment's metrics."""
     configuration: Configuration
     """What was deployed; its replicas at peak are the base of a scale-out proposal."""
+    prometheus_url: str | None = None
+    """The deployment's own Prometheus (a rehearsal's); None: the configured one."""
+    rehearsal: bool = False
     policy: MonitorPolicy
     checks: int = 0
     consecutive_breaches: int = 0
@@ -64,6 +67,8 @@ class MonitorWorkflow:
                     targets=monitor.targets,
                     model_name=monitor.model_name,
                     configuration=monitor.configuration,
+                    prometheus_url=monitor.prometheus_url,
+                    rehearsal=monitor.rehearsal,
                 ),
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RetryPolicy(maximum_attempts=3),

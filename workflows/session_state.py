@@ -11,6 +11,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.deploy_steps import DeployTarget, SmokeResult
+    from activities.rehearsal import Rehearsal
     from activities.session import Prepared
     from activities.slo import SloReport
     from planner.conversation import Conversation, Question
@@ -58,6 +59,9 @@ class SessionInput(BaseModel):
     approval: ApprovalPolicy = ApprovalPolicy()
     monitor: MonitorPolicy = MonitorPolicy()
     namespace: str = "default"
+    rehearse: bool = False
+    """GitOps without a cluster: rehearse the deployment on this machine (emulator, local
+    Prometheus, a little traffic), clearly labelled as a rehearsal."""
     heartbeat_timeout: dt.timedelta = dt.timedelta(seconds=60)
     """How soon a long step (waiting for Ready, the smoke request) whose worker died is
     retried on another worker."""
@@ -131,6 +135,8 @@ class DeploymentState(BaseModel):
     compensations: list[Step] = []
     """What was undone after a failure, in the order it ran."""
     smoke: SmokeResult | None = None
+    rehearsal: Rehearsal | None = None
+    """Set when this deployment runs as a rehearsal: its numbers come from the emulator."""
     error: str | None = None
 
 

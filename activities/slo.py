@@ -8,11 +8,11 @@ Every check is written to the knowledge base (`kb.slo_checks`), which the dashbo
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Literal
 
 from prometheus_api_client import PrometheusConnect
 from pydantic import BaseModel
-from sqlmodel import Session
 from temporalio import activity
 
 from activities.slo_queries import PrometheusError, SloQueries, breached, measure
@@ -20,7 +20,7 @@ from kb.catalog import planner
 from kb.db import session_scope
 from kb.slo_checks import record_slo_check
 from kb.tables import Outcome
-from planner.prediction import PredictionQuery
+from planner.prediction import Prediction, PredictionQuery
 from planner.rightsizing import Advice, Deployed, advise
 from planner.specs import Precision
 from settings import Settings
@@ -78,6 +78,9 @@ class SloActivities:
             measured = measure(PrometheusConnect(url=url, disable_ssl=True), queries)
         except PrometheusError as error:
             return SloReport(status="error", detail=f"Prometheus at {url}: {error}")
+        c = request.configuration
+        if c is not None and c.usd_per_replica_hour is not None and "replicas" in measured:
+            measured["usd_per_hour"] = measured["replicas"] * c.usd_per_replica_hour
         over = breached(measured, request.targets)
         unmeasured = [name for name in request.targets if name not in measured]
         detail = (
@@ -101,14 +104,18 @@ class SloActivities:
 
     @activity.defn
     def check_slo(self, request: SloCheckRequest) -> SloReport:
+        """One check: measure, compare, advise; recorded with what the planner predicts at
+        the load observed (the dashboard's predicted against actual), and, for a real
+        deployment, kept as an outcome the planner learns from."""
         report = self.report(request)
         if request.rehearsal:
             report = report.model_copy(update={"detail": f"{REHEARSAL}: {report.detail}"})
         with session_scope(self._settings.resolved_database_url) as session:
-            if request.configuration is not None and not request.rehearsal:
-                outcome = _outcome(report, request, session, self._settings.slo_window)
-                if outcome is not None:
-                    session.add(outcome)
+            served = _served(report.measurements, request.configuration)
+            prediction = planner(session=session).predict(served.query) if served else None
+            predicted = _predicted(prediction, request.configuration)
+            if served and prediction and predicted and not request.rehearsal:
+                session.add(_outcome(report, request, served, predicted, self._settings.slo_window))
             record_slo_check(
                 session=session,
                 deployment_id=request.deployment_id,
@@ -116,53 +123,83 @@ class SloActivities:
                 detail=report.detail,
                 measurements=report.measurements,
                 targets=request.targets,
+                predicted=predicted,
             )
         return report
 
 
-def _outcome(
-    report: SloReport, request: SloCheckRequest, session: Session, window: str
-) -> Outcome | None:
-    """Observed against what the planner predicts at the load really served (per replica,
-    with the observed lengths); None when too little was measured to compare."""
-    m, c = report.measurements, request.configuration
-    assert c is not None
-    rate = m.get("requests_per_s", 0.0)
-    if rate <= 0 or "ttft_p90_ms" not in m or "tpot_p90_ms" not in m:
+@dataclass(frozen=True)
+class Served:
+    """The load a deployment served, as a question for the planner."""
+
+    query: PredictionQuery
+    rate: float
+    replicas: int
+
+
+def _served(measured: dict[str, float], c: Configuration | None) -> Served | None:
+    """Per replica, with the observed lengths (the spec's where unmeasured); None without
+    traffic to compare at."""
+    rate = measured.get("requests_per_s", 0.0)
+    if c is None or rate <= 0:
         return None
-    replicas = max(round(m.get("replicas", c.replicas)), 1)
-    prompt = m.get("prompt_tokens_per_s", rate * c.prompt_tokens) / rate
-    output = m.get("output_tokens_per_s", rate * c.output_tokens) / rate
-    prediction = planner(session=session).predict(
-        PredictionQuery(
-            model_id=c.model_id,
-            gpu_id=c.gpu_id,
-            tp=c.tp,
-            precision=c.precision,
-            isl=max(round(prompt), 1),
-            osl=max(round(output), 1),
-            qps=rate / replicas,
-        )
+    replicas = max(round(measured.get("replicas", c.replicas)), 1)
+    prompt = measured.get("prompt_tokens_per_s", rate * c.prompt_tokens) / rate
+    output = measured.get("output_tokens_per_s", rate * c.output_tokens) / rate
+    query = PredictionQuery(
+        model_id=c.model_id,
+        gpu_id=c.gpu_id,
+        tp=c.tp,
+        precision=c.precision,
+        isl=max(round(prompt), 1),
+        osl=max(round(output), 1),
+        qps=rate / replicas,
     )
-    if prediction.ttft_ms is None or prediction.tpot_ms is None or prediction.e2e_ms is None:
-        return None
+    return Served(query=query, rate=rate, replicas=replicas)
+
+
+def _predicted(prediction: Prediction | None, c: Configuration | None) -> dict[str, float]:
+    if prediction is None or c is None or not prediction.ttft_ms or not prediction.tpot_ms:
+        return {}
+    assert prediction.e2e_ms is not None
+    found = {
+        "ttft_p90_ms": prediction.ttft_ms.p90,
+        "tpot_p90_ms": prediction.tpot_ms.p90,
+        "e2e_p95_ms": prediction.e2e_ms.p95,
+        "ttft_mean_ms": prediction.ttft_ms.mean,
+        "tpot_mean_ms": prediction.tpot_ms.mean,
+    }
+    if c.usd_per_replica_hour is not None:
+        found["usd_per_hour"] = c.replicas * c.usd_per_replica_hour  # as planned, at peak
+    return found
+
+
+def _outcome(
+    report: SloReport,
+    request: SloCheckRequest,
+    served: Served,
+    predicted: dict[str, float],
+    window: str,
+) -> Outcome:
+    m, c, q = report.measurements, request.configuration, served.query
+    assert c is not None
     return Outcome(
         deployment_id=request.deployment_id,
         model_id=c.model_id,
         gpu_id=c.gpu_id,
         precision=c.precision,
         tp=c.tp,
-        replicas=replicas,
+        replicas=served.replicas,
         observed_at=dt.datetime.now(dt.UTC),
         window_s=_seconds(window),
-        observed_qps=rate,
-        observed_prompt_tokens_mean=prompt,
-        observed_output_tokens_mean=output,
-        predicted_ttft_p90_ms=prediction.ttft_ms.p90,
-        observed_ttft_p90_ms=m["ttft_p90_ms"],
-        predicted_tpot_p90_ms=prediction.tpot_ms.p90,
-        observed_tpot_p90_ms=m["tpot_p90_ms"],
-        predicted_e2e_p95_ms=prediction.e2e_ms.p95,
+        observed_qps=served.rate,
+        observed_prompt_tokens_mean=q.isl,
+        observed_output_tokens_mean=q.osl,
+        predicted_ttft_p90_ms=predicted["ttft_p90_ms"],
+        observed_ttft_p90_ms=m.get("ttft_p90_ms"),
+        predicted_tpot_p90_ms=predicted["tpot_p90_ms"],
+        observed_tpot_p90_ms=m.get("tpot_p90_ms"),
+        predicted_e2e_p95_ms=predicted["e2e_p95_ms"],
         observed_e2e_p95_ms=m.get("e2e_p95_ms"),
         error_rate=min(max(m.get("error_ratio", 0.0), 0.0), 1.0),
         slo_met=report.status == "ok",

@@ -64,6 +64,9 @@ class SloCheckView(BaseModel):
     measurements: dict[str, float]
     """Metric -> observed value; empty when nothing was measured."""
     targets: dict[str, float]
+    predicted: dict[str, float] | None
+    """What the planner predicts at the load observed, metric by metric (None when there
+    was no traffic to compare at): the dashboard's predicted against actual."""
 
 
 class SloReport(BaseModel):

@@ -32,6 +32,8 @@ class SloCheck(SQLModel, table=True):
     """Metric -> observed value (e.g. `ttft_p90_ms`); empty when nothing was measured."""
     targets: dict[str, float] = Field(default_factory=dict, sa_type=JSON)
     """Metric -> the SLO target it was checked against."""
+    predicted: dict[str, float] | None = Field(default=None, sa_type=JSON)
+    """Metric -> what the planner predicts at the load observed (None: not computed)."""
 
 
 class SloCheckError(ValueError):
@@ -46,6 +48,7 @@ def record_slo_check(
     detail: str = "",
     measurements: dict[str, float] | None = None,
     targets: dict[str, float] | None = None,
+    predicted: dict[str, float] | None = None,
     at: dt.datetime | None = None,
 ) -> SloCheck:
     measured = dict(measurements or {})
@@ -57,6 +60,7 @@ def record_slo_check(
         detail=detail,
         measurements=measured,
         targets=dict(targets or {}),
+        predicted=dict(predicted) if predicted else None,
         at=at or _now(),
     )
     session.add(check)

@@ -180,6 +180,7 @@ def test_checks_become_outcomes_that_correct_later_predictions(
         precision="bf16",
         replicas=1,
         max_qps_per_replica=20.0,
+        usd_per_replica_hour=2.5,
         peak_qps=RATE,
         prompt_tokens=500,
         output_tokens=100,
@@ -209,6 +210,11 @@ def test_checks_become_outcomes_that_correct_later_predictions(
     with session_scope(url) as session:
         outcomes = observed_outcomes(session=session)
         after = planner(session=session).predict(query)
+        dashboard = slo_checks(session=session, deployment_id=deployment_id)[-1]
+    # Each check keeps predicted against actual, cost included, for the dashboard.
+    assert dashboard.predicted is not None
+    assert dashboard.predicted["ttft_p90_ms"] == pytest.approx(outcomes[-1].ttft_predicted)
+    assert dashboard.measurements["usd_per_hour"] == dashboard.predicted["usd_per_hour"] == 2.5
     assert len(outcomes) == MIN_OUTCOMES
     # The exporter's lengths: no prompt counter, so the spec's 500; 100 tokens out.
     assert outcomes[0].ttft_observed == pytest.approx(235.0)

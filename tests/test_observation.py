@@ -28,12 +28,13 @@ from activities.rehearsal import RehearsalActivities
 from activities.slo_queries import SloQueries, measure
 from kb.catalog import observed_outcomes, planner
 from kb.db import session_scope
+from kb.slo_checks import slo_checks
 from planner.prediction import PredictionQuery
 from settings import Settings
 from tests.conftest import MEASURED_DIR, free_port, kb_copy
 from tests.prometheus_server import prometheus, wait_for_scrapes
 from tests.test_cli import PREFLIGHT
-from tests.test_workflows import explore, run_session, start, wait_for
+from tests.test_workflows import explore, run_session, start, state, wait_for
 from workflows.assistant import AssistantWorkflow
 from workflows.session_state import (
     Decision,
@@ -164,21 +165,34 @@ def test_a_slowed_emulator_is_a_breach_the_monitor_proposes_to_fix_and_rollback_
 ) -> None:
     database_url = kb_copy(seeded_sqlite_url, tmp_path)
     profile = tmp_path / "spec.yaml"
-    traffic = {"prompt_tokens_mean": PROMPT, "output_tokens_mean": OUTPUT, "burstiness": "low"}
+    # Long answers: E2E is mostly decode, so a twice-slower replica doubles it (about 1.5 s
+    # to 3 s), two of vLLM's E2E buckets apart from a 2.5 s target either way.
+    traffic = {"prompt_tokens_mean": PROMPT, "output_tokens_mean": 200, "burstiness": "low"}
     profile.write_text(yaml.safe_dump({"traffic": traffic}))
     processes: list[subprocess.Popen[bytes]] = []
     port = free_port()  # known before the emulator starts, so Prometheus can scrape it
 
+    def checks_done(deployment_id: str) -> int:
+        with session_scope(database_url) as session:
+            return len(slo_checks(session=session, deployment_id=deployment_id))
+
     async def scenario(env: WorkflowEnvironment) -> None:
         handle = await start(env.client, settings, monitor=MonitorPolicy(breach_after=2))
         await explore(handle)
-        # Plan for the emulated configuration, with a TTFT target its twice-slower
-        # replica misses (its first tokens land in vLLM's 100-250 ms bucket).
+        # Plan for the emulated configuration and this traffic.
         pinned = await handle.execute_update(
             AssistantWorkflow.edit_spec,
             EditRequest(
                 actor="alice",
-                changes={"model": "llama-3.1-8b", "gpu": "h100", "target_ttft_p90_ms": 150},
+                changes={
+                    "model": "llama-3.1-8b",
+                    "gpu": "h100",
+                    "traffic.prompt_tokens_mean": PROMPT,
+                    "traffic.prompt_tokens_p95": PROMPT,
+                    "traffic.output_tokens_mean": 200,
+                    "traffic.output_tokens_p95": 200,
+                    "target_e2e_latency_p95_ms": 2500,
+                },
             ),
         )
         chosen = pinned.recommendations.options[0]  # type: ignore[union-attr]
@@ -193,23 +207,31 @@ def test_a_slowed_emulator_is_a_breach_the_monitor_proposes_to_fix_and_rollback_
             subprocess.Popen(
                 [
                     *(PREFLIGHT, "load", "--url", f"{url}/v1", "--profile", str(profile)),
-                    *("--duration", "60s", "--qps", str(QPS), "--seed", "3", "--json"),
+                    *("--duration", "90s", "--qps", str(QPS), "--seed", "3", "--json"),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         )
         await handle.signal(AssistantWorkflow.approve, Decision(approver="bob"))
-        await wait_for(handle, lambda s: s.stage == "observe")
-        await asyncio.sleep(8)  # traffic fills the queries' window
-        for checks in (1, 2):
+        observing = await wait_for(handle, lambda s: s.stage == "observe")
+        assert observing.deployment and observing.deployment.deployment_id
+        deployment_id = observing.deployment.deployment_id
+        # Requests have finished and been scraped before the first check.
+        await asyncio.to_thread(
+            wait_for_scrapes, prometheus_url, "vllm:e2e_request_latency_seconds_count", 6
+        )
+        for done in range(1, 7):  # each check is a row, whether or not the status changed
             await env.sleep(MonitorPolicy().interval)
-            current = await wait_for(
-                handle,
-                lambda s, n=checks: bool(s.slo and s.slo.checks >= n),  # type: ignore[misc]
-            )
+            deadline = time.monotonic() + 30
+            while checks_done(deployment_id) < done:
+                assert time.monotonic() < deadline, "the monitor did not check"
+                await asyncio.sleep(0.2)
+            current = await state(handle)
+            if current.slo and current.slo.proposal:
+                break
         assert current.slo and current.slo.last and current.slo.last.status == "breach"
-        assert current.slo.last.measurements["ttft_p90_ms"] > 150
+        assert current.slo.last.measurements["e2e_p95_ms"] > 2500
         assert current.slo.proposal and "scale out" in current.slo.proposal
         await handle.signal(AssistantWorkflow.rollback, RollbackRequest(actor="alice"))
         final: SessionState = await handle.result()

@@ -27,6 +27,7 @@ from temporalio import activity
 
 from activities.session import invalid
 from activities.slo import Configuration
+from planner.catalog_index import Candidate
 from planner.requirements import TrafficProfile
 from settings import Settings
 
@@ -72,6 +73,35 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.3)
 
 
+def start_emulator(
+    c: Candidate,
+    served_model_name: str,
+    port: int,
+    database_url: str,
+    log: Path,
+    slowdown: float = 1.0,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`preflight emulate` for configuration `c` on `port`, once it answers /health."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                *(PREFLIGHT, "emulate", "--model", c.model_id, "--gpu", c.gpu_id),
+                *("--tp", str(c.tp), "--precision", c.precision, "--port", str(port)),
+                *("--served-model-name", served_model_name, "--slowdown", str(slowdown)),
+            ],
+            env=os.environ | {"DATABASE_URL": database_url},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(f"{endpoint}/health", process, log)
+    except RuntimeError:
+        process.kill()
+        raise
+    return process, endpoint
+
+
 def start_prometheus(targets: list[str], folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Debian's `prometheus` scraping `targets` (`host:port`) into `folder`."""
     binary = shutil.which("prometheus")
@@ -113,27 +143,22 @@ class RehearsalActivities:
         folder = self._folder(request.deployment_id)
         self.stop_rehearsal(request.deployment_id)
         folder.mkdir(parents=True, exist_ok=True)
-        c, port = request.configuration, free_port()
+        c = request.configuration
         env = os.environ | {"DATABASE_URL": self._settings.resolved_database_url}
         started: list[int] = []
         try:
-            log = folder / "emulator.log"
-            with log.open("w") as out:
-                emulator = subprocess.Popen(
-                    [
-                        *(PREFLIGHT, "emulate", "--model", c.model_id, "--gpu", c.gpu_id),
-                        *("--tp", str(c.tp), "--precision", c.precision, "--port", str(port)),
-                        *("--served-model-name", request.served_model_name),
-                    ],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
+            emulator, endpoint = start_emulator(
+                Candidate(model_id=c.model_id, gpu_id=c.gpu_id, tp=c.tp, precision=c.precision),
+                request.served_model_name,
+                free_port(),
+                self._settings.resolved_database_url,
+                folder / "emulator.log",
+            )
             started.append(emulator.pid)
-            endpoint = f"http://127.0.0.1:{port}"
-            wait_healthy(f"{endpoint}/health", emulator, log)
             activity.heartbeat("emulator ready")
-            prometheus, prometheus_url = start_prometheus([f"127.0.0.1:{port}"], folder)
+            prometheus, prometheus_url = start_prometheus(
+                [endpoint.removeprefix("http://")], folder
+            )
             started.append(prometheus.pid)
             profile = folder / "traffic.yaml"
             profile.write_text(yaml.safe_dump({"traffic": request.traffic.model_dump()}))

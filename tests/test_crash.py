@@ -25,6 +25,7 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from activities.deploy_steps import DeployTarget
+from activities.rehearsal import wait_healthy
 from api.identity import add_key
 from kb.db import session_scope
 from kb.deployments import audit_trail, list_deployments, revisions
@@ -186,15 +187,8 @@ def start_api(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[byt
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-            return api
-        except httpx.HTTPError:
-            assert api.poll() is None, log.read_text()
-            time.sleep(0.3)
-    raise AssertionError(log.read_text())
+    wait_healthy(f"http://127.0.0.1:{port}/health", api, log)
+    return api
 
 
 def test_an_api_restart_loses_no_session_and_no_signal(

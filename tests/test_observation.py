@@ -11,27 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 import yaml
 from prometheus_api_client import PrometheusConnect
 from temporalio.testing import WorkflowEnvironment
 
-from activities.rehearsal import RehearsalActivities
+from activities.rehearsal import RehearsalActivities, start_emulator
 from activities.slo_queries import SloQueries, measure
 from kb.catalog import observed_outcomes, planner
 from kb.db import session_scope
 from kb.slo_checks import slo_checks
+from planner.catalog_index import Candidate
 from planner.prediction import PredictionQuery
 from settings import Settings
-from tests.conftest import MEASURED_DIR, free_port, kb_copy
+from tests.conftest import free_port, kb_copy
 from tests.prometheus_server import prometheus, wait_for_scrapes
 from tests.test_cli import PREFLIGHT
 from tests.test_workflows import explore, run_session, start, state, wait_for
@@ -59,35 +57,13 @@ first token (measured here: TTFT 64 ms against 46 predicted, TPOT 7.1 against 7.
 
 
 @pytest.fixture(scope="module")
-def emulator(seeded_sqlite_url: str) -> Iterator[str]:
-    port = free_port()
-    env = os.environ | {
-        "DATABASE_URL": seeded_sqlite_url,
-        "PREFLIGHT_MEASURED_DATA_DIR": str(MEASURED_DIR),
-    }
-    args = ["emulate", "--model", MODEL, "--gpu", GPU, "--precision", "bf16"]
-    process = subprocess.Popen(
-        [PREFLIGHT, *args, "--port", str(port), "--served-model-name", NAME],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "the emulator exited"
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the emulator never became healthy"
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
+def emulator(seeded_sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configuration = Candidate(model_id=MODEL, gpu_id=GPU, tp=1, precision="bf16")
+    log = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    process, url = start_emulator(configuration, NAME, free_port(), seeded_sqlite_url, log)
+    yield url
+    process.terminate()
+    process.wait(10)
 
 
 def test_the_slo_report_agrees_with_the_client_and_the_prediction(
@@ -135,31 +111,6 @@ def test_the_slo_report_agrees_with_the_client_and_the_prediction(
     )
 
 
-def start_emulator(
-    option: Any, name: str, slowdown: float, database_url: str, port: int
-) -> tuple[subprocess.Popen[bytes], str]:
-    env = os.environ | {"DATABASE_URL": database_url}
-    args = [
-        *("emulate", "--model", option.model_id, "--gpu", option.gpu_id),
-        *("--tp", str(option.tp), "--precision", option.precision, "--port", str(port)),
-        *("--served-model-name", name, "--slowdown", str(slowdown)),
-    ]
-    process = subprocess.Popen(
-        [PREFLIGHT, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, "the emulator exited"
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the emulator never became healthy"
-        time.sleep(0.3)
-
-
 def test_a_slowed_emulator_is_a_breach_the_monitor_proposes_to_fix_and_rollback_undoes(
     seeded_sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -201,7 +152,8 @@ def test_a_slowed_emulator_is_a_breach_the_monitor_proposes_to_fix_and_rollback_
         )
         assert selected.prepared is not None
         name = selected.prepared.plan.model.served_model_name
-        emulator, url = start_emulator(chosen.option, name, 2.0, database_url, port)
+        log = tmp_path / "emulator.log"
+        emulator, url = start_emulator(chosen.option, name, port, database_url, log, slowdown=2)
         processes.append(emulator)
         processes.append(
             subprocess.Popen(

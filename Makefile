@@ -11,9 +11,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 # llama-cpp-python compiles llama.cpp (a few minutes); a native build crashes on some CPUs.
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install --quiet -e '.[dev]'
-# The SLO tests query a real Prometheus: Debian's, installed once per machine (as root).
+# The SLO tests query a real Prometheus and the browser tests drive a real Chromium: Debian's,
+# installed once per machine (as root). Playwright never downloads a browser here.
 	command -v prometheus >/dev/null || apt-get install -y -q prometheus \
 		|| (apt-get update -q && apt-get install -y -q prometheus)
+	command -v chromium >/dev/null || apt-get install -y -q chromium \
+		|| (apt-get update -q && apt-get install -y -q chromium)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -47,6 +47,16 @@ class DeployTarget(BaseModel):
         return f"gitops:{self.folder}" if self.kind == "gitops" else f"cluster:{self.context}"
 
 
+def recorded_target(target: DeployTarget) -> str:
+    """The target as a deploy to it is recorded in the knowledge base (rollout's labels:
+    the folder resolved, the context by name), to find what runs there."""
+    if target.kind == "gitops":
+        if not target.folder:
+            raise ValueError("a GitOps target needs a folder")
+        return rollout.gitops_label(Path(target.folder))
+    return rollout.cluster_label(kubeconfig.active_context(target.context))
+
+
 class ApplyRequest(BaseModel):
     target: DeployTarget
     manifests: list[dict[str, Any]]

@@ -23,6 +23,16 @@ from kb import deployments
 from kb.db import session_scope
 
 
+def cluster_label(context: str) -> str:
+    """How a deployment records a cluster target: `cluster:<context>`."""
+    return f"cluster:{context}"
+
+
+def gitops_label(folder: Path) -> str:
+    """How a deployment records a GitOps target: `gitops:<folder, resolved>`."""
+    return f"gitops:{folder.resolve()}"
+
+
 @dataclass
 class ClusterTarget:
     api_client: client.ApiClient
@@ -31,7 +41,7 @@ class ClusterTarget:
 
     @property
     def label(self) -> str:
-        return f"cluster:{self.context}"
+        return cluster_label(self.context)
 
 
 @dataclass
@@ -41,7 +51,7 @@ class GitOpsTarget:
 
     @property
     def label(self) -> str:
-        return f"gitops:{self.folder.resolve()}"
+        return gitops_label(self.folder)
 
 
 class DeployResult(BaseModel):

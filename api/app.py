@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
-from api import deployment_routes, plan_routes, session_routes
+from api import deployment_routes, plan_routes, session_routes, web_routes
 from api.identity import authenticator
 from kb.db import get_engine
 from settings import Settings, get_settings
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plan_routes.router(settings))
     app.include_router(deployment_routes.router(settings))
     app.include_router(session_routes.router(settings, temporal.get))
+    web_routes.mount(app, settings)
     app.state.temporal = temporal
 
     @app.get("/health", tags=["operations"], summary="Health of the API's dependencies")

@@ -212,11 +212,44 @@ class _KeyStore:
         return found
 
 
+SESSION_COOKIE = "preflight_key"
+"""The web UI's sign-in: the API key in an HttpOnly, SameSite=Strict cookie, so page scripts
+never hold it."""
+CSRF_HEADER = "X-Preflight-UI"
+"""Sent by the web UI's scripts with every change. A cookie rides along on any request the
+browser makes; a custom header only on the page's own (other sites cannot set it)."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def _presented_key(request: Request) -> str | None:
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    return request.headers.get("X-API-Key", "").strip() or None
+    if header := request.headers.get("X-API-Key", "").strip():
+        return header
+    cookie = request.cookies.get(SESSION_COOKIE, "").strip()
+    if cookie and request.method not in SAFE_METHODS and not request.headers.get(CSRF_HEADER):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"a change signed in by cookie must come from the web UI (the {CSRF_HEADER} header)",
+        )
+    return cookie or None
+
+
+def key_checker(settings: Settings) -> Callable[[str], Caller | None]:
+    """Who holds `key` (None: nobody), from the keys file; 503 when the file is unusable."""
+    store = _KeyStore(settings.resolved_api_keys_file)
+
+    def check(key: str) -> Caller | None:
+        try:
+            entry = store.find(key)
+        except KeysFileError as error:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"the API keys file is not usable: {error}"
+            ) from None
+        return None if entry is None else Caller(user=entry.user, roles=frozenset(entry.roles))
+
+    return check
 
 
 def authenticator(settings: Settings) -> Authenticate:
@@ -224,21 +257,16 @@ def authenticator(settings: Settings) -> Authenticate:
     (with `WWW-Authenticate`) when it cannot."""
     if settings.auth_mode == "proxy_header":
         return _proxy_authenticator(settings)
-    store = _KeyStore(settings.resolved_api_keys_file)
+    check = key_checker(settings)
 
     async def caller(request: Request) -> Caller:
         key = _presented_key(request)
         if key is None:
             raise unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key")
-        try:
-            entry = store.find(key)
-        except KeysFileError as error:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, f"the API keys file is not usable: {error}"
-            ) from None
-        if entry is None:
+        found = check(key)
+        if found is None:
             raise unauthorized("unknown API key")
-        return Caller(user=entry.user, roles=frozenset(entry.roles))
+        return found
 
     return caller
 

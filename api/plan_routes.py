@@ -1,6 +1,7 @@
 """Stateless planning over HTTP: `POST /plan` and `POST /whatif`, the counterparts of
-`preflight plan --json` and `preflight whatif --json`. Nothing is stored; a conversation
-that remembers and deploys is a session (the session routes)."""
+`preflight plan --json` and `preflight whatif --json`, and `POST /load-curve` for a chart of
+one replica's latency against load. Nothing is stored; a conversation that remembers and
+deploys is a session (the session routes)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ from kb.catalog import assistant
 from kb.db import session_scope
 from kb.repository import NotLoadedError, require_loaded
 from planner.assistant import NAMED_FIELDS, Assistant
+from planner.catalog_index import Candidate
 from planner.conversation import Conversation, Question, respond
 from planner.intent import DeploymentIntent, DeploymentSpecification
+from planner.loadcurve import LoadCurve, load_curve
 from planner.recommend import Recommendations
+from planner.requirements import TrafficProfile
 from planner.specification import SpecificationError
+from planner.specs import Precision
 from planner.whatif import ScenarioRow, WhatIfError, compare
 from settings import Settings
 
@@ -30,6 +35,8 @@ MAX_MESSAGE = 4000
 MAX_SCENARIOS = 8
 """What-if scenarios per request: each is a full search of the catalog."""
 BASELINE = "as specified"
+MAX_TP = 8
+"""Tensor parallelism within one node, as the search considers it."""
 Requester = Annotated[Caller, Depends(require("requester"))]
 """Planning is the requester's job (an admin may do it too)."""
 
@@ -103,6 +110,39 @@ class WhatIfResponse(BaseModel):
     scenarios: list[ScenarioRow]
     """The best option of the intent as sent (first, named "as specified") and of each
     scenario, with how each differs from the first."""
+
+
+class LoadCurveRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_id": "Qwen/Qwen3-8B",
+                    "gpu_id": "H100-SXM-80GB",
+                    "tp": 1,
+                    "precision": "fp8",
+                    "traffic": {
+                        "prompt_tokens_mean": 1000,
+                        "output_tokens_mean": 300,
+                        "steady_qps": 2,
+                        "peak_qps": 5,
+                    },
+                    "up_to_qps": 12.5,
+                }
+            ]
+        },
+    )
+    model_id: str = Field(min_length=1, max_length=200)
+    gpu_id: str = Field(min_length=1, max_length=200)
+    tp: int = Field(ge=1, le=MAX_TP)
+    precision: Precision
+    traffic: TrafficProfile
+    """The request lengths and burstiness; its rates are not used (the loads are)."""
+    up_to_qps: float = Field(gt=0, allow_inf_nan=False)
+    """Load of one replica to chart up to, typically an option's `max_qps_per_replica`; the
+    curve runs a quarter past it."""
+    points: int = Field(default=16, ge=4, le=64)
 
 
 class _Catalog:
@@ -195,6 +235,20 @@ def router(settings: Settings) -> APIRouter:
             raise unprocessable(str(error)) from None
         return WhatIfResponse(scenarios=compare(results))
 
+    def curve(request: LoadCurveRequest) -> LoadCurve:
+        planner = catalog.get().planner
+        if request.model_id not in planner.models:
+            raise unprocessable(f"model_id: unknown model {request.model_id!r}")
+        if request.gpu_id not in planner.gpus:
+            raise unprocessable(f"gpu_id: unknown GPU {request.gpu_id!r}")
+        candidate = Candidate(
+            model_id=request.model_id,
+            gpu_id=request.gpu_id,
+            tp=request.tp,
+            precision=request.precision,
+        )
+        return load_curve(planner, candidate, request.traffic, request.up_to_qps, request.points)
+
     @routes.post(
         "/plan",
         summary="Plan a deployment from plain words or an intent",
@@ -219,5 +273,18 @@ def router(settings: Settings) -> APIRouter:
         model or GPU) and re-plan each; the first row is the intent as sent. Stateless.
         Needs the requester role."""
         return await run_in_threadpool(what_if, request)
+
+    @routes.post(
+        "/load-curve",
+        summary="Latency against load for one replica of one configuration",
+        response_description="Predicted latency percentiles at evenly spaced loads.",
+        responses=problems(401, 403, 422, 503),
+    )
+    async def load_curve_route(request: LoadCurveRequest, _caller: Requester) -> LoadCurve:
+        """Predict one replica of (model, GPU, TP, precision) serving `traffic`'s request
+        lengths at `points` loads from `up_to_qps / points` to 1.25 x `up_to_qps`, so a
+        chart shows the SLO limit and the knee past it. Latencies are null where the
+        replica cannot keep up. Stateless. Needs the requester role."""
+        return await run_in_threadpool(curve, request)
 
     return routes

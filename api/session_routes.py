@@ -1,5 +1,5 @@
-"""Assistant sessions over HTTP: start one, chat, edit, compare what-ifs, select, approve or
-reject, roll back, cancel.
+"""Assistant sessions over HTTP: start one, chat, edit, compare what-ifs, select, read the
+selected manifests against what runs, approve or reject, roll back, cancel.
 
 The API keeps no session state: each session is an `AssistantWorkflow` whose `state` query
 is the truth, and Temporal visibility (the `PreflightOwner` search attribute) lists them.
@@ -18,9 +18,10 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, status
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.client import (
     Client,
@@ -35,10 +36,15 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.deploy_steps import DeployTarget
+from activities.cluster import ClusterError
+from activities.deploy_steps import DeployTarget, recorded_target
+from activities.manifest_diff import compare
+from activities.manifests import to_yaml
 from activities.session import INVALID
 from api.errors import MEANINGS, Problem, ReadableValidation
 from api.identity import USER_NAME, Caller, CurrentCaller, require
+from kb import deployments
+from kb.db import session_scope
 from planner.deployment_plan import MAX_NAME
 from planner.k8s_names import dns1123_label
 from settings import Settings
@@ -188,6 +194,23 @@ class SessionSummary(BaseModel):
     closed_at: dt.datetime | None
     stage: Stage | None
     """Where the session is; null when the session could not be asked just now."""
+    deployment_id: str | None = None
+    """The deployment the session made (what its rollback undoes); null before a deploy or
+    when the session could not be asked."""
+
+
+class Manifests(BaseModel):
+    yaml: str
+    """The selected option's manifests, as an approval would deploy them."""
+    running_yaml: str | None
+    """The manifests of the revision running now under the same name, namespace and target;
+    null when nothing runs there."""
+    running_revision: int | None
+    diff: str
+    """Unified diff from the running YAML to the selected; all additions when nothing runs,
+    empty when nothing would change."""
+    summary: str
+    """Per object (`Kind namespace/name`): `3 objects new`, `1 object changed, 6 unchanged`."""
 
 
 class Accepted(BaseModel):
@@ -241,6 +264,54 @@ def update_refused(error: WorkflowUpdateFailedError) -> HTTPException:
     if isinstance(cause, ApplicationError) and cause.type == WRONG_STAGE:
         return conflict(message)
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+# ---- what runs -----------------------------------------------------------------------------
+
+
+class Running(NamedTuple):
+    revision: int
+    manifests: list[dict[str, Any]]
+
+
+def running_now(settings: Settings, state: SessionState) -> Running | None:
+    """What runs now where the session's selection would deploy: the current revision of its
+    own deployment once made, else of the one with the same name and namespace at the
+    server's target."""
+    assert state.prepared is not None
+    plan = state.prepared.plan
+    with session_scope(settings.resolved_database_url) as session:
+        deployment_id = state.deployment.deployment_id if state.deployment else None
+        if deployment_id is None:
+            found = deployments.find_deployment(
+                session=session,
+                name=plan.name,
+                namespace=plan.namespace,
+                target=recorded_target(deploy_target(settings)),
+            )
+            deployment_id = found.id if found else None
+        if deployment_id is None:
+            return None
+        current = deployments.current_revision(session=session, deployment_id=deployment_id)
+        return Running(current.number, current.manifests) if current else None
+
+
+def manifests_of(settings: Settings, state: SessionState) -> Manifests:
+    """The selected manifests against what runs (reads the knowledge base)."""
+    assert state.prepared is not None
+    running = running_now(settings, state)
+    changes = compare(
+        running.manifests if running else None,
+        state.prepared.manifests,
+        f"running (revision {running.revision})" if running else "running (nothing)",
+    )
+    return Manifests(
+        yaml=state.prepared.yaml,
+        running_yaml=to_yaml(running.manifests) if running else None,
+        running_revision=running.revision if running else None,
+        diff=changes.diff,
+        summary=changes.summary,
+    )
 
 
 # ---- access -------------------------------------------------------------------------------
@@ -482,6 +553,9 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
                     started_at=execution.start_time,
                     closed_at=execution.close_time,
                     stage=state.stage if state else None,
+                    deployment_id=state.deployment.deployment_id
+                    if state and state.deployment
+                    else None,
                 )
             )
         return sorted(summaries, key=lambda s: s.started_at, reverse=True)
@@ -497,6 +571,30 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
         deployment and SLO status of a session, and its history. The owner and admins
         read any session; approvers read those awaiting approval."""
         return await readable(session_id, caller)
+
+    @routes.get(
+        "/{session_id}/manifests",
+        summary="The selected manifests against what runs",
+        response_description="The manifests' YAML, the running revision's, and the diff.",
+        responses=problems(401, 404, 409, 503),
+    )
+    async def manifests(session_id: SessionId, caller: CurrentCaller) -> Manifests:
+        """What approving the session's selection would deploy, next to what runs now under
+        the same name and namespace at this server's deploy target: a unified diff and a
+        count of objects new, changed, unchanged and removed. Readable by whoever may read
+        the session; 409 before an option is selected."""
+        state = await readable(session_id, caller)
+        if state.prepared is None:
+            raise conflict(
+                f"nothing selected in session {session_id}: stage {state.stage}; "
+                "select an option first"
+            )
+        try:
+            return await run_in_threadpool(manifests_of, settings, state)
+        except ClusterError as error:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot tell what runs: {error}"
+            ) from None
 
     # ---- updates: the owner's changes, answered with the new state ---------------------
 

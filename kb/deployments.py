@@ -75,11 +75,7 @@ def find_or_create_deployment(
     """The deployment of `name` in `namespace` at `target`, created on first use, so that
     deploying the same thing again adds a revision instead of a second deployment. `owner`
     is set on creation only: a redeploy by someone else does not take it over."""
-    found = session.exec(
-        select(Deployment).where(
-            Deployment.name == name, Deployment.namespace == namespace, Deployment.target == target
-        )
-    ).first()
+    found = find_deployment(session=session, name=name, namespace=namespace, target=target)
     if found is not None:
         return found
     deployment = Deployment(
@@ -93,6 +89,17 @@ def find_or_create_deployment(
     session.add(deployment)
     session.flush()
     return deployment
+
+
+def find_deployment(
+    *, session: Session, name: str, namespace: str, target: str
+) -> Deployment | None:
+    """The deployment of `name` in `namespace` at `target` (None: never deployed there)."""
+    return session.exec(
+        select(Deployment).where(
+            Deployment.name == name, Deployment.namespace == namespace, Deployment.target == target
+        )
+    ).first()
 
 
 def read_deployment(*, session: Session, deployment_id: str) -> Deployment:

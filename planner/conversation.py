@@ -110,6 +110,22 @@ def _questions(
     return [q for missing, q in candidates if missing and q.field not in unknown]
 
 
+ANSWER_FRAMES = {"latency": "time to first token {}"}
+"""How a short reply with a number reads as the answer to the question just asked: after "how
+quickly must answers start?", "under 1 second" is a TTFT target, not an end-to-end one."""
+SHORT_ANSWER_WORDS = 4
+
+
+def _framed(message: str, asked: list[str]) -> str:
+    words = message.split()
+    if len(words) > SHORT_ANSWER_WORDS or not any(c.isdigit() for c in message):
+        return message  # a sentence of its own says what it means
+    for field in asked:
+        if field in ANSWER_FRAMES:
+            return ANSWER_FRAMES[field].format(message)
+    return message
+
+
 def respond(
     state: Conversation,
     message: str,
@@ -124,7 +140,7 @@ def respond(
         unknown += [field for field in state.asked if field not in unknown]
         intent = state.intent
     else:
-        intent = merged(state.intent, understand(message))
+        intent = merged(state.intent, understand(_framed(message, state.asked)))
     changed = changes(state.intent, intent)
     specification = specify(intent, use_cases, gpu_vendors)
     questions = _questions(intent, unknown, use_cases)[:MAX_QUESTIONS]

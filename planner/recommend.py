@@ -12,18 +12,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from pydantic import Field
 
-from planner.capacity import CapacityOption, CapacityResult, CapacitySpec, GpuPrice, search
+from planner.capacity import (
+    CapacityOption,
+    CapacityResult,
+    CapacitySpec,
+    GpuPrice,
+    option_query,
+    search,
+)
 from planner.intent import DeploymentSpecification, UseCaseProfile
 from planner.predict import Planner
+from planner.prediction import Prediction, Source
 from planner.specs import Frozen
 
 TOP = 3
 WIDE_TOP = 5
 """Options shown when the user left essentials open ("I don't know")."""
 RELAX_STEPS = (1.25, 1.5, 2.0, 3.0, 5.0)
+LANDSCAPE_MAX = 60
+"""Points of the cost/latency/quality chart: enough to see the front, small enough for every
+session state that carries it."""
 
 
 class ModelCard(Frozen):
@@ -41,6 +53,17 @@ class ModelCard(Frozen):
     """MMLU-Pro, 0-100 (None: not published)."""
 
 
+class Band(Frozen):
+    """Where the true latency likely lies (about an 80 % band), as factors of the predicted
+    value (0.8 and 1.3: from 20 % below to 30 % above), so it applies to any percentile."""
+
+    ttft_low: float
+    ttft_high: float
+    tpot_low: float
+    tpot_high: float
+    basis: str
+
+
 class Recommendation(Frozen):
     id: str
     """Names the option across re-evaluations: `model@gpu:tpN:precision`."""
@@ -50,6 +73,35 @@ class Recommendation(Frozen):
     slo_margin: dict[str, float]
     """Share of each SLO target left unused at peak load (0.25: 25 % under target)."""
     rationale: str
+    source: Source = "modelled"
+    """Where the latencies at the per-replica peak load come from."""
+    uncertainty: Band | None = None
+    """None when the planner has no residuals to base a band on."""
+    references: list[str] = []
+    """The measured runs the numbers rest on (measured or interpolated)."""
+    observed: str | None = None
+    """With source `observed`: what live deployments of this configuration showed."""
+
+
+class LandscapePoint(Frozen):
+    """One feasible option on the cost/latency/quality chart."""
+
+    id: str
+    """As `Recommendation.id`: `model@gpu:tpN:precision`."""
+    model: str
+    """The model's display name."""
+    gpu_id: str
+    tp: int
+    replicas: int
+    """Replicas for peak load."""
+    usd_per_month: float | None
+    ttft_p90_ms: float
+    tpot_p90_ms: float
+    e2e_p95_ms: float
+    quality: float | None
+    """MMLU-Pro (None: not published)."""
+    pareto: bool
+    """On the Pareto front of cost, latency (share of the SLOs used) and quality."""
 
 
 class LeftOut(Frozen):
@@ -70,6 +122,9 @@ class Recommendations(Frozen):
     """When nothing is feasible: what to relax, and by how much."""
     filtered: dict[str, str] = {}
     """Catalog models ruled out before sizing, and why."""
+    landscape: list[LandscapePoint] = []
+    """Feasible options to chart: the recommended ones, the Pareto front and the best of each
+    (model, GPU), at most LANDSCAPE_MAX, in rank order."""
 
 
 def eligibility(
@@ -131,10 +186,14 @@ def recommend(
         if m in cards and m not in filtered and (pinned is None or m in pinned)
     )
     result = search(planner, _capacity(spec, eligible), prices)
-    ranked = _ranked(result, spec, cards)
+    ranked, front = _ranked(result, spec, cards)
     chosen = _diverse(ranked, top)
     accuracy = _accuracy(planner)
-    options = [_recommendation(o, spec, cards, accuracy) for o in chosen]
+    predictions = _at_peak(planner, chosen, spec)
+    options = [
+        _recommendation(o, p, spec, cards, accuracy)
+        for o, p in zip(chosen, predictions, strict=True)
+    ]
     return Recommendations(
         specification=spec,
         options=options,
@@ -142,6 +201,75 @@ def recommend(
         left_out=_left_out(spec, planner, result, ranked, options, filtered),
         relax=[] if options else _relax(spec, planner, eligible, prices, filtered),
         filtered=filtered,
+        landscape=_landscape(ranked, front, chosen, cards),
+    )
+
+
+def option_id(o: CapacityOption) -> str:
+    return f"{o.model_id}@{o.gpu_id}:tp{o.tp}:{o.precision}"
+
+
+def _at_peak(
+    planner: Planner, chosen: list[CapacityOption], spec: DeploymentSpecification
+) -> list[Prediction]:
+    """The full prediction (source, band, references) of each option at its per-replica peak
+    load, in one batch: the capacity search keeps only the numbers."""
+    if not chosen:
+        return []
+    t = spec.traffic
+    return planner.predict_many(
+        [option_query(o, t, t.peak_qps / o.replicas_for_peak) for o in chosen]
+    )
+
+
+def _band(prediction: Prediction) -> Band | None:
+    """The prediction's band around its mean, as factors that also fit the p90 shown."""
+    u, ttft, tpot = prediction.uncertainty, prediction.ttft_ms, prediction.tpot_ms
+    if u is None or ttft is None or tpot is None or ttft.mean <= 0 or tpot.mean <= 0:
+        return None
+    return Band(
+        ttft_low=u.ttft_low_ms / ttft.mean,
+        ttft_high=u.ttft_high_ms / ttft.mean,
+        tpot_low=u.tpot_low_ms / tpot.mean,
+        tpot_high=u.tpot_high_ms / tpot.mean,
+        basis=u.basis,
+    )
+
+
+def _landscape(
+    ranked: list[CapacityOption],
+    front: set[int],
+    chosen: list[CapacityOption],
+    cards: Mapping[str, ModelCard],
+) -> list[LandscapePoint]:
+    """The recommended options first (so the cap never drops them), then the front, then the
+    best-ranked option of each (model, GPU); kept in rank order. Beyond the recommended
+    ones only priced options: a chart with a cost axis cannot place an unknown bill."""
+    position = {id(o): i for i, o in enumerate(ranked)}
+    best_of_pair: dict[tuple[str, str], int] = {}
+    for i, o in enumerate(ranked):
+        best_of_pair.setdefault((o.model_id, o.gpu_id), i)
+    wanted = [position[id(o)] for o in chosen] + [
+        i for i in [*sorted(front), *best_of_pair.values()] if ranked[i].usd_per_month is not None
+    ]
+    picked = list(dict.fromkeys(wanted))[:LANDSCAPE_MAX]
+    return [_point(ranked[i], i in front, cards) for i in sorted(picked)]
+
+
+def _point(o: CapacityOption, pareto: bool, cards: Mapping[str, ModelCard]) -> LandscapePoint:
+    card = cards[o.model_id]
+    return LandscapePoint(
+        id=option_id(o),
+        model=card.display_name,
+        gpu_id=o.gpu_id,
+        tp=o.tp,
+        replicas=o.replicas_for_peak,
+        usd_per_month=o.usd_per_month,
+        ttft_p90_ms=o.ttft_ms.p90,
+        tpot_p90_ms=o.tpot_ms.p90,
+        e2e_p95_ms=o.e2e_ms.p95,
+        quality=card.quality_score,
+        pareto=pareto,
     )
 
 
@@ -175,9 +303,15 @@ def _latency_use(option: CapacityOption, spec: DeploymentSpecification) -> float
     return max(uses) if uses else 0.0
 
 
+class Ranked(NamedTuple):
+    options: list[CapacityOption]
+    front: set[int]
+    """Positions in `options` of the Pareto front (cost, latency, quality)."""
+
+
 def _ranked(
     result: CapacityResult, spec: DeploymentSpecification, cards: Mapping[str, ModelCard]
-) -> list[CapacityOption]:
+) -> Ranked:
     """Pareto-optimal options (cost, latency, quality) first, ordered by the priority;
     then the rest in the same order. Preferred models lead."""
     options = list(result.options)
@@ -185,7 +319,7 @@ def _ranked(
         # Under a budget, an unknown bill cannot be shown to fit it.
         options = [o for o in options if o.usd_per_month is not None]
     if not options:
-        return []
+        return Ranked([], set())
 
     def cost(o: CapacityOption) -> float:
         return o.usd_per_month if o.usd_per_month is not None else math.inf
@@ -217,7 +351,8 @@ def _ranked(
         # Unpriced options last whatever the priority: nobody can approve an unknown bill.
         return (not preferred, math.isinf(c), i not in front, *by)
 
-    return [options[i] for i in sorted(range(len(options)), key=key)]
+    order = sorted(range(len(options)), key=key)
+    return Ranked([options[i] for i in order], {k for k, i in enumerate(order) if i in front})
 
 
 def _pareto(metrics: list[tuple[float, float, float]]) -> set[int]:
@@ -267,6 +402,7 @@ def _accuracy(planner: Planner) -> str:
 
 def _recommendation(
     o: CapacityOption,
+    prediction: Prediction,
     spec: DeploymentSpecification,
     cards: Mapping[str, ModelCard],
     accuracy: str,
@@ -319,12 +455,16 @@ def _recommendation(
         f"{accuracy}"
     )
     return Recommendation(
-        id=f"{o.model_id}@{o.gpu_id}:tp{o.tp}:{o.precision}",
+        id=option_id(o),
         option=o,
         display_name=card.display_name,
         quality_score=card.quality_score,
         slo_margin=margin,
         rationale=rationale,
+        source=prediction.source,
+        uncertainty=_band(prediction),
+        references=prediction.measured_references,
+        observed=prediction.observed,
     )
 
 

@@ -141,6 +141,34 @@ def test_conversation_asks_the_most_valuable_questions_and_accepts_i_dont_know(
     assert fifth.specification.traffic.peak_qps > third.specification.traffic.peak_qps
 
 
+def test_every_quick_answer_answers_its_question(helper: Assistant) -> None:
+    """A user who presses a quick answer sees that question settled, never "nothing new"."""
+    asked_all = Conversation()
+    state, reply = respond(asked_all, "hi", helper.read, helper.use_cases)
+    pending = list(reply.questions)
+    seen: set[str] = set()
+    while pending:
+        question = pending.pop(0)
+        seen.add(question.field)
+        for answer in question.quick_answers:
+            if answer == DONT_KNOW:
+                continue
+            after, answered = respond(state, answer, helper.read, helper.use_cases)
+            assert question.field not in after.asked, (question.field, answer)
+            assert answered.changed, (question.field, answer)
+            if question.field == "latency":
+                assert after.intent.target_ttft_p90_ms is not None, answer
+        state, reply = respond(state, question.quick_answers[0], helper.read, helper.use_cases)
+        pending += [q for q in reply.questions if q.field not in seen and q not in pending]
+    assert seen == {"use_case", "load", "budget", "latency"}
+    # A sentence keeps its own meaning: an end-to-end target stays one.
+    latency_asked = Conversation(asked=["latency"])
+    state, _ = respond(
+        latency_asked, "whole answers within 5 seconds end to end", helper.read, helper.use_cases
+    )
+    assert state.intent.target_ttft_p90_ms is None
+
+
 def test_recommendations_explain_cost_slos_and_sources(helper: Assistant) -> None:
     spec = helper.specify(
         helper.read("A chatbot for 2,000 employees, first token under 500 ms, $20k a month.")

@@ -199,6 +199,76 @@ def test_malformed_whatifs_name_the_field(
     assert named in response.json()["detail"]
 
 
+def test_load_curve_of_a_planned_option(planning: tuple[TestClient, dict[str, str]]) -> None:
+    plan = post(planning, "/plan", {"intent": {"use_case": "chatbot", "concurrent_users": 2000}})
+    assert plan.status_code == 200
+    body = plan.json()
+    recommendation = body["recommendations"]["options"][0]
+    option = recommendation["option"]
+    assert recommendation["source"] in ("measured", "interpolated", "modelled", "observed")
+    band = recommendation["uncertainty"]
+    assert band["ttft_low"] <= 1 <= band["ttft_high"] and band["basis"]
+    landscape = body["recommendations"]["landscape"]
+    assert recommendation["id"] in {p["id"] for p in landscape}
+    assert any(p["pareto"] for p in landscape)
+
+    request = {
+        **{k: option[k] for k in ("model_id", "gpu_id", "tp", "precision")},
+        "traffic": body["specification"]["traffic"],
+        "up_to_qps": option["max_qps_per_replica"],
+        "points": 8,
+    }
+    response = post(planning, "/load-curve", request)
+    assert response.status_code == 200, response.text
+    curve = response.json()
+    assert curve["candidate"]["gpu_id"] == option["gpu_id"] and curve["fits"]
+    points = curve["points"]
+    assert len(points) == 8
+    assert set(points[0]) == {"qps", "ttft_p90_ms", "tpot_p90_ms", "e2e_p95_ms", "stable", "source"}
+    assert points[0]["qps"] < option["max_qps_per_replica"] < points[-1]["qps"]
+    shown = [p["ttft_p90_ms"] for p in points if p["stable"]]
+    assert shown == sorted(shown) and len(shown) >= 2
+
+    carol = planning[0].post("/load-curve", json=request, headers=as_user(planning[1], "carol"))
+    assert carol.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"gpu_id": "TPU-v9"}, "gpu_id: unknown GPU 'TPU-v9'"),
+        ({"model_id": "acme/nope"}, "model_id: unknown model 'acme/nope'"),
+        ({"up_to_qps": 0}, "up_to_qps: Input should be greater than 0"),
+        ({"points": 3}, "points: Input should be greater than or equal to 4"),
+        ({"points": 65}, "points: Input should be less than or equal to 64"),
+        ({"tp": 0}, "tp: Input should be greater than or equal to 1"),
+        ({"precision": "fp3"}, "precision: Input should be"),
+        ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"traffic": {"peak_qps": 1}}, "traffic.prompt_tokens_mean: Field required"),
+    ],
+)
+def test_malformed_load_curves_name_the_field(
+    planning: tuple[TestClient, dict[str, str]], change: dict[str, Any], named: str
+) -> None:
+    body = {
+        "model_id": "Qwen/Qwen3-8B",
+        "gpu_id": "H100-SXM-80GB",
+        "tp": 1,
+        "precision": "fp8",
+        "traffic": {
+            "prompt_tokens_mean": 1000,
+            "output_tokens_mean": 300,
+            "steady_qps": 2,
+            "peak_qps": 5,
+        },
+        "up_to_qps": 10,
+        **change,
+    }
+    response = post(planning, "/load-curve", body)
+    assert response.status_code == 422
+    assert named in response.json()["detail"]
+
+
 def test_an_empty_knowledge_base_is_unavailable(
     tmp_path: Path, keys_file: tuple[Path, dict[str, str]]
 ) -> None:
@@ -214,7 +284,8 @@ def test_an_empty_knowledge_base_is_unavailable(
 
 def test_every_route_is_documented(planning: tuple[TestClient, dict[str, str]]) -> None:
     spec = planning[0].get("/openapi.json").json()
-    for path in ("/plan", "/whatif", "/deployments", "/deployments/{deployment_id}/slo"):
+    paths = ("/plan", "/whatif", "/load-curve", "/deployments", "/deployments/{deployment_id}/slo")
+    for path in paths:
         for operation in spec["paths"][path].values():
             assert operation["summary"] and operation["description"]
             assert {"200", "401", "403"} <= set(operation["responses"])

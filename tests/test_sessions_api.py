@@ -156,6 +156,7 @@ async def test_every_route_needs_a_known_key(stack: Stack) -> None:
         ("PATCH", f"/sessions/{UNKNOWN_ID}/spec"),
         ("POST", f"/sessions/{UNKNOWN_ID}/what-if"),
         ("POST", f"/sessions/{UNKNOWN_ID}/select"),
+        ("GET", f"/sessions/{UNKNOWN_ID}/manifests"),
         ("POST", f"/sessions/{UNKNOWN_ID}/approve"),
         ("POST", f"/sessions/{UNKNOWN_ID}/reject"),
         ("POST", f"/sessions/{UNKNOWN_ID}/rollback"),
@@ -182,7 +183,7 @@ async def test_every_session_route_is_documented(stack: Stack) -> None:
         if path.startswith("/sessions")
         for method, operation in methods.items()
     ]
-    assert len(operations) == 12
+    assert len(operations) == 13
     for path, method, operation in operations:
         where = f"{method.upper()} {path}"
         assert operation["summary"] and operation["description"], where
@@ -248,6 +249,7 @@ async def test_a_session_is_visible_to_its_owner_and_admins_only(stack: Stack) -
     mine = next(s for s in listing if s["session_id"] == session)
     assert mine["owner"] == "alice" and mine["status"] == "running"
     assert mine["stage"] == "collect" and mine["started_at"]
+    assert mine["deployment_id"] is None
     assert {s["owner"] for s in listing} == {"alice"}
 
 
@@ -292,6 +294,9 @@ async def test_wrong_stage_and_ended_sessions_are_conflicts(stack: Stack) -> Non
     select = await stack.call("POST", base + "/select", "alice", json={"option_id": "x"})
     assert select.status_code == 409
     assert select.json()["detail"].startswith("cannot select an option in stage collect")
+    manifests = await stack.call("GET", base + "/manifests", "alice")
+    assert manifests.status_code == 409
+    assert manifests.json()["detail"].startswith(f"nothing selected in session {state.session_id}")
     what_if = await stack.call("POST", base + "/what-if", "alice", json={"changes": {"gpu": "a"}})
     assert what_if.status_code == 409
     approve = await stack.call("POST", base + "/approve", "bob", json={})
@@ -393,6 +398,17 @@ async def test_from_words_to_an_approved_gitops_deployment_and_its_rollback(
     assert selected.prepared.plan.name == "support-bot"
     assert not folder.exists()  # nothing leaves Preflight before approval
 
+    # Nothing runs under that name yet: every object and every line is new.
+    fresh = await stack.ok("GET", base + "/manifests", "alice")
+    count = len(selected.prepared.manifests)
+    assert fresh["yaml"] == selected.prepared.yaml
+    assert fresh["running_yaml"] is None and fresh["running_revision"] is None
+    assert fresh["summary"] == f"{count} objects new"
+    diff = fresh["diff"].splitlines()
+    assert diff[:2] == ["--- running (nothing)", "+++ selected"]
+    assert all(line.startswith(("+", "@@")) for line in diff[2:])
+    assert (await stack.call("GET", base + "/manifests", "carol")).status_code == 404
+
     # Approvers see what awaits them; other requesters do not.
     assert (await stack.state("bob", session)).stage == "finalize"
     assert session in await stack.wait_listed("bob", session, "?awaiting_approval=true")
@@ -420,6 +436,35 @@ async def test_from_words_to_an_approved_gitops_deployment_and_its_rollback(
     listed = await stack.ok("GET", "/deployments", "alice")
     assert [d["id"] for d in listed] == [deployment.deployment_id]
     assert listed[0]["owner"] == "alice" and listed[0]["name"] == "support-bot"
+    summary = next(
+        s for s in await stack.ok("GET", "/sessions", "alice") if s["session_id"] == session
+    )
+    assert summary["deployment_id"] == deployment.deployment_id
+
+    # Deployed: what was selected is what runs.
+    same = await stack.ok("GET", base + "/manifests", "alice")
+    assert same["running_revision"] == 1 and same["running_yaml"] == same["yaml"]
+    assert same["diff"] == "" and same["summary"] == f"{count} objects unchanged"
+
+    # A second session selecting another option under the same name sees what would change.
+    other = await stack.explore("alice")
+    assert other.recommendations
+    another = next(o for o in other.recommendations.options if o.id != chosen.id)
+    await stack.ok(
+        "POST",
+        f"/sessions/{other.session_id}/select",
+        "alice",
+        json={"option_id": another.id, "name": "support-bot"},
+    )
+    against = await stack.ok("GET", f"/sessions/{other.session_id}/manifests", "alice")
+    assert against["running_revision"] == 1
+    assert against["running_yaml"] == selected.prepared.yaml != against["yaml"]
+    assert "changed" in against["summary"]
+    assert against["diff"].startswith("--- running (revision 1)\n+++ selected\n")
+    lines = against["diff"].splitlines()[2:]
+    assert any(line.startswith("-") for line in lines)
+    assert any(line.startswith("+") for line in lines)
+    await stack.ok("DELETE", f"/sessions/{other.session_id}", "alice", 202)
 
     # Once observed, the session no longer takes chat or edits.
     late = await stack.call("POST", base + "/messages", "alice", json={"message": "more"})

@@ -161,6 +161,10 @@ def test_a_whole_session_from_words_to_rollback(
         assert explored.stage == "explore"
         assert explored.recommendations and explored.recommendations.options
         options = explored.recommendations.options
+        # The transcript: every message, each followed by the reply it got.
+        said = [(e.action, e.detail) for e in explored.history if e.action in ("message", "reply")]
+        assert [a for a, _ in said] == ["message", "reply"] * (len(said) // 2) and said
+        assert said[-1] == ("reply", explored.reply)
 
         edited = await handle.execute_update(
             AssistantWorkflow.edit_spec,

@@ -75,6 +75,8 @@ REHEARSAL_QPS = 1.0
 WRONG_STAGE = "WrongStage"
 """`ApplicationError.type` of an update refused for the session's stage."""
 SYSTEM = "preflight"
+REPLY_IN_HISTORY = "reply-in-history"
+"""Patch id: chat replies are kept in the history (sessions from before replay without)."""
 
 
 class StepError(Exception):
@@ -579,6 +581,10 @@ class AssistantWorkflow:
         state.conversation, state.reply = turn.conversation, turn.reply.text
         state.questions, state.specification = turn.reply.questions, turn.reply.specification
         self._log(request.actor, "message", request.message)
+        # The reply joins the history so a transcript can be shown; sessions that began
+        # before replies were kept replay without it.
+        if workflow.patched(REPLY_IN_HISTORY):
+            self._log(SYSTEM, "reply", turn.reply.text)
         if turn.reply.questions:
             state.stage, state.recommendations = "collect", None
             return

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,19 +149,15 @@ class Stack:
     settings: Settings
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str
-) -> AsyncIterator[Stack]:
-    state_dir = tmp_path_factory.mktemp("web")
+@asynccontextmanager
+async def serving(state_dir: Path, seeded_url: str, **overrides: Any) -> AsyncIterator[Stack]:
+    """Temporal dev server, a worker with the real activities and the API on a real port."""
     async with await temporal_dev_server() as env:
         settings = stack_settings(
             state_dir,
-            kb_copy(seeded_sqlite_url, state_dir),
+            kb_copy(seeded_url, state_dir),
             temporal_address=env.client.service_client.config.target_host,
-            rehearse=True,
-            monitor_interval=dt.timedelta(seconds=10),
-            slo_window="1m",
+            **overrides,
         )
         keys = {u: add_key(settings.resolved_api_keys_file, u, r) for u, r in USERS.items()}
         port = free_port()
@@ -169,15 +166,30 @@ async def stack(
         )
         with ThreadPoolExecutor(max_workers=4) as executor:
             async with build_worker(env.client, settings, executor):
-                serving = asyncio.create_task(server.serve())
+                running = asyncio.create_task(server.serve())
                 while not server.started:
                     await asyncio.sleep(0.05)
                 try:
                     yield Stack(f"http://127.0.0.1:{port}", keys, settings)
                 finally:
                     server.should_exit = True
-                    await serving
+                    await running
                     RehearsalActivities(settings).stop_all()
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory, seeded_sqlite_url: str
+) -> AsyncIterator[Stack]:
+    """Deploys to a GitOps folder, rehearsed on the emulator, checked every 10 s."""
+    async with serving(
+        tmp_path_factory.mktemp("web"),
+        seeded_sqlite_url,
+        rehearse=True,
+        monitor_interval=dt.timedelta(seconds=10),
+        slo_window="1m",
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -377,3 +389,40 @@ async def test_a_whole_journey_from_words_to_a_rollback(
     await bob.goto(stack.url + "/")
     await expect(bob.locator("#sessions tbody")).to_contain_text("No sessions yet")
     await expect(bob.locator("#approvals")).to_contain_text("Nothing waits for you")
+
+
+@needs_chromium
+async def test_a_failed_deploy_says_why_and_shows_what_was_undone(
+    browser: Browser, tmp_path: Path, seeded_sqlite_url: str
+) -> None:
+    """The endpoint never answers the smoke request: the step fails with the reason, the
+    GitOps files written before it are removed again, and the session goes back to explore."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    async with serving(tmp_path, seeded_sqlite_url, smoke_endpoint=closed) as failing:
+        alice = await sign_in(browser, failing, "alice")
+        await alice.get_by_label("Your use case, in plain words").fill(
+            DESCRIBE + ", answers must start within 1 second"
+        )
+        await press(alice.get_by_role("button", name="Start planning"))
+        first = alice.locator("#options tbody tr").first
+        await press(first.get_by_role("button", name=re.compile("^Select")))
+        await expect(alice.locator("#approval-status")).to_contain_text("pending", timeout=SLOW)
+
+        bob = await sign_in(browser, failing, "bob")
+        await bob.goto(alice.url)
+        await press(bob.get_by_role("button", name="Approve and deploy"))
+
+        body = alice.locator("#deploy-body")
+        await expect(body.locator(".error")).to_contain_text(
+            f"Failed: smoke test: smoke request to {closed} failed", timeout=SLOW
+        )
+        await expect(body.locator("h3", has_text="Deployment")).to_have_text("Deployment: failed")
+        undone = body.get_by_role("list", name="Compensation steps")
+        await expect(undone).to_contain_text("ok")
+        await expect(alice.locator("#stages [aria-current=step]")).to_have_text("explore")
+        await expect(alice.get_by_role("button", name=re.compile("^Select")).first).to_be_visible()
+        gitops = failing.settings.state_dir / "gitops"
+        assert not [p for p in gitops.rglob("*.yaml") if "inferenceservice" in p.name.lower()]
+        await assert_accessible(alice)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await alice.screenshot(path=ARTIFACTS / "failed-deploy.png", full_page=True)

@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Plan, deploy and watch LLM serving on Kubernetes (KServe + vLLM).",
         lifespan=lifespan,
+        docs_url=None,  # served by web_routes from local files: FastAPI's loads from a CDN
+        redoc_url=None,
     )
     # Every route but /health asks for a caller through `api.identity.current_caller`.
     app.state.authenticate = authenticator(settings)

@@ -16,9 +16,11 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi import Path as PathParam
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from swagger_ui_bundle import swagger_ui_path
 
 from api.identity import SESSION_COOKIE, Caller, key_checker
 from settings import Settings
@@ -44,8 +46,20 @@ def _local(target: str | None) -> str:
 
 
 def mount(app: FastAPI, settings: Settings) -> None:
-    """Add the pages and their static assets to `app`."""
+    """Add the pages, their static assets and the API's interactive docs to `app`."""
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Preflight API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
     app.include_router(router(settings))
 
 

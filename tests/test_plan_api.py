@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from activities import rollout
 from api.app import create_app
 from api.identity import add_key
+from api.plan_routes import LoadCurveRequest
 from kb import deployments
 from kb.db import session_scope
 from kb.migrate import upgrade
@@ -250,20 +251,8 @@ def test_load_curve_of_a_planned_option(planning: tuple[TestClient, dict[str, st
 def test_malformed_load_curves_name_the_field(
     planning: tuple[TestClient, dict[str, str]], change: dict[str, Any], named: str
 ) -> None:
-    body = {
-        "model_id": "Qwen/Qwen3-8B",
-        "gpu_id": "H100-SXM-80GB",
-        "tp": 1,
-        "precision": "fp8",
-        "traffic": {
-            "prompt_tokens_mean": 1000,
-            "output_tokens_mean": 300,
-            "steady_qps": 2,
-            "peak_qps": 5,
-        },
-        "up_to_qps": 10,
-        **change,
-    }
+    example = LoadCurveRequest.model_json_schema()["examples"][0]  # the documented body
+    body = {**example, **change}
     response = post(planning, "/load-curve", body)
     assert response.status_code == 422
     assert named in response.json()["detail"]

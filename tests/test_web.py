@@ -136,6 +136,18 @@ def test_the_pages_load_nothing_from_elsewhere() -> None:
             raise AssertionError(f"{path.name} loads from elsewhere: {match.group(0)}")
 
 
+async def test_the_api_docs_are_served_from_here(
+    signed: tuple[httpx.AsyncClient, dict[str, str]],
+) -> None:
+    http, _ = signed
+    docs = await http.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    assert "https://" not in docs.text and "http://" not in docs.text
+    for asset in re.findall(r"(?:href|src)=['\"](/docs-assets/[^'\"]+)", docs.text):
+        assert (await http.get(asset)).status_code == 200, asset
+    assert (await http.get("/redoc")).status_code == 404  # FastAPI's loads from a CDN
+
+
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 

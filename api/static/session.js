@@ -3,7 +3,7 @@
 // calls the API and renders the state it answers with; each section is redrawn only when
 // its part of the state changed, so typing is never interrupted by a refresh.
 import { lineChart, scatter } from "./charts.js";
-import { api, badge, busy, fill, h, hasRole, me, ms, num, tell, time, usd } from "./ui.js";
+import { api, badge, busy, fill, h, hasRole, me, ms, num, tell, usd } from "./ui.js";
 
 const root = document.getElementById("session");
 const id = root.dataset.sessionId;

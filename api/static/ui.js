@@ -99,17 +99,3 @@ export const time = (iso) => new Date(iso).toLocaleTimeString("en-GB");
 export function badge(kind, text = kind) {
   return h("span", { class: `badge ${kind}` }, text);
 }
-
-// Poll `load` every `seconds` while `more()` says so; stops when the page is left.
-export function every(seconds, load, more = () => true) {
-  let timer = null;
-  const tick = async () => {
-    try {
-      await load();
-    } finally {
-      if (more()) timer = setTimeout(tick, seconds * 1000);
-    }
-  };
-  tick();
-  return () => clearTimeout(timer);
-}

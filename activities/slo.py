@@ -111,7 +111,7 @@ class SloActivities:
         if request.rehearsal:
             report = report.model_copy(update={"detail": f"{REHEARSAL}: {report.detail}"})
         with session_scope(self._settings.resolved_database_url) as session:
-            served = _served(report.measurements, request.configuration)
+            served = served_at(report.measurements, request.configuration)
             prediction = planner(session=session).predict(served.query) if served else None
             predicted = _predicted(prediction, request.configuration)
             if served and prediction and predicted and not request.rehearsal:
@@ -137,7 +137,7 @@ class Served:
     replicas: int
 
 
-def _served(measured: dict[str, float], c: Configuration | None) -> Served | None:
+def served_at(measured: dict[str, float], c: Configuration | None) -> Served | None:
     """Per replica, with the observed lengths (the spec's where unmeasured); None without
     traffic to compare at."""
     rate = measured.get("requests_per_s", 0.0)
@@ -146,16 +146,25 @@ def _served(measured: dict[str, float], c: Configuration | None) -> Served | Non
     replicas = max(round(measured.get("replicas", c.replicas)), 1)
     prompt = measured.get("prompt_tokens_per_s", rate * c.prompt_tokens) / rate
     output = measured.get("output_tokens_per_s", rate * c.output_tokens) / rate
+    isl, osl = max(round(prompt), 1), max(round(output), 1)
     query = PredictionQuery(
         model_id=c.model_id,
         gpu_id=c.gpu_id,
         tp=c.tp,
         precision=c.precision,
-        isl=max(round(prompt), 1),
-        osl=max(round(output), 1),
+        isl=isl,
+        osl=osl,
+        # The spec's spread, scaled to the observed means: without it the planner would
+        # predict the tail (E2E p95) of equal-length requests.
+        isl_p95=_tail(c.prompt_tokens_p95, isl / c.prompt_tokens, isl),
+        osl_p95=_tail(c.output_tokens_p95, osl / c.output_tokens, osl),
         qps=rate / replicas,
     )
     return Served(query=query, rate=rate, replicas=replicas)
+
+
+def _tail(p95: int | None, scale: float, mean: int) -> int | None:
+    return None if p95 is None else max(round(p95 * scale), mean)
 
 
 def _predicted(prediction: Prediction | None, c: Configuration | None) -> dict[str, float]:

@@ -36,6 +36,9 @@ class Deployed(Frozen):
     peak_qps: float
     prompt_tokens: int
     output_tokens: int
+    prompt_tokens_p95: int | None = None
+    output_tokens_p95: int | None = None
+    """The spec's length spread: tail latencies (E2E p95 above all) depend on it."""
 
 
 class Advice(Frozen):

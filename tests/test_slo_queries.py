@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_api_client import PrometheusConnect
 
-from activities.slo import Configuration, SloActivities, SloCheckRequest
+from activities.slo import Configuration, SloActivities, SloCheckRequest, served_at
 from activities.slo_queries import SloQueries, measure
 from kb.catalog import observed_outcomes, planner
 from kb.db import session_scope
@@ -239,3 +239,30 @@ def test_checks_become_outcomes_that_correct_later_predictions(
         database_url=url,
     )
     assert "source        observed" in predicted.stdout and "modelled TTFT p90" in predicted.stdout
+
+
+def test_the_prediction_at_the_served_load_keeps_the_length_spread(seeded_sqlite_url: str) -> None:
+    """Tail latency depends on the longest requests: the spec's p95 lengths, scaled to the
+    observed means, go into the question, so E2E p95 is not predicted for equal lengths."""
+    configuration = Configuration(
+        model_id="meta-llama/Llama-3.1-8B-Instruct",
+        gpu_id="H100-SXM-80GB",
+        tp=1,
+        precision="bf16",
+        replicas=1,
+        peak_qps=4.0,
+        prompt_tokens=500,
+        output_tokens=100,
+        prompt_tokens_p95=1500,
+        output_tokens_p95=300,
+    )
+    served = served_at({"requests_per_s": 2.0, "output_tokens_per_s": 400.0}, configuration)
+    assert served is not None
+    q = served.query
+    assert (q.isl, q.isl_p95, q.osl, q.osl_p95) == (500, 1500, 200, 600)
+    with session_scope(seeded_sqlite_url) as session:
+        model = planner(session=session)
+    spread = model.predict(q)
+    flat = model.predict(q.model_copy(update={"isl_p95": None, "osl_p95": None}))
+    assert spread.e2e_ms and flat.e2e_ms
+    assert spread.e2e_ms.p95 > 1.5 * flat.e2e_ms.p95

@@ -645,6 +645,8 @@ class AssistantWorkflow:
             peak_qps=spec.traffic.peak_qps,
             prompt_tokens=spec.traffic.prompt_tokens_mean,
             output_tokens=spec.traffic.output_tokens_mean,
+            prompt_tokens_p95=spec.traffic.prompt_tokens_p95,
+            output_tokens_p95=spec.traffic.output_tokens_p95,
         )
 
     async def _undo(self, deployment_id: str, actor: str) -> str:

@@ -48,7 +48,7 @@ function drawTiles(report, state) {
   tiles.push(tile("Load", m.requests_per_s == null ? "–" : `${num(m.requests_per_s, 2)} req/s`,
     state ? `spec: ${num(state.specification.traffic.steady_qps, 2)} steady, ${num(state.specification.traffic.peak_qps, 2)} peak` : null));
   tiles.push(tile("Replicas", num(m.replicas), state ? `planned ${state.selection.option.replicas_for_peak} at peak` : null));
-  tiles.push(tile("KV cache used", m.kv_cache_usage == null ? "–" : `${num(m.kv_cache_usage * 100)}%`,
+  tiles.push(tile("KV cache used", m.kv_cache_usage == null ? "–" : `${num(m.kv_cache_usage * 100, m.kv_cache_usage < 0.1 ? 1 : 0)}%`,
     m.gpu_utilization == null ? "GPU utilization: no DCGM metrics" : `GPU ${num(m.gpu_utilization)}%`));
   const cost = actualCost(m, state);
   tiles.push(tile("Cost", cost == null ? "–" : `${usd(cost, 2)}/h`, p.usd_per_hour != null ? `planned ${usd(p.usd_per_hour, 2)}/h at peak` : null));

@@ -168,23 +168,26 @@ def test_an_unreachable_prometheus_is_an_error_not_a_number(database_url: str) -
     assert report.status == "error" and report.measurements == {}
 
 
+LLAMA_ON_H100 = Configuration(
+    model_id="meta-llama/Llama-3.1-8B-Instruct",
+    gpu_id="H100-SXM-80GB",
+    tp=1,
+    precision="bf16",
+    replicas=1,
+    max_qps_per_replica=20.0,
+    usd_per_replica_hour=2.5,
+    peak_qps=RATE,
+    prompt_tokens=500,
+    output_tokens=100,
+)
+
+
 def test_checks_become_outcomes_that_correct_later_predictions(
     scraped: str, seeded_sqlite_url: str, tmp_path: Path
 ) -> None:
     url = kb_copy(seeded_sqlite_url, tmp_path)
     settings = Settings(database_url=url, prometheus_url=scraped, slo_window="4s")
-    configuration = Configuration(
-        model_id="meta-llama/Llama-3.1-8B-Instruct",
-        gpu_id="H100-SXM-80GB",
-        tp=1,
-        precision="bf16",
-        replicas=1,
-        max_qps_per_replica=20.0,
-        usd_per_replica_hour=2.5,
-        peak_qps=RATE,
-        prompt_tokens=500,
-        output_tokens=100,
-    )
+    configuration = LLAMA_ON_H100
     query = PredictionQuery(
         model_id=configuration.model_id,
         gpu_id=configuration.gpu_id,
@@ -244,17 +247,8 @@ def test_checks_become_outcomes_that_correct_later_predictions(
 def test_the_prediction_at_the_served_load_keeps_the_length_spread(seeded_sqlite_url: str) -> None:
     """Tail latency depends on the longest requests: the spec's p95 lengths, scaled to the
     observed means, go into the question, so E2E p95 is not predicted for equal lengths."""
-    configuration = Configuration(
-        model_id="meta-llama/Llama-3.1-8B-Instruct",
-        gpu_id="H100-SXM-80GB",
-        tp=1,
-        precision="bf16",
-        replicas=1,
-        peak_qps=4.0,
-        prompt_tokens=500,
-        output_tokens=100,
-        prompt_tokens_p95=1500,
-        output_tokens_p95=300,
+    configuration = LLAMA_ON_H100.model_copy(
+        update={"prompt_tokens_p95": 1500, "output_tokens_p95": 300}
     )
     served = served_at({"requests_per_s": 2.0, "output_tokens_per_s": 400.0}, configuration)
     assert served is not None

@@ -20,9 +20,11 @@ from kb.catalog import planner
 from kb.db import session_scope
 from kb.slo_checks import record_slo_check
 from kb.tables import Outcome
+from planner.capacity import option_query
+from planner.catalog_index import Candidate
 from planner.prediction import Prediction, PredictionQuery
+from planner.requirements import TrafficProfile
 from planner.rightsizing import Advice, Deployed, advise
-from planner.specs import Precision
 from settings import Settings
 
 SloCheckStatus = Literal["no_source", "ok", "breach", "error"]
@@ -43,14 +45,9 @@ class SloCheckRequest(BaseModel):
     """The numbers come from the emulator: said in every report, never an outcome."""
 
 
-class Configuration(Deployed):
+class Configuration(Deployed, Candidate):
     """What was deployed: enough to ask the planner about the load it actually serves, and
     to advise on its size (the specification's lengths stand in for unmeasured ones)."""
-
-    model_id: str
-    gpu_id: str
-    tp: int
-    precision: Precision
 
 
 class SloReport(BaseModel):
@@ -147,19 +144,18 @@ def served_at(measured: dict[str, float], c: Configuration | None) -> Served | N
     prompt = measured.get("prompt_tokens_per_s", rate * c.prompt_tokens) / rate
     output = measured.get("output_tokens_per_s", rate * c.output_tokens) / rate
     isl, osl = max(round(prompt), 1), max(round(output), 1)
-    query = PredictionQuery(
-        model_id=c.model_id,
-        gpu_id=c.gpu_id,
-        tp=c.tp,
-        precision=c.precision,
-        isl=isl,
-        osl=osl,
+    observed = TrafficProfile(
+        prompt_tokens_mean=isl,
+        output_tokens_mean=osl,
         # The spec's spread, scaled to the observed means: without it the planner would
         # predict the tail (E2E p95) of equal-length requests.
-        isl_p95=_tail(c.prompt_tokens_p95, isl / c.prompt_tokens, isl),
-        osl_p95=_tail(c.output_tokens_p95, osl / c.output_tokens, osl),
-        qps=rate / replicas,
+        prompt_tokens_p95=_tail(c.prompt_tokens_p95, isl / c.prompt_tokens, isl),
+        output_tokens_p95=_tail(c.output_tokens_p95, osl / c.output_tokens, osl),
+        steady_qps=rate,
+        peak_qps=rate,
+        burstiness="low",  # Poisson: the shape of the observed arrivals is not measured
     )
+    query = option_query(c, observed, rate / replicas)
     return Served(query=query, rate=rate, replicas=replicas)
 
 

@@ -241,12 +241,7 @@ def router(settings: Settings) -> APIRouter:
             raise unprocessable(f"model_id: unknown model {request.model_id!r}")
         if request.gpu_id not in planner.gpus:
             raise unprocessable(f"gpu_id: unknown GPU {request.gpu_id!r}")
-        candidate = Candidate(
-            model_id=request.model_id,
-            gpu_id=request.gpu_id,
-            tp=request.tp,
-            precision=request.precision,
-        )
+        candidate = Candidate.model_validate(request, from_attributes=True)
         return load_curve(planner, candidate, request.traffic, request.up_to_qps, request.points)
 
     @routes.post(

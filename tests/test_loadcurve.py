@@ -11,7 +11,6 @@ from kb.db import session_scope
 from planner.assistant import Assistant
 from planner.catalog_index import Candidate
 from planner.loadcurve import PAST_LIMIT, load_curve
-from planner.recommend import Recommendation
 from planner.requirements import SLOTargets
 
 
@@ -19,11 +18,6 @@ from planner.requirements import SLOTargets
 def helper(seeded_sqlite_url: str) -> Assistant:
     with session_scope(seeded_sqlite_url) as session:
         return assistant(session=session)
-
-
-def candidate(r: Recommendation) -> Candidate:
-    o = r.option
-    return Candidate(model_id=o.model_id, gpu_id=o.gpu_id, tp=o.tp, precision=o.precision)
 
 
 def meets(slo: SLOTargets, ttft: float, tpot: float, e2e: float) -> bool:
@@ -52,7 +46,7 @@ def test_latency_rises_with_load_and_the_slo_limit_sits_inside(
     assert options
     for r in options:
         limit = r.option.max_qps_per_replica
-        curve = load_curve(helper.planner, candidate(r), spec.traffic, limit, points=12)
+        curve = load_curve(helper.planner, r.option, spec.traffic, limit, points=12)
         assert curve.fits and curve.reason is None
         loads = [p.qps for p in curve.points]
         assert len(loads) == 12 and loads == sorted(loads)

@@ -12,7 +12,7 @@ const METRICS = [
   ["tpot_p90_ms", "TPOT p90"],
   ["e2e_p95_ms", "E2E p95"],
 ];
-let session = null; // the live session that deployed this, when the caller may act on it
+let session; // the session that deployed this (null: none of the caller's), looked up once
 const drawn = {};
 
 // Redraw a part only when its data changed, so a refresh never steals the keyboard focus.
@@ -172,14 +172,16 @@ async function rollback(button) {
 }
 
 async function findSession() {
-  const sessions = await api("GET", "/sessions?limit=200").catch(() => []);
+  const sessions = await api("GET", "/sessions?limit=200").catch(() => null);
+  if (!sessions) return undefined; // not known yet: asked again at the next refresh
   const live = sessions.filter((s) => s.deployment_id === id);
   return (live.find((s) => ["validate", "observe", "deploy"].includes(s.stage)) ?? live[0])?.session_id ?? null;
 }
 
 async function load() {
   const [detail, report] = await Promise.all([api("GET", `/deployments/${id}`), api("GET", `/deployments/${id}/slo`)]);
-  session ??= await findSession();
+  // Listing sessions asks each one its state: once per page, not on every refresh.
+  if (session === undefined) session = await findSession();
   const state = session ? await api("GET", `/sessions/${session}`).catch(() => null) : null;
   const live = [state?.stage, state?.deployment, state?.slo];
   once("header", [detail, live], () => drawHeader(detail, state));

@@ -24,16 +24,20 @@ function section(name, data, draw) {
   draw(data);
 }
 
+// The owner (or an admin) changes the session; others may only read it.
+const mayChange = () => state.owner === me() || hasRole("admin");
+const transcript = () => state.history.filter((e) => ["message", "reply"].includes(e.action));
+
 function show(next) {
   state = next;
-  const owner = state.owner === me() || hasRole("admin");
+  const owner = mayChange();
   document.title = `Session ${id.slice(8, 16)} · Preflight`;
   section("title", [state.stage, state.owner], () => {
     fill(document.getElementById("session-title"), `Session ${id.slice(8, 16)}`,
       state.owner !== me() ? h("span", { class: "muted" }, ` · ${state.owner}’s`) : null);
     drawStages();
   });
-  section("chat", [state.history.filter((e) => ["message", "reply"].includes(e.action)), state.reply, state.stage], drawChat);
+  section("chat", [transcript(), state.reply, state.stage], drawChat);
   section("questions", [state.questions, state.stage, owner], () => drawQuestions(owner));
   document.getElementById("chat-form").hidden = !owner || !["collect", "explore"].includes(state.stage);
   const spec = state.specification;
@@ -80,7 +84,7 @@ function bubble(role, text, extra = "") {
 }
 
 function drawChat() {
-  const entries = state.history.filter((e) => ["message", "reply"].includes(e.action));
+  const entries = transcript();
   const items = entries.map((e) => bubble(e.action === "message" ? "user" : "assistant", e.detail));
   // Sessions from before replies were kept show the last reply only.
   if (state.reply && !entries.some((e) => e.action === "reply")) items.push(bubble("assistant", state.reply));
@@ -216,19 +220,20 @@ async function edit(field, input) {
 
 // ---- options -----------------------------------------------------------------------------
 
+// Each latency an option is judged by: its SLO margin's key, the stats and percentile in
+// the option, and the uncertainty band's prefix (none for E2E).
 const TARGETS = [
-  ["ttft_p90", "ttft_ms", "p90", "ttft_p90_ms", "TTFT p90"],
-  ["tpot_p90", "tpot_ms", "p90", "tpot_p90_ms", "TPOT p90"],
-  ["e2e_p95", "e2e_ms", "p95", "e2e_p95_ms", "E2E p95"],
+  { margin: "ttft_p90", stat: "ttft_ms", q: "p90", band: "ttft", label: "TTFT p90" },
+  { margin: "tpot_p90", stat: "tpot_ms", q: "p90", band: "tpot", label: "TPOT p90" },
+  { margin: "e2e_p95", stat: "e2e_ms", q: "p95", band: null, label: "E2E p95" },
 ];
 
-function latencyCell(rec, [margin, stat, q, , label], spec) {
+function latencyCell(rec, { margin, stat, q, band, label }) {
   const value = rec.option[stat][q];
   const m = rec.slo_margin[margin];
-  const band = rec.uncertainty;
-  const name = stat.slice(0, 4);
-  const range = band && band[`${name}_low`] !== undefined
-    ? h("span", { class: "range" }, `likely ${ms(value * band[`${name}_low`])} – ${ms(value * band[`${name}_high`])}`)
+  const factors = band && rec.uncertainty;
+  const range = factors
+    ? h("span", { class: "range" }, `likely ${ms(value * factors[`${band}_low`])} – ${ms(value * factors[`${band}_high`])}`)
     : null;
   const verdict = m === undefined ? null
     : m >= 0 ? h("span", { class: "ok verdict" }, `✓ ${num(m * 100)}% under target`)
@@ -257,7 +262,7 @@ function drawOptions(recs, owner) {
           rec.uncertainty ? ` The “likely” ranges are the 10th to 90th percentile of the model's errors on ${rec.uncertainty.basis}.` : ""))),
       h("td", {}, `${o.replicas_for_peak} × ${o.tp} × ${o.gpu_id}`, h("span", { class: "range" },
         `${o.precision}; ${o.min_replicas} replica${o.min_replicas === 1 ? "" : "s"} at steady load`)),
-      TARGETS.map((t) => latencyCell(rec, t, spec)),
+      TARGETS.map((t) => latencyCell(rec, t)),
       h("td", { class: "num" }, `${usd(o.usd_per_month)}/month`,
         h("span", { class: "range" }, o.usd_per_1k_tokens == null ? "" : `$${num(o.usd_per_1k_tokens, 4)} per 1k tokens`),
         h("span", { class: "range" }, o.usd_per_month_steady != null && o.usd_per_month_steady !== o.usd_per_month
@@ -405,7 +410,6 @@ function drawDeploy() {
   const o = sel.option;
   const approval = state.approval;
   const d = state.deployment;
-  const owner = state.owner === me() || hasRole("admin");
   const parts = [h("p", {}, h("strong", {}, sel.display_name), ` on ${o.replicas_for_peak} × ${o.tp} × ${o.gpu_id} (${o.precision}), ${usd(o.usd_per_month)}/month`,
     state.prepared ? ` as ${state.prepared.plan.name} in ${state.prepared.plan.namespace}` : "")];
   const manifests = h("div", { id: "manifests" }, h("p", { class: "muted" }, "Loading the manifests…"));
@@ -430,7 +434,7 @@ function drawDeploy() {
     if (state.slo?.proposal) parts.push(h("p", { class: "error" }, `Sustained breach: ${state.slo.proposal}`));
     if (d.deployment_id) parts.push(h("p", {}, h("a", { href: `/d/${d.deployment_id}`, id: "dashboard-link" }, "Open the live dashboard →")));
   }
-  if (owner && ["validate", "observe"].includes(state.stage)) parts.push(rollbackForm());
+  if (mayChange() && ["validate", "observe"].includes(state.stage)) parts.push(rollbackForm());
   fill(body, parts);
   loadManifests(manifests);
 }
@@ -488,12 +492,11 @@ function rollbackForm() {
 
 // ---- refresh -----------------------------------------------------------------------------
 
-// While something happens without the user (approval, deploy, monitoring), poll the state.
-let stopped = false;
+// While something happens without the user (approval, deploy, monitoring), poll the state
+// often; an ended session changes no more.
 async function refresh() {
-  if (stopped) return;
   await load();
-  if (state && ENDED.includes(state.stage) && state.deployment?.status !== "deploying") stopped = true;
+  if (state && ENDED.includes(state.stage)) return;
   setTimeout(refresh, state && LIVE.includes(state.stage) ? 2000 : 8000);
 }
 refresh();

@@ -145,7 +145,15 @@ def _field_names(schema: dict[str, Any]) -> str:
     return names(schema["properties"])
 
 
-_SCHEMA: dict[str, Any] = DeploymentIntent.model_json_schema()
+def _readable_schema() -> dict[str, Any]:
+    """The intent's JSON schema without the engine settings, which plain words never set."""
+    schema = DeploymentIntent.model_json_schema()
+    schema["properties"].pop("engine")
+    schema["$defs"].pop("EngineSettings")
+    return schema
+
+
+_SCHEMA: dict[str, Any] = _readable_schema()
 _SYSTEM_PROMPT = (
     "You extract an LLM deployment request into one JSON object with only these fields: "
     f"{_field_names(_SCHEMA)}. "

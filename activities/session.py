@@ -8,7 +8,6 @@ transient and retried by the workflow's policy.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -17,9 +16,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.intent import understand
 from activities.manifests import ManifestError, render, to_yaml, validate
-from kb.catalog import assistant
+from kb.catalog import CatalogCache
 from kb.db import session_scope
-from kb.repository import NotLoadedError, require_loaded
+from kb.repository import NotLoadedError
 from kb.sessions import record_session_event
 from planner.assistant import Assistant
 from planner.conversation import Conversation, Reply, respond
@@ -33,8 +32,6 @@ from settings import Settings
 
 INVALID = "InvalidInput"
 """`ApplicationError.type` of every refusal the user can fix."""
-CATALOG_TTL_S = 300.0
-"""How long a worker reuses the catalog it read; a `kb load` shows up within this."""
 
 
 def invalid(message: str) -> ApplicationError:
@@ -101,18 +98,13 @@ class SessionActivities:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._helper: tuple[float, Assistant] | None = None
+        self._catalog = CatalogCache(settings.resolved_database_url, settings.approved_models)
 
     def _assistant(self) -> Assistant:
-        if self._helper is None or time.monotonic() - self._helper[0] > CATALOG_TTL_S:
-            with session_scope(self._settings.resolved_database_url) as session:
-                try:
-                    require_loaded(session)
-                except NotLoadedError as error:
-                    raise invalid(str(error)) from None
-                helper = assistant(session=session, approved_models=self._settings.approved_models)
-            self._helper = (time.monotonic(), helper)
-        return self._helper[1]
+        try:
+            return self._catalog.get()
+        except NotLoadedError as error:
+            raise invalid(str(error)) from None
 
     @activity.defn
     def converse(self, request: ConverseInput) -> Turn:

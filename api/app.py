@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
-from api import deployment_routes, plan_routes, session_routes, web_routes
+from api import deployment_routes, model_routes, plan_routes, session_routes, web_routes
 from api.identity import authenticator
 from kb.db import get_engine
 from settings import Settings, get_settings
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.authenticate = authenticator(settings)
     app.include_router(plan_routes.router(settings))
     app.include_router(deployment_routes.router(settings))
+    app.include_router(model_routes.router(settings))
     app.include_router(session_routes.router(settings, temporal.get))
     web_routes.mount(app, settings)
     app.state.temporal = temporal

@@ -15,6 +15,7 @@ from api import (
     emulator_cli,
     intent_cli,
     load_cli,
+    models_cli,
     outcomes_cli,
     predict_cli,
     users_cli,
@@ -31,6 +32,7 @@ from settings import get_settings
 app = typer.Typer(no_args_is_help=True, help="Preflight: plan, deploy and watch LLM serving.")
 kb_app = typer.Typer(no_args_is_help=True, help="The knowledge base: models, GPUs, prices, data.")
 app.add_typer(kb_app, name="kb")
+kb_app.command("add-model")(models_cli.add_model_command)
 app.add_typer(users_cli.app, name="users")
 app.command("predict")(predict_cli.predict)
 app.command("calibrate")(predict_cli.calibrate_command)
@@ -84,10 +86,11 @@ def kb_load(
         )
     except SeedError as error:
         raise fail(str(error)) from None
-    for name in sorted(set(report.inserted) | set(report.updated) | set(report.unchanged)):
+    names = set(report.inserted) | set(report.updated) | set(report.unchanged) | set(report.removed)
+    for name in sorted(names):
         typer.echo(
             f"{name:22} {report.inserted[name]:6} new {report.updated[name]:6} updated "
-            f"{report.unchanged[name]:6} unchanged"
+            f"{report.unchanged[name]:6} unchanged {report.removed[name]:6} removed"
         )
 
 
@@ -128,6 +131,9 @@ def kb_set_price(
     usd_per_gpu_hour: Annotated[float, typer.Option(min=0.0001, help="USD per GPU-hour.")],
     provider: Annotated[str, typer.Option(help="Provider name.")] = "on_prem",
     pricing: Annotated[PricingKind, typer.Option(help="Kind of price.")] = "on_prem",
+    gpus_per_instance: Annotated[
+        int, typer.Option(min=1, help="GPUs in the instance or system the price is for.")
+    ] = 8,
 ) -> None:
     """Record your own price for a GPU, e.g. your amortised on-prem cost or a negotiated rate."""
     with session_scope() as session:
@@ -138,6 +144,7 @@ def kb_set_price(
                 usd_per_gpu_hour=usd_per_gpu_hour,
                 provider=provider,
                 pricing=pricing,
+                gpus_per_instance=gpus_per_instance,
             )
         except UnknownNameError as error:
             raise fail(str(error)) from None

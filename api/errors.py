@@ -21,6 +21,7 @@ MEANINGS = {
     401: "No credentials, or credentials nobody holds.",
     403: "The caller lacks the role this needs.",
     404: "No such resource (or none the caller may see).",
+    409: "It exists already; `detail` says what.",
     422: "The body is malformed: an unknown field or a bad value; `detail` names it.",
     503: "The knowledge base (or another dependency) is not ready.",
 }

@@ -1,11 +1,10 @@
-"""Stateless planning over HTTP: `POST /plan` and `POST /whatif`, the counterparts of
-`preflight plan --json` and `preflight whatif --json`, and `POST /load-curve` for a chart of
-one replica's latency against load. Nothing is stored; a conversation that remembers and
-deploys is a session (the session routes)."""
+"""Stateless planning over HTTP: `POST /plan`, `POST /whatif` and `POST /predict`, the
+counterparts of `preflight plan --json`, `preflight whatif --json` and `preflight predict
+--json`, and `POST /load-curve` for a chart of one replica's latency against load. Nothing
+is stored; a conversation that remembers and deploys is a session (the session routes)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
@@ -15,14 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from activities.intent import understand
 from api.errors import ReadableValidation, problems
 from api.identity import Caller, require
-from kb.catalog import assistant
-from kb.db import session_scope
-from kb.repository import NotLoadedError, require_loaded
+from kb.catalog import CatalogCache
+from kb.repository import NotLoadedError
 from planner.assistant import NAMED_FIELDS, Assistant
 from planner.catalog_index import Candidate
 from planner.conversation import Conversation, Question, respond
 from planner.intent import DeploymentIntent, DeploymentSpecification
 from planner.loadcurve import LoadCurve, load_curve
+from planner.prediction import PredictionQuery
 from planner.recommend import Recommendations
 from planner.requirements import TrafficProfile
 from planner.specification import SpecificationError
@@ -146,28 +145,17 @@ class LoadCurveRequest(BaseModel):
 
 
 class _Catalog:
-    """The assistant over the knowledge base, built on first use and then kept: the catalog
-    changes only with `preflight kb load`, and building it reads every table."""
+    """The assistant over the knowledge base (`kb.catalog.CatalogCache`), or 503 while the
+    knowledge base is empty."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._lock = threading.Lock()
-        self._helper: Assistant | None = None
+        self._cache = CatalogCache(settings.resolved_database_url, settings.approved_models)
 
     def get(self) -> Assistant:
-        with self._lock:
-            if self._helper is None:
-                with session_scope(self._settings.resolved_database_url) as session:
-                    try:
-                        require_loaded(session)
-                    except NotLoadedError as error:
-                        raise HTTPException(
-                            status.HTTP_503_SERVICE_UNAVAILABLE, str(error)
-                        ) from None
-                    self._helper = assistant(
-                        session=session, approved_models=self._settings.approved_models
-                    )
-            return self._helper
+        try:
+            return self._cache.get()
+        except NotLoadedError as error:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from None
 
 
 def unprocessable(message: str) -> HTTPException:
@@ -235,6 +223,20 @@ def router(settings: Settings) -> APIRouter:
             raise unprocessable(str(error)) from None
         return WhatIfResponse(scenarios=compare(results))
 
+    def predict(request: PredictionQuery) -> dict[str, object]:
+        helper = catalog.get()
+        names = {}
+        for field, kind in (("model_id", "model"), ("gpu_id", "gpu")):
+            try:
+                found = helper.resolved(kind, getattr(request, field))
+            except WhatIfError as error:
+                raise unprocessable(f"{field}: {str(error).split(': ', 1)[-1]}") from None
+            if len(found) != 1:
+                named = getattr(request, field)
+                raise unprocessable(f"{field}: '{named}' names {', '.join(found)}; pick one")
+            names[field] = found[0]
+        return helper.planner.predict(request.model_copy(update=names)).report()
+
     def curve(request: LoadCurveRequest) -> LoadCurve:
         planner = catalog.get().planner
         if request.model_id not in planner.models:
@@ -268,6 +270,21 @@ def router(settings: Settings) -> APIRouter:
         model or GPU) and re-plan each; the first row is the intent as sent. Stateless.
         Needs the requester role."""
         return await run_in_threadpool(what_if, request)
+
+    @routes.post(
+        "/predict",
+        summary="Predict one replica of one configuration under one load",
+        response_description="TTFT, TPOT and E2E percentiles, throughput, memory and sources.",
+        responses=problems(401, 403, 422, 503),
+    )
+    async def predict_route(request: PredictionQuery, _caller: Requester) -> dict[str, object]:
+        """Predict (model, GPU, TP, precision) at a closed-loop concurrency or an open-loop
+        request rate (Poisson, constant or gamma arrivals), run with the vLLM engine settings
+        given (`max_num_seqs`, `max_num_batched_tokens`, `max_model_len`,
+        `gpu_memory_utilization`, `kv_cache_dtype`, `enable_prefix_caching`,
+        `prefix_cache_hit_rate`); the same answer as `preflight predict --json`. Model and
+        GPU may be catalog ids or names. Needs the requester role."""
+        return await run_in_threadpool(predict, request)
 
     @routes.post(
         "/load-curve",

@@ -27,18 +27,41 @@ from planner.capacity import CapacityOption, CapacitySpec, search
 from planner.predict import Planner
 from planner.prediction import Prediction, PredictionQuery
 from planner.report import calibrate, write
-from planner.specs import Precision
+from planner.specs import ArrivalProcess, EngineSettings, KvCacheDtype, Precision
 
 PREDICTED_COLUMNS = (
     "pred_ttft_ms",
-    "pred_tpot_ms",
+    "pred_ttft_p50_ms",
     "pred_ttft_p90_ms",
+    "pred_ttft_p99_ms",
+    "pred_tpot_ms",
+    "pred_tpot_p50_ms",
     "pred_tpot_p90_ms",
+    "pred_tpot_p99_ms",
+    "pred_e2e_ms",
+    "pred_e2e_p90_ms",
+    "pred_e2e_p99_ms",
     "pred_output_tokens_per_s",
     "pred_fits",
+    "pred_stable",
     "pred_source",
     "error",
 )
+QUERY_COLUMNS = (
+    "tp",
+    "precision",
+    "isl",
+    "osl",
+    "isl_p95",
+    "osl_p95",
+    "concurrency",
+    "qps",
+    "arrival",
+    "burstiness",
+    *EngineSettings.model_fields,
+)
+"""Columns of a query CSV besides the model and GPU names: the query's own field names, the
+engine settings under vLLM's names among them."""
 
 
 def _load() -> tuple[Planner, NameIndex, NameIndex]:
@@ -61,11 +84,32 @@ def predict(
     simulate: Annotated[
         bool, typer.Option(help="Simulate step by step (bursts, length spread) instead.")
     ] = False,
+    arrival: Annotated[
+        ArrivalProcess, typer.Option(help="Open-loop arrivals: poisson, constant or gamma.")
+    ] = "poisson",
     burstiness: Annotated[
-        float, typer.Option(min=1.0, help="Squared CV of arrival gaps: 1 Poisson, 4 bursty.")
+        float,
+        typer.Option(help="Gamma shape of arrival gaps (vLLM's --burstiness): below 1 bursty."),
     ] = 1.0,
     isl_p95: Annotated[int | None, typer.Option(min=1, help="p95 input tokens.")] = None,
     osl_p95: Annotated[int | None, typer.Option(min=1, help="p95 output tokens.")] = None,
+    max_num_seqs: Annotated[int | None, typer.Option(help="vLLM --max-num-seqs.")] = None,
+    max_num_batched_tokens: Annotated[
+        int | None, typer.Option(help="vLLM --max-num-batched-tokens.")
+    ] = None,
+    max_model_len: Annotated[int | None, typer.Option(help="vLLM --max-model-len.")] = None,
+    gpu_memory_utilization: Annotated[
+        float | None, typer.Option(help="vLLM --gpu-memory-utilization.")
+    ] = None,
+    kv_cache_dtype: Annotated[
+        KvCacheDtype | None, typer.Option(help="vLLM --kv-cache-dtype: auto or fp8.")
+    ] = None,
+    enable_prefix_caching: Annotated[
+        bool | None, typer.Option(help="vLLM --enable-prefix-caching (on by default).")
+    ] = None,
+    prefix_cache_hit_rate: Annotated[
+        float | None, typer.Option(help="Expected share of prompt tokens found in the cache.")
+    ] = None,
 ) -> None:
     """Predict TTFT/TPOT/E2E, throughput and memory for one configuration, or a CSV of them."""
     engine, models, gpus = _load()
@@ -83,62 +127,40 @@ def predict(
     if missing:
         raise fail(f"missing {', '.join(missing)} (or use --input rows.csv --output out.csv)")
     assert model is not None and gpu is not None
+    settings = {
+        "max_num_seqs": max_num_seqs,
+        "max_num_batched_tokens": max_num_batched_tokens,
+        "max_model_len": max_model_len,
+        "gpu_memory_utilization": gpu_memory_utilization,
+        "kv_cache_dtype": kv_cache_dtype,
+        "enable_prefix_caching": enable_prefix_caching,
+        "prefix_cache_hit_rate": prefix_cache_hit_rate,
+    }
     try:
-        query = PredictionQuery(
-            model_id=models.resolve(model),
-            gpu_id=gpus.resolve(gpu),
-            tp=tp,
-            precision=precision,
-            isl=isl,
-            osl=osl,
-            concurrency=concurrency,
-            qps=qps,
-            arrival_cv2=burstiness,
-            isl_p95=isl_p95,
-            osl_p95=osl_p95,
+        query = PredictionQuery.model_validate(
+            {
+                "model_id": models.resolve(model),
+                "gpu_id": gpus.resolve(gpu),
+                "tp": tp,
+                "precision": precision,
+                "isl": isl,
+                "osl": osl,
+                "concurrency": concurrency,
+                "qps": qps,
+                "arrival": arrival,
+                "burstiness": burstiness,
+                "isl_p95": isl_p95,
+                "osl_p95": osl_p95,
+            }
+            | {k: v for k, v in settings.items() if v is not None}
         )
     except (UnknownNameError, ValidationError) as error:
         raise fail(_message(error)) from None
     result = engine.simulate(query) if simulate else engine.predict(query)
     if as_json:
-        typer.echo(json.dumps(prediction_json(result), indent=2))
+        typer.echo(json.dumps(result.report(), indent=2))
     else:
         typer.echo(summary(result))
-
-
-def prediction_json(result: Prediction) -> dict[str, object]:
-    """The documented JSON shape of one prediction."""
-    memory = result.memory
-    return {
-        "model": result.query.model_id,
-        "gpu": result.query.gpu_id,
-        "tp": result.query.tp,
-        "precision": result.precision,
-        "isl": result.query.isl,
-        "osl": result.query.osl,
-        "concurrency": result.query.concurrency,
-        "qps": result.query.qps,
-        "fits": result.fits,
-        "stable": result.stable,
-        "ttft_ms": result.ttft_ms.model_dump() if result.ttft_ms else None,
-        "tpot_ms": result.tpot_ms.model_dump() if result.tpot_ms else None,
-        "e2e_ms": result.e2e_ms.model_dump() if result.e2e_ms else None,
-        "output_tokens_per_s": result.output_tokens_per_s,
-        "requests_per_s": result.requests_per_s,
-        "memory": {
-            "weights_gb_per_gpu": memory.weights_gb_per_gpu,
-            "kv_cache_gb_per_gpu": memory.kv_cache_gb_per_gpu,
-            "kv_capacity_tokens": memory.kv_capacity_tokens,
-            "max_concurrent_sequences": memory.max_concurrent_sequences,
-            "reason": memory.reason,
-        },
-        "source": result.source,
-        "measured_references": result.measured_references,
-        "observed": result.observed,
-        "uncertainty": result.uncertainty.model_dump() if result.uncertainty else None,
-        "calibration": result.calibration,
-        "method": result.method,
-    }
 
 
 def summary(result: Prediction) -> str:
@@ -152,15 +174,17 @@ def summary(result: Prediction) -> str:
         + (f"concurrency {q.concurrency}" if q.concurrency else f"{q.qps} QPS"),
         f"  source        {result.source} ({result.method})"
         + ("" if result.stable else "  (NOT sustainable)"),
-        f"  TTFT ms       mean {result.ttft_ms.mean:8.1f}  p90 {result.ttft_ms.p90:8.1f}  "
-        f"p99 {result.ttft_ms.p99:8.1f}",
-        f"  TPOT ms       mean {result.tpot_ms.mean:8.2f}  p90 {result.tpot_ms.p90:8.2f}  "
-        f"p99 {result.tpot_ms.p99:8.2f}",
-        f"  E2E ms        mean {result.e2e_ms.mean:8.0f}  p95 {result.e2e_ms.p95:8.0f}",
+        f"  TTFT ms       mean {result.ttft_ms.mean:8.1f}  p50 {result.ttft_ms.p50:8.1f}  "
+        f"p90 {result.ttft_ms.p90:8.1f}  p99 {result.ttft_ms.p99:8.1f}",
+        f"  TPOT ms       mean {result.tpot_ms.mean:8.2f}  p50 {result.tpot_ms.p50:8.2f}  "
+        f"p90 {result.tpot_ms.p90:8.2f}  p99 {result.tpot_ms.p99:8.2f}",
+        f"  E2E ms        mean {result.e2e_ms.mean:8.0f}  p90 {result.e2e_ms.p90:8.0f}  "
+        f"p95 {result.e2e_ms.p95:8.0f}  p99 {result.e2e_ms.p99:8.0f}",
         f"  throughput    {result.output_tokens_per_s:.0f} output tokens/s, "
         f"{result.requests_per_s:.2f} requests/s",
-        f"  memory        {result.memory.weights_gb_per_gpu:.1f} GB weights/GPU, KV cache "
-        f"{result.memory.kv_capacity_tokens} tokens",
+        f"  memory        {result.memory.weights_gb_per_gpu:.1f} GB weights/GPU "
+        f"({result.memory.weights_basis}), KV cache {result.memory.kv_cache_gb_per_gpu:.1f} GB/GPU "
+        f"= {result.memory.kv_capacity_tokens} tokens",
     ]
     if result.observed:
         lines.append(f"  observed      {result.observed}")
@@ -177,6 +201,46 @@ def _message(error: Exception) -> str:
     return validation_message(error) if isinstance(error, ValidationError) else str(error)
 
 
+def _row_query(row: dict[str, str], models: NameIndex, gpus: NameIndex) -> PredictionQuery:
+    """One CSV row as a query: model and GPU names resolved, every other known column that is
+    filled passed as it is (blank cells take the defaults)."""
+    values: dict[str, object] = {
+        name: row[name] for name in QUERY_COLUMNS if (row.get(name) or "").strip()
+    }
+    values["model_id"] = models.resolve(row.get("model_id") or "")
+    values["gpu_id"] = gpus.resolve(row.get("gpu") or row.get("gpu_id") or "")
+    return PredictionQuery.model_validate(values)
+
+
+def _cells(r: Prediction) -> dict[str, str]:
+    """The predicted columns of one row."""
+    cells = {
+        "pred_fits": str(r.fits).lower(),
+        "pred_stable": str(r.stable).lower(),
+        "pred_source": r.source,
+        "error": "" if r.fits else f"does not fit: {r.memory.reason}",
+    }
+    if not (r.fits and r.ttft_ms and r.tpot_ms and r.e2e_ms):
+        return cells
+    numbers = {
+        "pred_ttft_ms": r.ttft_ms.mean,
+        "pred_ttft_p50_ms": r.ttft_ms.p50,
+        "pred_ttft_p90_ms": r.ttft_ms.p90,
+        "pred_ttft_p99_ms": r.ttft_ms.p99,
+        "pred_tpot_ms": r.tpot_ms.mean,
+        "pred_tpot_p50_ms": r.tpot_ms.p50,
+        "pred_tpot_p90_ms": r.tpot_ms.p90,
+        "pred_tpot_p99_ms": r.tpot_ms.p99,
+        "pred_e2e_ms": r.e2e_ms.mean,
+        "pred_e2e_p90_ms": r.e2e_ms.p90,
+        "pred_e2e_p99_ms": r.e2e_ms.p99,
+    }
+    cells.update({name: f"{value:.3f}" for name, value in numbers.items()})
+    if r.output_tokens_per_s:
+        cells["pred_output_tokens_per_s"] = f"{r.output_tokens_per_s:.1f}"
+    return cells
+
+
 def predict_csv(
     engine: Planner, models: NameIndex, gpus: NameIndex, source: Path, target: Path
 ) -> tuple[int, int]:
@@ -189,26 +253,12 @@ def predict_csv(
     problems: list[str] = []
     for row in rows:
         try:
-            queries.append(
-                PredictionQuery(
-                    model_id=models.resolve(row.get("model_id") or ""),
-                    gpu_id=gpus.resolve(row.get("gpu") or row.get("gpu_id") or ""),
-                    tp=int(row.get("tp") or 1),
-                    precision=row.get("precision") or None,
-                    isl=int(row["isl"]),
-                    osl=int(row["osl"]),
-                    concurrency=int(row["concurrency"]) if row.get("concurrency") else None,
-                    qps=float(row["qps"]) if row.get("qps") else None,
-                )
-            )
+            queries.append(_row_query(row, models, gpus))
             problems.append("")
-        except (UnknownNameError, ValidationError, ValueError, KeyError) as error:
+        except (UnknownNameError, ValidationError) as error:
             queries.append(None)
-            problems.append(
-                _message(error) if not isinstance(error, KeyError) else f"missing column {error}"
-            )
-    valid = [q for q in queries if q is not None]
-    results = iter(engine.predict_many(valid))
+            problems.append(_message(error))
+    results = iter(engine.predict_many([q for q in queries if q is not None]))
     errors = 0
     with target.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(
@@ -216,26 +266,7 @@ def predict_csv(
         )
         writer.writeheader()
         for row, query, problem in zip(rows, queries, problems, strict=True):
-            out = dict(row)
-            if query is None:
-                out["error"] = problem
-            else:
-                r = next(results)
-                fits = r.fits and r.ttft_ms is not None and r.tpot_ms is not None
-                out.update(
-                    {
-                        "pred_ttft_ms": f"{r.ttft_ms.mean:.3f}" if fits and r.ttft_ms else "",
-                        "pred_tpot_ms": f"{r.tpot_ms.mean:.3f}" if fits and r.tpot_ms else "",
-                        "pred_ttft_p90_ms": f"{r.ttft_ms.p90:.3f}" if fits and r.ttft_ms else "",
-                        "pred_tpot_p90_ms": f"{r.tpot_ms.p90:.3f}" if fits and r.tpot_ms else "",
-                        "pred_output_tokens_per_s": f"{r.output_tokens_per_s:.1f}"
-                        if fits and r.output_tokens_per_s
-                        else "",
-                        "pred_fits": str(r.fits).lower(),
-                        "pred_source": r.source,
-                        "error": "" if r.fits else f"does not fit: {r.memory.reason}",
-                    }
-                )
+            out = dict(row) | (_cells(next(results)) if query is not None else {"error": problem})
             writer.writerow(out)
             errors += bool(out.get("error"))
     return len(rows), errors
@@ -295,7 +326,10 @@ def capacity(
 def option_line(o: CapacityOption) -> str:
     """One option in words: what runs where, what it costs, what it achieves at peak."""
     if o.price is not None and o.usd_per_month is not None:
-        cost = f"${o.usd_per_month:,.0f}/month ({o.price.provider} {o.price.pricing})"
+        cost = (
+            f"${o.usd_per_month:,.0f}/month ({o.price.provider} {o.price.pricing}, "
+            f"{o.price.instance_type}, price of {o.price.as_of})"
+        )
     else:
         cost = "price unknown"
     replicas = f"{o.replicas_for_peak} replica{'s' if o.replicas_for_peak > 1 else ''}"

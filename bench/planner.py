@@ -102,7 +102,8 @@ def run() -> dict[str, object]:
         isl_p95=4083,
         osl_p95=451,
         qps=8.0,
-        arrival_cv2=4.0,
+        arrival="gamma",
+        burstiness=0.25,
     )
     simulation_s = median_seconds(lambda: engine.simulate(bursty), repeats=3)
     return {

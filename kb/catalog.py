@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 from collections.abc import Iterable
 
 from sqlmodel import Session, col, select
 
+from kb.db import session_scope
+from kb.repository import catalog_revision, require_loaded
 from kb.tables import Benchmark, Hardware, Model, Outcome, Price, UseCase
 from planner import observed
 from planner.assistant import Assistant
 from planner.calibration import CalibrationSet, stored_calibration
-from planner.capacity import GpuPrice
+from planner.capacity import PRICE_STALE_AFTER_DAYS, GpuPrice
 from planner.deployment import GpuK8s
 from planner.intent import UseCaseProfile
 from planner.measured import MeasuredPoint
@@ -61,6 +65,7 @@ def measured_points(*, session: Session, engine: str = "vllm") -> list[MeasuredP
             ttft_ms=b.ttft_mean_ms or 0.0,
             tpot_ms=b.tpot_mean_ms or 0.0,
             reference=b.id,
+            dp=b.dp,
         )
         for b in session.exec(statement)
         if b.pp == 1
@@ -108,17 +113,22 @@ def planner(*, session: Session, calibration: CalibrationSet | None = None) -> P
     )
 
 
-def gpu_prices(*, session: Session) -> list[GpuPrice]:
+def gpu_prices(*, session: Session, today: dt.date | None = None) -> list[GpuPrice]:
+    """Every price, marked stale when older than PRICE_STALE_AFTER_DAYS on `today`."""
+    today = today or dt.date.today()
     return [
         GpuPrice(
             gpu_id=p.gpu_id,
             provider=p.provider,
             pricing=p.pricing,
+            instance_type=p.instance_type,
+            gpus_per_instance=p.gpus_per_instance,
             usd_per_gpu_hour=p.usd_per_gpu_hour,
             source=p.source,
             retrieved=p.retrieved.isoformat(),
+            stale=(today - p.retrieved).days > PRICE_STALE_AFTER_DAYS,
         )
-        for p in session.exec(select(Price))
+        for p in session.exec(select(Price).order_by(col(Price.id)))
     ]
 
 
@@ -178,3 +188,24 @@ def gpu_k8s(*, session: Session) -> dict[str, GpuK8s]:
         h.id: GpuK8s(resource_name=h.k8s_resource, node_labels=h.k8s_node_labels)
         for h in session.exec(select(Hardware).order_by(col(Hardware.id)))
     }
+
+
+class CatalogCache:
+    """The assistant over one knowledge base, built on first use and rebuilt when the catalog
+    changes (`kb load`, a price set, a model added: its revision) or the day turns (prices
+    age into staleness). Each use costs one small read of the revision."""
+
+    def __init__(self, url: str, approved_models: Iterable[str] | None = None) -> None:
+        self._url = url
+        self._approved = list(approved_models) if approved_models is not None else None
+        self._lock = threading.Lock()
+        self._built: tuple[tuple[int, dt.date], Assistant] | None = None
+
+    def get(self) -> Assistant:
+        """The current assistant; NotLoadedError, saying what to run, on an empty catalog."""
+        with self._lock, session_scope(self._url) as session:
+            require_loaded(session)
+            key = (catalog_revision(session=session), dt.date.today())
+            if self._built is None or self._built[0] != key:
+                self._built = (key, assistant(session=session, approved_models=self._approved))
+            return self._built[1]

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import field_validator, model_validator
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, BigInteger, String
 from sqlmodel import Field, SQLModel
 
 Precision = Literal["bf16", "fp16", "fp8", "int8", "int4", "fp4"]
@@ -27,6 +27,7 @@ linear-attention layers (no growing KV cache) mixed with full-attention layers."
 Burstiness = Literal["low", "medium", "high"]
 ServingMode = Literal["raw", "serverless"]
 BenchmarkKind = Literal["measured", "estimated"]
+ModelOrigin = Literal["catalog", "user-added"]
 
 
 class Provenance(SQLModel):
@@ -92,10 +93,28 @@ class ModelBase(Provenance, PositiveNumbers):
     moe_intermediate_size: int | None = None
     moe_dense_layers: int | None = None
     """Leading layers that are dense rather than MoE."""
+    linear_num_key_heads: int | None = None
+    linear_num_value_heads: int | None = None
+    linear_key_head_dim: int | None = None
+    linear_value_head_dim: int | None = None
+    linear_conv_kernel_dim: int | None = None
+    """hybrid_linear: the gated linear-attention layers' shape (config.json `linear_*`)."""
+    linear_state_bytes_per_element: float | None = None
+    """Bytes per element of the recurrent state vLLM keeps (4 for `mamba_ssm_dtype` float32;
+    None: the checkpoint's 16-bit dtype)."""
     precision: Precision = Field(sa_type=String)
     """Weight precision of this checkpoint as published."""
+    non_expert_precision: Precision | None = Field(default=None, sa_type=String)
+    """Where only the routed experts are quantised: the precision of everything else."""
     quantization_method: str | None = None
     """e.g. `fp8`, `awq`, `gptq`, `compressed-tensors`, `modelopt`, `mxfp4`."""
+    weights_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    """Bytes the checkpoint's weights occupy: its safetensors index's `total_size`. None where
+    no size is known: the planner then estimates from the parameter count, and says so."""
+    weights_source: str | None = None
+    """Where `weights_bytes` was read (the index URL), or how it was computed."""
+    origin: ModelOrigin = Field(default="catalog", sa_type=String)
+    """`catalog` (curated seed) or `user-added` (`preflight kb add-model`)."""
     license: str
     """SPDX id where one exists, else the licence's own name (e.g. `llama3.1`)."""
     license_permissive: bool
@@ -130,6 +149,21 @@ class ModelBase(Provenance, PositiveNumbers):
             )
         if self.attention == "hybrid_linear" and self.full_attention_layers is None:
             raise ValueError("attention 'hybrid_linear' needs full_attention_layers")
+        if (self.weights_bytes is None) != (self.weights_source is None):
+            raise ValueError("set both weights_bytes and weights_source, or neither")
+        if (
+            self.attention == "hybrid_linear"
+            and self.linear_attention_layers
+            and not (
+                self.linear_num_value_heads
+                and self.linear_key_head_dim
+                and self.linear_value_head_dim
+            )
+        ):
+            raise ValueError(
+                "attention 'hybrid_linear' needs linear_num_value_heads, linear_key_head_dim "
+                "and linear_value_head_dim (the recurrent state)"
+            )
         if self.quality_score is not None and not (
             self.quality_benchmark and self.quality_source and self.quality_license
         ):
@@ -142,6 +176,12 @@ class ModelBase(Provenance, PositiveNumbers):
     def is_moe(self) -> bool:
         return self.moe_num_experts is not None
 
+    @property
+    def linear_attention_layers(self) -> int:
+        if self.attention != "hybrid_linear" or self.full_attention_layers is None:
+            return 0
+        return self.num_layers - self.full_attention_layers
+
 
 class HardwareBase(Provenance, PositiveNumbers):
     """One accelerator model, with datasheet figures (dense, no sparsity)."""
@@ -152,7 +192,11 @@ class HardwareBase(Provenance, PositiveNumbers):
     vendor: Vendor = Field(sa_type=String)
     architecture: str
     """e.g. ampere, ada, hopper, blackwell, cdna3, gaudi3."""
-    memory_gb: float
+    memory_mib: int
+    """Device memory as the driver reports it (nvidia-smi / NVML total, MiB): the "80 GB" of a
+    datasheet is HBM capacity in GiB-sized stacks, and vLLM sizes from the reported total."""
+    memory_source: str = Field(min_length=3)
+    """Where `memory_mib` was read (an nvidia-smi or amd-smi listing, a GPU operator label)."""
     memory_bandwidth_gb_s: float
     bf16_tflops: float
     fp8_tflops: float | None = None
@@ -183,9 +227,12 @@ class PriceBase(Provenance, PositiveNumbers):
     """aws, gcp, azure, oci, lambda, coreweave, ... or `on_prem`."""
     pricing: PricingKind = Field(sa_type=String)
     region: str | None = None
-    instance_type: str | None = None
-    gpus_per_instance: int | None = None
+    instance_type: str
+    """The instance (or, on premises, the system) the price is for."""
+    gpus_per_instance: int
+    """GPUs in it: a TP-N replica needs an instance of at least N."""
     usd_per_gpu_hour: float
+    """The instance's price per hour divided by its GPUs."""
 
 
 class UseCaseBase(Provenance, PositiveNumbers):
@@ -254,10 +301,16 @@ class BenchmarkBase(SQLModel):
     precision: Precision = Field(sa_type=String)
     tp: int = Field(ge=1)
     pp: int = Field(ge=1)
+    dp: int | None = Field(default=None, ge=1)
+    """Attention data-parallel degree inside the replica (1 for most rows); None where the
+    source does not state it."""
+    gpus: int | None = Field(default=None, ge=1)
+    """GPUs one replica spans: tp x pp x dp."""
     isl: int = Field(ge=1)
     osl: int = Field(ge=1)
     concurrency: int | None = Field(default=None, ge=1)
-    """Closed-loop requests in flight; None for an open-loop (QPS) measurement."""
+    """Closed-loop requests in flight across the whole replica; None for an open-loop (QPS)
+    measurement."""
     qps: float | None = Field(default=None, gt=0)
     ttft_mean_ms: float | None = Field(default=None, gt=0)
     ttft_p50_ms: float | None = Field(default=None, gt=0)
@@ -283,6 +336,18 @@ class BenchmarkBase(SQLModel):
     @classmethod
     def _blank_is_unknown(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _replica_size(self) -> BenchmarkBase:
+        if (
+            self.dp is not None
+            and self.gpus is not None
+            and self.gpus != self.tp * self.pp * self.dp
+        ):
+            raise ValueError(
+                f"gpus {self.gpus} is not tp x pp x dp = {self.tp} x {self.pp} x {self.dp}"
+            )
+        return self
 
 
 class OutcomeBase(SQLModel):

@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 
 from kb.db import session_scope
 from kb.names import NameIndex
-from kb.records import PriceBase, PricingKind
+from kb.records import ModelBase, PriceBase, PricingKind
 from kb.seed import DATA_DIR, LoadReport, read_seed, write_seed
-from kb.tables import COLLECTIONS, Benchmark, Hardware, Model, Price
+from kb.tables import COLLECTIONS, Benchmark, CatalogRevision, Hardware, Model, Price, UseCase
 
 
 class CollectionStats(BaseModel):
@@ -43,13 +43,29 @@ def require_loaded(session: Session) -> None:
         raise NotLoadedError(f"the knowledge base at {where} is empty: run `preflight kb load`")
 
 
+def catalog_revision(*, session: Session) -> int:
+    """How many times the catalog has changed (0 before the first change)."""
+    row = session.get(CatalogRevision, 1)
+    return row.revision if row is not None else 0
+
+
+def catalog_changed(*, session: Session) -> None:
+    """Count a change to the catalog, in the caller's transaction."""
+    row = session.get(CatalogRevision, 1) or CatalogRevision()
+    row.revision += 1
+    session.add(row)
+
+
 def load(
     *, url: str | None = None, data_dir: Path = DATA_DIR, measured_dir: Path | None = None
 ) -> LoadReport:
     """Validate every seed file, then write them all in one transaction."""
     seed = read_seed(data_dir, measured_dir)
     with session_scope(url) as session:
-        return write_seed(session, seed)
+        report = write_seed(session, seed)
+        if report.inserted or report.updated or report.removed:
+            catalog_changed(session=session)
+        return report
 
 
 def stats(*, session: Session) -> KnowledgeBaseStats:
@@ -87,15 +103,20 @@ def set_price(
     usd_per_gpu_hour: float,
     provider: str = "on_prem",
     pricing: PricingKind = "on_prem",
+    instance_type: str = "set by the user",
+    gpus_per_instance: int = 8,
     source: str = "set by the user",
 ) -> Price:
-    """Record a price the user knows (e.g. their own amortised on-prem cost)."""
+    """Record a price the user knows (e.g. their own amortised on-prem cost, per GPU of a
+    system of `gpus_per_instance`: replicas of up to that TP are priced from it)."""
     gpu_id = gpu_names(session=session).resolve(gpu)
     record = PriceBase(
         id=f"user-{provider}-{pricing}-{gpu_id}",
         gpu_id=gpu_id,
         provider=provider,
         pricing=pricing,
+        instance_type=instance_type,
+        gpus_per_instance=gpus_per_instance,
         usd_per_gpu_hour=usd_per_gpu_hour,
         source=source,
         retrieved=dt.datetime.now(dt.UTC).date(),
@@ -104,4 +125,41 @@ def set_price(
     for key, value in record.model_dump().items():
         setattr(price, key, value)
     session.add(price)
+    catalog_changed(session=session)
     return price
+
+
+class ModelExistsError(ValueError):
+    """The catalog already has a model of that id."""
+
+
+def known_tasks(*, session: Session) -> set[str]:
+    """Task tags the catalog's models and use cases use: what a model may be tagged with."""
+    tags: set[str] = set()
+    for tasks in session.exec(select(Model.tasks)):
+        tags |= set(tasks)
+    for tasks in session.exec(select(UseCase.tasks)):
+        tags |= set(tasks)
+    return tags
+
+
+def add_model(*, session: Session, record: ModelBase) -> Model:
+    """Add a model of the user's own to the catalog (in the caller's transaction); refused,
+    naming the problem, for an id already taken or a task the catalog does not know."""
+    existing = session.get(Model, record.id)
+    if existing is not None:
+        raise ModelExistsError(
+            f"model '{record.id}' is already in the catalog ({existing.origin}); "
+            "choose another --id"
+        )
+    known = known_tasks(session=session)
+    unknown = sorted(set(record.tasks) - known)
+    if unknown:
+        raise ValueError(
+            f"model '{record.id}': tasks: unknown {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    model = Model.model_validate(record.model_dump())
+    session.add(model)
+    catalog_changed(session=session)
+    return model

@@ -33,8 +33,9 @@ from kb.tables import Benchmark, DeploymentTemplate, Hardware, Model, Price, Use
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
-MEASURED_RETRIEVED = dt.date(2026, 11, 28)
-"""When the measured CSVs (a snapshot of aiconfigurator-core 0.12.0's sample) were taken in."""
+MEASURED_RETRIEVED = dt.date(2026, 12, 6)
+"""When the measured CSVs (a snapshot of aiconfigurator-core 0.12.0's sample, corrected on
+2026-12-06: DP-attention concurrency, replica size) were taken in."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class LoadReport:
     inserted: Counter[str] = field(default_factory=Counter)
     updated: Counter[str] = field(default_factory=Counter)
     unchanged: Counter[str] = field(default_factory=Counter)
+    removed: Counter[str] = field(default_factory=Counter)
 
 
 def _describe(path: Path, index: int, raw: object) -> str:
@@ -139,6 +141,11 @@ def _read_yaml(path: Path, problems: list[str]) -> list[tuple[str, object]]:
 _ROW_ID = re.compile(r"\bid (\S+)\s*$")
 
 
+def _stated(value: str | None) -> str | None:
+    """A degree the measured files state; blank or 0 means they do not."""
+    return None if value in (None, "", "0") else value
+
+
 def _measured_rows(path: Path) -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = []
     with path.open(newline="", encoding="utf-8") as handle:
@@ -154,6 +161,9 @@ def _measured_rows(path: Path) -> list[tuple[str, object]]:
                 "precision": row.get("precision"),
                 "tp": row.get("tp"),
                 "pp": row.get("pp"),
+                # A few rows of the source state no attention data-parallel degree (0).
+                "dp": _stated(row.get("dp")),
+                "gpus": _stated(row.get("gpus")),
                 "isl": row.get("isl"),
                 "osl": row.get("osl"),
                 "concurrency": row.get("concurrency"),
@@ -236,14 +246,28 @@ def _alias_collisions(seed: SeedSet) -> list[str]:
     return problems
 
 
+REPLACED = {"prices": "user-", "benchmarks": None}
+"""Collections whose stored records the seed replaces: a price or a measured row the files no
+longer hold is removed (measured data is corrected upstream, quotes are withdrawn), except a
+user's own prices (ids with the prefix). Other collections have dependants and only grow."""
+
+
 def write_seed(session: Session, seed: SeedSet) -> LoadReport:
-    """Insert new records and update changed ones, in the caller's transaction."""
+    """Insert new records, update changed ones and remove withdrawn ones (see REPLACED), in
+    the caller's transaction."""
     report = LoadReport()
     tables = {c.name: c.table for c in CURATED} | {"benchmarks": Benchmark}
     for name, table in tables.items():
         if name not in seed.records:
             continue
         stored = {row.id: row for row in session.exec(select(table))}  # type: ignore[attr-defined]
+        if name in REPLACED:
+            keep = seed.ids(name)
+            kept_prefix = REPLACED[name]
+            for row_id, withdrawn in stored.items():
+                if row_id not in keep and not (kept_prefix and row_id.startswith(kept_prefix)):
+                    session.delete(withdrawn)
+                    report.removed[name] += 1
         for item in seed.records[name]:
             values = item.record.model_dump()
             row = stored.get(values["id"])

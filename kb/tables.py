@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from kb import deployments, sessions, slo_checks  # noqa: F401  (register their tables)
 from kb.records import (
@@ -43,6 +43,15 @@ class Benchmark(BenchmarkBase, table=True):
 
 class Outcome(OutcomeBase, table=True):
     __tablename__ = "deployment_outcome"
+
+
+class CatalogRevision(SQLModel, table=True):
+    """One row counting changes to the catalog (models, GPUs, prices, measurements), so that
+    every process holding a planner built from it knows when to rebuild."""
+
+    __tablename__ = "catalog_revision"
+    id: int = Field(default=1, primary_key=True)
+    revision: int = Field(default=0, ge=0)
 
 
 COLLECTIONS: dict[

@@ -91,4 +91,5 @@ class Assistant:
             self.gpu_k8s[o.gpu_id],
             name,
             namespace,
+            engine=spec.engine,
         )

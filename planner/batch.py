@@ -32,6 +32,8 @@ class Batch:
     tpot_factor: np.ndarray
     tpot_slope: np.ndarray
     """The calibration's decode correction per candidate (`decode_correction`)."""
+    prefill_share: np.ndarray
+    """Share of each prompt prefill computes (the rest is found in the prefix cache)."""
 
     def take(self, index: np.ndarray) -> Batch:
         """The same batch for a subset of its candidates."""
@@ -47,13 +49,16 @@ class Batch:
             tpot_slope=self.tpot_slope[index],
             isl_p95=self.isl_p95[index],
             osl_p95=self.osl_p95[index],
+            prefill_share=self.prefill_share[index],
         )
 
     def solve(self, closed: bool, load: np.ndarray) -> SteadyState:
         """Closed loop at `load` requests in flight, or open loop at `load` requests/s."""
         c = self.coefficients
         if closed:
-            state = closed_loop(c, self.isl, self.osl, load, self.budget, self.cap, self.serving)
+            state = closed_loop(
+                c, self.isl, self.osl, load, self.budget, self.cap, self.serving, self.prefill_share
+            )
         else:
             state = open_loop(
                 c,
@@ -64,6 +69,7 @@ class Batch:
                 self.cap,
                 self.serving,
                 self.arrival_cv2,
+                self.prefill_share,
             )
         return self._corrected(state, closed)
 
@@ -78,6 +84,7 @@ class Batch:
             self.cap,
             self.serving,
             self.arrival_cv2,
+            self.prefill_share,
         )
         return self._corrected(state, closed=False)
 

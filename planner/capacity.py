@@ -11,16 +11,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 
 from planner.batch import Batch
-from planner.catalog_index import Candidate, CatalogIndex, candidates, precisions_for
+from planner.catalog_index import (
+    TENSOR_PARALLEL,
+    Candidate,
+    CatalogIndex,
+    candidates,
+    precisions_for,
+)
 from planner.lazy import LazyList
 from planner.memory import fit
 from planner.percentiles import LatencyStats, percentile, samples, stats
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
 from planner.requirements import (
-    ARRIVAL_CV2,
+    ARRIVALS,
     CapacitySpec,
     PricingKind,
     SearchConstraints,
@@ -28,7 +35,7 @@ from planner.requirements import (
     TrafficProfile,
 )
 from planner.serving import MAX_UTILISATION
-from planner.specs import Frozen
+from planner.specs import EngineSettings, Frozen
 
 HOURS_PER_MONTH = 730.0
 TRICKLE = 1e-4
@@ -39,15 +46,31 @@ RESOLUTION = 0.005
 the decode batch, so the largest rate is found within 0.5 %."""
 NUDGE = 0.01
 SEARCH_SAMPLES = 32
+PRICE_STALE_AFTER_DAYS = 180
+"""A price older than this is shown as stale wherever it is used."""
 
 
 class GpuPrice(Frozen):
     gpu_id: str
     provider: str
     pricing: PricingKind
+    # Defaults only for payloads recorded before 2026-12-06, which lack the instance.
+    instance_type: str = "not recorded"
+    gpus_per_instance: int = Field(default=1, ge=1)
+    """A replica of TP N runs on an instance of at least N GPUs."""
     usd_per_gpu_hour: float
+    """The instance's hourly price divided by its GPUs."""
     source: str
     retrieved: str
+    stale: bool = False
+    """Older than PRICE_STALE_AFTER_DAYS when the catalog was read."""
+
+    @property
+    def as_of(self) -> str:
+        """When the price was read, flagged when it is stale."""
+        if not self.stale:
+            return self.retrieved
+        return f"{self.retrieved} (STALE: over {PRICE_STALE_AFTER_DAYS} days old)"
 
 
 class CapacityOption(Candidate):
@@ -95,21 +118,28 @@ class CapacityResult:
         }
 
 
-def cheapest_prices(prices: Sequence[GpuPrice], c: SearchConstraints) -> dict[str, GpuPrice]:
-    """The cheapest matching quote per GPU (GPUs with none are absent: price unknown)."""
-    cheapest: dict[str, GpuPrice] = {}
+def cheapest_prices(
+    prices: Sequence[GpuPrice], c: SearchConstraints
+) -> dict[tuple[str, int], GpuPrice]:
+    """The cheapest matching quote per GPU for each TP degree, from instances holding at
+    least that many GPUs (a TP-4 replica cannot run on a one-GPU instance, and larger
+    instances often cost more per GPU). Absent: price unknown."""
+    cheapest: dict[tuple[str, int], GpuPrice] = {}
     for p in prices:
         if p.pricing != c.pricing or (c.provider is not None and p.provider != c.provider):
             continue
-        best = cheapest.get(p.gpu_id)
-        if best is None or p.usd_per_gpu_hour < best.usd_per_gpu_hour:
-            cheapest[p.gpu_id] = p
+        for tp in TENSOR_PARALLEL:
+            if tp > p.gpus_per_instance:
+                break
+            best = cheapest.get((p.gpu_id, tp))
+            if best is None or p.usd_per_gpu_hour < best.usd_per_gpu_hour:
+                cheapest[(p.gpu_id, tp)] = p
     return cheapest
 
 
 def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> CapacityResult:
     t = spec.traffic
-    index = CatalogIndex.of(planner)
+    index = CatalogIndex.of(planner, spec.engine)
     allowed = np.flatnonzero(index.allowed(spec.constraints))
     p95_context = (t.prompt_tokens_p95 or t.prompt_tokens_mean) + (
         t.output_tokens_p95 or t.output_tokens_mean
@@ -149,8 +179,15 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
     )
 
 
-def option_query(option: Candidate, traffic: TrafficProfile, qps: float) -> PredictionQuery:
-    """The prediction query for one replica of `option` receiving `qps` of `traffic`."""
+def option_query(
+    option: Candidate,
+    traffic: TrafficProfile,
+    qps: float,
+    engine: EngineSettings | None = None,
+) -> PredictionQuery:
+    """The prediction query for one replica of `option` receiving `qps` of `traffic`, run
+    with `engine` (vLLM's defaults unless given)."""
+    arrival, burstiness = ARRIVALS[traffic.burstiness]
     return PredictionQuery(
         model_id=option.model_id,
         gpu_id=option.gpu_id,
@@ -161,13 +198,15 @@ def option_query(option: Candidate, traffic: TrafficProfile, qps: float) -> Pred
         isl_p95=traffic.prompt_tokens_p95,
         osl_p95=traffic.output_tokens_p95,
         qps=qps,
-        arrival_cv2=ARRIVAL_CV2[traffic.burstiness],
+        arrival=arrival,
+        burstiness=burstiness,
+        **dict(engine or EngineSettings()),
     )
 
 
 def _simulated(planner: Planner, spec: CapacitySpec, option: CapacityOption) -> CapacityOption:
     t = spec.traffic
-    query = option_query(option, t, t.peak_qps / option.replicas_for_peak)
+    query = option_query(option, t, t.peak_qps / option.replicas_for_peak, spec.engine)
     result = planner.simulate(query)
     assert result.ttft_ms and result.tpot_ms and result.e2e_ms
     slo = spec.slo
@@ -298,7 +337,7 @@ def _size(
     steady = np.maximum(spec.min_replicas, np.ceil(t.steady_qps / usable)).astype(int)
     state = batch.solve(closed=False, load=t.peak_qps / peak)
     cheapest = cheapest_prices(prices, c)
-    quotes = [cheapest.get(cand.gpu_id) for cand in found]
+    quotes = [cheapest.get((cand.gpu_id, cand.tp)) for cand in found]
     tp = np.asarray([cand.tp for cand in found])
     per_gpu_hour = np.asarray([q.usd_per_gpu_hour if q else np.nan for q in quotes])
     hourly, steady_hourly = per_gpu_hour * tp * peak, per_gpu_hour * tp * steady

@@ -10,19 +10,22 @@ import numpy as np
 from planner.batch import Batch
 from planner.calibration import StepCalibration
 from planner.memory import (
-    GB,
     kv_bytes_per_token_per_gpu,
     overhead_bytes,
+    recurrent_state_bytes,
     sequence_bytes,
+    usable_bytes,
     weight_bytes_per_gpu,
     window_kv_bytes_per_token_per_gpu,
 )
 from planner.predict import Planner
 from planner.requirements import ARRIVAL_CV2, SearchConstraints, TrafficProfile
-from planner.specs import Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
+from planner.specs import EngineSettings, Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
 from planner.steptime import StepShape, apply, shape
 
 TENSOR_PARALLEL = (1, 2, 4, 8)
+MAX_INDEXES = 8
+"""Indexes kept (one per planner and engine settings); the oldest goes first."""
 
 
 class Candidate(Frozen):
@@ -79,16 +82,27 @@ class CatalogIndex:
     """The calibration's decode correction for each candidate's architecture."""
     max_num_seqs: np.ndarray
     max_num_batched_tokens: np.ndarray
+    state_bytes: np.ndarray
+    """Fixed per-sequence state (linear-attention layers) per GPU."""
+    engine: EngineSettings
+    """The engine settings every candidate is laid out with."""
 
     @classmethod
-    def of(cls, planner: Planner) -> CatalogIndex:
-        cached = _INDEXES.get(id(planner))
+    def of(cls, planner: Planner, engine: EngineSettings | None = None) -> CatalogIndex:
+        """The index of `planner`'s catalog under `engine` (vLLM's defaults unless given),
+        built on first use and kept for the planner's lifetime."""
+        engine = engine or EngineSettings()
+        key = (id(planner), engine)
+        cached = _INDEXES.get(key)
         if cached is None or cached.planner is not planner:
-            cached = _INDEXES[id(planner)] = cls.build(planner)
+            cached = _INDEXES[key] = cls.build(planner, engine)
+            while len(_INDEXES) > MAX_INDEXES:
+                del _INDEXES[next(iter(_INDEXES))]
         return cached
 
     @classmethod
-    def build(cls, planner: Planner) -> CatalogIndex:
+    def build(cls, planner: Planner, engine: EngineSettings | None = None) -> CatalogIndex:
+        engine = engine or EngineSettings()
         found: list[tuple[ModelSpec, GpuSpec, ServingConfig, Candidate]] = []
         for m in planner.models.values():
             for g in planner.gpus.values():
@@ -97,7 +111,7 @@ class CatalogIndex:
                         continue
                     for tp in TENSOR_PARALLEL:
                         if tp <= g.gpus_per_node:
-                            cfg = ServingConfig(tp=tp, precision=p)
+                            cfg = ServingConfig(tp=tp, precision=p, **dict(engine))
                             found.append(
                                 (
                                     m,
@@ -126,9 +140,7 @@ class CatalogIndex:
                 name: np.fromiter((getattr(c, name) for c in calibrations), np.float64)
                 for name in StepCalibration.model_fields
             },
-            usable_bytes=column(
-                [g.memory_gb * GB * cfg.gpu_memory_utilization for _, g, cfg, _ in found]
-            ),
+            usable_bytes=column([usable_bytes(g, cfg) for _, g, cfg, _ in found]),
             fixed_bytes=column(
                 [weight_bytes_per_gpu(m, cfg) + overhead_bytes(m, cfg) for m, _, cfg, _ in found]
             ),
@@ -156,6 +168,8 @@ class CatalogIndex:
             max_num_batched_tokens=column(
                 [float(cfg.max_num_batched_tokens) for _, _, cfg, _ in found]
             ),
+            state_bytes=column([recurrent_state_bytes(m, cfg.tp) for m, _, cfg, _ in found]),
+            engine=engine,
         )
 
     def allowed(self, c: SearchConstraints) -> np.ndarray:
@@ -178,6 +192,7 @@ class CatalogIndex:
             self.kv_bytes_per_token,
             self.window_kv_bytes_per_token,
             self.window_tokens,
+            self.state_bytes,
             context_tokens,
         )
         fits = (
@@ -185,6 +200,23 @@ class CatalogIndex:
             & (context_tokens <= self.max_context)
             & (self.fixed_bytes < self.usable_bytes)
         )
+        longest = self.engine.max_model_len
+        if longest is not None:
+            # vLLM refuses to start unless its KV cache holds one sequence of max_model_len.
+            fits &= (
+                (context_tokens <= longest)
+                & (longest <= self.max_context)
+                & (
+                    kv_total
+                    >= sequence_bytes(
+                        self.kv_bytes_per_token,
+                        self.window_kv_bytes_per_token,
+                        self.window_tokens,
+                        self.state_bytes,
+                        longest,
+                    )
+                )
+            )
         return np.where(fits, np.floor(kv_total / np.maximum(per_sequence, 1e-9)), 0.0)
 
     def batch(self, index: np.ndarray, traffic: TrafficProfile, cap: np.ndarray) -> Batch:
@@ -207,7 +239,8 @@ class CatalogIndex:
             osl_p95=constant(traffic.output_tokens_p95 or traffic.output_tokens_mean),
             tpot_factor=self.tpot_factor[index],
             tpot_slope=self.tpot_slope[index],
+            prefill_share=constant(self.engine.prefill_share),
         )
 
 
-_INDEXES: dict[int, CatalogIndex] = {}
+_INDEXES: dict[tuple[int, EngineSettings], CatalogIndex] = {}

@@ -18,8 +18,8 @@ from planner.deployment_plan import (
     describe,
 )
 from planner.intent import DeploymentSpecification
-from planner.memory import fit, weight_bytes_per_gpu
-from planner.specs import GpuSpec, ModelSpec, ServingConfig
+from planner.memory import fit, weight_bytes
+from planner.specs import EngineSettings, GpuSpec, ModelSpec, ServingConfig
 
 
 def gib(value_gb: float) -> int:
@@ -64,11 +64,11 @@ def plan_for(
     prometheus_url: str | None = None,
     labels: dict[str, str] | None = None,
     image: str | None = None,
-    engine: ServingConfig | None = None,
+    engine: EngineSettings | None = None,
 ) -> DeploymentPlan:
     """The plan deploying `option` for `spec`: vLLM runs with the settings the planner
-    predicted with (`engine`, ServingConfig's defaults unless given), sized for the
-    longest request the specification allows; replicas from steady (or `min_replicas`) to
+    predicted with (`engine`, vLLM's defaults unless given; an unset max_model_len is the
+    longest request the specification allows); replicas from steady (or `min_replicas`) to
     peak. Raises PlanError, saying what to change, when it cannot run."""
     if (option.model_id, option.gpu_id) != (model.id, gpu.id):
         raise PlanError(
@@ -90,9 +90,17 @@ def plan_for(
             f"the specification needs {context} tokens of context; "
             f"{model.id} takes at most {model.max_context_tokens}"
         )
-    base = engine or ServingConfig(tp=option.tp, precision=option.precision)
-    cfg = base.model_copy(
-        update={"tp": option.tp, "precision": option.precision, "max_model_len": context}
+    settings = engine or EngineSettings()
+    if settings.max_model_len is not None and settings.max_model_len < context:
+        raise PlanError(
+            f"max_model_len {settings.max_model_len} is below the {context} tokens of context "
+            "the specification needs; raise it or leave it unset"
+        )
+    # The prediction's engine, with max_model_len sized to the requests where it was unset.
+    cfg = ServingConfig(
+        tp=option.tp,
+        precision=option.precision,
+        **(dict(settings) | {"max_model_len": settings.max_model_len or context}),
     )
     memory = fit(model, gpu, cfg, context)
     if not memory.fits:
@@ -102,7 +110,7 @@ def plan_for(
     tp = option.tp
     shm = 2 * tp if tp > 1 else 0
     uri = source_uri or f"hf://{model.id}"
-    checkpoint_gb = weight_bytes_per_gpu(model, ServingConfig(precision=model.precision)) / 1e9
+    checkpoint_gb = weight_bytes(model, model.precision).total / 1e9
     download = 0 if uri.startswith("pvc://") else gib(checkpoint_gb * 1.1)
     autoscaler = autoscaler or ("kserve" if mode == "serverless" else "hpa")
     if autoscaler == "kserve":
@@ -135,13 +143,14 @@ def plan_for(
         },
         "vllm": {
             "tensor_parallel_size": tp,
-            "max_model_len": context,
+            "max_model_len": cfg.max_model_len,
             "gpu_memory_utilization": cfg.gpu_memory_utilization,
             "max_num_seqs": cfg.max_num_seqs,
             "max_num_batched_tokens": cfg.max_num_batched_tokens,
             "precision": option.precision,
             "quantization": "fp8" if option.precision != model.precision else None,
             "kv_cache_dtype": cfg.kv_cache_dtype,
+            "enable_prefix_caching": cfg.enable_prefix_caching,
             "image": image or VLLM_IMAGES[gpu.vendor],
             # Judgement: the API server and tokenizers, plus a worker process per GPU.
             "cpu": 4 + 2 * tp,

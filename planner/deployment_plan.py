@@ -39,7 +39,8 @@ most ten characters (`-dashboard`): both stay within Kubernetes' 63."""
 RESERVED_LABELS = ("app.kubernetes.io/", "preflight/", "serving.kserve.io/")
 """Label prefixes Preflight and KServe set themselves; a plan's own labels may not."""
 
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+"""A Hugging Face repository id, `org/name`: what a catalog model is called."""
 _SERVED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 _PATH = r"(/[A-Za-z0-9._-]+)*"
 _SOURCES = {
@@ -99,7 +100,7 @@ class ModelSource(Frozen):
     @field_validator("model_id")
     @classmethod
     def _model_id(cls, value: str) -> str:
-        if not _MODEL_ID.match(value):
+        if not MODEL_ID.match(value):
             raise ValueError(f"model_id {value!r} is not a catalog id of the form 'org/name'")
         return value
 

@@ -741,6 +741,7 @@ def combine(text: str, rules: DeploymentIntent, llm: DeploymentIntent | None) ->
 
     checked = {name: keep(value) for name, value in llm.model_dump(exclude_none=True).items()}
     checked.pop("use_case_description", None)
+    checked.pop("engine", None)  # engine settings come from the API or a what-if, not chat
     candidate = _intent(
         {
             f"{name}.{sub}" if isinstance(value, dict) else name: v

@@ -103,6 +103,20 @@ def prepare(
     excluded: list[tuple[MeasuredPoint, str]] = []
     for point in points:
         model, gpu = models[point.model_id], gpus[point.gpu_id]
+        if point.dp != 1:
+            # DP attention with expert parallelism: `dp` attention replicas share the experts
+            # of tp x dp GPUs. The model has no such replica, and reading the row as TP-only
+            # would credit tp GPUs with the work of tp x dp.
+            excluded.append(
+                (
+                    point,
+                    f"attention data parallel (dp {point.dp}, tp {point.tp}: "
+                    f"{point.tp * point.dp} GPUs): a replica layout the model does not cover"
+                    if point.dp
+                    else "the replica's attention data-parallel degree is not stated",
+                )
+            )
+            continue
         if point.tp not in (1, 2, 4, 8):
             excluded.append((point, f"tp {point.tp} is wider than one node (wide expert parallel)"))
             continue

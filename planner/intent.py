@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from planner.requirements import Burstiness, SearchConstraints, SLOTargets, TrafficProfile
-from planner.specs import Frozen
+from planner.specs import EngineSettings, Frozen
 
 Priority = Literal["latency", "cost", "accuracy", "balanced"]
 Vendor = Literal["nvidia", "amd", "intel"]
@@ -90,6 +90,9 @@ class DeploymentIntent(Partial):
     licenses: list[str] | None = None
     """Acceptable model licences (SPDX ids, or `permissive` for any OSI-style licence)."""
     traffic: TrafficIntent | None = None
+    engine: EngineSettings | None = None
+    """vLLM engine settings to plan and deploy with (None: vLLM's defaults); set through the
+    API, the specification card or a what-if, not read from chat."""
 
 
 def merged(base: DeploymentIntent, update: DeploymentIntent) -> DeploymentIntent:
@@ -167,6 +170,8 @@ class DeploymentSpecification(Frozen):
     languages: list[str] = []
     licenses: list[str] | None = None
     gpu_constraints: GpuConstraints = GpuConstraints()
+    engine: EngineSettings = EngineSettings()
+    """The vLLM settings every option is predicted with and the deployment renders."""
     defaults: list[str] = []
     """Fields filled from the use case's template or Preflight's defaults, not from the
     user (dotted names, e.g. `slo.ttft_p90_ms`)."""

@@ -35,6 +35,9 @@ class MeasuredPoint(Frozen):
     tpot_ms: float
     reference: str
     """Where it came from (the benchmark row id)."""
+    dp: int | None = 1
+    """Attention data-parallel degree of the replica (None: not stated). Only dp 1 is a
+    replica the planner models: the others are left out of fits and look-ups."""
 
 
 class MeasuredIndex:
@@ -43,6 +46,8 @@ class MeasuredIndex:
     def __init__(self, points: Sequence[MeasuredPoint]) -> None:
         grouped: dict[ConfigKey, list[MeasuredPoint]] = defaultdict(list)
         for p in points:
+            if p.dp != 1:
+                continue  # a wider replica than the (tp) configuration the key names
             grouped[(p.model_id, p.gpu_id, p.precision, p.tp, p.isl, p.osl)].append(p)
         self._by_config = {k: sorted(v, key=lambda p: p.concurrency) for k, v in grouped.items()}
 

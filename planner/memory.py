@@ -1,19 +1,23 @@
 """Layer 1: does it fit, and how much KV cache is left for sequences?
 
-Per GPU: weights / TP + runtime overhead + KV cache must fit under
-`memory_gb x gpu_memory_utilization`, as vLLM sizes its cache at start-up.
+Per GPU: weights / TP + runtime overhead + KV cache must fit under the device's memory (as
+the driver reports it, in MiB) x `gpu_memory_utilization`, as vLLM sizes its cache at
+start-up. Weights are what the checkpoint stores where its size is known; a sequence holds
+KV cache for its context and, in linear-attention layers, a fixed recurrent state.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from planner.specs import BYTES_PER_WEIGHT, Frozen, GpuSpec, ModelSpec, ServingConfig
+from planner.specs import BYTES_PER_WEIGHT, Frozen, GpuSpec, ModelSpec, Precision, ServingConfig
 
 GIB = 1024**3
+MIB = 1024**2
 GB = 1e9
 
 ArrayOrFloat = NDArray[np.float64] | float
@@ -29,20 +33,66 @@ class MemoryFit(Frozen):
     """Why it does not fit, in words that say what to change."""
     context_tokens: int
     weights_gb_per_gpu: float
+    weights_basis: str = "parameter formula"
+    """Where the weight bytes come from: the checkpoint's stated size, or the parameter
+    count (where no checkpoint size is known, or the precision served differs). Defaults,
+    here and below, read payloads recorded before 2026-12-06."""
     overhead_gb_per_gpu: float
     kv_cache_gb_per_gpu: float
     kv_bytes_per_token_per_gpu: float
+    state_bytes_per_sequence_per_gpu: float = 0.0
+    """Fixed per-sequence state outside the KV cache (linear-attention layers)."""
     kv_capacity_tokens: int
     """Tokens of context the KV cache holds at this context length."""
     max_concurrent_sequences: int
     """Sequences of `context_tokens` that fit at once (also capped by max_num_seqs)."""
 
 
-def weight_bytes_per_gpu(model: ModelSpec, cfg: ServingConfig) -> float:
-    # Embeddings stay in 16 bit in quantised checkpoints; everything else is quantised.
+def usable_bytes(gpu: GpuSpec, cfg: ServingConfig) -> float:
+    """What vLLM may take of one device: its reported memory x gpu_memory_utilization."""
+    return gpu.memory_mib * MIB * cfg.gpu_memory_utilization
+
+
+class WeightBytes(NamedTuple):
+    """A whole model's weight bytes, split by how often a step reads them."""
+
+    always_read: float
+    """Attention, dense layers, shared experts, embeddings: read on every step."""
+    routed_experts: float
+    """Routed experts (MoE): a step reads those its tokens touch."""
+    basis: str
+    """The checkpoint's stated size, or the parameter formula (no size known, or another
+    precision served than the checkpoint's)."""
+
+    @property
+    def total(self) -> float:
+        return self.always_read + self.routed_experts
+
+
+def weight_bytes(model: ModelSpec, precision: Precision) -> WeightBytes:
+    """The model's weights served in `precision`.
+
+    The parameter formula keeps embeddings in 16 bit, routed experts in `precision` and
+    everything else in the checkpoint's `non_expert_precision` where it keeps those apart.
+    A checkpoint's stated size holds what its layout really stores (layers kept in 16 bit,
+    quantisation groups and scales): where it is known and served as published, it is the
+    total, split between the parts as the formula splits it.
+    """
     embedding = float(model.vocab_size * model.hidden_size)
-    rest = model.params_total_b * 1e9 - embedding
-    return (embedding * 2.0 + rest * BYTES_PER_WEIGHT[cfg.precision]) / cfg.tp
+    routed = model.routed_params_total
+    rest = model.params_total_b * 1e9 - embedding - routed
+    native = precision == model.precision
+    rest_precision = (model.non_expert_precision if native else None) or precision
+    always = embedding * 2.0 + rest * BYTES_PER_WEIGHT[rest_precision]
+    experts = routed * BYTES_PER_WEIGHT[precision]
+    if model.weights_bytes is not None and native:
+        scale = model.weights_bytes / (always + experts)
+        return WeightBytes(always * scale, experts * scale, "checkpoint size")
+    return WeightBytes(always, experts, "parameter formula")
+
+
+def weight_bytes_per_gpu(model: ModelSpec, cfg: ServingConfig) -> float:
+    return weight_bytes(model, cfg.precision).total / cfg.tp
 
 
 def kv_heads_per_gpu(model: ModelSpec, tp: int) -> int:
@@ -70,26 +120,44 @@ def window_kv_bytes_per_token_per_gpu(model: ModelSpec, cfg: ServingConfig) -> f
     return (model.sliding_window_layers or 0) * per_layer
 
 
+def recurrent_state_bytes(model: ModelSpec, tp: int) -> float:
+    """Fixed state one sequence holds on each GPU in linear-attention layers, whatever its
+    length: the recurrent matrix per value head (key x value width) and the short
+    convolution's last `kernel - 1` inputs, both split over TP by heads."""
+    layers = model.linear_attention_layers
+    if not layers:
+        return 0.0
+    value_heads = model.linear_num_value_heads or 0
+    key_dim, value_dim = model.linear_key_head_dim or 0, model.linear_value_head_dim or 0
+    recurrent = value_heads * key_dim * value_dim * (model.linear_state_bytes_per_element or 2.0)
+    conv_channels = 2 * (model.linear_num_key_heads or 0) * key_dim + value_heads * value_dim
+    conv = conv_channels * max((model.linear_conv_kernel_dim or 1) - 1, 0) * 2.0
+    return layers * (recurrent + conv) / tp
+
+
 def sequence_bytes(
     per_token: ArrayOrFloat,
     window_per_token: ArrayOrFloat,
     window_tokens: ArrayOrFloat,
+    state: ArrayOrFloat,
     context_tokens: float,
 ) -> ArrayOrFloat:
-    """KV bytes of one sequence: growing layers hold the whole context, sliding-window layers
-    at most their window. Works on scalars and on arrays of candidates alike."""
+    """Bytes of one sequence: growing layers hold the whole context, sliding-window layers
+    at most their window, linear-attention layers a fixed state. Works on scalars and on
+    arrays of candidates alike."""
     window = np.minimum(context_tokens, window_tokens)
-    result: ArrayOrFloat = per_token * context_tokens + window_per_token * window
+    result: ArrayOrFloat = per_token * context_tokens + window_per_token * window + state
     return result
 
 
 def kv_bytes_per_sequence(model: ModelSpec, cfg: ServingConfig, context_tokens: float) -> float:
-    """KV bytes one sequence of `context_tokens` holds on each GPU."""
+    """Bytes one sequence of `context_tokens` holds on each GPU (KV cache and state)."""
     return float(
         sequence_bytes(
             kv_bytes_per_token_per_gpu(model, cfg),
             window_kv_bytes_per_token_per_gpu(model, cfg),
             model.sliding_window_tokens or 0,
+            recurrent_state_bytes(model, cfg.tp),
             context_tokens,
         )
     )
@@ -109,8 +177,9 @@ def overhead_bytes(model: ModelSpec, cfg: ServingConfig) -> float:
 
 def fit(model: ModelSpec, gpu: GpuSpec, cfg: ServingConfig, context_tokens: int) -> MemoryFit:
     """Memory fit of `model` on `cfg.tp` x `gpu` for sequences of `context_tokens`."""
-    usable = gpu.memory_gb * GB * cfg.gpu_memory_utilization
-    weights = weight_bytes_per_gpu(model, cfg)
+    usable = usable_bytes(gpu, cfg)
+    checkpoint = weight_bytes(model, cfg.precision)
+    weights, basis = checkpoint.total / cfg.tp, checkpoint.basis
     overhead = overhead_bytes(model, cfg)
     kv_total = max(0.0, usable - weights - overhead)
     per_token = kv_bytes_per_token_per_gpu(model, cfg)
@@ -126,24 +195,44 @@ def fit(model: ModelSpec, gpu: GpuSpec, cfg: ServingConfig, context_tokens: int)
             f"context of {context_tokens} tokens exceeds the model's maximum of "
             f"{model.max_context_tokens}"
         )
+    elif cfg.max_model_len is not None and cfg.max_model_len > model.max_context_tokens:
+        reason = (
+            f"max_model_len {cfg.max_model_len} exceeds the model's maximum of "
+            f"{model.max_context_tokens}"
+        )
+    elif cfg.max_model_len is not None and context_tokens > cfg.max_model_len:
+        reason = (
+            f"context of {context_tokens} tokens exceeds max_model_len {cfg.max_model_len}; "
+            "raise max_model_len"
+        )
     elif weights + overhead >= usable:
         reason = (
-            f"weights ({weights / GB:.1f} GB) and runtime ({overhead / GB:.1f} GB) per GPU "
-            f"exceed the usable {usable / GB:.1f} GB; use more GPUs or a lower precision"
+            f"weights ({weights / GB:.1f} GB, {basis}) and runtime ({overhead / GB:.1f} GB) per "
+            f"GPU exceed the usable {usable / GB:.1f} GB; use more GPUs or a lower precision"
         )
     elif sequences < 1:
         reason = (
             f"KV cache of {kv_total / GB:.1f} GB per GPU cannot hold one sequence of "
             f"{context_tokens} tokens; use more GPUs, fp8 KV cache or a shorter context"
         )
+    elif cfg.max_model_len is not None and kv_total < kv_bytes_per_sequence(
+        model, cfg, cfg.max_model_len
+    ):
+        # vLLM checks this at start-up and refuses to serve.
+        reason = (
+            f"KV cache of {kv_total / GB:.1f} GB per GPU cannot hold one sequence of "
+            f"max_model_len {cfg.max_model_len}: vLLM would not start; lower max_model_len"
+        )
     return MemoryFit.model_construct(
         fits=reason is None,
         reason=reason,
         context_tokens=context_tokens,
         weights_gb_per_gpu=weights / GB,
+        weights_basis=basis,
         overhead_gb_per_gpu=overhead / GB,
         kv_cache_gb_per_gpu=kv_total / GB,
         kv_bytes_per_token_per_gpu=per_token,
+        state_bytes_per_sequence_per_gpu=recurrent_state_bytes(model, cfg.tp),
         kv_capacity_tokens=int(kv_total / per_sequence * context_tokens) if per_sequence else 0,
         max_concurrent_sequences=min(sequences, cfg.max_num_seqs),
     )

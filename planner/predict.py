@@ -84,14 +84,7 @@ class Planner:
     def plan(self, q: PredictionQuery) -> Plan:
         """Everything a query resolves to: model, GPU, engine config and memory fit."""
         model, gpu = self._model(q.model_id), self._gpu(q.gpu_id)
-        cfg = ServingConfig(
-            tp=q.tp,
-            precision=q.precision or model.precision,
-            max_num_seqs=q.max_num_seqs,
-            max_num_batched_tokens=q.max_num_batched_tokens,
-            gpu_memory_utilization=q.gpu_memory_utilization,
-            kv_cache_dtype=q.kv_cache_dtype,
-        )
+        cfg = ServingConfig(tp=q.tp, precision=q.precision or model.precision, **dict(q.engine))
         context = int(q.isl + self.calibration.serving.kv_output_share * q.osl)
         memory = fit(model, gpu, cfg, context)
         if memory.fits and not gpu.supports(cfg.precision):
@@ -135,6 +128,7 @@ class Planner:
                 kv_capacity_tokens=analytical.memory.kv_capacity_tokens,
                 max_num_seqs=query.max_num_seqs,
                 max_num_batched_tokens=query.max_num_batched_tokens,
+                prefix_cache_hit_rate=query.prefix_cache_hit_rate,
                 request_overhead_s=calibration.request_overhead_ms / 1e3,
                 isl_mean=query.isl,
                 osl_mean=query.osl,
@@ -209,6 +203,7 @@ class Planner:
             osl_p95=column([p.query.osl_p95 or p.query.osl for p in plans]),
             tpot_factor=column([level for level, _ in corrections]),
             tpot_slope=column([slope for _, slope in corrections]),
+            prefill_share=column([p.cfg.prefill_share for p in plans]),
         )
 
     def steady_states(

@@ -10,12 +10,17 @@ from pydantic import Field, model_validator
 from planner.calibration import Residuals
 from planner.memory import MemoryFit
 from planner.percentiles import LatencyStats
-from planner.specs import Frozen, Precision
+from planner.specs import ArrivalProcess, EngineSettings, Frozen, Precision
 
 Source = Literal["measured", "interpolated", "modelled", "observed"]
 
 
-class PredictionQuery(Frozen):
+ARRIVALS: tuple[ArrivalProcess, ...] = ("poisson", "constant", "gamma")
+
+
+class PredictionQuery(EngineSettings):
+    """One replica of a configuration under one load, with the engine settings it runs."""
+
     model_id: str
     gpu_id: str
     tp: int = Field(default=1, ge=1)
@@ -29,18 +34,25 @@ class PredictionQuery(Frozen):
     """Closed loop: requests always in flight."""
     qps: float | None = Field(default=None, gt=0)
     """Open loop: arrivals per second."""
-    arrival_cv2: float = Field(default=1.0, gt=0)
-    """Squared coefficient of variation of inter-arrival times: 1 Poisson, > 1 bursty."""
-    max_num_seqs: int = Field(default=1024, ge=1)
-    max_num_batched_tokens: int = Field(default=8192, ge=16)
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
-    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    arrival: ArrivalProcess = "poisson"
+    """How open-loop requests arrive: `poisson`, `constant` (evenly spaced) or `gamma`
+    (gaps gamma-distributed with shape `burstiness`, as vLLM's benchmark draws them)."""
+    burstiness: float = Field(default=1.0, gt=0)
+    """Gamma shape of the gaps (vLLM's `--burstiness`): 1 is Poisson, below 1 burstier,
+    above 1 more even. Only with arrival `gamma`."""
 
     @model_validator(mode="after")
     def _one_load(self) -> PredictionQuery:
         if (self.concurrency is None) == (self.qps is None):
             raise ValueError("give exactly one of concurrency (closed loop) or qps (open loop)")
+        if self.burstiness != 1.0 and self.arrival != "gamma":
+            raise ValueError("burstiness shapes gamma arrivals: set arrival to gamma")
         return self
+
+    @property
+    def arrival_cv2(self) -> float:
+        """Squared coefficient of variation of the gaps between arrivals."""
+        return {"poisson": 1.0, "constant": 0.0, "gamma": 1.0 / self.burstiness}[self.arrival]
 
 
 class Uncertainty(Frozen):
@@ -73,6 +85,46 @@ class Prediction(Frozen):
     method: Literal["analytical", "simulated"] = "analytical"
     observed: str | None = None
     """With source `observed`: what live deployments showed, and the model's numbers before."""
+
+    def report(self) -> dict[str, object]:
+        """The documented JSON shape of one prediction (CLI `--json` and `POST /predict`)."""
+        memory, q = self.memory, self.query
+        return {
+            "model": q.model_id,
+            "gpu": q.gpu_id,
+            "tp": q.tp,
+            "precision": self.precision,
+            "isl": q.isl,
+            "osl": q.osl,
+            "concurrency": q.concurrency,
+            "qps": q.qps,
+            "arrival": q.arrival,
+            "burstiness": q.burstiness,
+            "engine": q.engine.model_dump(),
+            "fits": self.fits,
+            "stable": self.stable,
+            "ttft_ms": self.ttft_ms.model_dump() if self.ttft_ms else None,
+            "tpot_ms": self.tpot_ms.model_dump() if self.tpot_ms else None,
+            "e2e_ms": self.e2e_ms.model_dump() if self.e2e_ms else None,
+            "output_tokens_per_s": self.output_tokens_per_s,
+            "requests_per_s": self.requests_per_s,
+            "memory": {
+                "weights_gb_per_gpu": memory.weights_gb_per_gpu,
+                "weights_basis": memory.weights_basis,
+                "kv_cache_gb_per_gpu": memory.kv_cache_gb_per_gpu,
+                "kv_bytes_per_token_per_gpu": memory.kv_bytes_per_token_per_gpu,
+                "state_bytes_per_sequence_per_gpu": memory.state_bytes_per_sequence_per_gpu,
+                "kv_capacity_tokens": memory.kv_capacity_tokens,
+                "max_concurrent_sequences": memory.max_concurrent_sequences,
+                "reason": memory.reason,
+            },
+            "source": self.source,
+            "measured_references": self.measured_references,
+            "observed": self.observed,
+            "uncertainty": self.uncertainty.model_dump() if self.uncertainty else None,
+            "calibration": self.calibration,
+            "method": self.method,
+        }
 
 
 def band(

@@ -218,7 +218,7 @@ def _at_peak(
         return []
     t = spec.traffic
     return planner.predict_many(
-        [option_query(o, t, t.peak_qps / o.replicas_for_peak) for o in chosen]
+        [option_query(o, t, t.peak_qps / o.replicas_for_peak, spec.engine) for o in chosen]
     )
 
 
@@ -284,6 +284,7 @@ def _capacity(spec: DeploymentSpecification, models: list[str]) -> CapacitySpec:
         slo=spec.slo,
         constraints=spec.constraints.model_copy(update={"models": models}),
         min_replicas=2 if spare else 1,
+        engine=spec.engine,
         simulate_top=0,
     )
 
@@ -425,7 +426,8 @@ def _recommendation(
         cost = (
             f"${o.usd_per_month:,.0f}/month at peak replicas (${o.usd_per_month_steady or 0:,.0f} "
             f"autoscaled to steady load; {o.price.provider} {o.price.pricing}, "
-            f"${o.price.usd_per_gpu_hour:.2f}/GPU-hour as of {o.price.retrieved})"
+            f"${o.price.usd_per_gpu_hour:.2f}/GPU-hour on {o.price.instance_type} as of "
+            f"{o.price.as_of})"
         )
     else:
         cost = "price unknown (no quote for this GPU)"

@@ -23,7 +23,7 @@ from planner.predict import Planner
 from planner.prediction import PredictionQuery
 from planner.specs import GpuSpec, ModelSpec
 
-CALIBRATION_VERSION = "2026.11.28-2"
+CALIBRATION_VERSION = "2026.12.06-1"
 """Bump when the model's structure or the data it is fitted to changes."""
 
 

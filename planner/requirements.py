@@ -6,13 +6,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from planner.specs import Frozen, Precision
+from planner.specs import ArrivalProcess, EngineSettings, Frozen, Precision
 
 PricingKind = Literal["on_demand", "spot", "committed_1y", "committed_3y", "on_prem"]
 Burstiness = Literal["low", "medium", "high"]
 ARRIVAL_CV2: dict[str, float] = {"low": 1.0, "medium": 2.0, "high": 4.0}
 """Arrival variability (squared CV of inter-arrival gaps) assumed for each burstiness level:
 Poisson for low, burstier above."""
+ARRIVALS: dict[str, tuple[ArrivalProcess, float]] = {
+    level: ("poisson", 1.0) if cv2 == 1.0 else ("gamma", 1.0 / cv2)
+    for level, cv2 in ARRIVAL_CV2.items()
+}
+"""The same levels as an arrival process and vLLM's burstiness (gamma shape, 1 / cv2)."""
 
 
 class TrafficProfile(Frozen):
@@ -52,5 +57,7 @@ class CapacitySpec(Frozen):
     """Share of per-replica capacity held back when sizing (0.2 sizes replicas to 80 %)."""
     min_replicas: int = Field(default=1, ge=1)
     """Fewest replicas whatever the load: 2 keeps serving through a node's loss."""
+    engine: EngineSettings = EngineSettings()
+    """The vLLM settings every option is predicted with, and deployed with."""
     simulate_top: int = Field(default=3, ge=0, le=20)
     """Check this many of the best options by discrete-event simulation at peak load."""

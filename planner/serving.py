@@ -5,7 +5,7 @@ sequence and spends what is left of the token budget (`max_num_batched_tokens`) 
 chunks of waiting requests. In steady state, with throughput X requests/s:
 
     decode sequences per step   d = X x (osl - 1) x step
-    prefill tokens per step     p = X x isl x step
+    prefill tokens per step     p = X x isl x step    (less what the prefix cache holds)
     step                        = the mix of decode-only steps and steps that carry a
                                   prefill chunk (layer 2), solved as a fixed point
     TPOT                        = step
@@ -81,11 +81,15 @@ def _solve(
     concurrency: Array | None,
     qps: Array | None,
     arrival_cv2: Array,
+    prefill_share: Array,
     decoding: Array | None = None,
 ) -> SteadyState:
     request_overhead_s = c.request_overhead_s
     decode_context = isl + osl / 2
-    prefill_context = isl / 2
+    # Prefill computes the prompt's uncached suffix; each of its tokens attends to the cached
+    # prefix and, on average, half of the suffix.
+    prefill = isl * prefill_share
+    prefill_context = isl - prefill / 2
     closed = concurrency is not None
     running = np.minimum(concurrency, cap) if concurrency is not None else np.zeros_like(isl)
     n = len(isl)
@@ -97,14 +101,14 @@ def _solve(
         """The state of candidates `at` with `decode` sequences decoding and `per_step`
         requests arriving per step, and the step it implies. That step depends on the rate
         only through `per_step`, which is what makes the state explicit in `decode`."""
-        isl_, osl_ = isl[at], osl[at]
+        prefill_, osl_ = prefill[at], osl[at]
         available = np.maximum(budget[at] - decode, 16.0)
-        chunks = np.maximum(1.0, isl_ / available)
+        chunks = np.maximum(1.0, prefill_ / available)
         # Prefill arrives in chunks, not spread evenly: a share of the steps carry one
         # (or, past one per step, several). Averaging the tokens instead would understate
         # the cost of the steps that carry them and overstate MoE expert reads.
         share = np.clip(per_step * chunks, 1e-9, 1.0)
-        tokens_per_prefill_step = np.minimum(per_step * isl_ / share, available)
+        tokens_per_prefill_step = np.minimum(per_step * prefill_ / share, available)
         prefill_context_ = prefill_context[at]
         # The three step kinds (pure decode, decode + average prefill, decode + this
         # request's chunk) in one call, stacked on a leading axis.
@@ -112,11 +116,11 @@ def _solve(
             c if len(at) == n else c.take(at),
             decode,
             decode_context[at],
-            np.stack([no_prefill[at], tokens_per_prefill_step, np.minimum(isl_, available)]),
+            np.stack([no_prefill[at], tokens_per_prefill_step, np.minimum(prefill_, available)]),
             np.stack([no_prefill[at], prefill_context_, prefill_context_]),
         )
         step = (1 - share) * decode_step + share * prefill_step
-        utilisation = np.minimum(per_step * isl_ / available, MAX_UTILISATION)
+        utilisation = np.minimum(per_step * prefill_ / available, MAX_UTILISATION)
         prefill_service = chunks * own_prefill
         if closed:
             wait = _wave_wait(running[at], prefill_service, serving.wave_spread * (osl_ - 1) * step)
@@ -167,7 +171,7 @@ def _solve(
         assert concurrency is not None
         admission = np.maximum(concurrency - running, 0.0) / np.maximum(rate, 1e-9)
         full_budget_step = step_seconds(c, 0.0, 0.0, budget, prefill_context)
-        first_wave = (running * isl / budget + 1) / 2 * full_budget_step + admission
+        first_wave = (running * prefill / budget + 1) / 2 * full_budget_step + admission
         steady_ttft = fixed + queueing + admission
         mean_ttft = (1 - serving.first_wave_weight) * steady_ttft + serving.first_wave_weight * (
             request_overhead_s + first_wave
@@ -175,7 +179,7 @@ def _solve(
         # The first wave's requests decode while the rest of the wave is still prefilling:
         # on average half of the wave's prefill steps (each filling what the decodes leave of
         # the budget) land in their decode, each costing its prefill tokens on top.
-        wave_steps = running * isl / available
+        wave_steps = running * prefill / available
         wave_step = step_seconds(c, decode, decode_context, available, prefill_context)
         wave_tpot_extra = wave_steps / 2 * np.maximum(wave_step - decode_step, 0.0)
         mean_tpot = step + serving.first_wave_weight * wave_tpot_extra / decodes_per_request
@@ -320,6 +324,7 @@ def closed_loop(
     budget: Array,
     cap: Array,
     serving: ServingCalibration,
+    prefill_share: Array | float = 1.0,
 ) -> SteadyState:
     """`concurrency` requests always in flight (a benchmark client's closed loop)."""
     return _solve(
@@ -332,6 +337,7 @@ def closed_loop(
         concurrency=concurrency,
         qps=None,
         arrival_cv2=np.full_like(isl, 1.0),
+        prefill_share=_per_candidate(prefill_share, isl),
     )
 
 
@@ -344,6 +350,7 @@ def open_loop_at_decode(
     cap: Array,
     serving: ServingCalibration,
     arrival_cv2: Array,
+    prefill_share: Array | float = 1.0,
 ) -> SteadyState:
     """The open loop whose arrival rate keeps `decoding` sequences decoding per step.
 
@@ -361,6 +368,7 @@ def open_loop_at_decode(
         concurrency=None,
         qps=None,
         arrival_cv2=arrival_cv2,
+        prefill_share=_per_candidate(prefill_share, isl),
         decoding=decoding,
     )
 
@@ -374,8 +382,10 @@ def open_loop(
     cap: Array,
     serving: ServingCalibration,
     arrival_cv2: Array | float = 1.0,
+    prefill_share: Array | float = 1.0,
 ) -> SteadyState:
-    """Arrivals at `qps` requests/s; `arrival_cv2` 1 is Poisson, above 1 is bursty."""
+    """Arrivals at `qps` requests/s; `arrival_cv2` 1 is Poisson, 0 evenly spaced, above 1
+    bursty."""
     return _solve(
         c,
         isl,
@@ -385,5 +395,10 @@ def open_loop(
         serving,
         concurrency=None,
         qps=qps,
-        arrival_cv2=np.broadcast_to(np.asarray(arrival_cv2, dtype=np.float64), isl.shape).copy(),
+        arrival_cv2=_per_candidate(arrival_cv2, isl),
+        prefill_share=_per_candidate(prefill_share, isl),
     )
+
+
+def _per_candidate(value: Array | float, like: Array) -> Array:
+    return np.broadcast_to(np.asarray(value, dtype=np.float64), like.shape).copy()

@@ -10,9 +10,10 @@ the tails. The simulator plays a request stream through vLLM's V1 scheduling loo
 - a step lasts `step_seconds` (layer 2) for its decode and prefill tokens;
 - when decoding would overflow the KV cache, the newest running request is preempted and
   recomputed later, as vLLM does.
-Arrivals are Poisson, or gamma-distributed inter-arrival gaps for burstier traffic
-(squared coefficient of variation above 1), or a closed loop of N clients. Everything is
-seeded, so a simulation is reproducible.
+Arrivals are evenly spaced, Poisson, or gamma-distributed inter-arrival gaps (any squared
+coefficient of variation), or a closed loop of N clients. A prefix-cache hit rate starts
+each admitted prompt with that share already computed. Everything is seeded, so a
+simulation is reproducible.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class SimulationInput:
     warmup_requests: int = 40
     """Requests at the start left out of the statistics (the queue is still empty)."""
     seed: int = 0
+    prefix_cache_hit_rate: float = 0.0
 
 
 @dataclass
@@ -111,6 +113,8 @@ class Scheduler:
     running: list[SequenceState] = field(default_factory=list)
     admitted: int = 0
     preemptions: int = 0
+    prefix_cache_hit_rate: float = 0.0
+    """Share of each admitted prompt found in the prefix cache: prefill skips it."""
 
     @property
     def kv_tokens_used(self) -> int:
@@ -148,7 +152,8 @@ class Scheduler:
             candidate.admitted_order = self.admitted
             running.append(candidate)
             used_kv += candidate.prompt
-            take = min(candidate.prompt, budget)
+            candidate.prefilled = int(candidate.prompt * self.prefix_cache_hit_rate)
+            take = min(candidate.prompt - candidate.prefilled, budget)
             chunks.append((candidate, take))
             budget -= take
         return EngineStep(decoding, chunks, self.step_seconds(decoding, chunks))
@@ -215,9 +220,11 @@ class Lengths:
 
 
 def arrival_gaps(rng: np.random.Generator, qps: float, cv2: float, n: int) -> Array:
-    """`n` inter-arrival gaps (s) at mean rate `qps`: Poisson, or gamma for cv2 above 1
-    (shared by the simulator and the load generator)."""
-    if cv2 <= 1.0:
+    """`n` inter-arrival gaps (s) at mean rate `qps` with squared CV `cv2`: evenly spaced at
+    0, Poisson at 1, gamma otherwise (shared by the simulator and the load generator)."""
+    if cv2 == 0.0:
+        return np.full(n, 1.0 / qps)
+    if cv2 == 1.0:
         return np.asarray(rng.exponential(1.0 / qps, n))
     # Gamma with mean 1/qps and squared CV cv2: shape 1/cv2, scale cv2/qps.
     return np.asarray(rng.gamma(1.0 / cv2, cv2 / qps, n))
@@ -242,7 +249,11 @@ def simulate(sim: SimulationInput) -> SimulationResult:
         )
     issued = len(pending)
     scheduler = Scheduler(
-        sim.coefficients, sim.kv_capacity_tokens, sim.max_num_seqs, sim.max_num_batched_tokens
+        sim.coefficients,
+        sim.kv_capacity_tokens,
+        sim.max_num_seqs,
+        sim.max_num_batched_tokens,
+        prefix_cache_hit_rate=sim.prefix_cache_hit_rate,
     )
     done: list[SequenceState] = []
     now = 0.0

@@ -23,6 +23,7 @@ from planner.intent import (
     UseCaseProfile,
 )
 from planner.requirements import SearchConstraints, SLOTargets, TrafficProfile
+from planner.specs import EngineSettings
 
 T = TypeVar("T")
 DEFAULT_USE_CASE = "chatbot"
@@ -143,6 +144,7 @@ def specify(
         languages=sorted(intent.languages or ()),
         licenses=intent.licenses,
         gpu_constraints=gpu,
+        engine=intent.engine or EngineSettings(),
         defaults=sorted(defaults),
     )
 

@@ -54,8 +54,24 @@ class ModelSpec(Frozen):
     moe_shared_experts: int | None = None
     moe_intermediate_size: int | None = None
     moe_dense_layers: int | None = None
+    linear_num_key_heads: int | None = None
+    linear_num_value_heads: int | None = None
+    linear_key_head_dim: int | None = None
+    linear_value_head_dim: int | None = None
+    linear_conv_kernel_dim: int | None = None
+    """hybrid_linear: the gated linear-attention layers' heads and short convolution, which
+    set the fixed recurrent state each sequence holds (`memory.recurrent_state_bytes`)."""
+    linear_state_bytes_per_element: float | None = None
+    """Bytes of one element of that recurrent state: 4 where the checkpoint asks vLLM for an
+    fp32 state (`mamba_ssm_dtype`); None: 16 bit, like the checkpoint."""
     precision: Precision
     """Weight precision the checkpoint is published in."""
+    non_expert_precision: Precision | None = None
+    """Where a checkpoint quantises only its routed experts: the precision it keeps the rest
+    in (attention, shared experts, dense layers), e.g. bf16 beside int4 experts."""
+    weights_bytes: float | None = Field(default=None, gt=0)
+    """Bytes the checkpoint's weights occupy (its safetensors `total_size`); None where no
+    checkpoint size is known, and the parameter count estimates it."""
 
     @property
     def architecture_key(self) -> str:
@@ -90,9 +106,12 @@ class ModelSpec(Frozen):
         # Guard against configs whose per-expert width counts differently than assumed.
         return min(routed, 0.97 * self.params_total_b * 1e9)
 
-    @cached_property
-    def always_read_params(self) -> float:
-        return self.params_total_b * 1e9 - self.routed_params_total
+    @property
+    def linear_attention_layers(self) -> int:
+        """Layers with a fixed recurrent state instead of a growing KV cache."""
+        if self.attention != "hybrid_linear":
+            return 0
+        return self.num_layers - (self.full_attention_layers or self.num_layers)
 
     @property
     def kv_cached_layers(self) -> int:
@@ -110,7 +129,9 @@ class GpuSpec(Frozen):
     id: str
     vendor: str
     architecture: str
-    memory_gb: float = Field(gt=0)
+    memory_mib: int = Field(gt=0)
+    """Device memory as the driver reports it (nvidia-smi, NVML): an "80 GB" H100 has
+    81,559 MiB, about 85.5 decimal GB."""
     memory_bandwidth_gb_s: float = Field(gt=0)
     bf16_tflops: float = Field(gt=0)
     fp8_tflops: float | None = None
@@ -140,29 +161,73 @@ class GpuSpec(Frozen):
         return rate if rate is not None else self.bf16_tflops
 
 
-class ServingConfig(Frozen):
-    """The vLLM engine settings that shape performance."""
+KvCacheDtype = Literal["auto", "fp8"]
+ArrivalProcess = Literal["poisson", "constant", "gamma"]
+
+
+class EngineSettings(Frozen):
+    """The vLLM engine settings a user chooses, under vLLM's own names: predictions assume
+    them and deployments render exactly them."""
+
+    max_num_seqs: int = Field(default=1024, ge=1)
+    """Sequences one engine step may run (vLLM V1's default for the OpenAI server on large
+    GPUs)."""
+    max_num_batched_tokens: int = Field(default=8192, ge=16)
+    """Chunked-prefill token budget per engine step."""
+    max_model_len: int | None = Field(default=None, ge=16)
+    """Longest context the engine accepts; vLLM refuses to start unless the KV cache holds one
+    sequence of it. None: sized to the requests planned for."""
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    """Share of device memory vLLM takes for weights, activations and KV cache."""
+    kv_cache_dtype: KvCacheDtype = "auto"
+    """`auto` keeps the KV cache in 16 bit; `fp8` halves it."""
+    enable_prefix_caching: bool = True
+    """vLLM V1 caches prompt prefixes by default."""
+    prefix_cache_hit_rate: float = Field(default=0.0, ge=0, lt=1)
+    """Expected share of prompt tokens found in the prefix cache (shared system prompts,
+    multi-turn history): prefill skips them. Needs `enable_prefix_caching`."""
+
+    @model_validator(mode="after")
+    def _consistent_engine(self) -> EngineSettings:
+        if self.prefix_cache_hit_rate > 0 and not self.enable_prefix_caching:
+            raise ValueError(
+                "prefix_cache_hit_rate needs enable_prefix_caching: turn it on or set the "
+                "hit rate to 0"
+            )
+        if self.max_num_batched_tokens < self.max_num_seqs:
+            raise ValueError(
+                f"max_num_batched_tokens ({self.max_num_batched_tokens}) is below max_num_seqs "
+                f"({self.max_num_seqs}); vLLM needs at least one token per sequence a step"
+            )
+        return self
+
+    @property
+    def engine(self) -> EngineSettings:
+        """Just the engine settings (of a subclass that adds more)."""
+        return EngineSettings.model_validate(
+            self.model_dump(include=set(EngineSettings.model_fields))
+        )
+
+    @property
+    def kv_bytes_per_element(self) -> float:
+        return 1.0 if self.kv_cache_dtype == "fp8" else 2.0
+
+    @property
+    def prefill_share(self) -> float:
+        """Share of each prompt that prefill computes (the rest comes from the cache)."""
+        return 1.0 - self.prefix_cache_hit_rate
+
+
+class ServingConfig(EngineSettings):
+    """One replica's configuration: its parallelism and precision, and the engine settings."""
 
     tp: int = Field(default=1, ge=1)
     """Tensor-parallel degree: GPUs per replica."""
     precision: Precision
     """Weight precision served (the checkpoint's, or fp8 quantised online)."""
-    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
-    """`auto` keeps the KV cache in 16 bit; `fp8` halves it."""
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
-    max_num_seqs: int = Field(default=1024, ge=1)
-    """vLLM V1's default for the OpenAI server on large GPUs."""
-    max_num_batched_tokens: int = Field(default=8192, ge=16)
-    """Chunked-prefill token budget per engine step."""
-    max_model_len: int | None = Field(default=None, ge=16)
-    """Context the engine reserves for; None means the model's own maximum."""
 
     @model_validator(mode="after")
     def _power_of_two_tp(self) -> ServingConfig:
         if self.tp & (self.tp - 1):
             raise ValueError(f"tp must be a power of two (1, 2, 4, 8), got {self.tp}")
         return self
-
-    @property
-    def kv_bytes_per_element(self) -> float:
-        return 1.0 if self.kv_cache_dtype == "fp8" else 2.0

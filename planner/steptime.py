@@ -25,8 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from planner.calibration import StepCalibration
-from planner.memory import kv_bytes_per_token_per_gpu
-from planner.specs import BYTES_PER_WEIGHT, GpuSpec, ModelSpec, ServingConfig
+from planner.memory import kv_bytes_per_token_per_gpu, weight_bytes
+from planner.specs import GpuSpec, ModelSpec, ServingConfig
 
 Array = NDArray[np.float64]
 
@@ -133,7 +133,6 @@ def shape(candidates: Sequence[tuple[ModelSpec, GpuSpec, ServingConfig]]) -> Ste
     columns: dict[str, list[float]] = {name: [] for name in StepShape.__dataclass_fields__}
     for model, gpu, cfg in candidates:
         tp = cfg.tp
-        bpw = BYTES_PER_WEIGHT[cfg.precision]
         embedding = model.vocab_size * model.hidden_size
         heads_per_gpu = model.num_attention_heads / tp
         # Embedding lookups are not matmuls; the LM head is (counted once in the params).
@@ -145,10 +144,12 @@ def shape(candidates: Sequence[tuple[ModelSpec, GpuSpec, ServingConfig]]) -> Ste
         )
         columns["expert_flops_per_token"].append(2.0 * routed_active / tp)
         columns["matmul_peak_flops_per_s"].append(gpu.tensor_tflops(cfg.precision) * 1e12)
-        columns["always_read_bytes"].append(
-            ((model.always_read_params - embedding) * bpw + embedding * 2.0) / tp
+        weights = weight_bytes(model, cfg.precision)
+        columns["always_read_bytes"].append(weights.always_read / tp)
+        # Per routed expert across its layers: a step reads those its tokens touch.
+        columns["expert_bytes"].append(
+            weights.routed_experts / (model.moe_num_experts or 1) / tp if model.is_moe else 0.0
         )
-        columns["expert_bytes"].append(model.moe_layers * model.routed_expert_params * bpw / tp)
         columns["experts"].append(float(model.moe_num_experts or 1))
         columns["experts_per_token"].append(float(model.moe_experts_per_token or 0))
         columns["peak_memory_bytes_per_s"].append(gpu.memory_bandwidth_gb_s * 1e9)

@@ -14,12 +14,16 @@ PREFLIGHT = str(Path(sys.executable).parent / "preflight")
 
 
 def preflight(
-    *args: str, database_url: str, stdin: str | None = None
+    *args: str, database_url: str, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "PREFLIGHT_MEASURED_DATA_DIR": str(MEASURED_DIR),
-    }
+    env = (
+        os.environ
+        | (env or {})
+        | {
+            "DATABASE_URL": database_url,
+            "PREFLIGHT_MEASURED_DATA_DIR": str(MEASURED_DIR),
+        }
+    )
     return subprocess.run(
         [PREFLIGHT, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
     )

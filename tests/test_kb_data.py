@@ -157,3 +157,51 @@ def test_use_case_traffic_model_is_one_consistent_mapping() -> None:
     assert all(len(factors) == 1 for factors in peak_by_burstiness.values()), peak_by_burstiness
     templates = {t.use_case_id for t in records("deployment_templates")}
     assert templates == USE_CASES
+
+
+def test_device_memory_and_checkpoint_sizes_carry_their_sources() -> None:
+    for gpu in records("hardware"):
+        label = gpu.k8s_node_labels.get("nvidia.com/gpu.memory")
+        # The GPU operator's label is the same driver-reported total, where it is set.
+        assert label is None or int(label) == gpu.memory_mib, gpu.id
+        assert gpu.memory_source and str(gpu.memory_mib) in gpu.memory_source, gpu.id
+    sized = [m for m in records("models") if m.weights_bytes is not None]
+    assert len(sized) >= 40
+    for m in sized:
+        assert m.weights_source, m.id
+        # A stated size within reason of the parameters at the checkpoint's precision: bytes
+        # per parameter between 4-bit-with-scales and 16 bit (a shard sum's headers, vision
+        # towers and 16-bit layers included).
+        per_parameter = m.weights_bytes / (m.params_total_b * 1e9)
+        assert 0.5 <= per_parameter <= 2.1, (m.id, per_parameter)
+
+
+def test_prices_name_their_instance_and_on_prem_is_one_basis() -> None:
+    prices = records("prices")
+    for p in prices:
+        assert p.instance_type and p.gpus_per_instance >= 1, p.id
+    on_prem = [p for p in prices if p.pricing == "on_prem"]
+    assert on_prem
+    for p in on_prem:
+        # Whole systems (server, CPUs, network, power), never a bare card.
+        assert p.gpus_per_instance == 8, p.id
+        assert any(word in p.instance_type for word in ("DGX", "HGX", "server")), p.id
+    # A TP-4 replica on L40S can be priced on AWS from an instance of four or more GPUs.
+    assert any(
+        p.gpu_id == "L40S-PCIE-48GB" and p.provider == "aws" and p.gpus_per_instance >= 4
+        for p in prices
+    )
+
+
+def test_measured_rows_state_their_replica_size() -> None:
+    rows = records("benchmarks")
+    assert len(rows) == 2567  # the corrected files of 2026-12-06
+    by_engine: dict[str, int] = defaultdict(int)
+    for row in rows:
+        by_engine[row.engine] += 1
+        if row.dp is not None and row.gpus is not None:
+            assert row.gpus == row.tp * row.pp * row.dp, row.id
+    assert by_engine == {"vllm": 897, "sglang": 631, "trtllm": 1039}
+    dp_attention = [r for r in rows if r.engine == "vllm" and (r.dp or 1) > 1]
+    assert len(dp_attention) == 58
+    assert sum(r.dp is None for r in rows) == 15  # rows whose source leaves dp at 0

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import text
 
 from kb.db import session_scope
 from kb.migrate import downgrade, upgrade
 from kb.repository import load, stats
 from kb.seed import DATA_DIR, SeedError
+from kb.tables import Hardware, Price
 from tests.conftest import MEASURED_DIR
 
 
@@ -39,7 +41,7 @@ def test_full_seed_meets_the_floor_and_every_record_has_a_source(database_url: s
     assert collections["hardware"].count >= 12
     assert collections["prices"].count >= 30
     assert collections["use_cases"].count >= 8
-    assert collections["benchmarks"].count == measured_row_count() > 3000
+    assert collections["benchmarks"].count == measured_row_count() == 2567
     assert result.benchmarks_by_kind == {"measured": collections["benchmarks"].count}
     assert set(result.benchmarks_by_engine) == {"vllm", "sglang", "trtllm"}
     assert result.without_source == 0
@@ -135,3 +137,60 @@ def test_migrations_go_down_and_up_again(empty_database_url: str) -> None:
     downgrade(empty_database_url)
     upgrade(empty_database_url)
     assert counts(empty_database_url)["models"] == 0
+
+
+def test_an_older_knowledge_base_upgrades_and_reloads(empty_database_url: str) -> None:
+    """A knowledge base of revision 0004 (device memory in decimal GB, prices without their
+    instance) upgrades without losing a record; `kb load` then writes the true values and
+    removes a quote the seed withdrew, keeping the user's own price."""
+    url = empty_database_url
+    upgrade(url, "0004")
+    with session_scope(url) as session:
+        session.execute(
+            text(
+                "INSERT INTO hardware (source, retrieved, id, display_name, vendor, architecture,"
+                " memory_gb, memory_bandwidth_gb_s, bf16_tflops, interconnect,"
+                " interconnect_bandwidth_gb_s, gpus_per_node, k8s_resource, k8s_node_labels,"
+                " aliases) VALUES ('datasheet', '2026-11-28', 'H100-SXM-80GB', 'H100', 'nvidia',"
+                " 'hopper', 80, 3350, 989, 'NVLink', 900, 8, 'nvidia.com/gpu', '{}', '[]')"
+            )
+        )
+        for price_id in ("user-on_prem-on_prem-H100-SXM-80GB", "withdrawn-quote"):
+            session.execute(
+                text(
+                    "INSERT INTO price (source, retrieved, id, gpu_id, provider, pricing,"
+                    " usd_per_gpu_hour) VALUES ('set by the user', '2026-11-28', :id,"
+                    " 'H100-SXM-80GB', 'on_prem', 'on_prem', 1.5)"
+                ),
+                {"id": price_id},
+            )
+    upgrade(url)
+    with session_scope(url) as session:
+        h100 = session.get(Hardware, "H100-SXM-80GB")
+        assert h100 is not None and h100.memory_mib == pytest.approx(80e9 / 2**20, abs=1)
+        price = session.get(Price, "withdrawn-quote")
+        assert price is not None and (price.instance_type, price.gpus_per_instance) == (
+            "unstated",
+            8,
+        )
+    report = load(url=url)
+    assert report.updated["hardware"] == 1 and report.removed == {"prices": 1}
+    with session_scope(url) as session:
+        h100 = session.get(Hardware, "H100-SXM-80GB")
+        assert h100 is not None and h100.memory_mib == 81559
+        assert session.get(Price, "withdrawn-quote") is None
+        assert session.get(Price, "user-on_prem-on_prem-H100-SXM-80GB") is not None
+
+
+def test_measured_rows_withdrawn_upstream_leave_the_knowledge_base(
+    database_url: str, tmp_path: Path
+) -> None:
+    measured = tmp_path / "measured"
+    shutil.copytree(MEASURED_DIR, measured)
+    load(url=database_url, measured_dir=measured)
+    vllm = measured / "vllm_aggregated.csv"
+    lines = vllm.read_text().splitlines(keepends=True)
+    vllm.write_text("".join(lines[:-10]))
+    report = load(url=database_url, measured_dir=measured)
+    assert report.removed == {"benchmarks": 10}
+    assert counts(database_url)["benchmarks"] == measured_row_count() - 10

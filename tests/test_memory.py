@@ -6,7 +6,12 @@ import pytest
 
 from kb.catalog import planner
 from kb.db import session_scope
-from planner.memory import fit, kv_bytes_per_sequence, kv_bytes_per_token_per_gpu
+from planner.memory import (
+    fit,
+    kv_bytes_per_sequence,
+    kv_bytes_per_token_per_gpu,
+    recurrent_state_bytes,
+)
 from planner.predict import Planner
 from planner.specs import ServingConfig
 
@@ -52,9 +57,10 @@ def test_llama_8b_on_one_l4_and_h100(catalog: Planner) -> None:
     model = catalog.models["meta-llama/Llama-3.1-8B-Instruct"]
     cfg = ServingConfig(precision="bf16")
     h100 = fit(model, catalog.gpus["H100-SXM-80GB"], cfg, 4096)
-    # 8.03e9 parameters x 2 bytes
+    # The checkpoint's safetensors total_size, 16,060,522,496 bytes
     assert h100.weights_gb_per_gpu == pytest.approx(16.06, abs=0.01)
-    usable = 80 * 0.9
+    assert h100.weights_basis == "checkpoint size"
+    usable = 81559 * 2**20 * 0.9 / 1e9  # nvidia-smi's 81,559 MiB, not "80 GB"
     kv_gb = usable - h100.weights_gb_per_gpu - h100.overhead_gb_per_gpu
     assert h100.kv_cache_gb_per_gpu == pytest.approx(kv_gb)
     assert h100.kv_capacity_tokens == pytest.approx(kv_gb * 1e9 / 131072, rel=1e-3)
@@ -63,11 +69,81 @@ def test_llama_8b_on_one_l4_and_h100(catalog: Planner) -> None:
     assert l4.fits and l4.max_concurrent_sequences < h100.max_concurrent_sequences / 10
 
 
+def test_device_memory_is_what_the_driver_reports(catalog: Planner) -> None:
+    """HBM parts report about 7 % more bytes than their marketing GB; a tight fit gains far
+    more than 7 % of KV cache from it."""
+    for gpu_id, nominal_gb in (
+        ("A100-SXM-80GB", 80),
+        ("H100-SXM-80GB", 80),
+        ("H200-SXM-141GB", 141),
+        ("B200-SXM-180GB", 180),
+        ("MI300X-OAM-192GB", 192),
+    ):
+        reported_gb = catalog.gpus[gpu_id].memory_mib * 2**20 / 1e9
+        assert 1.06 < reported_gb / nominal_gb < 1.08, gpu_id
+    qwen = catalog.models["Qwen/Qwen3-32B"]
+    tight = fit(qwen, catalog.gpus["H100-SXM-80GB"], ServingConfig(precision="bf16"), 4096)
+    # 3.0 GB when 80 GB was read as decimal; about 8 GB as the device reports it
+    assert tight.fits and tight.kv_cache_gb_per_gpu >= 7.0
+
+
+def test_a_mixed_precision_checkpoint_weighs_what_it_stores(catalog: Planner) -> None:
+    """Llama-3.1-405B-Instruct-FP8 keeps attention and its first and last layers in bf16."""
+    fp8 = catalog.models["meta-llama/Llama-3.1-405B-Instruct-FP8"]
+    h100 = catalog.gpus["H100-SXM-80GB"]
+    cfg = ServingConfig(tp=8, precision="fp8")
+    stored = fit(fp8, h100, cfg, 8192)
+    assert stored.weights_gb_per_gpu == pytest.approx(60.9, rel=0.05)
+    assert stored.weights_basis == "checkpoint size"
+    formula = fit(fp8.model_copy(update={"weights_bytes": None}), h100, cfg, 8192)
+    assert formula.weights_basis == "parameter formula" and formula.weights_gb_per_gpu < 52
+    # The bf16 layers take the KV cache of about half the sequences at 8k: 1.8x fewer on the
+    # memory the H100 reports, 2.3x fewer had its memory been read as 80 decimal GB.
+    ratio = formula.max_concurrent_sequences / stored.max_concurrent_sequences
+    assert 1.6 < ratio < 2.0
+    decimal = h100.model_copy(update={"memory_mib": int(80e9 / 2**20)})
+    decimal_ratio = (
+        fit(
+            fp8.model_copy(update={"weights_bytes": None}), decimal, cfg, 8192
+        ).max_concurrent_sequences
+        / fit(fp8, decimal, cfg, 8192).max_concurrent_sequences
+    )
+    assert decimal_ratio == pytest.approx(2.3, abs=0.15)
+    # Kimi-K2.5: int4 experts in groups of 32, attention and shared experts bf16, ~595 GB.
+    kimi = fit(
+        catalog.models["moonshotai/Kimi-K2.5"], h100, ServingConfig(tp=8, precision="int4"), 4096
+    )
+    assert not kimi.fits and "checkpoint size" in (kimi.reason or "")
+    assert kimi.weights_gb_per_gpu * 8 == pytest.approx(595, rel=0.01)
+
+
+def test_linear_attention_layers_hold_a_fixed_state_per_sequence(catalog: Planner) -> None:
+    """Qwen3.5-397B's 45 Gated DeltaNet layers keep an fp32 recurrent state of ~189 MB a
+    sequence, whatever its length; only its 15 full-attention layers grow a KV cache."""
+    model = catalog.models["Qwen/Qwen3.5-397B-A17B"]
+    one = recurrent_state_bytes(model, 1)
+    assert one == pytest.approx(189e6, rel=0.03)
+    assert recurrent_state_bytes(model, 8) == pytest.approx(one / 8)
+    cfg = ServingConfig(tp=8, precision="bf16")
+    per_token = kv_bytes_per_token_per_gpu(model, cfg)
+    assert per_token == 15 * 2 * 1 * 256 * 2  # 2 KV heads over 8 ranks: one each
+    assert kv_bytes_per_sequence(model, cfg, 1000) == pytest.approx(per_token * 1000 + one / 8)
+    h200 = fit(model, catalog.gpus["H200-SXM-141GB"], cfg, 1000)
+    assert h200.state_bytes_per_sequence_per_gpu == pytest.approx(one / 8)
+    no_state = fit(
+        model.model_copy(update={"linear_num_value_heads": 0}),
+        catalog.gpus["H200-SXM-141GB"],
+        cfg,
+        1000,
+    )
+    assert h200.max_concurrent_sequences < no_state.max_concurrent_sequences
+
+
 def test_what_does_not_fit_says_why(catalog: Planner) -> None:
     v3 = catalog.models["deepseek-ai/DeepSeek-V3"]  # 671B parameters in FP8
     on_h100 = fit(v3, catalog.gpus["H100-SXM-80GB"], ServingConfig(tp=8, precision="fp8"), 4096)
     assert not on_h100.fits
-    assert "exceed the usable 72.0 GB" in (on_h100.reason or "")
+    assert "exceed the usable 77.0 GB" in (on_h100.reason or "")
     on_h200 = fit(v3, catalog.gpus["H200-SXM-141GB"], ServingConfig(tp=8, precision="fp8"), 4096)
     assert on_h200.fits and on_h200.max_concurrent_sequences > 10
     wide = fit(v3, catalog.gpus["H200-SXM-141GB"], ServingConfig(tp=16, precision="fp8"), 4096)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kb.catalog import gpu_prices, planner
 from kb.db import session_scope
-from planner.calibration import stored_calibration
+from planner.calibration import CALIBRATION_FILE, stored_calibration
 from planner.capacity import CapacityOption, CapacitySpec, GpuPrice, option_query, search
 from planner.memory import fit
 from planner.predict import Planner
@@ -296,3 +298,28 @@ def test_a_candidate_answers_the_same_alone_or_in_a_batch(catalog: Planner) -> N
     assert together.tpot_s[0] == alone.tpot_s[0]
     assert together.ttft_s[0] == alone.ttft_s[0]
     assert together.requests_per_s[0] == alone.requests_per_s[0]
+
+
+def test_dp_attention_rows_are_never_read_as_tp_only(catalog: Planner) -> None:
+    """A replica of tp x dp GPUs whose attention runs dp ways is not the tp-GPU replica the
+    model knows: its rows are left out of the fit, with their reason, and of look-ups."""
+    report = json.loads(CALIBRATION_FILE.with_name("calibration_report.json").read_text())
+    reasons = {row["reference"]: row["reason"] for row in report["rows_excluded"]}
+    wide = [p for p in catalog.measured if p.dp != 1]
+    assert len(wide) == 58
+    for point in wide:
+        assert "attention data parallel" in reasons[point.reference]
+    point = next(p for p in wide if p.model_id == "MiniMaxAI/MiniMax-M2.5" and p.tp == 4)
+    result = catalog.predict(
+        PredictionQuery(
+            model_id=point.model_id,
+            gpu_id=point.gpu_id,
+            tp=point.tp,
+            precision=point.precision,
+            isl=point.isl,
+            osl=point.osl,
+            concurrency=point.concurrency,
+        )
+    )
+    assert point.reference not in result.measured_references
+    assert not {p.reference for p in wide} & set(result.measured_references)

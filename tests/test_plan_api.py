@@ -3,6 +3,7 @@ with API keys from a temporary keys file."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from kb.db import session_scope
 from kb.migrate import upgrade
 from kb.slo_checks import record_slo_check
 from settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, kb_copy
 from tests.k8s_manifests import serving_manifests
 
 USERS: dict[str, list[str]] = {
@@ -273,11 +274,20 @@ def test_an_empty_knowledge_base_is_unavailable(
 
 def test_every_route_is_documented(planning: tuple[TestClient, dict[str, str]]) -> None:
     spec = planning[0].get("/openapi.json").json()
-    paths = ("/plan", "/whatif", "/load-curve", "/deployments", "/deployments/{deployment_id}/slo")
+    paths = (
+        "/plan",
+        "/whatif",
+        "/predict",
+        "/load-curve",
+        "/models",
+        "/deployments",
+        "/deployments/{deployment_id}/slo",
+    )
     for path in paths:
         for operation in spec["paths"][path].values():
             assert operation["summary"] and operation["description"]
-            assert {"200", "401", "403"} <= set(operation["responses"])
+            assert {"401", "403"} <= set(operation["responses"])
+            assert {"200", "201"} & set(operation["responses"])
             assert operation["security"]
     assert "security" not in spec["paths"]["/health"]["get"]
 
@@ -395,3 +405,66 @@ def test_slo_history_says_when_nothing_was_measured(
     bad = client.get(f"{path}?limit=0", headers=headers)
     assert bad.status_code == 422
     assert "limit: Input should be greater than or equal to 1" in bad.json()["detail"]
+
+
+def test_predict_one_configuration(planning: tuple[TestClient, dict[str, str]]) -> None:
+    query = {
+        "model_id": "llama-3.1-8b",
+        "gpu_id": "L40S",
+        "isl": 1000,
+        "osl": 200,
+        "qps": 2,
+        "arrival": "gamma",
+        "burstiness": 0.5,
+        "kv_cache_dtype": "fp8",
+        "max_num_seqs": 128,
+    }
+    body = post(planning, "/predict", query).json()
+    assert body["model"] == "meta-llama/Llama-3.1-8B-Instruct" and body["gpu"] == "L40S-PCIE-48GB"
+    assert body["engine"]["kv_cache_dtype"] == "fp8" and body["engine"]["max_num_seqs"] == 128
+    assert set(body["e2e_ms"]) == {"mean", "p50", "p90", "p95", "p99"} and body["stable"]
+    assert body["memory"]["max_concurrent_sequences"] <= 128
+    refused = post(planning, "/predict", query | {"burstiness": 0.5, "arrival": "poisson"})
+    assert refused.status_code == 422 and "set arrival to gamma" in refused.json()["detail"]
+    unknown = post(planning, "/predict", query | {"gpu_id": "tpu-v5"})
+    assert unknown.status_code == 422 and unknown.json()["detail"].startswith("gpu_id: unknown")
+    family = post(planning, "/predict", query | {"gpu_id": "h100"})
+    assert family.status_code == 422 and "pick one" in family.json()["detail"]
+
+
+def test_an_admin_adds_a_model_and_everyone_can_predict_it(
+    seeded_sqlite_url: str, tmp_path: Path, keys_file: tuple[Path, dict[str, str]]
+) -> None:
+    path, keys = keys_file
+    config = json.loads(
+        (Path(__file__).parent / "data/configs/meta-llama__Llama-2-7b-hf/config.json").read_text()
+    )
+    request = {"id": "meta-llama/Llama-2-7b-hf", "config": config, "precision": "bf16"}
+    with TestClient(create_app(settings_for(kb_copy(seeded_sqlite_url, tmp_path), path))) as client:
+        query: dict[str, object] = {"model_id": "meta-llama/Llama-2-7b-hf", "isl": 500}
+        query |= {"gpu_id": "A10G-PCIE-24GB", "osl": 100, "concurrency": 4}
+        # The catalog is built before the model exists: predictions must see it once added.
+        before = client.post("/predict", json=query, headers=as_user(keys, "alice"))
+        assert before.status_code == 422
+        refused = client.post("/models", json=request, headers=as_user(keys, "alice"))
+        assert refused.status_code == 403
+        added = client.post("/models", json=request, headers=as_user(keys, "root"))
+        assert added.status_code == 201, added.text
+        assert added.json()["origin"] == "user-added"
+        assert added.json()["params_total_b"] == pytest.approx(6.74, abs=0.01)
+        again = client.post("/models", json=request, headers=as_user(keys, "root"))
+        assert again.status_code == 409 and "already in the catalog" in again.json()["detail"]
+        broken = request | {
+            "id": "me/broken",
+            "config": {k: v for k, v in config.items() if k != "vocab_size"},
+        }
+        unreadable = client.post("/models", json=broken, headers=as_user(keys, "root"))
+        assert unreadable.status_code == 422
+        assert unreadable.json()["detail"] == "config.json: vocab_size is missing"
+        predicted = client.post("/predict", json=query, headers=as_user(keys, "alice"))
+        assert predicted.status_code == 200, predicted.text
+        assert predicted.json()["memory"]["kv_bytes_per_token_per_gpu"] == 524_288
+        listed = client.get("/models", headers=as_user(keys, "alice")).json()
+        origins = {m["id"]: m["origin"] for m in listed}
+        assert origins["meta-llama/Llama-2-7b-hf"] == "user-added"
+        assert "me/broken" not in origins and origins["Qwen/Qwen3-8B"] == "catalog"

@@ -169,8 +169,10 @@ def test_predict_by_simulation(seeded_sqlite_url: str) -> None:
         "450",
         "--qps",
         "6",
+        "--arrival",
+        "gamma",
         "--burstiness",
-        "4",
+        "0.25",
         "--simulate",
         "--json",
         database_url=seeded_sqlite_url,
@@ -190,3 +192,74 @@ def test_an_empty_knowledge_base_says_what_to_run(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert "is empty: run `preflight kb load`" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_predict_csv_takes_engine_settings_and_says_everything(
+    tmp_path: Path, seeded_sqlite_url: str
+) -> None:
+    """A column of a query field's name is that field; the output adds every percentile a user
+    reads and whether the load can be sustained at all."""
+    source = tmp_path / "rows.csv"
+    source.write_text(
+        "model_id,gpu,isl,osl,qps,arrival,burstiness,kv_cache_dtype,max_num_seqs,"
+        "prefix_cache_hit_rate,note\n"
+        "llama-3.1-8b,L40S,1000,200,2,poisson,,,,,light\n"
+        "llama-3.1-8b,L40S,1000,200,2,gamma,0.25,fp8,64,0.5,settings\n"
+        "llama-3.1-8b,L40S,1000,200,400,,,,,,overload\n"
+        "llama-3.1-8b,L40S,1000,200,2,poisson,0.25,,,,burstiness without gamma\n"
+        "llama-3.1-8b,L40S,1000,200,2,,,fp4,,,no such kv dtype\n"
+    )
+    target = tmp_path / "out.csv"
+    result = preflight(
+        "predict", "--input", str(source), "--output", str(target), database_url=seeded_sqlite_url
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {r["note"]: r for r in csv.DictReader(target.open())}
+    light = rows["light"]
+    for column in (
+        "pred_ttft_p50_ms",
+        "pred_ttft_p99_ms",
+        "pred_tpot_p50_ms",
+        "pred_tpot_p99_ms",
+        "pred_e2e_ms",
+        "pred_e2e_p90_ms",
+        "pred_e2e_p99_ms",
+    ):
+        assert float(light[column]) > 0, column
+    assert float(light["pred_ttft_p50_ms"]) <= float(light["pred_ttft_p90_ms"])
+    assert float(light["pred_e2e_p90_ms"]) <= float(light["pred_e2e_p99_ms"])
+    assert light["pred_stable"] == "true" and light["error"] == ""
+    assert rows["settings"]["pred_stable"] == "true"
+    assert rows["settings"]["pred_ttft_p90_ms"] != light["pred_ttft_p90_ms"]
+    assert rows["overload"]["pred_stable"] == "false"
+    assert "set arrival to gamma" in rows["burstiness without gamma"]["error"]
+    assert rows["no such kv dtype"]["error"].startswith("kv_cache_dtype:")
+
+
+def test_predict_flags_take_engine_settings(seeded_sqlite_url: str) -> None:
+    base = ["predict", "--model", "qwen3-8b", "--gpu", "L4", "--isl", "1500", "--osl", "300"]
+    result = preflight(
+        *base, "--qps", "1", "--arrival", "gamma", "--burstiness", "0.5",
+        "--kv-cache-dtype", "fp8", "--max-num-seqs", "32", "--gpu-memory-utilization", "0.85",
+        "--max-model-len", "8192", "--no-enable-prefix-caching", "--json",
+        database_url=seeded_sqlite_url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["arrival"] == "gamma" and body["burstiness"] == 0.5
+    assert body["engine"] == {
+        "max_num_seqs": 32,
+        "max_num_batched_tokens": 8192,
+        "max_model_len": 8192,
+        "gpu_memory_utilization": 0.85,
+        "kv_cache_dtype": "fp8",
+        "enable_prefix_caching": False,
+        "prefix_cache_hit_rate": 0.0,
+    }
+    assert body["memory"]["max_concurrent_sequences"] <= 32
+    assert body["memory"]["weights_basis"] == "checkpoint size"
+    refused = preflight(
+        *base, "--qps", "1", "--no-enable-prefix-caching", "--prefix-cache-hit-rate", "0.5",
+        database_url=seeded_sqlite_url,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "needs enable_prefix_caching" in refused.stderr

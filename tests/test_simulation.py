@@ -43,7 +43,8 @@ def test_poisson_simulation_agrees_with_the_analytical_path(catalog: Planner) ->
 
 def test_bursts_lengthen_the_tail(catalog: Planner) -> None:
     poisson = catalog.simulate(CHAT, requests=500)
-    bursty = catalog.simulate(CHAT.model_copy(update={"arrival_cv2": 4.0}), requests=500)
+    gamma = CHAT.model_copy(update={"arrival": "gamma", "burstiness": 0.25})
+    bursty = catalog.simulate(gamma, requests=500)
     assert poisson.ttft_ms and bursty.ttft_ms
     assert bursty.ttft_ms.p90 > 1.3 * poisson.ttft_ms.p90
 

@@ -162,6 +162,10 @@ const FIELDS = [
   { path: "max_context_tokens", key: "max_context_tokens", label: "Longest request", unit: "tokens", min: 1, step: 1 },
   { path: "quality_threshold", key: "quality_threshold", label: "Least quality", unit: "MMLU-Pro", min: 0, max: 100 },
   { path: "reliability_target", key: "reliability_target", label: "Availability", unit: "e.g. 0.999", min: 0.5, max: 0.99999 },
+  { path: "engine.max_num_seqs", key: "engine.max_num_seqs", label: "vLLM max_num_seqs", unit: "sequences", min: 1, step: 1 },
+  { path: "engine.gpu_memory_utilization", key: "engine.gpu_memory_utilization", label: "vLLM GPU memory share", unit: "0-1", min: 0.05, max: 0.98 },
+  { path: "engine.kv_cache_dtype", key: "engine.kv_cache_dtype", label: "vLLM KV cache dtype", choices: ["auto", "fp8"] },
+  { path: "engine.prefix_cache_hit_rate", key: "engine.prefix_cache_hit_rate", label: "Prefix-cache hit rate", unit: "0-1", min: 0, max: 0.95 },
 ];
 
 const at = (object, path) => path.split(".").reduce((o, k) => (o == null ? o : o[k]), object);
@@ -266,7 +270,9 @@ function drawOptions(recs, owner) {
       h("td", { class: "num" }, `${usd(o.usd_per_month)}/month`,
         h("span", { class: "range" }, o.usd_per_1k_tokens == null ? "" : `$${num(o.usd_per_1k_tokens, 4)} per 1k tokens`),
         h("span", { class: "range" }, o.usd_per_month_steady != null && o.usd_per_month_steady !== o.usd_per_month
-          ? `${usd(o.usd_per_month_steady)} autoscaled` : "")),
+          ? `${usd(o.usd_per_month_steady)} autoscaled` : ""),
+        o.price == null ? null : h("span", { class: o.price.stale ? "range price stale" : "range price" },
+          `${o.price.provider} ${o.price.instance_type}, price of ${o.price.retrieved}${o.price.stale ? " (stale)" : ""}`)),
       h("td", { class: "actions-cell" },
         h("button", { type: "button", class: "small", "aria-label": `Latency against load for ${rec.display_name}`,
           onclick: () => drawCurve(rec, spec) }, "Load curve"),

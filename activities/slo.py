@@ -25,6 +25,7 @@ from planner.catalog_index import Candidate
 from planner.prediction import Prediction, PredictionQuery
 from planner.requirements import TrafficProfile
 from planner.rightsizing import Advice, Deployed, advise
+from planner.specs import EngineSettings
 from settings import Settings
 
 SloCheckStatus = Literal["no_source", "ok", "breach", "error"]
@@ -48,6 +49,9 @@ class SloCheckRequest(BaseModel):
 class Configuration(Deployed, Candidate):
     """What was deployed: enough to ask the planner about the load it actually serves, and
     to advise on its size (the specification's lengths stand in for unmeasured ones)."""
+
+    engine: EngineSettings = EngineSettings()
+    """The vLLM settings it runs with (payloads recorded before 2026-12-06: the defaults)."""
 
 
 class SloReport(BaseModel):
@@ -155,7 +159,7 @@ def served_at(measured: dict[str, float], c: Configuration | None) -> Served | N
         peak_qps=rate,
         burstiness="low",  # Poisson: the shape of the observed arrivals is not measured
     )
-    query = option_query(c, observed, rate / replicas)
+    query = option_query(c, observed, rate / replicas, c.engine)
     return Served(query=query, rate=rate, replicas=replicas)
 
 

@@ -102,6 +102,26 @@ BAD_SEEDS = {
         lambda r: r[0].pop("source"),
         "hardware.yaml: record '{id}': source: Field required",
     ),
+    "device memory without its source": (
+        "hardware.yaml",
+        lambda r: r[0].pop("memory_source"),
+        "hardware.yaml: record '{id}': memory_source: Field required",
+    ),
+    "negative checkpoint size": (
+        "models/dense.yaml",
+        lambda r: r[0].update(weights_bytes=-16060522496),
+        "models/dense.yaml: record '{id}': weights_bytes must be > 0, got -16060522496",
+    ),
+    "checkpoint size without its source": (
+        "models/dense.yaml",
+        lambda r: r[0].pop("weights_source"),
+        "models/dense.yaml: record '{id}': set both weights_bytes and weights_source",
+    ),
+    "price without its instance": (
+        "prices.yaml",
+        lambda r: r[0].pop("gpus_per_instance"),
+        "prices.yaml: record '{id}': gpus_per_instance: Field required",
+    ),
 }
 
 

@@ -22,6 +22,7 @@ from kb.slo_checks import slo_checks
 from planner.observed import MAX_FACTOR, MIN_OUTCOMES
 from planner.prediction import PredictionQuery
 from planner.slo_alerts import E2E_BUCKETS_S, TPOT_BUCKETS_S, TTFT_BUCKETS_S
+from planner.specs import EngineSettings
 from settings import Settings
 from tests.conftest import kb_copy
 from tests.prometheus_server import prometheus, wait_for_scrapes
@@ -260,3 +261,12 @@ def test_the_prediction_at_the_served_load_keeps_the_length_spread(seeded_sqlite
     flat = model.predict(q.model_copy(update={"isl_p95": None, "osl_p95": None}))
     assert spread.e2e_ms and flat.e2e_ms
     assert spread.e2e_ms.p95 > 1.5 * flat.e2e_ms.p95
+
+
+def test_the_prediction_at_the_served_load_runs_the_deployed_engine() -> None:
+    """A deployment with an fp8 KV cache and 64 sequences a step is predicted as it runs."""
+    engine = EngineSettings(kv_cache_dtype="fp8", max_num_seqs=64)
+    served = served_at({"requests_per_s": 2.0}, LLAMA_ON_H100.model_copy(update={"engine": engine}))
+    assert served is not None and served.query.engine == engine
+    old = served_at({"requests_per_s": 2.0}, LLAMA_ON_H100)
+    assert old is not None and old.query.engine == EngineSettings()

@@ -647,6 +647,7 @@ class AssistantWorkflow:
             output_tokens=spec.traffic.output_tokens_mean,
             prompt_tokens_p95=spec.traffic.prompt_tokens_p95,
             output_tokens_p95=spec.traffic.output_tokens_p95,
+            engine=spec.engine,
         )
 
     async def _undo(self, deployment_id: str, actor: str) -> str:

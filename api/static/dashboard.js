@@ -51,7 +51,10 @@ function drawTiles(report, state) {
   tiles.push(tile("KV cache used", m.kv_cache_usage == null ? "–" : `${num(m.kv_cache_usage * 100, m.kv_cache_usage < 0.1 ? 1 : 0)}%`,
     m.gpu_utilization == null ? "GPU utilization: no DCGM metrics" : `GPU ${num(m.gpu_utilization)}%`));
   const cost = actualCost(m, state);
-  tiles.push(tile("Cost", cost == null ? "–" : `${usd(cost, 2)}/h`, p.usd_per_hour != null ? `planned ${usd(p.usd_per_hour, 2)}/h at peak` : null));
+  const price = state?.selection?.option?.price;
+  const planned = p.usd_per_hour != null ? `planned ${usd(p.usd_per_hour, 2)}/h at peak` : null;
+  tiles.push(tile("Cost", cost == null ? "–" : `${usd(cost, 2)}/h`,
+    price?.stale ? `${planned ?? ""} (price of ${price.retrieved}: stale)` : planned));
   tiles.push(tile("Last check", time(last.at), `${last.status} · ${report.note}`, last.status === "ok" ? "ok" : "bad"));
   fill(box, tiles);
 }

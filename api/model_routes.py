@@ -12,8 +12,9 @@ from sqlmodel import col, select
 
 from api.errors import ReadableValidation, problems
 from api.identity import Caller, require
+from kb.checkpoints import Checkpoint, model_record
 from kb.db import session_scope
-from kb.hf_config import Checkpoint, ConfigError, model_record
+from kb.model_config import ConfigError
 from kb.records import ModelOrigin, Precision
 from kb.repository import ModelExistsError, add_model
 from kb.tables import Model

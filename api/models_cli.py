@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from api.console import catalog_session, fail
-from kb.hf_config import Checkpoint, ConfigError, fetch_from_hub, model_record, read_checkpoint
+from kb.checkpoints import Checkpoint, fetch_from_hub, model_record, read_checkpoint
+from kb.model_config import ConfigError
 from kb.records import ModelBase
 from kb.repository import ModelExistsError, add_model
 from planner.memory import kv_bytes_per_token_per_gpu, weight_bytes

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from kb.catalog import model_spec
+from kb.checkpoints import Checkpoint, model_record, read_checkpoint
 from kb.db import session_scope
-from kb.hf_config import Checkpoint, ConfigError, model_record, read_checkpoint
+from kb.model_config import ConfigError
 from kb.tables import Model
 from planner.memory import kv_bytes_per_token_per_gpu, recurrent_state_bytes, weight_bytes
 from planner.specs import ModelSpec, ServingConfig

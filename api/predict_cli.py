@@ -280,7 +280,7 @@ def calibrate_command() -> None:
         models, gpus = model_specs(session=session), gpu_specs(session=session)
     calibration, report = calibrate(points, models, gpus, others)
     write(calibration, report)
-    overall = report["cross_validated"][-1]  # type: ignore[index]
+    overall = report["cross_validated"]["overall"]  # type: ignore[index]
     typer.echo(
         f"calibration {calibration.version}: {report['rows_fitted']} rows; "
         f"cross-validated TTFT MdAPE {overall['ttft_mdape']:.1%}, "

@@ -86,6 +86,9 @@ class FitRows:
     group: np.ndarray
     pair: np.ndarray
     architecture: list[str]
+    model_class: np.ndarray
+    """`small dense`, `large dense` or `MoE` (see `model_class`): accuracy is reported per
+    class, since a median over all rows hides a class the data is thin on."""
     excluded: list[tuple[MeasuredPoint, str]]
 
 
@@ -159,8 +162,19 @@ def prepare(
         group=np.array([f"{p.gpu_id}/{p.precision}" for p in kept]),
         pair=np.array([f"{p.model_id}|{p.gpu_id}" for p in kept]),
         architecture=[models[p.model_id].architecture_key for p in kept],
+        model_class=np.array([model_class(models[p.model_id]) for p in kept]),
         excluded=excluded,
     )
+
+
+SMALL_DENSE_B = 14.0
+"""Dense models up to this many billion parameters are `small dense`."""
+
+
+def model_class(model: ModelSpec) -> str:
+    if model.is_moe:
+        return "MoE"
+    return "small dense" if model.params_total_b <= SMALL_DENSE_B else "large dense"
 
 
 def predict(

@@ -27,26 +27,42 @@ CALIBRATION_VERSION = "2026.12.06-1"
 """Bump when the model's structure or the data it is fitted to changes."""
 
 
-def accuracy_table(
-    rows: FitRows, ttft_s: np.ndarray, tpot_s: np.ndarray
-) -> list[dict[str, object]]:
-    """MdAPE and P90 APE per (model, GPU) pair and overall."""
-    table = []
-    for pair in [*sorted(set(rows.pair)), "overall"]:
-        index = np.ones(len(rows.pair), bool) if pair == "overall" else rows.pair == pair
-        ttft_ape = np.abs(ttft_s[index] / rows.ttft_s[index] - 1)
-        tpot_ape = np.abs(tpot_s[index] / rows.tpot_s[index] - 1)
-        table.append(
-            {
-                "pair": pair,
-                "rows": int(index.sum()),
-                "ttft_mdape": float(np.median(ttft_ape)),
-                "ttft_p90_ape": float(np.quantile(ttft_ape, 0.9)),
-                "tpot_mdape": float(np.median(tpot_ape)),
-                "tpot_p90_ape": float(np.quantile(tpot_ape, 0.9)),
-            }
-        )
-    return table
+def _errors(
+    rows: FitRows, ttft_s: np.ndarray, tpot_s: np.ndarray, index: np.ndarray
+) -> dict[str, object]:
+    ttft_ape = np.abs(ttft_s[index] / rows.ttft_s[index] - 1)
+    tpot_ape = np.abs(tpot_s[index] / rows.tpot_s[index] - 1)
+    return {
+        "rows": int(index.sum()),
+        "ttft_mdape": float(np.median(ttft_ape)),
+        "ttft_p90_ape": float(np.quantile(ttft_ape, 0.9)),
+        "tpot_mdape": float(np.median(tpot_ape)),
+        "tpot_p90_ape": float(np.quantile(tpot_ape, 0.9)),
+    }
+
+
+def accuracy_table(rows: FitRows, ttft_s: np.ndarray, tpot_s: np.ndarray) -> dict[str, object]:
+    """MdAPE and P90 APE overall, per (model, GPU) pair (the worst first: the larger of its
+    two median errors), per model class and per GPU family."""
+    if not rows.points:
+        return {"overall": None, "by_pair": [], "by_class": {}, "by_gpu_family": {}}
+    family = np.array([gpu.split("-")[0] for gpu in rows.gpu])
+    pairs = [
+        {"pair": pair, **_errors(rows, ttft_s, tpot_s, rows.pair == pair)}
+        for pair in sorted(set(rows.pair))
+    ]
+    pairs.sort(key=lambda p: -max(float(p["ttft_mdape"]), float(p["tpot_mdape"])))
+    return {
+        "overall": _errors(rows, ttft_s, tpot_s, np.ones(len(rows.points), dtype=bool)),
+        "by_pair": pairs,
+        "by_class": {
+            c: _errors(rows, ttft_s, tpot_s, rows.model_class == c)
+            for c in sorted(set(rows.model_class))
+        },
+        "by_gpu_family": {
+            f: _errors(rows, ttft_s, tpot_s, family == f) for f in sorted(set(family))
+        },
+    }
 
 
 def calibrate(

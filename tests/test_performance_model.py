@@ -323,3 +323,16 @@ def test_dp_attention_rows_are_never_read_as_tp_only(catalog: Planner) -> None:
     )
     assert point.reference not in result.measured_references
     assert not {p.reference for p in wide} & set(result.measured_references)
+
+
+def test_accuracy_is_reported_per_class_and_worst_pair_first() -> None:
+    """A median over all rows hides a class the data is thin on: the report slices it."""
+    report = json.loads(CALIBRATION_FILE.with_name("calibration_report.json").read_text())
+    accuracy = report["cross_validated"]
+    pairs = accuracy["by_pair"]
+    worst = [max(p["ttft_mdape"], p["tpot_mdape"]) for p in pairs]
+    assert worst == sorted(worst, reverse=True)
+    assert sum(p["rows"] for p in pairs) == accuracy["overall"]["rows"] == report["rows_fitted"]
+    assert sum(c["rows"] for c in accuracy["by_class"].values()) == report["rows_fitted"]
+    assert {"MoE", "large dense"} <= set(accuracy["by_class"])
+    assert {"H100", "B200"} <= set(accuracy["by_gpu_family"])

@@ -44,6 +44,7 @@ PREDICTED_COLUMNS = (
     "pred_output_tokens_per_s",
     "pred_fits",
     "pred_stable",
+    "pred_max_sustainable_qps",
     "pred_source",
     "error",
 )
@@ -168,12 +169,18 @@ def summary(result: Prediction) -> str:
     head = f"{q.model_id} on {q.tp} x {q.gpu_id} ({result.precision})"
     if not result.fits:
         return f"{head}: does not fit: {result.memory.reason}"
-    assert result.ttft_ms and result.tpot_ms and result.e2e_ms
+    load = f"{head}, isl {q.isl} / osl {q.osl}, " + (
+        f"concurrency {q.concurrency}" if q.concurrency else f"{q.qps} QPS"
+    )
+    limit = f"one replica sustains at most {result.max_sustainable_qps or 0:.2f} requests/s"
+    if not (result.stable and result.ttft_ms and result.tpot_ms and result.e2e_ms):
+        return (
+            f"{load}\n  OVERLOADED    {limit}: the queue grows without bound, "
+            "so no latency holds (add replicas or lower the load)"
+        )
     lines = [
-        f"{head}, isl {q.isl} / osl {q.osl}, "
-        + (f"concurrency {q.concurrency}" if q.concurrency else f"{q.qps} QPS"),
-        f"  source        {result.source} ({result.method})"
-        + ("" if result.stable else "  (NOT sustainable)"),
+        load,
+        f"  source        {result.source} ({result.method})",
         f"  TTFT ms       mean {result.ttft_ms.mean:8.1f}  p50 {result.ttft_ms.p50:8.1f}  "
         f"p90 {result.ttft_ms.p90:8.1f}  p99 {result.ttft_ms.p99:8.1f}",
         f"  TPOT ms       mean {result.tpot_ms.mean:8.2f}  p50 {result.tpot_ms.p50:8.2f}  "
@@ -181,13 +188,15 @@ def summary(result: Prediction) -> str:
         f"  E2E ms        mean {result.e2e_ms.mean:8.0f}  p90 {result.e2e_ms.p90:8.0f}  "
         f"p95 {result.e2e_ms.p95:8.0f}  p99 {result.e2e_ms.p99:8.0f}",
         f"  throughput    {result.output_tokens_per_s:.0f} output tokens/s, "
-        f"{result.requests_per_s:.2f} requests/s",
+        f"{result.requests_per_s:.2f} requests/s ({limit})",
         f"  memory        {result.memory.weights_gb_per_gpu:.1f} GB weights/GPU "
         f"({result.memory.weights_basis}), KV cache {result.memory.kv_cache_gb_per_gpu:.1f} GB/GPU "
         f"= {result.memory.kv_capacity_tokens} tokens",
     ]
     if result.observed:
         lines.append(f"  observed      {result.observed}")
+    if result.extrapolated:
+        lines.append(f"  EXTRAPOLATED  {result.extrapolated}")
     if result.uncertainty:
         u = result.uncertainty
         lines.append(
@@ -217,6 +226,7 @@ def _cells(r: Prediction) -> dict[str, str]:
     cells = {
         "pred_fits": str(r.fits).lower(),
         "pred_stable": str(r.stable).lower(),
+        "pred_max_sustainable_qps": f"{r.max_sustainable_qps:.3f}" if r.max_sustainable_qps else "",
         "pred_source": r.source,
         "error": "" if r.fits else f"does not fit: {r.memory.reason}",
     }
@@ -276,15 +286,24 @@ def calibrate_command() -> None:
     """Fit the performance model to the measured vLLM rows, cross-validate, and store it."""
     with catalog_session() as session:
         points = measured_points(session=session)
+        held = measured_points(session=session, held_aside=True)
         others = other_engine_points(session=session)
         models, gpus = model_specs(session=session), gpu_specs(session=session)
-    calibration, report = calibrate(points, models, gpus, others)
+    calibration, report = calibrate(points, models, gpus, others, held)
     write(calibration, report)
     overall = report["cross_validated"]["overall"]  # type: ignore[index]
+    held = report["held_aside"]["overall"]  # type: ignore[index]
     typer.echo(
         f"calibration {calibration.version}: {report['rows_fitted']} rows; "
         f"cross-validated TTFT MdAPE {overall['ttft_mdape']:.1%}, "
         f"TPOT MdAPE {overall['tpot_mdape']:.1%}"
+        + (
+            f"; held-aside rows ({held['rows']}) TTFT MdAPE {held['ttft_mdape']:.1%}, "
+            f"TPOT MdAPE {held['tpot_mdape']:.1%}, {held['predicted_overloaded']} called "
+            "overloaded"
+            if held and held["ttft_mdape"] is not None
+            else ""
+        )
     )
 
 

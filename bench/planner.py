@@ -17,6 +17,7 @@ from kb.catalog import (
 from planner.calibration import CalibrationSet, ServingCalibration
 from planner.capacity import CapacitySpec, candidates, search
 from planner.fit import predict_with, prepare
+from planner.measured import in_flight
 from planner.predict import ROOFLINE, Planner
 from planner.prediction import PredictionQuery
 from planner.report import accuracy_table, calibrate
@@ -47,11 +48,12 @@ def _one_prediction_s(engine: Planner, query: PredictionQuery) -> float:
 def run() -> dict[str, object]:
     with seeded_session() as session:
         points = measured_points(session=session)
+        held = measured_points(session=session, held_aside=True)
         others = other_engine_points(session=session)
         models, gpus = model_specs(session=session), gpu_specs(session=session)
         engine = planner(session=session)
         prices = gpu_prices(session=session)
-    _, report = calibrate(points, models, gpus, others)
+    _, report = calibrate(points, models, gpus, others, held)
     rows = prepare(points, models, gpus)
     roofline = CalibrationSet(
         version="roofline",
@@ -72,6 +74,7 @@ def run() -> dict[str, object]:
             isl=p.isl,
             osl=p.osl,
             concurrency=p.concurrency,
+            qps=p.qps,
         )
         for p in points[::10]
     ] + [
@@ -82,9 +85,9 @@ def run() -> dict[str, object]:
             precision="bf16" if p.precision == "bf16" else "fp8",
             isl=p.isl,
             osl=p.osl,
-            qps=p.concurrency / 20,
+            qps=in_flight(p) / 20,
         )
-        for p in points[5::20]
+        for p in [p for p in points if p.closed][5::20]
     ]
     # The fits above leave a large heap behind; keep the garbage collector's sweeps of it
     # out of the timings of what follows.
@@ -110,6 +113,7 @@ def run() -> dict[str, object]:
         "rows_fitted": report["rows_fitted"],
         "rows_excluded": len(report["rows_excluded"]),  # type: ignore[arg-type]
         "cross_validated": report["cross_validated"],
+        "held_aside": report["held_aside"],
         "roofline_baseline": accuracy_table(rows, roofline_ttft, roofline_tpot),
         "one_prediction_median_ms": round(one_prediction_s * 1e3, 3),
         "full_catalog_search_median_ms": round(search_s * 1e3, 1),

@@ -40,36 +40,52 @@ def gpu_specs(*, session: Session) -> dict[str, GpuSpec]:
     return {g.id: gpu_spec(g) for g in session.exec(select(Hardware))}
 
 
-def measured_points(*, session: Session, engine: str = "vllm") -> list[MeasuredPoint]:
-    """Closed-loop measured rows of one engine (vLLM: the runtime Preflight deploys)."""
+def measured_points(
+    *, session: Session, engine: str = "vllm", held_aside: bool = False
+) -> list[MeasuredPoint]:
+    """Measured rows of one engine (vLLM: the runtime Preflight deploys), closed and open loop,
+    with a TTFT and a TPOT (the mean, else the median); `held_aside` gives the rows kept apart
+    from every fit and look-up instead of the others."""
     statement = (
         select(Benchmark)
         .where(
             Benchmark.engine == engine,
             Benchmark.kind == "measured",
-            col(Benchmark.concurrency).is_not(None),
-            col(Benchmark.ttft_mean_ms).is_not(None),
-            col(Benchmark.tpot_mean_ms).is_not(None),
+            Benchmark.split == ("held_aside" if held_aside else "fit"),
+            Benchmark.pp == 1,
         )
         .order_by(col(Benchmark.id))
     )
-    return [
-        MeasuredPoint(
-            model_id=b.model_id,
-            gpu_id=b.gpu_id,
-            precision=b.precision,
-            tp=b.tp,
-            isl=b.isl,
-            osl=b.osl,
-            concurrency=b.concurrency or 0,
-            ttft_ms=b.ttft_mean_ms or 0.0,
-            tpot_ms=b.tpot_mean_ms or 0.0,
-            reference=b.id,
-            dp=b.dp,
+    points = []
+    for b in session.exec(statement):
+        ttft = b.ttft_mean_ms or b.ttft_p50_ms
+        tpot = b.tpot_mean_ms or b.tpot_p50_ms or b.itl_mean_ms
+        if ttft is None or tpot is None or (b.concurrency is None and b.qps is None):
+            continue
+        burstiness = b.burstiness if b.arrival == "gamma" else None
+        points.append(
+            MeasuredPoint(
+                model_id=b.model_id,
+                gpu_id=b.gpu_id,
+                precision=b.precision,
+                tp=b.tp,
+                isl=b.isl,
+                osl=b.osl,
+                concurrency=b.concurrency,
+                qps=b.qps,
+                arrival_cv2={"constant": 0.0}.get(b.arrival or "", 1.0 / (burstiness or 1.0)),
+                num_prompts=b.num_prompts,
+                ttft_ms=ttft,
+                tpot_ms=tpot,
+                statistic="mean" if b.ttft_mean_ms and b.tpot_mean_ms else "median",
+                max_num_seqs=b.max_num_seqs,
+                max_num_batched_tokens=b.max_num_batched_tokens,
+                gpu_memory_utilization=b.gpu_memory_utilization,
+                reference=b.id,
+                dp=b.dp,
+            )
         )
-        for b in session.exec(statement)
-        if b.pp == 1
-    ]
+    return points
 
 
 OTHER_ENGINES = ("sglang", "trtllm")

@@ -27,6 +27,7 @@ linear-attention layers (no growing KV cache) mixed with full-attention layers."
 Burstiness = Literal["low", "medium", "high"]
 ServingMode = Literal["raw", "serverless"]
 BenchmarkKind = Literal["measured", "estimated"]
+BenchmarkSplit = Literal["fit", "held_aside"]
 ModelOrigin = Literal["catalog", "user-added"]
 
 
@@ -326,6 +327,25 @@ class BenchmarkBase(SQLModel):
     output_tokens_per_s: float | None = Field(default=None, gt=0)
     requests_per_s: float | None = Field(default=None, gt=0)
     memory_gb_per_gpu: float | None = Field(default=None, gt=0)
+    e2e_p50_ms: float | None = Field(default=None, gt=0)
+    itl_mean_ms: float | None = Field(default=None, gt=0)
+    arrival: str | None = None
+    """Open loop: `poisson`, `constant` or `gamma` (with `burstiness`, vLLM's gamma shape)."""
+    burstiness: float | None = Field(default=None, gt=0)
+    length_distribution: str | None = None
+    """`fixed`, `random(range_ratio=R)`, `sharegpt`, or what else the source used."""
+    num_prompts: int | None = Field(default=None, ge=1)
+    """Requests in the run: an open loop of few requests never reaches a steady state."""
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    max_num_batched_tokens: int | None = Field(default=None, ge=1)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    kv_cache_dtype: str | None = None
+    prefix_caching: bool | None = None
+    """The engine settings of the run, where the source states them."""
+    split: BenchmarkSplit = Field(default="fit", sa_type=String)
+    """`held_aside` rows are never fitted: the accuracy on them is reported."""
+    note: str | None = None
+    """What a reader needs to judge the row (derived values, assumptions)."""
     kind: BenchmarkKind = Field(sa_type=String)
     source: str = Field(min_length=3)
     measured_on: dt.date | None = None

@@ -7,9 +7,6 @@ the files is left alone.
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, SQLModel, select
 
+from kb.measurements import PUBLIC, public_rows, sample_rows
 from kb.names import name_keys
 from kb.records import (
     BenchmarkBase,
@@ -32,10 +30,6 @@ from kb.records import (
 from kb.tables import Benchmark, DeploymentTemplate, Hardware, Model, Price, UseCase
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-
-MEASURED_RETRIEVED = dt.date(2026, 12, 6)
-"""When the measured CSVs (a snapshot of aiconfigurator-core 0.12.0's sample, corrected on
-2026-12-06: DP-attention concurrency, replica size) were taken in."""
 
 
 @dataclass(frozen=True)
@@ -138,47 +132,6 @@ def _read_yaml(path: Path, problems: list[str]) -> list[tuple[str, object]]:
     return [(_describe(path, i, raw), raw) for i, raw in enumerate(content)]
 
 
-_ROW_ID = re.compile(r"\bid (\S+)\s*$")
-
-
-def _stated(value: str | None) -> str | None:
-    """A degree the measured files state; blank or 0 means they do not."""
-    return None if value in (None, "", "0") else value
-
-
-def _measured_rows(path: Path) -> list[tuple[str, object]]:
-    rows: list[tuple[str, object]] = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        for line, row in enumerate(csv.DictReader(handle), start=2):
-            match = _ROW_ID.search(row.get("source", ""))
-            source_row = match.group(1) if match else f"line{line}"
-            raw = {
-                "id": f"{row.get('engine')}:{source_row}",
-                "engine": row.get("engine"),
-                "engine_version": row.get("engine_version"),
-                "model_id": row.get("model_id"),
-                "gpu_id": row.get("gpu"),
-                "precision": row.get("precision"),
-                "tp": row.get("tp"),
-                "pp": row.get("pp"),
-                # A few rows of the source state no attention data-parallel degree (0).
-                "dp": _stated(row.get("dp")),
-                "gpus": _stated(row.get("gpus")),
-                "isl": row.get("isl"),
-                "osl": row.get("osl"),
-                "concurrency": row.get("concurrency"),
-                # The sample reports one TTFT and one TPOT per run: the mean over its requests.
-                "ttft_mean_ms": row.get("ttft_ms"),
-                "tpot_mean_ms": row.get("tpot_ms"),
-                "kind": "measured",
-                "source": row.get("source"),
-                "measured_on": row.get("measured") or None,
-                "retrieved": MEASURED_RETRIEVED,
-            }
-            rows.append((f"{path.name}: line {line} ('{raw['id']}')", raw))
-    return rows
-
-
 def read_seed(data_dir: Path = DATA_DIR, measured_dir: Path | None = None) -> SeedSet:
     """Read and validate every seed file; raise SeedError listing every problem."""
     problems: list[str] = []
@@ -192,7 +145,8 @@ def read_seed(data_dir: Path = DATA_DIR, measured_dir: Path | None = None) -> Se
     if measured_dir is not None:
         if not measured_dir.is_dir():
             problems.append(f"{measured_dir}: measured data folder not found")
-        raws = [r for path in sorted(measured_dir.glob("*.csv")) for r in _measured_rows(path)]
+        raws = [r for path in sorted(measured_dir.glob("*.csv")) for r in sample_rows(path)]
+        raws += [r for path in sorted(data_dir.glob(PUBLIC)) for r in public_rows(path)]
         seed.records["benchmarks"] = _validate(raws, BenchmarkBase, problems)
     problems += _duplicate_ids(seed) + _dangling_references(seed) + _alias_collisions(seed)
     if problems:

@@ -48,6 +48,10 @@ class StepCalibration(Frozen):
     """Fixed cost of one tensor-parallel all-reduce."""
     request_overhead_ms: float = Field(default=20.0, ge=0)
     """Request path outside the engine steps: HTTP, tokenisation, first detokenisation."""
+    request_kernel_overhead_us: float = Field(default=0.0, ge=0)
+    """Per-request time per kernel of the model, on top of `request_overhead_ms`: measured
+    TTFT at low load grows with the model's depth by more than its prefill steps explain,
+    while the steps themselves, at load, do not. Fitted since 2026.12.06-2 (0 before)."""
 
 
 class ServingCalibration(Frozen):
@@ -71,6 +75,10 @@ class Residuals(Frozen):
     p90_ratio: float
 
 
+BAND_ROWS = 30
+"""Rows of a model class below which its residuals are too few to draw its own band."""
+
+
 class CalibrationSet(Frozen):
     version: str
     fitted_at: str
@@ -87,7 +95,8 @@ class CalibrationSet(Frozen):
     model_slopes: dict[str, float] = {}
     """How that correction changes with the batch (`decode_correction`)."""
     residuals: dict[str, Residuals] = {}
-    """Cross-validated residuals by metric (`ttft`, `tpot`): the uncertainty bands."""
+    """Cross-validated residuals by metric (`ttft`, `tpot`), and by metric and model class
+    (`ttft/MoE`, ... where a class has BAND_ROWS rows): the uncertainty bands."""
 
     def correction(self, architecture_key: str) -> tuple[float, float]:
         """The architecture's TPOT correction: level and slope."""
@@ -95,6 +104,26 @@ class CalibrationSet(Frozen):
             self.model_factors.get(architecture_key, 1.0),
             self.model_slopes.get(architecture_key, 0.0),
         )
+
+    def band_residuals(
+        self, size_class: str, extrapolated: bool
+    ) -> tuple[Residuals | None, Residuals | None, str]:
+        """The residuals a modelled prediction's band is drawn from, and the band's basis:
+        its class's where the class had enough rows; else (the data is thin there), and
+        always when the prediction extrapolates, the widest band any class showed."""
+        ttft, tpot = (
+            self.residuals.get(f"ttft/{size_class}"),
+            self.residuals.get(f"tpot/{size_class}"),
+        )
+        if ttft and tpot and not extrapolated:
+            return ttft, tpot, f"cross-validated residuals of {size_class} models, held-out pairs"
+
+        def widest(metric: str) -> Residuals | None:
+            found = [r for k, r in self.residuals.items() if k.split("/")[0] == metric]
+            return max(found, key=lambda r: r.p90_ratio / r.p10_ratio, default=None)
+
+        why = "extrapolated" if extrapolated else f"few measured {size_class} rows"
+        return widest("ttft"), widest("tpot"), f"{why}: the widest cross-validated band"
 
     def step(self, gpu_id: str, precision: str) -> tuple[StepCalibration, str]:
         """The most specific fit for this GPU and precision, and which level it came from."""

@@ -23,7 +23,7 @@ from planner.catalog_index import (
 )
 from planner.lazy import LazyList
 from planner.memory import fit
-from planner.percentiles import LatencyStats, percentile, samples, stats
+from planner.percentiles import LatencyStats, samples, stats
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
 from planner.requirements import (
@@ -34,18 +34,9 @@ from planner.requirements import (
     SLOTargets,
     TrafficProfile,
 )
-from planner.serving import MAX_UTILISATION
 from planner.specs import EngineSettings, Frozen
 
 HOURS_PER_MONTH = 730.0
-TRICKLE = 1e-4
-START = 0.05
-SEARCH_STEPS = 30
-RESOLUTION = 0.005
-"""Width of the final bracket in log(decoding sequences): the rate rises no faster than
-the decode batch, so the largest rate is found within 0.5 %."""
-NUDGE = 0.01
-SEARCH_SAMPLES = 32
 PRICE_STALE_AFTER_DAYS = 180
 """A price older than this is shown as stale wherever it is used."""
 
@@ -228,85 +219,10 @@ def _simulated(planner: Planner, spec: CapacitySpec, option: CapacityOption) -> 
     )
 
 
-def _margins(
-    spec: CapacitySpec, batch: Batch, decoding: np.ndarray
-) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """How far inside its limits each candidate runs with `decoding` sequences decoding:
-    limit / value - 1 for every SLO percentile and for stability (prefill budget, KV
-    cache), and how much more load a few more decoding sequences would carry (none past
-    the most a replica sustains); the worst of them (negative when missed), which one that
-    is, and the arrival rate."""
-    state = batch.at_decode(decoding)
-    more = batch.at_decode(decoding * (1 + NUDGE)).requests_per_s
-    ttft, tpot, e2e = samples(
-        state,
-        batch.serving,
-        batch.osl,
-        False,
-        batch.isl,
-        batch.isl_p95,
-        batch.osl_p95,
-        n_samples=SEARCH_SAMPLES,
-    )
-    margin = np.minimum(
-        MAX_UTILISATION / np.maximum(state.prefill_utilisation, 1e-12),
-        batch.cap / np.maximum(state.running, 1e-12),
-    )
-    # Elasticity of the rate to the decode batch: 1 while steps barely grow, 0 at the most
-    # a replica sustains (a saddle: past it the same rate has a smaller solution).
-    margin = np.minimum(margin, 1 + np.log(more / state.requests_per_s) / np.log1p(NUDGE))
-    worst = np.full(len(decoding), "stability", dtype=object)
-    for name, values, q, target in (
-        ("ttft", ttft, 90, spec.slo.ttft_p90_ms),
-        ("tpot", tpot, 90, spec.slo.tpot_p90_ms),
-        ("e2e", e2e, 95, spec.slo.e2e_p95_ms),
-    ):
-        if target is None:
-            continue
-        m = target / np.maximum(percentile(values, q) * 1e3, 1e-12)
-        worst = np.where(m < margin, name, worst)
-        margin = np.minimum(margin, m)
-    return np.nan_to_num(margin, nan=0.0) - 1, list(worst), state.requests_per_s
-
-
 def _max_rates(spec: CapacitySpec, batch: Batch) -> tuple[np.ndarray, list[str]]:
-    """Largest QPS per replica meeting every SLO, searched over the decode batch (each
-    evaluation explicit): the root of the margin in log(decoding), by false position
-    (Illinois), between a trickle and the KV cache's capacity."""
-    full = batch.cap  # at or past a full cache, every limit is missed
-    m_trickle, why, rate_trickle = _margins(spec, batch, full * TRICKLE)
-    m_full, binding, _ = _margins(spec, batch, full)
-    # The answer is rarely far below a full cache: bracket it between that and a twentieth
-    # of it, or between the trickle and that twentieth where that misses.
-    m_start, start_binding, rate_start = _margins(spec, batch, full * START)
-    near = m_start >= 0
-    low = np.log(np.where(near, full * START, full * TRICKLE))
-    high = np.log(np.where(near, full, full * START))
-    m_low = np.where(near, m_start, m_trickle)
-    m_high = np.where(near, np.minimum(m_full, -1e-3), m_start)
-    rate_low = np.where(near, rate_start, rate_trickle)
-    binding = [b if n else sb for b, sb, n in zip(binding, start_binding, near, strict=True)]
-    last_low = np.zeros(len(low), dtype=bool)
-    active = np.flatnonzero(m_trickle >= 0)
-    for _ in range(SEARCH_STEPS):
-        if len(active) == 0:
-            break
-        lo, hi, m_lo, m_hi = low[active], high[active], m_low[active], m_high[active]
-        guess = lo - m_lo * (hi - lo) / (m_hi - m_lo)
-        # Every step takes at least a twentieth of the bracket off, whatever the shape.
-        width = hi - lo
-        x = np.clip(guess, lo + width / 20, hi - width / 20)
-        m, reasons, rates = _margins(spec, batch.take(active), np.exp(x))
-        ok = m >= 0
-        again = ok == last_low[active]
-        m_high[active[ok & again]] /= 2
-        m_low[active[~ok & again]] /= 2
-        last_low[active] = ok
-        low[active[ok]], m_low[active[ok]], rate_low[active[ok]] = x[ok], m[ok], rates[ok]
-        high[active[~ok]], m_high[active[~ok]] = x[~ok], m[~ok]
-        for j in np.flatnonzero(~ok):
-            binding[active[j]] = reasons[j]
-        active = active[high[active] - low[active] > RESOLUTION]
+    """Largest QPS per replica meeting every SLO, and what binds it (in words where no load
+    meets them)."""
+    rates, binding = batch.max_rates(spec.slo)
     slo = spec.slo
     targets = {
         "ttft": f"TTFT p90 above {slo.ttft_p90_ms} ms",
@@ -314,11 +230,10 @@ def _max_rates(spec: CapacitySpec, batch: Batch) -> tuple[np.ndarray, list[str]]
         "e2e": f"E2E p95 above {slo.e2e_p95_ms} ms",
         "stability": "cannot keep up with even a trickle of load",
     }
-    reasons = list(binding)
-    rates = np.where(m_trickle >= 0, rate_low, 0.0)
-    for i in np.flatnonzero(m_trickle < 0):
-        reasons[i] = f"misses the SLO at any load: {targets[why[i]]}"
-    return rates, reasons
+    return rates, [
+        f"misses the SLO at any load: {targets[b]}" if r <= 0 else b
+        for r, b in zip(rates, binding, strict=True)
+    ]
 
 
 def _size(

@@ -30,9 +30,9 @@ from planner.calibration import (
     StepCalibration,
     decode_correction,
 )
-from planner.measured import MeasuredPoint
+from planner.measured import MeasuredPoint, in_flight
 from planner.memory import fit as memory_fit
-from planner.serving import closed_loop
+from planner.serving import closed_loop, open_loop
 from planner.specs import GpuSpec, ModelSpec, ServingConfig
 from planner.steptime import Array, StepShape, apply, shape
 
@@ -46,13 +46,17 @@ FITTED_STEP: dict[str, tuple[float, float, float, float]] = {
     # name: (lower bound, upper bound, offset that keeps the log prior finite near zero,
     #        prior scale)
     "compute_efficiency": (0.05, 1.0, 0.0, PRIOR_SCALE),
-    "memory_efficiency": (0.15, 1.0, 0.0, PRIOR_SCALE),
+    # HBM streams at 70 % of its datasheet rate or better; below that a fit is absorbing
+    # what one architecture's kernels lose (the decode corrections' job), and a GPU fitted
+    # on MoE rows alone would slow every dense model on it.
+    "memory_efficiency": (0.7, 1.0, 0.0, PRIOR_SCALE),
     "moe_efficiency": (0.01, 1.0, 0.0, KERNEL_PRIOR_SCALE),
     "step_overhead_ms": (0.0, 20.0, 0.5, PRIOR_SCALE),
     "kernel_overhead_us": (0.0, 30.0, 0.5, PRIOR_SCALE),
     "eager_kernel_overhead_us": (0.0, 300.0, 2.0, PRIOR_SCALE),
     "allreduce_latency_us": (0.0, 60.0, 2.0, KERNEL_PRIOR_SCALE),
     "request_overhead_ms": (0.0, 200.0, 5.0, PRIOR_SCALE),
+    "request_kernel_overhead_us": (0.0, 300.0, 2.0, PRIOR_SCALE),
 }
 """The step parameters fitted per group; the rest keep their defaults."""
 STEP_PARAMS = tuple(FITTED_STEP)
@@ -61,12 +65,17 @@ SERVING_PARAMS = ("wave_spread",)
 SERVING_BOUNDS = ((0.01, 1.0),)
 SHRINK_ROWS = 10
 QUEUED_RUN_SHARE = 0.25
+TRANSIENT_SPAN = 4.0
+"""An open-loop run whose arrivals span fewer than this many times a request's measured time
+in the system ends before its queue settles: its latencies describe no steady state."""
 """Rows of evidence an architecture's correction level needs before it counts half."""
 SLOPE_SHRINK = 300.0
 """The same for its slope, in rows x (log batch)^2: a slope needs rows spread over a wide
 range of batches. Both were chosen by the cross-validation below."""
 ROBUST_SCALE = 0.3
 """Residuals (in log ratio) beyond which the loss grows linearly, not quadratically."""
+OVERLOADED_RATIO = 10.0
+"""A measured load the model calls overloaded counts as this many times too slow."""
 
 
 @dataclass
@@ -78,6 +87,11 @@ class FitRows:
     isl: Array
     osl: Array
     concurrency: Array
+    """Closed-loop requests in flight (NaN for open-loop rows)."""
+    qps: Array
+    """Open-loop arrivals per second (NaN for closed-loop rows)."""
+    arrival_cv2: Array
+    closed: np.ndarray
     budget: Array
     cap: Array
     ttft_s: Array
@@ -87,7 +101,7 @@ class FitRows:
     pair: np.ndarray
     architecture: list[str]
     model_class: np.ndarray
-    """`small dense`, `large dense` or `MoE` (see `model_class`): accuracy is reported per
+    """`small dense`, `large dense` or `MoE` (`ModelSpec.size_class`): accuracy is reported per
     class, since a median over all rows hides a class the data is thin on."""
     excluded: list[tuple[MeasuredPoint, str]]
 
@@ -124,7 +138,7 @@ def prepare(
             excluded.append((point, f"tp {point.tp} is wider than one node (wide expert parallel)"))
             continue
         decoding = (point.osl - 1) * point.tpot_ms
-        if decoding < QUEUED_RUN_SHARE * (decoding + point.ttft_ms):
+        if point.closed and decoding < QUEUED_RUN_SHARE * (decoding + point.ttft_ms):
             # Little's law: the share of the client's requests decoding at any moment.
             excluded.append(
                 (
@@ -135,7 +149,28 @@ def prepare(
                 )
             )
             continue
-        cfg = ServingConfig(tp=point.tp, precision=point.precision)
+        if not point.closed and point.num_prompts and point.qps:
+            span, residence = point.num_prompts / point.qps, (decoding + point.ttft_ms) / 1e3
+            if span < TRANSIENT_SPAN * residence:
+                excluded.append(
+                    (
+                        point,
+                        f"a transient run: its {point.num_prompts} arrivals span {span:.0f} s, "
+                        f"under {TRANSIENT_SPAN:.0f} times a request's time in the system "
+                        f"({residence:.1f} s)",
+                    )
+                )
+                continue
+        stated = {
+            "max_num_seqs": point.max_num_seqs,
+            "max_num_batched_tokens": point.max_num_batched_tokens,
+            "gpu_memory_utilization": point.gpu_memory_utilization,
+        }
+        cfg = ServingConfig(
+            tp=point.tp,
+            precision=point.precision,
+            **{name: value for name, value in stated.items() if value is not None},
+        )
         context = int(point.isl + serving.kv_output_share * point.osl)
         memory = memory_fit(model, gpu, cfg, context)
         if not memory.fits:
@@ -153,7 +188,10 @@ def prepare(
         shape=shape(candidates),
         isl=column([p.isl for p in kept]),
         osl=column([p.osl for p in kept]),
-        concurrency=column([p.concurrency for p in kept]),
+        concurrency=column([p.concurrency or np.nan for p in kept]),
+        qps=column([p.qps or np.nan for p in kept]),
+        arrival_cv2=column([p.arrival_cv2 for p in kept]),
+        closed=np.array([p.closed for p in kept], dtype=bool),
         budget=column([cfg.max_num_batched_tokens for _, _, cfg in candidates]),
         cap=column(caps),
         ttft_s=column([p.ttft_ms / 1e3 for p in kept]),
@@ -162,19 +200,9 @@ def prepare(
         group=np.array([f"{p.gpu_id}/{p.precision}" for p in kept]),
         pair=np.array([f"{p.model_id}|{p.gpu_id}" for p in kept]),
         architecture=[models[p.model_id].architecture_key for p in kept],
-        model_class=np.array([model_class(models[p.model_id]) for p in kept]),
+        model_class=np.array([models[p.model_id].size_class for p in kept]),
         excluded=excluded,
     )
-
-
-SMALL_DENSE_B = 14.0
-"""Dense models up to this many billion parameters are `small dense`."""
-
-
-def model_class(model: ModelSpec) -> str:
-    if model.is_moe:
-        return "MoE"
-    return "small dense" if model.params_total_b <= SMALL_DENSE_B else "large dense"
 
 
 def predict(
@@ -187,23 +215,38 @@ def predict(
     }
     parameters.update({name: step[:, i] for i, name in enumerate(STEP_PARAMS)})
     coefficients = apply(rows.shape.take(index), parameters)
-    state = closed_loop(
-        coefficients,
-        rows.isl[index],
-        rows.osl[index],
-        rows.concurrency[index],
-        rows.budget[index],
-        np.maximum(rows.cap[index], 1.0),
-        serving,
-    )
-    return state.ttft_s, state.tpot_s
+    ttft, tpot = np.empty(len(index)), np.empty(len(index))
+    closed = rows.closed[index]
+    for loop, solve in ((closed, closed_loop), (~closed, open_loop)):
+        at = np.flatnonzero(loop)
+        if not len(at):
+            continue
+        rows_at = index[at]
+        load = rows.concurrency[rows_at] if solve is closed_loop else rows.qps[rows_at]
+        state = solve(
+            coefficients.take(at),
+            rows.isl[rows_at],
+            rows.osl[rows_at],
+            load,
+            rows.budget[rows_at],
+            np.maximum(rows.cap[rows_at], 1.0),
+            serving,
+            **({} if solve is closed_loop else {"arrival_cv2": rows.arrival_cv2[rows_at]}),
+        )
+        # A load predicted past what the replica sustains has no steady-state latency.
+        overloaded = ~state.stable.astype(bool)
+        ttft[at] = np.where(overloaded, np.inf, state.ttft_s)
+        tpot[at] = np.where(overloaded, np.inf, state.tpot_s)
+    return ttft, tpot
 
 
 def _log_residuals(
     rows: FitRows, index: np.ndarray, step: np.ndarray, serving: ServingCalibration
 ) -> Array:
     ttft, tpot = predict(rows, index, step, serving)
-    return np.concatenate([np.log(ttft / rows.ttft_s[index]), np.log(tpot / rows.tpot_s[index])])
+    ratios = np.concatenate([ttft / rows.ttft_s[index], tpot / rows.tpot_s[index]])
+    residuals: Array = np.log(np.minimum(ratios, OVERLOADED_RATIO))
+    return residuals
 
 
 def _vector(calibration: StepCalibration) -> np.ndarray:
@@ -317,8 +360,11 @@ def fit_calibration(
 
 
 def _in_flight(rows: FitRows, index: np.ndarray) -> Array:
-    """Requests in flight: a closed loop's concurrency, up to what the KV cache admits."""
-    return np.asarray(np.minimum(rows.concurrency[index], np.maximum(rows.cap[index], 1.0)))
+    """Requests in flight: a closed loop's concurrency, an open loop's by Little's law from
+    what was measured; at most what the KV cache admits."""
+    measured = rows.qps[index] * (rows.ttft_s[index] + (rows.osl[index] - 1) * rows.tpot_s[index])
+    load = np.where(rows.closed[index], rows.concurrency[index], measured)
+    return np.asarray(np.minimum(load, np.maximum(rows.cap[index], 1.0)))
 
 
 def _tpot_log_residuals(
@@ -328,6 +374,7 @@ def _tpot_log_residuals(
     row's batch position."""
     plain = calibration.model_copy(update={"model_factors": {}, "model_slopes": {}})
     _, tpot = predict_with(rows, plain, index)
+    index, tpot = index[np.isfinite(tpot)], tpot[np.isfinite(tpot)]  # none for an overload
     residual = np.clip(np.log(rows.tpot_s[index] / tpot), -1.0, 1.0)
     position = np.log(_in_flight(rows, index) / REFERENCE_BATCH)
     keys = np.array([rows.architecture[i] for i in index])
@@ -385,6 +432,8 @@ def predict_with(
 ) -> tuple[Array, Array]:
     """Mean TTFT and TPOT (s) of rows under a stored calibration."""
     index = np.arange(len(rows.points)) if index is None else index
+    if not len(index):
+        return np.zeros(0), np.zeros(0)
     step = np.array(
         [_vector(calibration.step(rows.gpu[i], rows.points[i].precision)[0]) for i in index]
     )
@@ -407,7 +456,8 @@ def cross_validate(rows: FitRows, other_engines: FitRows | None = None) -> tuple
 
 
 def residual_summary(ratio: Array) -> Residuals:
-    """Spread of predicted / measured ratios."""
+    """Spread of predicted / measured ratios (runs predicted overloaded have none)."""
+    ratio = ratio[np.isfinite(ratio)]
     return Residuals(
         count=len(ratio),
         mdape=float(np.median(np.abs(ratio - 1))),
@@ -424,10 +474,12 @@ def interpolation_residuals(
     (same configuration and lengths), the row itself left out."""
     series: dict[tuple[str, str, str, int, int, int], list[MeasuredPoint]] = {}
     for p in rows.points:
-        series.setdefault((p.model_id, p.gpu_id, p.precision, p.tp, p.isl, p.osl), []).append(p)
+        if p.closed:
+            key = (p.model_id, p.gpu_id, p.precision, p.tp, p.isl, p.osl)
+            series.setdefault(key, []).append(p)
     ttft, tpot = [], []
     for points in series.values():
-        by_load = sorted({p.concurrency: p for p in points}.values(), key=lambda p: p.concurrency)
+        by_load = sorted({in_flight(p): p for p in points}.values(), key=in_flight)
         for below, middle, above in zip(by_load, by_load[1:], by_load[2:], strict=False):
             predicted_ttft, predicted_tpot = planner_predict(below, middle, above)
             ttft.append(predicted_ttft / middle.ttft_ms)

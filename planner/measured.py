@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -22,7 +23,8 @@ ConfigKey = tuple[str, str, str, int, int, int]
 
 
 class MeasuredPoint(Frozen):
-    """One closed-loop measurement at fixed lengths."""
+    """One measurement of one replica under one load: closed loop (`concurrency` requests in
+    flight) or open loop (`qps` arrivals per second)."""
 
     model_id: str
     gpu_id: str
@@ -30,14 +32,35 @@ class MeasuredPoint(Frozen):
     tp: int
     isl: int
     osl: int
-    concurrency: int
+    concurrency: int | None = None
+    qps: float | None = None
+    arrival_cv2: float = 1.0
+    """Open loop: squared CV of the gaps between arrivals (1 Poisson, 0 constant)."""
+    num_prompts: int | None = None
+    """Requests in the run, where the source states it."""
     ttft_ms: float
     tpot_ms: float
+    statistic: Literal["mean", "median"] = "mean"
+    """What TTFT and TPOT are over the run's requests (the mean where the source gives it)."""
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    gpu_memory_utilization: float | None = None
+    """The run's engine settings where the source states them (else vLLM's defaults)."""
     reference: str
     """Where it came from (the benchmark row id)."""
     dp: int | None = 1
     """Attention data-parallel degree of the replica (None: not stated). Only dp 1 is a
     replica the planner models: the others are left out of fits and look-ups."""
+
+    @property
+    def closed(self) -> bool:
+        return self.concurrency is not None
+
+
+def in_flight(point: MeasuredPoint) -> int:
+    """A closed-loop point's load (the index holds no others)."""
+    assert point.concurrency is not None
+    return point.concurrency
 
 
 class MeasuredIndex:
@@ -46,10 +69,10 @@ class MeasuredIndex:
     def __init__(self, points: Sequence[MeasuredPoint]) -> None:
         grouped: dict[ConfigKey, list[MeasuredPoint]] = defaultdict(list)
         for p in points:
-            if p.dp != 1:
-                continue  # a wider replica than the (tp) configuration the key names
+            if p.dp != 1 or p.concurrency is None:
+                continue  # a wider replica than the key names, or an open loop
             grouped[(p.model_id, p.gpu_id, p.precision, p.tp, p.isl, p.osl)].append(p)
-        self._by_config = {k: sorted(v, key=lambda p: p.concurrency) for k, v in grouped.items()}
+        self._by_config = {k: sorted(v, key=in_flight) for k, v in grouped.items()}
 
     def _nearby(
         self, q: PredictionQuery, precision: str
@@ -58,11 +81,11 @@ class MeasuredIndex:
         if q.concurrency is None:
             return [], []
         points = self._by_config.get((q.model_id, q.gpu_id, precision, q.tp, q.isl, q.osl), [])
-        exact = [p for p in points if p.concurrency == q.concurrency]
+        exact = [p for p in points if in_flight(p) == q.concurrency]
         if exact:
             return exact, []
-        below = [p for p in points if p.concurrency < q.concurrency]
-        above = [p for p in points if p.concurrency > q.concurrency]
+        below = [p for p in points if in_flight(p) < q.concurrency]
+        above = [p for p in points if in_flight(p) > q.concurrency]
         return [], [below[-1], above[0]] if below and above else []
 
     def brackets(self, q: PredictionQuery, precision: str) -> list[PredictionQuery]:
@@ -92,9 +115,8 @@ class MeasuredIndex:
                 return prediction
             used = around
             modelled = [modelled_at[b] for b in self.brackets(q, prediction.precision)]
-            weight = (math.log(q.concurrency) - math.log(used[0].concurrency)) / (
-                math.log(used[1].concurrency) - math.log(used[0].concurrency)
-            )
+            low, high = math.log(in_flight(used[0])), math.log(in_flight(used[1]))
+            weight = (math.log(q.concurrency) - low) / (high - low)
 
             def blend(measured: list[float], model: list[float]) -> float:
                 logs = [math.log(a / b) for a, b in zip(measured, model, strict=True)]
@@ -136,5 +158,6 @@ class MeasuredIndex:
                 "source": "measured" if exact else "interpolated",
                 "measured_references": [p.reference for p in used],
                 "uncertainty": uncertainty,
+                "extrapolated": None,
             }
         )

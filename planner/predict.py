@@ -32,6 +32,7 @@ ROOFLINE = StepCalibration(
     eager_kernel_overhead_us=0.0,
     allreduce_latency_us=0.0,
     request_overhead_ms=0.0,
+    request_kernel_overhead_us=0.0,
 )
 
 
@@ -129,7 +130,7 @@ class Planner:
                 max_num_seqs=query.max_num_seqs,
                 max_num_batched_tokens=query.max_num_batched_tokens,
                 prefix_cache_hit_rate=query.prefix_cache_hit_rate,
-                request_overhead_s=calibration.request_overhead_ms / 1e3,
+                request_overhead_s=float(coefficients.request_overhead_s[0]),
                 isl_mean=query.isl,
                 osl_mean=query.osl,
                 isl_p95=query.isl_p95,
@@ -165,6 +166,16 @@ class Planner:
                 "method": "simulated",
             }
         )
+
+    def extrapolation(self, model: ModelSpec, gpu: GpuSpec, level: str) -> str | None:
+        """What the calibration never saw measured for this configuration, in words (None
+        when it saw both the GPU and the model's architecture)."""
+        unseen = []
+        if level == "default":
+            unseen.append(f"no measured vLLM runs on {gpu.id}: its rates come from the datasheet")
+        if model.architecture_key not in self.calibration.model_factors:
+            unseen.append(f"no measured runs of {model.id}'s architecture")
+        return "; ".join(unseen) or None
 
     def _model(self, model_id: str) -> ModelSpec:
         if model_id not in self.models:
@@ -219,8 +230,18 @@ class Planner:
     ) -> list[Prediction]:
         # The model and its roofline bound, solved together.
         n = len(plans)
-        both = self.steady_states([*plans, *plans], closed, [False] * n + [True] * n)
+        batch = self.batch([*plans, *plans], [False] * n + [True] * n)
+        load = [(p.query.concurrency if closed else p.query.qps) or 0.0 for p in plans]
+        both = batch.solve(closed, column([*load, *load]))
         state, bound = both.take(slice(0, n)), both.take(slice(n, 2 * n))
+        # The most an open loop sustains: past it the queue grows without bound, and no
+        # latency describes a steady state.
+        limit, _ = batch.take(np.arange(n)).max_rates()
+        stable = (
+            np.ones(n, dtype=bool)
+            if closed
+            else state.stable.astype(bool) & (column(load) <= limit)
+        )
         osl = np.asarray([q.osl for q, *_ in plans], dtype=np.float64)
         isl = np.asarray([q.isl for q, *_ in plans], dtype=np.float64)
         isl_p95 = np.asarray([q.isl_p95 or q.isl for q, *_ in plans], dtype=np.float64)
@@ -236,31 +257,43 @@ class Planner:
         ttft_stats = stats(np.maximum(ttft, ttft_floor[:, None]), ttft_mean)
         tpot_stats = stats(np.maximum(tpot, tpot_floor[:, None]), tpot_mean)
         e2e_stats = stats(e2e, ttft_mean + (osl - 1) * tpot_mean)
-        rate = np.minimum(state.requests_per_s, bound.requests_per_s if closed else np.inf)
-        residuals = self.calibration.residuals
+        rate = np.minimum(state.requests_per_s, bound.requests_per_s if closed else limit)
         predictions = []
-        for i, (q, _, gpu, cfg, memory) in enumerate(plans):
+        for i, (q, model, gpu, cfg, memory) in enumerate(plans):
             level = self.calibration.step(gpu.id, cfg.precision)[1]
+            extrapolated = self.extrapolation(model, gpu, level)
+            ttft_residuals, tpot_residuals, basis = self.calibration.band_residuals(
+                model.size_class, extrapolated is not None
+            )
+            latency = (
+                {
+                    "ttft_ms": ttft_stats[i],
+                    "tpot_ms": tpot_stats[i],
+                    "e2e_ms": e2e_stats[i],
+                    "uncertainty": band(
+                        ttft_stats[i].mean,
+                        tpot_stats[i].mean,
+                        ttft_residuals,
+                        tpot_residuals,
+                        basis,
+                    ),
+                }
+                if stable[i]
+                else {}
+            )
             predictions.append(
                 Prediction(
                     query=q,
                     precision=cfg.precision,
                     fits=True,
                     memory=memory,
-                    stable=bool(state.stable[i]),
-                    ttft_ms=ttft_stats[i],
-                    tpot_ms=tpot_stats[i],
-                    e2e_ms=e2e_stats[i],
+                    stable=bool(stable[i]),
+                    max_sustainable_qps=float(limit[i]),
                     requests_per_s=float(rate[i]),
                     output_tokens_per_s=float(rate[i] * q.osl),
-                    uncertainty=band(
-                        ttft_stats[i].mean,
-                        tpot_stats[i].mean,
-                        residuals.get("ttft"),
-                        residuals.get("tpot"),
-                        "cross-validated residuals, held-out (model, GPU) pairs",
-                    ),
                     calibration=level,
+                    extrapolated=extrapolated,
+                    **latency,
                 )
             )
         return predictions

@@ -71,7 +71,11 @@ class Prediction(Frozen):
     fits: bool
     memory: MemoryFit
     stable: bool
-    """False when the load exceeds what one replica sustains (queues grow without bound)."""
+    """False when the load exceeds what one replica sustains: the queue grows without bound,
+    and no latency is predicted (there is no steady state to describe)."""
+    max_sustainable_qps: float | None = None
+    """The largest open-loop arrival rate one replica of this configuration sustains at
+    these lengths and arrivals (whatever the latency)."""
     ttft_ms: LatencyStats | None = None
     tpot_ms: LatencyStats | None = None
     e2e_ms: LatencyStats | None = None
@@ -82,6 +86,9 @@ class Prediction(Frozen):
     uncertainty: Uncertainty | None = None
     calibration: str = ""
     """Which calibration level the model used (gpu+precision, gpu, default)."""
+    extrapolated: str | None = None
+    """Why the prediction lies far from any measured neighbour (a GPU or an architecture
+    the calibration never saw measured); its band is then the widest one."""
     method: Literal["analytical", "simulated"] = "analytical"
     observed: str | None = None
     """With source `observed`: what live deployments showed, and the model's numbers before."""
@@ -103,6 +110,7 @@ class Prediction(Frozen):
             "engine": q.engine.model_dump(),
             "fits": self.fits,
             "stable": self.stable,
+            "max_sustainable_qps": self.max_sustainable_qps,
             "ttft_ms": self.ttft_ms.model_dump() if self.ttft_ms else None,
             "tpot_ms": self.tpot_ms.model_dump() if self.tpot_ms else None,
             "e2e_ms": self.e2e_ms.model_dump() if self.e2e_ms else None,
@@ -123,6 +131,7 @@ class Prediction(Frozen):
             "observed": self.observed,
             "uncertainty": self.uncertainty.model_dump() if self.uncertainty else None,
             "calibration": self.calibration,
+            "extrapolated": self.extrapolated,
             "method": self.method,
         }
 

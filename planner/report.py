@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.calibration import CALIBRATION_FILE, CalibrationSet, Residuals
+from planner.calibration import BAND_ROWS, CALIBRATION_FILE, CalibrationSet, Residuals
 from planner.fit import (
     FitRows,
     cross_validate,
     fit_calibration,
     interpolation_residuals,
+    predict_with,
     prepare,
     residual_summary,
 )
@@ -23,35 +24,57 @@ from planner.predict import Planner
 from planner.prediction import PredictionQuery
 from planner.specs import GpuSpec, ModelSpec
 
-CALIBRATION_VERSION = "2026.12.06-1"
+CALIBRATION_VERSION = "2026.12.06-2"
 """Bump when the model's structure or the data it is fitted to changes."""
 
 
 def _errors(
     rows: FitRows, ttft_s: np.ndarray, tpot_s: np.ndarray, index: np.ndarray
 ) -> dict[str, object]:
-    ttft_ape = np.abs(ttft_s[index] / rows.ttft_s[index] - 1)
-    tpot_ape = np.abs(tpot_s[index] / rows.tpot_s[index] - 1)
+    # A run the model calls overloaded has no predicted latency: it is counted, not averaged.
+    overloaded = index & ~np.isfinite(ttft_s)
+    stable = index & ~overloaded
+    ttft_ape = np.abs(ttft_s[stable] / rows.ttft_s[stable] - 1)
+    tpot_ape = np.abs(tpot_s[stable] / rows.tpot_s[stable] - 1)
+
+    def quantile(values: np.ndarray, q: float) -> float | None:
+        return float(np.quantile(values, q)) if len(values) else None
+
     return {
         "rows": int(index.sum()),
-        "ttft_mdape": float(np.median(ttft_ape)),
-        "ttft_p90_ape": float(np.quantile(ttft_ape, 0.9)),
-        "tpot_mdape": float(np.median(tpot_ape)),
-        "tpot_p90_ape": float(np.quantile(tpot_ape, 0.9)),
+        "ttft_mdape": quantile(ttft_ape, 0.5),
+        "ttft_p90_ape": quantile(ttft_ape, 0.9),
+        "tpot_mdape": quantile(tpot_ape, 0.5),
+        "tpot_p90_ape": quantile(tpot_ape, 0.9),
+        "predicted_overloaded": int(overloaded.sum()),
     }
+
+
+def _badness(errors: dict[str, object]) -> float:
+    """A pair's worst median error; a pair with runs called overloaded is worst of all."""
+    if errors["predicted_overloaded"]:
+        return float("inf")
+    return max(float(errors[k] or 0.0) for k in ("ttft_mdape", "tpot_mdape"))  # type: ignore[arg-type]
 
 
 def accuracy_table(rows: FitRows, ttft_s: np.ndarray, tpot_s: np.ndarray) -> dict[str, object]:
     """MdAPE and P90 APE overall, per (model, GPU) pair (the worst first: the larger of its
-    two median errors), per model class and per GPU family."""
+    two median errors), per model class, per GPU family and per kind of load."""
     if not rows.points:
-        return {"overall": None, "by_pair": [], "by_class": {}, "by_gpu_family": {}}
+        return {
+            "overall": None,
+            "by_pair": [],
+            "by_class": {},
+            "by_gpu_family": {},
+            "by_load": {},
+        }
     family = np.array([gpu.split("-")[0] for gpu in rows.gpu])
+    loop = np.where(rows.closed, "closed loop", "open loop")
     pairs = [
         {"pair": pair, **_errors(rows, ttft_s, tpot_s, rows.pair == pair)}
         for pair in sorted(set(rows.pair))
     ]
-    pairs.sort(key=lambda p: -max(float(p["ttft_mdape"]), float(p["tpot_mdape"])))
+    pairs.sort(key=_badness, reverse=True)
     return {
         "overall": _errors(rows, ttft_s, tpot_s, np.ones(len(rows.points), dtype=bool)),
         "by_pair": pairs,
@@ -62,6 +85,7 @@ def accuracy_table(rows: FitRows, ttft_s: np.ndarray, tpot_s: np.ndarray) -> dic
         "by_gpu_family": {
             f: _errors(rows, ttft_s, tpot_s, family == f) for f in sorted(set(family))
         },
+        "by_load": {k: _errors(rows, ttft_s, tpot_s, loop == k) for k in sorted(set(loop))},
     }
 
 
@@ -70,10 +94,13 @@ def calibrate(
     models: Mapping[str, ModelSpec],
     gpus: Mapping[str, GpuSpec],
     other_engines: Sequence[MeasuredPoint] = (),
+    held_aside: Sequence[MeasuredPoint] = (),
 ) -> tuple[CalibrationSet, dict[str, object]]:
-    """Fit on vLLM `points`; other engines' points inform only relative decode speed."""
+    """Fit on vLLM `points`; other engines' points inform only relative decode speed; the
+    `held_aside` rows are never fitted: the report gives the fit's error on them."""
     rows = prepare(points, models, gpus)
     others = prepare(other_engines, models, gpus)
+    held = prepare(held_aside, models, gpus)
     cv_ttft, cv_tpot = cross_validate(rows, others)
     calibration = fit_calibration(rows, version=CALIBRATION_VERSION, other_engines=others)
 
@@ -101,6 +128,16 @@ def calibrate(
         "ttft_interpolated": residual_summary(interpolated_ttft),
         "tpot_interpolated": residual_summary(interpolated_tpot),
     }
+    for size_class in sorted(set(rows.model_class)):
+        members = rows.model_class == size_class
+        if members.sum() >= BAND_ROWS:
+            for metric, cv, measured in (
+                ("ttft", cv_ttft, rows.ttft_s),
+                ("tpot", cv_tpot, rows.tpot_s),
+            ):
+                residuals[f"{metric}/{size_class}"] = residual_summary(
+                    cv[members] / measured[members]
+                )
     calibration = calibration.model_copy(update={"residuals": residuals})
     report = {
         "version": CALIBRATION_VERSION,
@@ -110,6 +147,7 @@ def calibrate(
             {"reference": p.reference, "reason": reason} for p, reason in rows.excluded
         ],
         "cross_validated": accuracy_table(rows, cv_ttft, cv_tpot),
+        "held_aside": accuracy_table(held, *predict_with(held, calibration)),
         "residuals": {k: v.model_dump() for k, v in residuals.items()},
     }
     return calibration, report

@@ -14,7 +14,9 @@ chunks of waiting requests. In steady state, with throughput X requests/s:
                                 + wait for a KV-cache slot when the cache is full
 
 The wait for the prefill budget is M/D/1 with Kingman's factor for bursts in an open loop
-(arrivals at QPS; unstable when the budget, the KV cache or the step time cannot keep up).
+(arrivals at QPS; unstable when the budget, the KV cache or the step time cannot keep up). Its
+server is the token budget: a request occupies it for its share of a full-budget step, so
+short prompts arriving together share steps rather than queue one step each.
 A closed loop (N requests always in flight, X = running / (TTFT + (osl - 1) x TPOT)) moves
 in waves of requests that finish, and return, together; and a closed-loop benchmark starts
 all N at once: that first wave's TTFT, and the prefill steps its requests decode through,
@@ -112,21 +114,31 @@ def _solve(
         prefill_context_ = prefill_context[at]
         # The three step kinds (pure decode, decode + average prefill, decode + this
         # request's chunk) in one call, stacked on a leading axis.
-        decode_step, prefill_step, own_prefill = step_seconds(
+        decode_step, prefill_step, own_prefill, full_step = step_seconds(
             c if len(at) == n else c.take(at),
             decode,
             decode_context[at],
-            np.stack([no_prefill[at], tokens_per_prefill_step, np.minimum(prefill_, available)]),
-            np.stack([no_prefill[at], prefill_context_, prefill_context_]),
+            np.stack(
+                [
+                    no_prefill[at],
+                    tokens_per_prefill_step,
+                    np.minimum(prefill_, available),
+                    available,
+                ]
+            ),
+            np.stack([no_prefill[at], prefill_context_, prefill_context_, prefill_context_]),
         )
         step = (1 - share) * decode_step + share * prefill_step
         utilisation = np.minimum(per_step * prefill_ / available, MAX_UTILISATION)
         prefill_service = chunks * own_prefill
+        # The queue for the prefill budget serves tokens, not requests: several short prompts
+        # share one step, so a request holds the server for its share of a full step.
+        queue_service = prefill_ / available * full_step
         if closed:
-            wait = _wave_wait(running[at], prefill_service, serving.wave_spread * (osl_ - 1) * step)
+            wait = _wave_wait(running[at], queue_service, serving.wave_spread * (osl_ - 1) * step)
         else:
             # Kingman's G/D/1 approximation: M/D/1 scaled by the arrivals' variability.
-            wait = arrival_cv2[at] / 2 * utilisation / (1 - utilisation) * prefill_service
+            wait = arrival_cv2[at] / 2 * utilisation / (1 - utilisation) * queue_service
         ttft = step / 2 + prefill_service + wait
         rate = per_step / step
         return {
@@ -185,10 +197,10 @@ def _solve(
         mean_tpot = step + serving.first_wave_weight * wave_tpot_extra / decodes_per_request
         stable = np.ones_like(isl, dtype=bool)
     else:
-        admission = np.zeros_like(isl)
+        admission = _slot_wait(d["running"], cap, d["ttft"] + (osl - 1) * step, arrival_cv2)
         first_wave = np.zeros_like(isl)
         mean_tpot = step
-        mean_ttft = fixed + queueing
+        mean_ttft = fixed + queueing + admission
         stable = (utilisation < MAX_UTILISATION) & (d["running"] <= cap) & np.isfinite(step)
     return SteadyState(
         step_s=step,
@@ -301,6 +313,17 @@ def _open_step(evaluate: Evaluate, start: Array, rate: Array, osl: Array, cap: A
         if len(active) == 0:
             break
     return found
+
+
+def _slot_wait(running: Array, slots: Array, residence: Array, arrival_cv2: Array) -> Array:
+    """Mean wait of an open loop's requests for one of `slots` sequence slots (max_num_seqs or
+    the KV cache) that each request holds for `residence` seconds: Sakasegawa's G/D/c
+    approximation, negligible until the slots are nearly all taken, then growing without
+    bound as a queue does."""
+    c = np.maximum(slots, 1.0)
+    load = np.clip(running / c, 0.0, 1.0 - 1e-6)
+    waiting = load ** (np.sqrt(2.0 * (c + 1.0)) - 1.0) / (c * (1.0 - load))
+    return np.asarray(arrival_cv2 / 2.0 * waiting * residence)
 
 
 def _wave_wait(requests: Array, service: Array, window: Array) -> Array:

@@ -29,6 +29,10 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+SizeClass = Literal["small dense", "large dense", "MoE"]
+SMALL_DENSE_B = 15.0
+
+
 class ModelSpec(Frozen):
     """Architecture facts of one checkpoint (from its config.json)."""
 
@@ -85,6 +89,14 @@ class ModelSpec(Frozen):
     @property
     def is_moe(self) -> bool:
         return bool(self.moe_num_experts and self.moe_experts_per_token)
+
+    @property
+    def size_class(self) -> SizeClass:
+        """The class accuracy is judged and bands are drawn by: MoE, or dense up to or
+        beyond SMALL_DENSE_B billion parameters (the "14B" models count as small)."""
+        if self.is_moe:
+            return "MoE"
+        return "small dense" if self.params_total_b <= SMALL_DENSE_B else "large dense"
 
     @cached_property
     def moe_layers(self) -> int:

@@ -191,7 +191,8 @@ def apply(s: StepShape, p: Mapping[str, Array]) -> StepCoefficients:
         overhead_s=p["step_overhead_ms"] / 1e3,
         graphed_kernels_s=s.kernels * p["kernel_overhead_us"] / 1e6,
         eager_kernels_s=s.kernels * p["eager_kernel_overhead_us"] / 1e6,
-        request_overhead_s=p["request_overhead_ms"] / 1e3,
+        request_overhead_s=p["request_overhead_ms"] / 1e3
+        + s.kernels * p["request_kernel_overhead_us"] / 1e6,
         matmul_flops_per_token=s.matmul_flops_per_token,
         expert_flops_per_token=s.expert_flops_per_token,
         matmul_flops_per_s=s.matmul_peak_flops_per_s * p["compute_efficiency"],

@@ -194,7 +194,7 @@ def test_prices_name_their_instance_and_on_prem_is_one_basis() -> None:
 
 
 def test_measured_rows_state_their_replica_size() -> None:
-    rows = records("benchmarks")
+    rows = [r for r in records("benchmarks") if not r.id.startswith("vllm-public:")]
     assert len(rows) == 2567  # the corrected files of 2026-12-06
     by_engine: dict[str, int] = defaultdict(int)
     for row in rows:
@@ -205,3 +205,21 @@ def test_measured_rows_state_their_replica_size() -> None:
     dp_attention = [r for r in rows if r.engine == "vllm" and (r.dp or 1) > 1]
     assert len(dp_attention) == 58
     assert sum(r.dp is None for r in rows) == 15  # rows whose source leaves dp at 0
+
+
+def test_public_measurements_carry_their_provenance_and_a_held_aside_split() -> None:
+    rows = [r for r in records("benchmarks") if r.id.startswith("vllm-public:")]
+    assert len(rows) >= 60
+    splits: dict[tuple[str, str, int], set[str]] = defaultdict(set)
+    for r in rows:
+        assert r.engine == "vllm" and r.source.startswith("https://"), r.id
+        assert r.measured_on is not None and r.note, r.id
+        assert (r.concurrency is None) != (r.qps is None), r.id  # closed or open loop
+        assert r.qps is None or r.arrival is not None, r.id
+        assert r.ttft_mean_ms or r.ttft_p50_ms, r.id
+        splits[(r.model_id, r.gpu_id, r.tp)].add(r.split)
+    # Whole pairs are held aside: a pair is never partly fitted.
+    assert all(len(found) == 1 for found in splits.values())
+    held = {pair for pair, found in splits.items() if found == {"held_aside"}}
+    assert len(held) >= 3
+    assert sum(r.split == "held_aside" and r.qps is not None for r in rows) >= 5

@@ -19,8 +19,9 @@ from tests.conftest import MEASURED_DIR
 
 
 def measured_row_count() -> int:
+    """The shared sample's rows and the public measurements Preflight sourced."""
     total = 0
-    for path in MEASURED_DIR.glob("*.csv"):
+    for path in [*MEASURED_DIR.glob("*.csv"), *(DATA_DIR / "measurements").glob("*.csv")]:
         with path.open(newline="") as handle:
             total += sum(1 for _ in csv.DictReader(handle))
     return total
@@ -41,7 +42,7 @@ def test_full_seed_meets_the_floor_and_every_record_has_a_source(database_url: s
     assert collections["hardware"].count >= 12
     assert collections["prices"].count >= 30
     assert collections["use_cases"].count >= 8
-    assert collections["benchmarks"].count == measured_row_count() == 2567
+    assert collections["benchmarks"].count == measured_row_count() == 2567 + 65
     assert result.benchmarks_by_kind == {"measured": collections["benchmarks"].count}
     assert set(result.benchmarks_by_engine) == {"vllm", "sglang", "trtllm"}
     assert result.without_source == 0

@@ -174,13 +174,16 @@ def test_each_option_runs_at_the_largest_rate_its_slos_allow(
     def worst_at(option: CapacityOption, rate: float) -> float:
         """The largest p90 over its target; infinite when unstable."""
         result = catalog.predict(option_query(option, t, rate))
-        assert result.ttft_ms and result.tpot_ms
         if not result.stable:
+            assert result.ttft_ms is None  # no steady state, so no latency
             return float("inf")
+        assert result.ttft_ms and result.tpot_ms
         return max(result.ttft_ms.p90 / 800, result.tpot_ms.p90 / 60)
 
     for option in options:
-        assert worst_at(option, option.max_qps_per_replica * 0.99) <= 1.0
+        # (An option whose SLO binds at a trickle, on its latency floor, gains nothing from 1 %
+        # less load: the search's resolution is the tolerance.)
+        assert worst_at(option, option.max_qps_per_replica * 0.99) <= 1.0 + 1e-3
         assert worst_at(option, option.max_qps_per_replica * 1.03) > 1.0
 
 

@@ -108,15 +108,16 @@ def emulator_config(
         raise EmulatorError(f"{gpu_id} cannot serve {cfg.precision} weights")
     calibration, _ = planner.calibration.step(gpu_id, cfg.precision)
     level, slope = planner.calibration.correction(model.architecture_key)
+    coefficients = calibrate(shape([(model, gpu, cfg)]), [calibration])
     return EmulatorConfig(
         served_model_name=served_model_name or model_id,
         model_id=model_id,
-        coefficients=calibrate(shape([(model, gpu, cfg)]), [calibration]),
+        coefficients=coefficients,
         kv_capacity_tokens=memory.kv_capacity_tokens,
         max_num_seqs=max_num_seqs,
         max_num_batched_tokens=max_num_batched_tokens,
         max_model_len=context,
-        request_overhead_s=calibration.request_overhead_ms / 1e3,
+        request_overhead_s=float(coefficients.request_overhead_s[0]),
         decode_level=level,
         decode_slope=slope,
         slowdown=slowdown,

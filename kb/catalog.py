@@ -78,6 +78,8 @@ def measured_points(
                 ttft_ms=ttft,
                 tpot_ms=tpot,
                 statistic="mean" if b.ttft_mean_ms and b.tpot_mean_ms else "median",
+                ttft_p90_ms=b.ttft_p90_ms,
+                tpot_p50_ms=b.tpot_p50_ms,
                 max_num_seqs=b.max_num_seqs,
                 max_num_batched_tokens=b.max_num_batched_tokens,
                 gpu_memory_utilization=b.gpu_memory_utilization,

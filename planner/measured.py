@@ -42,6 +42,9 @@ class MeasuredPoint(Frozen):
     tpot_ms: float
     statistic: Literal["mean", "median"] = "mean"
     """What TTFT and TPOT are over the run's requests (the mean where the source gives it)."""
+    ttft_p90_ms: float | None = None
+    tpot_p50_ms: float | None = None
+    """The percentiles an open loop is judged by, where the source prints them."""
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
     gpu_memory_utilization: float | None = None

@@ -89,6 +89,62 @@ def accuracy_table(rows: FitRows, ttft_s: np.ndarray, tpot_s: np.ndarray) -> dic
     }
 
 
+def open_loop_percentiles(
+    points: Sequence[MeasuredPoint],
+    models: Mapping[str, ModelSpec],
+    gpus: Mapping[str, GpuSpec],
+    calibration: CalibrationSet,
+) -> dict[str, object]:
+    """The open-loop runs that print them, predicted by the planner itself: TTFT p90 and
+    TPOT median errors, and how many sustained runs it called overloaded."""
+    planner = Planner(dict(models), dict(gpus), calibration)
+    judged = [
+        p
+        for p in points
+        if not p.closed and p.qps and p.ttft_p90_ms and p.tpot_p50_ms and p.dp == 1
+    ]
+    rows: list[dict[str, object]] = []
+    for p in judged:
+        arrival, burstiness = {0.0: ("constant", 1.0), 1.0: ("poisson", 1.0)}.get(
+            p.arrival_cv2, ("gamma", 1.0 / p.arrival_cv2)
+        )
+        query = PredictionQuery(
+            model_id=p.model_id,
+            gpu_id=p.gpu_id,
+            tp=p.tp,
+            precision=p.precision,
+            isl=p.isl,
+            osl=p.osl,
+            qps=p.qps,
+            arrival=arrival,
+            burstiness=burstiness,
+        )
+        result = planner.predict(query)
+        assert p.ttft_p90_ms and p.tpot_p50_ms
+        errors = (
+            {
+                "ttft_p90_ape": abs(result.ttft_ms.p90 / p.ttft_p90_ms - 1),
+                "tpot_p50_ape": abs(result.tpot_ms.p50 / p.tpot_p50_ms - 1),
+            }
+            if result.stable and result.ttft_ms and result.tpot_ms
+            else {}
+        )
+        rows.append({"reference": p.reference, "qps": p.qps, "stable": result.stable, **errors})
+    stable = [r for r in rows if r["stable"]]
+
+    def median(key: str) -> float | None:
+        values = [float(r[key]) for r in stable]  # type: ignore[arg-type]
+        return float(np.median(values)) if values else None
+
+    return {
+        "rows": len(rows),
+        "ttft_p90_mdape": median("ttft_p90_ape"),
+        "tpot_p50_mdape": median("tpot_p50_ape"),
+        "predicted_overloaded": len(rows) - len(stable),
+        "by_row": rows,
+    }
+
+
 def calibrate(
     points: Sequence[MeasuredPoint],
     models: Mapping[str, ModelSpec],
@@ -148,6 +204,9 @@ def calibrate(
         ],
         "cross_validated": accuracy_table(rows, cv_ttft, cv_tpot),
         "held_aside": accuracy_table(held, *predict_with(held, calibration)),
+        "held_aside_open_loop_percentiles": open_loop_percentiles(
+            held.points, models, gpus, calibration
+        ),
         "residuals": {k: v.model_dump() for k, v in residuals.items()},
     }
     return calibration, report

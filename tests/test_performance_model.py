@@ -228,6 +228,8 @@ def test_stored_calibration_has_cross_validated_bands() -> None:
     calibration = stored_calibration()
     assert calibration.version != "uncalibrated"
     assert {"ttft", "tpot", "ttft_interpolated", "tpot_interpolated"} <= set(calibration.residuals)
+    # A class with enough rows has its own band (thin classes borrow the widest).
+    assert {"ttft/MoE", "tpot/MoE", "ttft/large dense"} <= set(calibration.residuals)
     assert calibration.by_gpu_precision
 
 
@@ -337,5 +339,12 @@ def test_accuracy_is_reported_per_class_and_worst_pair_first() -> None:
     assert worst == sorted(worst, reverse=True)
     assert sum(p["rows"] for p in pairs) == accuracy["overall"]["rows"] == report["rows_fitted"]
     assert sum(c["rows"] for c in accuracy["by_class"].values()) == report["rows_fitted"]
-    assert {"MoE", "large dense"} <= set(accuracy["by_class"])
+    assert {"MoE", "large dense", "small dense"} <= set(accuracy["by_class"])
     assert {"H100", "B200"} <= set(accuracy["by_gpu_family"])
+    assert {"closed loop", "open loop"} <= set(accuracy["by_load"])
+    # The rows no fit ever saw, reported apart; open loops by their own percentiles.
+    held = report["held_aside"]
+    assert held["overall"]["rows"] >= 10 and held["by_pair"]
+    assert not {p["pair"] for p in held["by_pair"]} & {p["pair"] for p in pairs}
+    open_loop = report["held_aside_open_loop_percentiles"]
+    assert open_loop["rows"] >= 5 and open_loop["ttft_p90_mdape"] is not None

@@ -1,6 +1,5 @@
-"""true inputs: device memory in MiB, checkpoint weight bytes, recurrent state, the replica,
-load and engine settings of measured rows, instances behind prices, user-added models, a
-catalog revision
+"""true inputs: device memory in MiB, checkpoint weight bytes, recurrent state, replica
+size of measured rows, instances behind prices, user-added models, a catalog revision
 
 Revision ID: 0005
 Revises: 0004
@@ -30,22 +29,6 @@ MODEL_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
     "non_expert_precision": sa.String(),
     "weights_bytes": sa.BigInteger(),
     "weights_source": sa.String(),
-}
-BENCHMARK_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
-    "dp": sa.Integer(),
-    "gpus": sa.Integer(),
-    "e2e_p50_ms": sa.Float(),
-    "itl_mean_ms": sa.Float(),
-    "arrival": sa.String(),
-    "burstiness": sa.Float(),
-    "length_distribution": sa.String(),
-    "num_prompts": sa.Integer(),
-    "max_num_seqs": sa.Integer(),
-    "max_num_batched_tokens": sa.Integer(),
-    "gpu_memory_utilization": sa.Float(),
-    "kv_cache_dtype": sa.String(),
-    "prefix_caching": sa.Boolean(),
-    "note": sa.String(),
 }
 
 
@@ -78,9 +61,8 @@ def upgrade() -> None:
         batch_op.alter_column("gpus_per_instance", existing_type=sa.Integer(), nullable=False)
 
     with op.batch_alter_table("benchmark") as batch_op:
-        for name, kind in BENCHMARK_COLUMNS.items():
-            batch_op.add_column(sa.Column(name, kind, nullable=True))
-        batch_op.add_column(sa.Column("split", sa.String(), nullable=False, server_default="fit"))
+        batch_op.add_column(sa.Column("dp", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("gpus", sa.Integer(), nullable=True))
 
     op.create_table(
         "catalog_revision",
@@ -93,9 +75,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("catalog_revision")
     with op.batch_alter_table("benchmark") as batch_op:
-        batch_op.drop_column("split")
-        for name in reversed(BENCHMARK_COLUMNS):
-            batch_op.drop_column(name)
+        batch_op.drop_column("gpus")
+        batch_op.drop_column("dp")
 
     with op.batch_alter_table("price") as batch_op:
         batch_op.alter_column("gpus_per_instance", existing_type=sa.Integer(), nullable=True)

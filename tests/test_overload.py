@@ -1,0 +1,145 @@
+"""Open loop and overload, honestly: the most one replica sustains is a computed number, past
+it a prediction says overloaded instead of giving a latency, near it the tail grows the way
+a queue's does; predictions far from measured data say so, with a wider band."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kb.catalog import planner
+from kb.db import session_scope
+from planner.capacity import CapacitySpec, search
+from planner.fit import prepare
+from planner.measured import MeasuredPoint
+from planner.predict import Planner
+from planner.prediction import PredictionQuery
+from tests.test_cli import preflight
+
+CONFIGS = [
+    ("meta-llama/Llama-3.1-8B-Instruct", "H100-SXM-80GB", 1, 1000, 200),
+    ("meta-llama/Llama-3.1-8B-Instruct", "L4-PCIE-24GB", 1, 2000, 200),
+    ("Qwen/Qwen3-30B-A3B", "H100-SXM-80GB", 2, 1000, 1000),
+    ("meta-llama/Llama-3.1-70B-Instruct", "H100-SXM-80GB", 4, 2000, 500),
+]
+
+
+@pytest.fixture(scope="module")
+def catalog(seeded_sqlite_url: str) -> Planner:
+    with session_scope(seeded_sqlite_url) as session:
+        return planner(session=session)
+
+
+def query(config: tuple[str, str, int, int, int], qps: float, **more: object) -> PredictionQuery:
+    model, gpu, tp, isl, osl = config
+    return PredictionQuery.model_validate(
+        {"model_id": model, "gpu_id": gpu, "tp": tp, "isl": isl, "osl": osl, "qps": qps} | more
+    )
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(config=st.sampled_from(CONFIGS), share=st.floats(0.05, 2.0))
+def test_a_load_is_sustainable_exactly_below_the_computed_limit(
+    catalog: Planner, config: tuple[str, str, int, int, int], share: float
+) -> None:
+    limit = catalog.predict(query(config, 0.01)).max_sustainable_qps
+    assert limit and limit > 0
+    result = catalog.predict(query(config, limit * share))
+    assert result.max_sustainable_qps == pytest.approx(limit)
+    if share <= 0.995:
+        assert result.stable and result.ttft_ms and result.tpot_ms
+    elif share >= 1.005:
+        # The queue grows without bound: no latency describes it.
+        assert not result.stable
+        assert result.ttft_ms is None and result.tpot_ms is None and result.e2e_ms is None
+        assert result.requests_per_s == pytest.approx(limit)
+
+
+def test_near_the_limit_the_tail_grows_as_a_queue_does(catalog: Planner) -> None:
+    config = CONFIGS[1]
+    limit = catalog.predict(query(config, 0.01)).max_sustainable_qps
+    assert limit
+    p90 = []
+    for share in (0.5, 0.8, 0.9, 0.95, 0.99):
+        result = catalog.predict(query(config, limit * share))
+        assert result.stable and result.ttft_ms
+        p90.append(result.ttft_ms.p90)
+    assert p90 == sorted(p90)
+    assert p90[-1] > 5 * p90[0]  # the wait explodes as the load nears what is served
+
+
+def test_capacity_never_sizes_a_replica_past_what_it_sustains(catalog: Planner) -> None:
+    spec = CapacitySpec.model_validate(
+        {
+            "traffic": {
+                "prompt_tokens_mean": 1000,
+                "output_tokens_mean": 200,
+                "steady_qps": 2,
+                "peak_qps": 5,
+            },
+            "slo": {"ttft_p90_ms": 100000, "tpot_p90_ms": 10000},
+            "constraints": {"models": ["meta-llama/Llama-3.1-8B-Instruct"]},
+        }
+    )
+    options = search(catalog, spec, []).options
+    assert len(options) >= 3
+    for option in options:
+        config = (option.model_id, option.gpu_id, option.tp, 1000, 200)
+        limit = catalog.predict(query(config, 1, precision=option.precision))
+        assert limit.max_sustainable_qps is not None
+        # The same search finds both: with SLOs this loose, stability binds.
+        assert option.max_qps_per_replica <= limit.max_sustainable_qps * 1.01
+
+
+def test_the_cli_says_overloaded_and_json_gives_the_limit(seeded_sqlite_url: str) -> None:
+    args = ["predict", "--model", "llama-3.1-8b", "--gpu", "l4", "--isl", "2000", "--osl", "200"]
+    text = preflight(*args, "--qps", "50", database_url=seeded_sqlite_url)
+    assert text.returncode == 0, text.stderr
+    assert "OVERLOADED" in text.stdout and "sustains at most" in text.stdout
+    assert "TTFT" not in text.stdout
+    as_json = preflight(*args, "--qps", "50", "--json", database_url=seeded_sqlite_url)
+    report = json.loads(as_json.stdout)
+    assert report["stable"] is False and report["ttft_ms"] is None
+    assert 0 < report["max_sustainable_qps"] < 50
+
+
+def test_a_prediction_far_from_measured_data_says_so_with_a_wider_band(catalog: Planner) -> None:
+    measured_gpu = catalog.predict(query(CONFIGS[0], 1.0))
+    datasheet_gpu = catalog.predict(query(CONFIGS[1], 0.2))
+    assert measured_gpu.extrapolated is None
+    assert datasheet_gpu.extrapolated and "L4-PCIE-24GB" in datasheet_gpu.extrapolated
+    assert measured_gpu.uncertainty and datasheet_gpu.uncertainty
+    assert "extrapolated" in datasheet_gpu.uncertainty.basis
+
+    def spread(p: object) -> float:
+        u = p.uncertainty  # type: ignore[attr-defined]
+        return float(u.ttft_high_ms / u.ttft_low_ms)
+
+    assert spread(datasheet_gpu) >= spread(measured_gpu)
+
+
+def test_a_transient_open_loop_run_is_not_fitted(catalog: Planner) -> None:
+    def run(prompts: int) -> MeasuredPoint:
+        return MeasuredPoint(
+            model_id="meta-llama/Llama-3.1-8B-Instruct",
+            gpu_id="H100-SXM-80GB",
+            precision="bf16",
+            tp=1,
+            isl=200,
+            osl=200,
+            qps=32.0,
+            num_prompts=prompts,
+            ttft_ms=40.0,
+            tpot_ms=16.0,
+            reference=f"test:{prompts}",
+        )
+
+    rows = prepare([run(200), run(5000)], catalog.models, catalog.gpus)
+    assert [p.reference for p in rows.points] == ["test:5000"]
+    ((excluded, reason),) = rows.excluded
+    assert excluded.reference == "test:200" and "a transient run" in reason

@@ -66,19 +66,7 @@ def run() -> dict[str, object]:
     roofline_ttft, roofline_tpot = predict_with(rows, roofline)
     # One prediction: the median over single predictions of many different configurations
     # (every 10th measured row asked as a query, and open-loop variants on A100s).
-    queries = [
-        PredictionQuery(
-            model_id=p.model_id,
-            gpu_id=p.gpu_id,
-            tp=p.tp,
-            precision=p.precision,
-            isl=p.isl,
-            osl=p.osl,
-            concurrency=p.concurrency,
-            qps=p.qps,
-        )
-        for p in points[::10]
-    ] + [
+    queries = [p.query() for p in points[::10]] + [
         PredictionQuery(
             model_id=p.model_id,
             gpu_id="A100-SXM-80GB",

@@ -59,6 +59,33 @@ class MeasuredPoint(Frozen):
     def closed(self) -> bool:
         return self.concurrency is not None
 
+    def query(self) -> PredictionQuery:
+        """The prediction query this run answers: its configuration, load, arrivals and the
+        engine settings it states."""
+        arrival, burstiness = {0.0: ("constant", 1.0), 1.0: ("poisson", 1.0)}.get(
+            self.arrival_cv2, ("gamma", 1.0 / self.arrival_cv2)
+        )
+        stated = {
+            "max_num_seqs": self.max_num_seqs,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+        }
+        return PredictionQuery.model_validate(
+            {
+                "model_id": self.model_id,
+                "gpu_id": self.gpu_id,
+                "tp": self.tp,
+                "precision": self.precision,
+                "isl": self.isl,
+                "osl": self.osl,
+                "concurrency": self.concurrency,
+                "qps": self.qps,
+                "arrival": "poisson" if self.closed else arrival,
+                "burstiness": 1.0 if self.closed else burstiness,
+            }
+            | {name: value for name, value in stated.items() if value is not None}
+        )
+
 
 def in_flight(point: MeasuredPoint) -> int:
     """A closed-loop point's load (the index holds no others)."""

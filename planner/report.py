@@ -21,7 +21,6 @@ from planner.fit import (
 )
 from planner.measured import MeasuredPoint
 from planner.predict import Planner
-from planner.prediction import PredictionQuery
 from planner.specs import GpuSpec, ModelSpec
 
 CALIBRATION_VERSION = "2026.12.06-2"
@@ -105,21 +104,7 @@ def open_loop_percentiles(
     ]
     rows: list[dict[str, object]] = []
     for p in judged:
-        arrival, burstiness = {0.0: ("constant", 1.0), 1.0: ("poisson", 1.0)}.get(
-            p.arrival_cv2, ("gamma", 1.0 / p.arrival_cv2)
-        )
-        query = PredictionQuery(
-            model_id=p.model_id,
-            gpu_id=p.gpu_id,
-            tp=p.tp,
-            precision=p.precision,
-            isl=p.isl,
-            osl=p.osl,
-            qps=p.qps,
-            arrival=arrival,
-            burstiness=burstiness,
-        )
-        result = planner.predict(query)
+        result = planner.predict(p.query())
         assert p.ttft_p90_ms and p.tpot_p50_ms
         errors = (
             {
@@ -164,16 +149,7 @@ def calibrate(
         below: MeasuredPoint, middle: MeasuredPoint, above: MeasuredPoint
     ) -> tuple[float, float]:
         held_out = Planner(dict(models), dict(gpus), calibration, measured=[below, above])
-        query = PredictionQuery(
-            model_id=middle.model_id,
-            gpu_id=middle.gpu_id,
-            tp=middle.tp,
-            precision=middle.precision,
-            isl=middle.isl,
-            osl=middle.osl,
-            concurrency=middle.concurrency,
-        )
-        result = held_out.predict(query)
+        result = held_out.predict(middle.query())
         assert result.ttft_ms is not None and result.tpot_ms is not None
         return result.ttft_ms.mean, result.tpot_ms.mean
 

@@ -16,7 +16,10 @@ chunks of waiting requests. In steady state, with throughput X requests/s:
 The wait for the prefill budget is M/D/1 with Kingman's factor for bursts in an open loop
 (arrivals at QPS; unstable when the budget, the KV cache or the step time cannot keep up). Its
 server is the token budget: a request occupies it for its share of a full-budget step, so
-short prompts arriving together share steps rather than queue one step each.
+short prompts arriving together share steps rather than queue one step each. The wait for a
+sequence slot (the KV cache or `max_num_seqs`) is Sakasegawa's G/D/c in an open loop:
+nothing until the slots are nearly all held, then a queue's growth up to the most a replica
+sustains (`Batch.max_rates`), past which a prediction is overloaded.
 A closed loop (N requests always in flight, X = running / (TTFT + (osl - 1) x TPOT)) moves
 in waves of requests that finish, and return, together; and a closed-loop benchmark starts
 all N at once: that first wave's TTFT, and the prefill steps its requests decode through,
@@ -112,8 +115,8 @@ def _solve(
         share = np.clip(per_step * chunks, 1e-9, 1.0)
         tokens_per_prefill_step = np.minimum(per_step * prefill_ / share, available)
         prefill_context_ = prefill_context[at]
-        # The three step kinds (pure decode, decode + average prefill, decode + this
-        # request's chunk) in one call, stacked on a leading axis.
+        # The four step kinds (pure decode, decode + average prefill, decode + this
+        # request's chunk, decode + a full budget) in one call, stacked on a leading axis.
         decode_step, prefill_step, own_prefill, full_step = step_seconds(
             c if len(at) == n else c.take(at),
             decode,

@@ -172,11 +172,12 @@ def summary(result: Prediction) -> str:
     load = f"{head}, isl {q.isl} / osl {q.osl}, " + (
         f"concurrency {q.concurrency}" if q.concurrency else f"{q.qps} QPS"
     )
-    limit = f"one replica sustains at most {result.max_sustainable_qps or 0:.2f} requests/s"
+    most = result.max_sustainable_qps
+    limit = f" (one replica sustains at most {most:.2f} requests/s)" if most is not None else ""
     if not (result.stable and result.ttft_ms and result.tpot_ms and result.e2e_ms):
         return (
-            f"{load}\n  OVERLOADED    {limit}: the queue grows without bound, "
-            "so no latency holds (add replicas or lower the load)"
+            f"{load}\n  OVERLOADED    one replica sustains at most {most or 0:.2f} requests/s: "
+            "the queue grows without bound, so no latency holds (add replicas or lower the load)"
         )
     lines = [
         load,
@@ -188,7 +189,7 @@ def summary(result: Prediction) -> str:
         f"  E2E ms        mean {result.e2e_ms.mean:8.0f}  p90 {result.e2e_ms.p90:8.0f}  "
         f"p95 {result.e2e_ms.p95:8.0f}  p99 {result.e2e_ms.p99:8.0f}",
         f"  throughput    {result.output_tokens_per_s:.0f} output tokens/s, "
-        f"{result.requests_per_s:.2f} requests/s ({limit})",
+        f"{result.requests_per_s:.2f} requests/s{limit}",
         f"  memory        {result.memory.weights_gb_per_gpu:.1f} GB weights/GPU "
         f"({result.memory.weights_basis}), KV cache {result.memory.kv_cache_gb_per_gpu:.1f} GB/GPU "
         f"= {result.memory.kv_capacity_tokens} tokens",

@@ -235,8 +235,8 @@ class Planner:
         both = batch.solve(closed, column([*load, *load]))
         state, bound = both.take(slice(0, n)), both.take(slice(n, 2 * n))
         # The most an open loop sustains: past it the queue grows without bound, and no
-        # latency describes a steady state.
-        limit, _ = batch.take(np.arange(n)).max_rates()
+        # latency describes a steady state. (A closed loop limits itself.)
+        limit = np.full(n, np.nan) if closed else batch.take(np.arange(n)).max_rates()[0]
         stable = (
             np.ones(n, dtype=bool)
             if closed
@@ -288,7 +288,7 @@ class Planner:
                     fits=True,
                     memory=memory,
                     stable=bool(stable[i]),
-                    max_sustainable_qps=float(limit[i]),
+                    max_sustainable_qps=None if closed else float(limit[i]),
                     requests_per_s=float(rate[i]),
                     output_tokens_per_s=float(rate[i] * q.osl),
                     calibration=level,

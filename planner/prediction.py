@@ -74,7 +74,7 @@ class Prediction(Frozen):
     """False when the load exceeds what one replica sustains: the queue grows without bound,
     and no latency is predicted (there is no steady state to describe)."""
     max_sustainable_qps: float | None = None
-    """The largest open-loop arrival rate one replica of this configuration sustains at
+    """Open loop: the largest arrival rate one replica of this configuration sustains at
     these lengths and arrivals (whatever the latency)."""
     ttft_ms: LatencyStats | None = None
     tpot_ms: LatencyStats | None = None

@@ -21,6 +21,13 @@ from planner.steptime import StepCoefficients
 
 TRICKLE = 1e-4
 START = 0.05
+GRID_POINTS = 12
+"""Decode batches from a trickle to a full cache, a factor 2.3 apart, scanned for the first
+turn of the served rate."""
+GOLDEN = (np.sqrt(5.0) - 1) / 2
+GOLDEN_STEPS = 10
+"""Golden-section steps that narrow the first peak of the served rate to 1 % of a grid
+interval."""
 SEARCH_STEPS = 30
 RESOLUTION = 0.005
 """Width of the final bracket in log(decoding sequences): the rate rises no faster than
@@ -135,9 +142,9 @@ class Batch:
         where even a trickle misses; what binds is then what it misses.
 
         Searched over the decode batch, each evaluation explicit: the root of the margin in
-        log(decoding), by false position (Illinois), between a trickle and the KV cache's
-        capacity."""
-        full, n = self.cap, len(self.cap)  # at or past a full cache, every limit is missed
+        log(decoding), by false position (Illinois), between a trickle and where the served
+        rate first stops growing (`_first_turn`)."""
+        full, n = self._first_turn(), len(self.cap)  # at or past it, every limit is missed
         # The answer is rarely far below a full cache: bracket it between that and a
         # twentieth of it, or between a trickle and that twentieth where that misses.
         m, reasons, rates = self._margins(
@@ -178,6 +185,35 @@ class Batch:
         return np.where(missed, 0.0, rate_low), [
             w if m else b for w, b, m in zip(why, binding, missed, strict=True)
         ]
+
+    def _first_turn(self) -> np.ndarray:
+        """Just past the first decode batch at which the served rate stops growing, or a full
+        cache. The rate is not monotonic in the batch (steps too large for a CUDA graph grow
+        faster, then no faster again): searched up to a full cache, the search could settle on
+        a later turn, a rate no queue below it ever reaches. Scanned on a coarse grid (one
+        evaluation for all), then the peak narrowed by golden section."""
+        n = len(self.cap)
+        grid = self.cap * np.logspace(np.log10(TRICKLE), 0.0, GRID_POINTS)[:, None]
+        rates = self.take(np.tile(np.arange(n), GRID_POINTS)).at_decode(grid.ravel())
+        falling = np.diff(rates.requests_per_s.reshape(GRID_POINTS, n), axis=0) < 0
+        turn = self.cap.copy()
+        turning = np.flatnonzero(falling.any(axis=0))
+        if not len(turning):
+            return turn
+        # The peak lies between the grid points either side of the last one still rising.
+        peak = np.argmax(falling[:, turning], axis=0)
+        low = np.log(grid[np.maximum(peak - 1, 0), turning])
+        high = np.log(grid[peak + 1, turning])
+        batch = self.take(turning)
+        for _ in range(GOLDEN_STEPS):
+            a, b = high - (high - low) * GOLDEN, low + (high - low) * GOLDEN
+            served = batch.take(np.tile(np.arange(len(turning)), 2)).at_decode(
+                np.exp(np.concatenate([a, b]))
+            )
+            left = served.requests_per_s[: len(turning)] >= served.requests_per_s[len(turning) :]
+            high, low = np.where(left, b, high), np.where(left, low, a)
+        turn[turning] = np.exp(high)
+        return turn
 
     def _margins(
         self, slo: SLOTargets, index: np.ndarray, decoding: np.ndarray

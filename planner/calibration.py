@@ -42,8 +42,12 @@ class StepCalibration(Frozen):
     """Scheduler and sampling time per engine step."""
     kernel_overhead_us: float = Field(default=5.0, ge=0)
     """Cost per kernel of a step that replays a CUDA graph (launch gaps, tiny kernels)."""
-    eager_kernel_overhead_us: float = Field(default=60.0, ge=0)
-    """Launch and Python cost per kernel of a step run eagerly (too large for a graph)."""
+    eager_allreduce_overhead_us: float = Field(default=250.0, ge=0)
+    """Stall per tensor-parallel all-reduce of a step run eagerly (too large for a graph):
+    each all-reduce waits for the slowest rank's Python launch of the layer before it. One
+    GPU's eager launches run ahead of its kernels instead and cost no more than a graph's.
+    Per all-reduce since 2026.12.06-3 (per kernel before, which made a single GPU's large
+    steps 15 to 20 ms too slow for an 8B model)."""
     allreduce_latency_us: float = Field(default=12.0, ge=0)
     """Fixed cost of one tensor-parallel all-reduce."""
     request_overhead_ms: float = Field(default=20.0, ge=0)

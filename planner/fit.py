@@ -53,7 +53,7 @@ FITTED_STEP: dict[str, tuple[float, float, float, float]] = {
     "moe_efficiency": (0.01, 1.0, 0.0, KERNEL_PRIOR_SCALE),
     "step_overhead_ms": (0.0, 20.0, 0.5, PRIOR_SCALE),
     "kernel_overhead_us": (0.0, 30.0, 0.5, PRIOR_SCALE),
-    "eager_kernel_overhead_us": (0.0, 300.0, 2.0, PRIOR_SCALE),
+    "eager_allreduce_overhead_us": (0.0, 1000.0, 2.0, PRIOR_SCALE),
     "allreduce_latency_us": (0.0, 60.0, 2.0, KERNEL_PRIOR_SCALE),
     "request_overhead_ms": (0.0, 200.0, 5.0, PRIOR_SCALE),
     "request_kernel_overhead_us": (0.0, 300.0, 2.0, PRIOR_SCALE),
@@ -63,11 +63,14 @@ STEP_PARAMS = tuple(FITTED_STEP)
 STEP_BOUNDS = tuple((low, high) for low, high, *_ in FITTED_STEP.values())
 SERVING_PARAMS = ("wave_spread",)
 SERVING_BOUNDS = ((0.01, 1.0),)
-SHRINK_ROWS = 10
 QUEUED_RUN_SHARE = 0.25
+MAX_PLAUSIBLE_UTILISATION = 0.8
+"""A closed loop's requests/s x 2 x active parameters x (isl + osl) over the replica's dense
+peak (the data README's plausibility rule)."""
 TRANSIENT_SPAN = 4.0
 """An open-loop run whose arrivals span fewer than this many times a request's measured time
 in the system ends before its queue settles: its latencies describe no steady state."""
+SHRINK_ROWS = 10
 """Rows of evidence an architecture's correction level needs before it counts half."""
 SLOPE_SHRINK = 300.0
 """The same for its slope, in rows x (log batch)^2: a slope needs rows spread over a wide
@@ -146,6 +149,22 @@ def prepare(
                     f"under {QUEUED_RUN_SHARE:.0%} of the {point.concurrency} requests decoded "
                     "at once: the server ran a smaller batch than the benchmark's concurrency "
                     "(a limit the data does not record)",
+                )
+            )
+            continue
+        # Requests/s a closed loop completes (an open loop's offered rate says nothing here:
+        # an overloaded server serves less).
+        seconds = (decoding + point.ttft_ms) / 1e3
+        served = 0.0 if point.concurrency is None else point.concurrency / seconds
+        flops = 2.0 * model.params_active_b * 1e9 * (point.isl + point.osl) * served
+        utilisation = flops / (point.tp * gpu.tensor_tflops(point.precision) * 1e12)
+        if utilisation > MAX_PLAUSIBLE_UTILISATION:
+            excluded.append(
+                (
+                    point,
+                    f"implies {utilisation:.0%} of the GPUs' dense {point.precision} peak, more "
+                    "than any engine reaches: it ran under a condition the row does not state "
+                    "(prefix-cache hits, another TPOT definition)",
                 )
             )
             continue

@@ -3,7 +3,8 @@
 A step runs the decode tokens of every running sequence plus up to the token budget of
 prefill chunks. Its time is a roofline per part, with calibrated efficiencies:
 
-    step = overhead
+    step = overhead + kernels x launch cost
+         + (eager steps, with TP) all-reduces x stall
          + max(matmul FLOPs / (peak x e_compute), weight bytes / (bandwidth x e_memory))
          + KV bytes read / (bandwidth x e_memory)          (decode attention)
          + prefill attention FLOPs / (16-bit peak x e_compute)
@@ -34,7 +35,9 @@ ACTIVATION_BYTES = 2.0
 """All-reduces move 16-bit activations."""
 CUDA_GRAPH_MAX_TOKENS = 512
 """vLLM captures CUDA graphs for steps of up to this many tokens; larger steps (most
-prefill chunks) launch every kernel from Python (fully so from twice this size)."""
+prefill chunks) launch every kernel from Python (fully so from twice this size). On one GPU
+those launches run ahead of the kernels; with tensor parallelism every all-reduce waits
+for the slowest rank's launches, and an eager step stalls there."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,9 @@ class StepCoefficients:
     overhead_s: Array
     graphed_kernels_s: Array
     """Per-step launch cost of all kernels when the step replays a CUDA graph."""
-    eager_kernels_s: Array
-    """Per-step cost of all kernels launched eagerly (steps larger than the captured sizes)."""
+    eager_sync_s: Array
+    """Per-step stall of the all-reduces of a step launched eagerly (steps larger than the
+    captured sizes; 0 on one GPU)."""
     request_overhead_s: Array
     """Per-request time outside engine steps (HTTP, tokenisation, first detokenisation)."""
     matmul_flops_per_token: Array
@@ -190,7 +194,7 @@ def apply(s: StepShape, p: Mapping[str, Array]) -> StepCoefficients:
     return StepCoefficients(
         overhead_s=p["step_overhead_ms"] / 1e3,
         graphed_kernels_s=s.kernels * p["kernel_overhead_us"] / 1e6,
-        eager_kernels_s=s.kernels * p["eager_kernel_overhead_us"] / 1e6,
+        eager_sync_s=s.allreduces * p["eager_allreduce_overhead_us"] / 1e6,
         request_overhead_s=p["request_overhead_ms"] / 1e3
         + s.kernels * p["request_kernel_overhead_us"] / 1e6,
         matmul_flops_per_token=s.matmul_flops_per_token,
@@ -256,6 +260,6 @@ def step_seconds(
     # A ramp rather than a cliff: a hard threshold gives the serving fixed point two
     # solutions near it, and predictions would jump between them as load changes.
     eager = np.clip((tokens - CUDA_GRAPH_MAX_TOKENS) / CUDA_GRAPH_MAX_TOKENS, 0.0, 1.0)
-    launch = c.graphed_kernels_s + eager * (c.eager_kernels_s - c.graphed_kernels_s)
+    launch = c.graphed_kernels_s + eager * c.eager_sync_s
     result: Array = c.overhead_s + launch + matmul + attention + communication
     return result

@@ -70,10 +70,10 @@ def test_batching_settings_change_latency(helper: Assistant) -> None:
         predict(query(**long_prompts, max_num_batched_tokens=1024, max_num_seqs=256)),
     )
     assert wide.ttft_ms and narrow.ttft_ms
-    # Eight chunks instead of one: the same prompt compute, plus seven more steps that each
-    # read the weights and carry the decode batch.
+    # Eight chunks instead of one: the same prompt compute (each chunk is compute bound, its
+    # weight reads hidden), plus seven more steps' fixed costs and decode batches.
     assert narrow.stable and wide.stable
-    assert narrow.ttft_ms.mean > 1.2 * wide.ttft_ms.mean
+    assert narrow.ttft_ms.mean > 1.05 * wide.ttft_ms.mean
 
 
 def test_prefix_cache_hits_take_prefill_away(helper: Assistant) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -58,6 +59,24 @@ def test_a_load_is_sustainable_exactly_below_the_computed_limit(
         assert not result.stable
         assert result.ttft_ms is None and result.tpot_ms is None and result.e2e_ms is None
         assert result.requests_per_s == pytest.approx(limit)
+
+
+@pytest.mark.parametrize(
+    "config", [*CONFIGS, ("Qwen/Qwen3-30B-A3B", "H100-SXM-80GB", 2, 200, 1000)]
+)
+def test_the_limit_is_the_most_served_before_the_replica_first_falls_behind(
+    catalog: Planner, config: tuple[str, str, int, int, int]
+) -> None:
+    # The rate a decode batch serves is not monotonic in it (steps too large for a CUDA
+    # graph grow faster, then no faster again): the limit is where it first stops growing
+    # (or a little before, where the prefill budget fills), not at a later turn.
+    batch = catalog.batch([catalog.plan(query(config, 1.0))])
+    decoding = np.geomspace(0.5, batch.cap[0], 600)
+    served = np.array([batch.at_decode(np.array([d])).requests_per_s[0] for d in decoding])
+    first_turn = int(np.argmax(np.diff(served) < 0)) if (np.diff(served) < 0).any() else -1
+    limit = catalog.predict(query(config, 0.01)).max_sustainable_qps
+    assert limit is not None
+    assert 0.95 * served[first_turn] <= limit <= 1.005 * served[first_turn]
 
 
 def test_near_the_limit_the_tail_grows_as_a_queue_does(catalog: Planner) -> None:

@@ -145,7 +145,7 @@ class Batch:
         log(decoding), by false position (Illinois), between a trickle and where the served
         rate first stops growing (`_first_turn`)."""
         full, n = self._first_turn(), len(self.cap)  # at or past it, every limit is missed
-        # The answer is rarely far below a full cache: bracket it between that and a
+        # The answer is rarely far below that turn: bracket it between the turn and a
         # twentieth of it, or between a trickle and that twentieth where that misses.
         m, reasons, rates = self._margins(
             slo, np.tile(np.arange(n), 3), np.concatenate([full * TRICKLE, full, full * START])

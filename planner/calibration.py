@@ -93,6 +93,9 @@ class CalibrationSet(Frozen):
     by_gpu_precision: dict[str, StepCalibration] = {}
     """Keyed `GPU/precision`."""
     serving: ServingCalibration = ServingCalibration()
+    classes_by_gpu: dict[str, list[str]] = {}
+    """The model classes (`ModelSpec.size_class`) whose measured rows calibrated each GPU: a
+    GPU fitted on MoE rows alone says little about a dense model's speed on it."""
     model_factors: dict[str, float] = {}
     """TPOT correction per architecture (`ModelSpec.architecture_key`), learnt on the GPUs
     it was measured on; instruct and quantised variants share it."""

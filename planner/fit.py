@@ -372,6 +372,10 @@ def fit_calibration(
         default=default,
         by_gpu=by_gpu,
         by_gpu_precision=by_group,
+        classes_by_gpu={
+            gpu: sorted(set(rows.model_class[index][rows.gpu[index] == gpu]))
+            for gpu in sorted(set(rows.gpu[index]))
+        },
         serving=serving,
     )
     factors, slopes = _model_factors(rows, calibration, index, other_engines)

@@ -173,8 +173,14 @@ class Planner:
         unseen = []
         if level == "default":
             unseen.append(f"no measured vLLM runs on {gpu.id}: its rates come from the datasheet")
-        if model.architecture_key not in self.calibration.model_factors:
-            unseen.append(f"no measured runs of {model.id}'s architecture")
+        elif gpu.id in self.calibration.classes_by_gpu:
+            measured = self.calibration.classes_by_gpu[gpu.id]
+            kind = "MoE" if model.is_moe else "dense"
+            if not any(c.endswith(kind) for c in measured):
+                unseen.append(
+                    f"no measured {kind} runs on {gpu.id}: its rates come from "
+                    f"{' and '.join(measured)} models"
+                )
         return "; ".join(unseen) or None
 
     def _model(self, model_id: str) -> ModelSpec:

@@ -134,6 +134,13 @@ def test_a_prediction_far_from_measured_data_says_so_with_a_wider_band(catalog: 
     assert datasheet_gpu.extrapolated and "L4-PCIE-24GB" in datasheet_gpu.extrapolated
     assert measured_gpu.uncertainty and datasheet_gpu.uncertainty
     assert "extrapolated" in datasheet_gpu.uncertainty.basis
+    # H200's rates were fitted on MoE models only: a dense 8B model there is far from them.
+    dense_on_moe_gpu = catalog.predict(
+        query(("meta-llama/Llama-3.1-8B-Instruct", "H200-SXM-141GB", 1, 1000, 100), 1.0)
+    )
+    assert dense_on_moe_gpu.extrapolated == (
+        "no measured dense runs on H200-SXM-141GB: its rates come from MoE models"
+    )
 
     def spread(p: object) -> float:
         u = p.uncertainty  # type: ignore[attr-defined]

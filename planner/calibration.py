@@ -60,9 +60,11 @@ class StepCalibration(Frozen):
 
 class ServingCalibration(Frozen):
     first_wave_weight: float = Field(default=0.1, ge=0, le=1)
-    """Share of a closed-loop benchmark's requests that start together in its first wave:
-    the measured rows were taken with 10 x concurrency requests per run (InferenceX's
-    benchmark_serving protocol), the first `concurrency` of them released at once."""
+    """Weight of a closed-loop benchmark's first wave in its mean TTFT: the measured rows were
+    taken with 10 x concurrency requests per run (InferenceX's benchmark_serving protocol),
+    the first `concurrency` of them released at once, so 0.1 at least; fitted since
+    2026.12.06-4 (0.17: the first wave's queue echoes into the next; fixing it at 0.1 left
+    the fit to explain those TTFTs with slower matmuls, and TPOT 1 point worse)."""
     kv_output_share: float = Field(default=0.5, ge=0, le=1)
     """Share of the output a running sequence holds in KV cache on average, for admission."""
     wave_spread: float = Field(default=0.2, gt=0, le=1)

@@ -146,7 +146,12 @@ def test_a_prediction_far_from_measured_data_says_so_with_a_wider_band(catalog: 
         u = p.uncertainty  # type: ignore[attr-defined]
         return float(u.ttft_high_ms / u.ttft_low_ms)
 
-    assert spread(datasheet_gpu) >= spread(measured_gpu)
+    # The widest band any class showed: no measured configuration's is wider, an MoE's narrower.
+    measured = [
+        catalog.predict(query(config, 1.0)) for config in CONFIGS if config[1] != "L4-PCIE-24GB"
+    ]
+    assert all(spread(datasheet_gpu) >= spread(p) * (1 - 1e-9) for p in measured)
+    assert spread(datasheet_gpu) > spread(catalog.predict(query(CONFIGS[2], 1.0)))
 
 
 def test_a_transient_open_loop_run_is_not_fitted(catalog: Planner) -> None:

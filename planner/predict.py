@@ -169,7 +169,7 @@ class Planner:
 
     def extrapolation(self, model: ModelSpec, gpu: GpuSpec, level: str) -> str | None:
         """What the calibration never saw measured for this configuration, in words (None
-        when it saw both the GPU and the model's architecture)."""
+        when it saw the GPU, with models of this kind, and the model's architecture)."""
         unseen = []
         if level == "default":
             unseen.append(f"no measured vLLM runs on {gpu.id}: its rates come from the datasheet")
@@ -181,6 +181,8 @@ class Planner:
                     f"no measured {kind} runs on {gpu.id}: its rates come from "
                     f"{' and '.join(measured)} models"
                 )
+        if model.architecture_key not in self.calibration.model_factors:
+            unseen.append(f"no measured runs of {model.id}'s architecture")
         return "; ".join(unseen) or None
 
     def _model(self, model_id: str) -> ModelSpec:

@@ -141,6 +141,9 @@ def test_a_prediction_far_from_measured_data_says_so_with_a_wider_band(catalog: 
     assert dense_on_moe_gpu.extrapolated == (
         "no measured dense runs on H200-SXM-141GB: its rates come from MoE models"
     )
+    # Nor was Qwen3-14B's architecture ever measured, on any GPU.
+    unmeasured = catalog.predict(query(("Qwen/Qwen3-14B", "H100-SXM-80GB", 1, 1000, 200), 1.0))
+    assert unmeasured.extrapolated == "no measured runs of Qwen/Qwen3-14B's architecture"
 
     def spread(p: object) -> float:
         u = p.uncertainty  # type: ignore[attr-defined]

@@ -185,8 +185,12 @@ def _solve(
     if closed:
         assert concurrency is not None
         admission = np.maximum(concurrency - running, 0.0) / np.maximum(rate, 1e-9)
-        full_budget_step = step_seconds(c, 0.0, 0.0, budget, prefill_context)
-        first_wave = (running * prefill / budget + 1) / 2 * full_budget_step + admission
+        # The first wave prefills its prompts in steps of the whole budget, the last one (or
+        # the only one, for a wave smaller than the budget) of what is left; on average its
+        # requests wait for half of them and their own.
+        wave_tokens = running * prefill
+        wave_prefill = step_seconds(c, 0.0, 0.0, np.minimum(wave_tokens, budget), prefill_context)
+        first_wave = (np.maximum(wave_tokens / budget, 1.0) + 1) / 2 * wave_prefill + admission
         steady_ttft = fixed + queueing + admission
         mean_ttft = (1 - serving.first_wave_weight) * steady_ttft + serving.first_wave_weight * (
             request_overhead_s + first_wave
@@ -335,10 +339,12 @@ def _wave_wait(requests: Array, service: Array, window: Array) -> Array:
     A closed loop with fixed-ish lengths moves in waves: requests that started together
     finish within a window set by the spread of their output lengths, and their successors
     arrive together. Past saturation (requests x service > window) the wave queues for the
-    excess, half of it on average; below, M/D/1 at the wave's own load.
+    excess, half of it on average; below, M/D/1 at the wave's own load. A request waits for
+    the others only: one alone in flight never queues.
     """
-    load = np.minimum(requests * service / np.maximum(window, 1e-9), 0.9)
-    backlog = np.maximum(requests * service - window, 0.0) / 2
+    others = np.maximum(requests - 1.0, 0.0)
+    load = np.minimum(others * service / np.maximum(window, 1e-9), 0.9)
+    backlog = np.maximum(others * service - window, 0.0) / 2
     return np.asarray(backlog + service * load / (2 * (1 - load)))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from kb.catalog import gpu_prices, planner
@@ -73,6 +73,21 @@ def test_tpot_never_falls_as_concurrency_rises(
     if low.fits and low.source == high.source == "modelled":
         assert low.tpot_ms and high.tpot_ms
         assert high.tpot_ms.mean >= low.tpot_ms.mean * (1 - 1e-6)
+
+
+@PROPERTY
+@given(query=closed_loop_queries(1))
+def test_one_request_in_flight_waits_for_no_one(catalog: Planner, query: PredictionQuery) -> None:
+    # A closed loop of one is a trickle: its first "wave" is one prompt, not a full budget.
+    # (With a few output tokens, most of its steps are its own prefill, which the model's
+    # wait for a step boundary counts and an idle engine does not have.)
+    assume(query.osl >= 32)
+    closed, trickle = catalog.predict_many(
+        [query, query.model_copy(update={"concurrency": None, "qps": 1e-3})]
+    )
+    if closed.fits and closed.source == trickle.source == "modelled":
+        assert closed.ttft_ms and trickle.ttft_ms
+        assert closed.ttft_ms.mean == pytest.approx(trickle.ttft_ms.mean, rel=0.15)
 
 
 @PROPERTY

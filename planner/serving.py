@@ -23,7 +23,7 @@ sustains (`Batch.max_rates`), past which a prediction is overloaded.
 A closed loop (N requests always in flight, X = running / (TTFT + (osl - 1) x TPOT)) moves
 in waves of requests that finish, and return, together; and a closed-loop benchmark starts
 all N at once: that first wave's TTFT, and the prefill steps its requests decode through,
-are blended in with the share of requests it holds (`first_wave_weight`).
+are blended in with a fitted weight (`first_wave_weight`).
 """
 
 from __future__ import annotations

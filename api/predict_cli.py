@@ -56,6 +56,7 @@ QUERY_COLUMNS = (
     "isl_p95",
     "osl_p95",
     "concurrency",
+    "fixed_lengths",
     "qps",
     "arrival",
     "burstiness",
@@ -78,6 +79,9 @@ def predict(
     isl: Annotated[int | None, typer.Option(min=1, help="Input tokens per request.")] = None,
     osl: Annotated[int | None, typer.Option(min=1, help="Output tokens per request.")] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="Requests in flight.")] = None,
+    fixed_lengths: Annotated[
+        bool, typer.Option(help="Closed loop: every request exactly --isl/--osl (waves).")
+    ] = False,
     qps: Annotated[float | None, typer.Option(min=0.0, help="Arrivals per second.")] = None,
     input_csv: Annotated[Path | None, typer.Option("--input", help="CSV of queries.")] = None,
     output_csv: Annotated[Path | None, typer.Option("--output", help="CSV to write.")] = None,
@@ -147,6 +151,7 @@ def predict(
                 "isl": isl,
                 "osl": osl,
                 "concurrency": concurrency,
+                "fixed_lengths": fixed_lengths,
                 "qps": qps,
                 "arrival": arrival,
                 "burstiness": burstiness,

@@ -40,6 +40,13 @@ def gpu_specs(*, session: Session) -> dict[str, GpuSpec]:
     return {g.id: gpu_spec(g) for g in session.exec(select(Hardware))}
 
 
+def _fixed_lengths(distribution: str | None) -> bool:
+    """vLLM's random dataset draws no spread unless a range ratio says so (its default was 1,
+    then 0: both fixed)."""
+    text = distribution or ""
+    return text == "fixed" or text == "random" or "range_ratio=0" in text
+
+
 def measured_points(
     *, session: Session, engine: str = "vllm", held_aside: bool = False
 ) -> list[MeasuredPoint]:
@@ -84,6 +91,7 @@ def measured_points(
                 max_num_batched_tokens=b.max_num_batched_tokens,
                 gpu_memory_utilization=b.gpu_memory_utilization,
                 reference=b.id,
+                fixed_lengths=_fixed_lengths(b.length_distribution),
                 dp=b.dp,
             )
         )

@@ -59,6 +59,8 @@ class Batch:
     """The calibration's decode correction per candidate (`decode_correction`)."""
     prefill_share: np.ndarray
     """Share of each prompt prefill computes (the rest is found in the prefix cache)."""
+    fixed_lengths: np.ndarray
+    """Closed loops of fixed lengths (`PredictionQuery.fixed_lengths`)."""
 
     def take(self, index: np.ndarray) -> Batch:
         """The same batch for a subset of its candidates."""
@@ -75,6 +77,7 @@ class Batch:
             isl_p95=self.isl_p95[index],
             osl_p95=self.osl_p95[index],
             prefill_share=self.prefill_share[index],
+            fixed_lengths=self.fixed_lengths[index],
         )
 
     def solve(self, closed: bool, load: np.ndarray) -> SteadyState:
@@ -82,7 +85,15 @@ class Batch:
         c = self.coefficients
         if closed:
             state = closed_loop(
-                c, self.isl, self.osl, load, self.budget, self.cap, self.serving, self.prefill_share
+                c,
+                self.isl,
+                self.osl,
+                load,
+                self.budget,
+                self.cap,
+                self.serving,
+                self.prefill_share,
+                self.fixed_lengths,
             )
         else:
             state = open_loop(

@@ -67,6 +67,9 @@ class ServingCalibration(Frozen):
     the fit to explain those TTFTs with slower matmuls, and TPOT 1 point worse)."""
     kv_output_share: float = Field(default=0.5, ge=0, le=1)
     """Share of the output a running sequence holds in KV cache on average, for admission."""
+    fixed_wave_spread: float = Field(default=0.05, gt=0, le=1)
+    """The same for a benchmark of fixed lengths: its requests finish within the stagger of
+    their prefills, and return as a wave."""
     wave_spread: float = Field(default=0.2, gt=0, le=1)
     """Share of the decode time over which a closed loop's wave of requests finishes (and
     its successors arrive): 0.2 for output lengths uniform in [0.8, 1] x OSL."""

@@ -240,6 +240,8 @@ class CatalogIndex:
             tpot_factor=self.tpot_factor[index],
             tpot_slope=self.tpot_slope[index],
             prefill_share=constant(self.engine.prefill_share),
+            # Production traffic (an open loop) has no benchmark's fixed lengths.
+            fixed_lengths=np.zeros(n, dtype=bool),
         )
 
 

@@ -69,8 +69,8 @@ FITTED_STEP: dict[str, tuple[float, float, float, float]] = {
 """The step parameters fitted per group; the rest keep their defaults."""
 STEP_PARAMS = tuple(FITTED_STEP)
 STEP_BOUNDS = tuple((low, high) for low, high, *_ in FITTED_STEP.values())
-SERVING_PARAMS = ("wave_spread", "first_wave_weight")
-SERVING_BOUNDS = ((0.01, 1.0), (0.0, 0.5))
+SERVING_PARAMS = ("wave_spread", "first_wave_weight", "fixed_wave_spread")
+SERVING_BOUNDS = ((0.01, 1.0), (0.0, 0.5), (0.01, 1.0))
 QUEUED_RUN_SHARE = 0.25
 MAX_PLAUSIBLE_UTILISATION = 0.8
 """A closed loop's requests/s x 2 x active parameters x (isl + osl) over the replica's dense
@@ -103,6 +103,7 @@ class FitRows:
     """Open-loop arrivals per second (NaN for closed-loop rows)."""
     arrival_cv2: Array
     closed: np.ndarray
+    fixed_lengths: np.ndarray
     budget: Array
     cap: Array
     ttft_s: Array
@@ -219,6 +220,7 @@ def prepare(
         qps=column([p.qps or np.nan for p in kept]),
         arrival_cv2=column([p.arrival_cv2 for p in kept]),
         closed=np.array([p.closed for p in kept], dtype=bool),
+        fixed_lengths=np.array([p.fixed_lengths for p in kept], dtype=bool),
         budget=column([cfg.max_num_batched_tokens for _, _, cfg in candidates]),
         cap=column(caps),
         ttft_s=column([p.ttft_ms / 1e3 for p in kept]),
@@ -258,7 +260,11 @@ def predict(
             rows.budget[rows_at],
             np.maximum(rows.cap[rows_at], 1.0),
             serving,
-            **({} if solve is closed_loop else {"arrival_cv2": rows.arrival_cv2[rows_at]}),
+            **(
+                {"fixed_lengths": rows.fixed_lengths[rows_at]}
+                if solve is closed_loop
+                else {"arrival_cv2": rows.arrival_cv2[rows_at]}
+            ),
         )
         # A load predicted past what the replica sustains has no steady-state latency.
         overloaded = ~state.stable.astype(bool)

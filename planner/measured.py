@@ -51,6 +51,8 @@ class MeasuredPoint(Frozen):
     """The run's engine settings where the source states them (else vLLM's defaults)."""
     reference: str
     """Where it came from (the benchmark row id)."""
+    fixed_lengths: bool = False
+    """Every request had exactly the stated lengths (a closed loop of them moves in waves)."""
     dp: int | None = 1
     """Attention data-parallel degree of the replica (None: not stated). Only dp 1 is a
     replica the planner models: the others are left out of fits and look-ups."""
@@ -79,6 +81,7 @@ class MeasuredPoint(Frozen):
                 "isl": self.isl,
                 "osl": self.osl,
                 "concurrency": self.concurrency,
+                "fixed_lengths": self.fixed_lengths,
                 "qps": self.qps,
                 "arrival": "poisson" if self.closed else arrival,
                 "burstiness": 1.0 if self.closed else burstiness,

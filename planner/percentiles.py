@@ -99,7 +99,10 @@ def samples(
     u_phase, u_wait, u_tpot, u_wave, u_isl, u_osl = _grids(n_samples)
     step = state.tpot_s[:, None]
     overhead = state.request_overhead_s[:, None]
-    busy = np.clip(state.prefill_utilisation, 1e-3, 1.0)[:, None]
+    # A closed loop's requests come in waves, and each waits for the others in its wave; an
+    # open loop's wait only the share of them that find the budget busy.
+    load = np.ones_like(state.prefill_utilisation) if closed else state.prefill_utilisation
+    busy = np.clip(load, 1e-3, 1.0)[:, None]
     wait_if_waiting = np.maximum(state.prefill_wait_s[:, None] / busy, 0.0)
     # Zero wait below the utilisation (tail 0), exponential above: in place, since this
     # runs on every candidate at every step of a search.

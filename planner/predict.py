@@ -223,6 +223,7 @@ class Planner:
             tpot_factor=column([level for level, _ in corrections]),
             tpot_slope=column([slope for _, slope in corrections]),
             prefill_share=column([p.cfg.prefill_share for p in plans]),
+            fixed_lengths=np.array([p.query.fixed_lengths for p in plans], dtype=bool),
         )
 
     def steady_states(

@@ -32,6 +32,9 @@ class PredictionQuery(EngineSettings):
     osl_p95: int | None = Field(default=None, ge=1)
     concurrency: int | None = Field(default=None, ge=1)
     """Closed loop: requests always in flight."""
+    fixed_lengths: bool = False
+    """Closed loop: every request has exactly `isl` and `osl` tokens (a benchmark's fixed
+    lengths), so requests that start together finish together and return as a wave."""
     qps: float | None = Field(default=None, gt=0)
     """Open loop: arrivals per second."""
     arrival: ArrivalProcess = "poisson"
@@ -104,6 +107,7 @@ class Prediction(Frozen):
             "isl": q.isl,
             "osl": q.osl,
             "concurrency": q.concurrency,
+            "fixed_lengths": q.fixed_lengths,
             "qps": q.qps,
             "arrival": q.arrival,
             "burstiness": q.burstiness,

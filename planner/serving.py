@@ -88,7 +88,9 @@ def _solve(
     arrival_cv2: Array,
     prefill_share: Array,
     decoding: Array | None = None,
+    wave_spread: Array | None = None,
 ) -> SteadyState:
+    """`wave_spread`: a closed loop's, per candidate (see `ServingCalibration`)."""
     request_overhead_s = c.request_overhead_s
     decode_context = isl + osl / 2
     # Prefill computes the prompt's uncached suffix; each of its tokens attends to the cached
@@ -138,7 +140,8 @@ def _solve(
         # share one step, so a request holds the server for its share of a full step.
         queue_service = prefill_ / available * full_step
         if closed:
-            wait = _wave_wait(running[at], queue_service, serving.wave_spread * (osl_ - 1) * step)
+            assert wave_spread is not None
+            wait = _wave_wait(running[at], queue_service, wave_spread[at] * (osl_ - 1) * step)
         else:
             # Kingman's G/D/1 approximation: M/D/1 scaled by the arrivals' variability.
             wait = arrival_cv2[at] / 2 * utilisation / (1 - utilisation) * queue_service
@@ -357,8 +360,10 @@ def closed_loop(
     cap: Array,
     serving: ServingCalibration,
     prefill_share: Array | float = 1.0,
+    fixed_lengths: Array | bool = False,
 ) -> SteadyState:
-    """`concurrency` requests always in flight (a benchmark client's closed loop)."""
+    """`concurrency` requests always in flight (a benchmark client's closed loop), of fixed
+    lengths or not."""
     return _solve(
         c,
         isl,
@@ -370,6 +375,9 @@ def closed_loop(
         qps=None,
         arrival_cv2=np.full_like(isl, 1.0),
         prefill_share=_per_candidate(prefill_share, isl),
+        wave_spread=_per_candidate(
+            np.where(fixed_lengths, serving.fixed_wave_spread, serving.wave_spread), isl
+        ),
     )
 
 

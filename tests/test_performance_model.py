@@ -16,6 +16,7 @@ from planner.memory import fit
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
 from planner.specs import ServingConfig
+from tests.test_cli import preflight
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,39 @@ def test_one_request_in_flight_waits_for_no_one(catalog: Planner, query: Predict
     if closed.fits and closed.source == trickle.source == "modelled":
         assert closed.ttft_ms and trickle.ttft_ms
         assert closed.ttft_ms.mean == pytest.approx(trickle.ttft_ms.mean, rel=0.15)
+
+
+def test_a_closed_loop_of_fixed_lengths_queues_in_waves(catalog: Planner) -> None:
+    # vLLM issue 24684's run (held aside): 64 clients, 1k-token prompts, exactly 128 tokens out.
+    query = PredictionQuery(
+        model_id="meta-llama/Llama-3.1-8B-Instruct",
+        gpu_id="H100-SXM-80GB",
+        isl=1022,
+        osl=128,
+        concurrency=64,
+    )
+    spread, fixed = catalog.predict_many([query, query.model_copy(update={"fixed_lengths": True})])
+    assert spread.ttft_ms and fixed.ttft_ms
+    # Requests that finish together return together and wait for each other's prefills.
+    assert fixed.ttft_ms.mean > 2 * spread.ttft_ms.mean
+    assert fixed.ttft_ms.mean == pytest.approx(579, rel=0.35)  # measured: 579 ms
+    alone = [query.model_copy(update={"concurrency": 1, "fixed_lengths": f}) for f in (False, True)]
+    one, one_fixed = catalog.predict_many(alone)
+    assert one.ttft_ms and one_fixed.ttft_ms
+    assert one_fixed.ttft_ms.mean == pytest.approx(one.ttft_ms.mean)  # a wave of one
+
+
+def test_the_cli_predicts_a_benchmark_of_fixed_lengths(seeded_sqlite_url: str) -> None:
+    args = ["predict", "--model", "llama-3.1-8b", "--gpu", "h100", "--isl", "1022", "--osl"]
+    args += ["128", "--concurrency", "64", "--json"]
+    varied, fixed = (
+        preflight(*args, *extra, database_url=seeded_sqlite_url)
+        for extra in ([], ["--fixed-lengths"])
+    )
+    assert varied.returncode == fixed.returncode == 0, varied.stderr + fixed.stderr
+    ttft = [json.loads(run.stdout)["ttft_ms"]["mean"] for run in (varied, fixed)]
+    assert json.loads(fixed.stdout)["fixed_lengths"] is True
+    assert ttft[1] > 2 * ttft[0]
 
 
 @PROPERTY

@@ -82,31 +82,12 @@ class Batch:
 
     def solve(self, closed: bool, load: np.ndarray) -> SteadyState:
         """Closed loop at `load` requests in flight, or open loop at `load` requests/s."""
-        c = self.coefficients
-        if closed:
-            state = closed_loop(
-                c,
-                self.isl,
-                self.osl,
-                load,
-                self.budget,
-                self.cap,
-                self.serving,
-                self.prefill_share,
-                self.fixed_lengths,
-            )
-        else:
-            state = open_loop(
-                c,
-                self.isl,
-                self.osl,
-                load,
-                self.budget,
-                self.cap,
-                self.serving,
-                self.arrival_cv2,
-                self.prefill_share,
-            )
+        shared = (self.coefficients, self.isl, self.osl, load, self.budget, self.cap, self.serving)
+        state = (
+            closed_loop(*shared, self.prefill_share, self.fixed_lengths)
+            if closed
+            else open_loop(*shared, self.arrival_cv2, self.prefill_share)
+        )
         return self._corrected(state, closed)
 
     def at_decode(self, decoding: np.ndarray) -> SteadyState:

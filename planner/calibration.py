@@ -63,16 +63,16 @@ class ServingCalibration(Frozen):
     """Weight of a closed-loop benchmark's first wave in its mean TTFT: the measured rows were
     taken with 10 x concurrency requests per run (InferenceX's benchmark_serving protocol),
     the first `concurrency` of them released at once, so 0.1 at least; fitted since
-    2026.12.06-4 (0.17: the first wave's queue echoes into the next; fixing it at 0.1 left
-    the fit to explain those TTFTs with slower matmuls, and TPOT 1 point worse)."""
+    2026.12.06-4 (the first wave's queue echoes into the next; fixed at 0.1, the fit explained
+    those TTFTs with slower matmuls, and TPOT was 1 point worse)."""
     kv_output_share: float = Field(default=0.5, ge=0, le=1)
     """Share of the output a running sequence holds in KV cache on average, for admission."""
-    fixed_wave_spread: float = Field(default=0.05, gt=0, le=1)
-    """The same for a benchmark of fixed lengths: its requests finish within the stagger of
-    their prefills, and return as a wave."""
     wave_spread: float = Field(default=0.2, gt=0, le=1)
     """Share of the decode time over which a closed loop's wave of requests finishes (and
     its successors arrive): 0.2 for output lengths uniform in [0.8, 1] x OSL."""
+    fixed_wave_spread: float = Field(default=0.05, gt=0, le=1)
+    """The same for a benchmark of fixed lengths: its requests finish within the stagger of
+    their prefills, and return as a wave."""
 
 
 class Residuals(Frozen):

@@ -161,10 +161,10 @@ def prepare(
                 )
             )
             continue
-        # Requests/s a closed loop completes (an open loop's offered rate says nothing here:
-        # an overloaded server serves less).
-        seconds = (decoding + point.ttft_ms) / 1e3
-        served = 0.0 if point.concurrency is None else point.concurrency / seconds
+        residence = (decoding + point.ttft_ms) / 1e3
+        # The requests/s a closed loop completes (an open loop's offered rate says nothing
+        # here: an overloaded server serves less).
+        served = (point.concurrency or 0) / residence
         flops = 2.0 * model.params_active_b * 1e9 * (point.isl + point.osl) * served
         utilisation = flops / (point.tp * gpu.tensor_tflops(point.precision) * 1e12)
         if utilisation > MAX_PLAUSIBLE_UTILISATION:
@@ -178,7 +178,7 @@ def prepare(
             )
             continue
         if not point.closed and point.num_prompts and point.qps:
-            span, residence = point.num_prompts / point.qps, (decoding + point.ttft_ms) / 1e3
+            span = point.num_prompts / point.qps
             if span < TRANSIENT_SPAN * residence:
                 excluded.append(
                     (

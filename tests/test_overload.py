@@ -72,7 +72,7 @@ def test_the_limit_is_the_most_served_before_the_replica_first_falls_behind(
     # (or a little before, where the prefill budget fills), not at a later turn.
     batch = catalog.batch([catalog.plan(query(config, 1.0))])
     decoding = np.geomspace(0.5, batch.cap[0], 600)
-    served = np.array([batch.at_decode(np.array([d])).requests_per_s[0] for d in decoding])
+    served = batch.take(np.zeros(len(decoding), dtype=np.intp)).at_decode(decoding).requests_per_s
     first_turn = int(np.argmax(np.diff(served) < 0)) if (np.diff(served) < 0).any() else -1
     limit = catalog.predict(query(config, 0.01)).max_sustainable_qps
     assert limit is not None

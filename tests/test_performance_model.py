@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from kb.catalog import gpu_prices, planner
+from kb.catalog import gpu_prices, measured_points, planner
 from kb.db import session_scope
 from planner.calibration import CALIBRATION_FILE, stored_calibration
 from planner.capacity import CapacityOption, CapacitySpec, GpuPrice, option_query, search
@@ -73,7 +73,10 @@ def test_tpot_never_falls_as_concurrency_rises(
     )
     if low.fits and low.source == high.source == "modelled":
         assert low.tpot_ms and high.tpot_ms
-        assert high.tpot_ms.mean >= low.tpot_ms.mean * (1 - 1e-6)
+        # Within 0.1 %: with one decode a request (osl 2), the mix of steps with and without
+        # a prefill chunk shifts as a request joins (an 8B model on an H100, 638-token
+        # prompts: 10.406 ms at one in flight, 10.405 at two).
+        assert high.tpot_ms.mean >= low.tpot_ms.mean * (1 - 1e-3)
 
 
 @PROPERTY
@@ -91,21 +94,23 @@ def test_one_request_in_flight_waits_for_no_one(catalog: Planner, query: Predict
         assert closed.ttft_ms.mean == pytest.approx(trickle.ttft_ms.mean, rel=0.15)
 
 
-def test_a_closed_loop_of_fixed_lengths_queues_in_waves(catalog: Planner) -> None:
-    # vLLM issue 24684's run (held aside): 64 clients, 1k-token prompts, exactly 128 tokens out.
-    query = PredictionQuery(
-        model_id="meta-llama/Llama-3.1-8B-Instruct",
-        gpu_id="H100-SXM-80GB",
-        isl=1022,
-        osl=128,
-        concurrency=64,
+def test_a_closed_loop_of_fixed_lengths_queues_in_waves(
+    catalog: Planner, seeded_sqlite_url: str
+) -> None:
+    # The held-aside run of fixed lengths (vLLM issue 24684: 64 clients, 1k-token prompts,
+    # exactly 128 tokens out), never fitted: its source's length distribution says it.
+    with session_scope(seeded_sqlite_url) as session:
+        held = measured_points(session=session, held_aside=True)
+    (run,) = [p for p in held if p.closed and p.fixed_lengths]
+    fixed = run.query()
+    spread, predicted = catalog.predict_many(
+        [fixed.model_copy(update={"fixed_lengths": False}), fixed]
     )
-    spread, fixed = catalog.predict_many([query, query.model_copy(update={"fixed_lengths": True})])
-    assert spread.ttft_ms and fixed.ttft_ms
+    assert spread.ttft_ms and predicted.ttft_ms and predicted.source == "modelled"
     # Requests that finish together return together and wait for each other's prefills.
-    assert fixed.ttft_ms.mean > 2 * spread.ttft_ms.mean
-    assert fixed.ttft_ms.mean == pytest.approx(579, rel=0.35)  # measured: 579 ms
-    alone = [query.model_copy(update={"concurrency": 1, "fixed_lengths": f}) for f in (False, True)]
+    assert predicted.ttft_ms.mean > 2 * spread.ttft_ms.mean
+    assert predicted.ttft_ms.mean == pytest.approx(run.ttft_ms, rel=0.35)
+    alone = [fixed.model_copy(update={"concurrency": 1, "fixed_lengths": f}) for f in (False, True)]
     one, one_fixed = catalog.predict_many(alone)
     assert one.ttft_ms and one_fixed.ttft_ms
     assert one_fixed.ttft_ms.mean == pytest.approx(one.ttft_ms.mean)  # a wave of one
@@ -311,7 +316,7 @@ def test_decode_correction_carries_to_variants_of_a_measured_architecture(
 
 def test_stored_calibration_is_what_the_code_fits_today(seeded_sqlite_url: str) -> None:
     """A change to the model without `preflight calibrate` leaves stale parameters behind."""
-    from kb.catalog import gpu_specs, measured_points, model_specs, other_engine_points
+    from kb.catalog import gpu_specs, model_specs, other_engine_points
     from planner.fit import fit_calibration, prepare
 
     with session_scope(seeded_sqlite_url) as session:

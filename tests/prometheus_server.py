@@ -24,6 +24,17 @@ def prometheus(targets: Sequence[str], folder: Path) -> Iterator[str]:
         server.wait(10)
 
 
+def wait_for_series(url: str, query: str, timeout_s: float = 60) -> None:
+    """Until `query` returns a series."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=5).json()
+        if found["data"]["result"]:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus never answered {query}")
+
+
 def wait_for_scrapes(url: str, metric: str, samples: int, timeout_s: float = 30) -> None:
     """Until Prometheus holds `samples` scrapes of `metric` (a rate needs two at least)."""
     deadline = time.monotonic() + timeout_s

@@ -30,7 +30,7 @@ from planner.catalog_index import Candidate
 from planner.prediction import PredictionQuery
 from settings import Settings
 from tests.conftest import free_port, kb_copy
-from tests.prometheus_server import prometheus, wait_for_scrapes
+from tests.prometheus_server import prometheus, wait_for_scrapes, wait_for_series
 from tests.test_cli import PREFLIGHT
 from tests.test_workflows import explore, run_session, start, state, wait_for
 from workflows.assistant import AssistantWorkflow
@@ -49,7 +49,8 @@ QPS, PROMPT, OUTPUT, SECONDS = 4.0, 1000, 64, 15
 WINDOW_S = 60
 """Longer than the whole test: every request falls inside the queries' window."""
 CLIENT_TOLERANCE = 0.15
-"""Client and server time the same requests; the client adds HTTP and its own loop."""
+"""Client and server time the same requests; the client adds HTTP and its own loop (to a
+first token, up to JITTER_MS: 12 ms seen on 43 ms here, as vLLM's own TTFT excludes it)."""
 PREDICTION_TOLERANCE, JITTER_MS = 0.3, 25.0
 """The emulator runs the planner's step model in real time on two cores it shares with the
 load generator and Prometheus: its HTTP path and event loop add a few to ~20 ms to each
@@ -93,9 +94,9 @@ def test_the_slo_report_agrees_with_the_client_and_the_prediction(
         server = measure(PrometheusConnect(url=url), SloQueries(NAME, window=f"{WINDOW_S}s"))
 
     assert client["completed"] >= 0.7 * QPS * SECONDS and not client["errors"]
-    for metric in ("ttft", "tpot"):
+    for metric, jitter in (("ttft", JITTER_MS), ("tpot", 0.0)):
         observed, measured = server[f"{metric}_mean_ms"], client[f"{metric}_ms"]["mean"]
-        assert observed == pytest.approx(measured, rel=CLIENT_TOLERANCE), metric
+        assert observed == pytest.approx(measured, rel=CLIENT_TOLERANCE, abs=jitter), metric
     # p90 from the histograms: within one of vLLM's buckets of the client's p90.
     assert server["ttft_p90_ms"] <= 2.5 * client["ttft_ms"]["p90"] + 50
     # The rate spans the whole window, load and quiet: times the window, it counts requests.
@@ -173,9 +174,12 @@ def test_a_slowed_emulator_is_a_breach_the_monitor_proposes_to_fix_and_rollback_
         observing = await wait_for(handle, lambda s: s.stage == "observe")
         assert observing.deployment and observing.deployment.deployment_id
         deployment_id = observing.deployment.deployment_id
-        # Requests have finished and been scraped before the first check.
+        # Requests have finished within the checks' window, and been scraped, before the
+        # first check (the series exists from the start, before any request finishes).
         await asyncio.to_thread(
-            wait_for_scrapes, prometheus_url, "vllm:e2e_request_latency_seconds_count", 6
+            wait_for_series,
+            prometheus_url,
+            f"increase(vllm:e2e_request_latency_seconds_count[{settings.slo_window}]) > 0",
         )
         for done in range(1, 7):  # each check is a row, whether or not the status changed
             await env.sleep(MonitorPolicy().interval)

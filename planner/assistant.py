@@ -3,6 +3,7 @@ recognises, the use-case templates, the model cards and the GPU prices."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ NAMED_FIELDS = {
     "excluded_gpus": "gpus",
 }
 """Change fields whose values are model or GPU names."""
+REMEMBERED = 256
+"""Recommendations kept per catalog (a few hundred kB)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,12 @@ class Assistant:
     gpu_k8s: Mapping[str, GpuK8s] = field(default_factory=dict)
     approved_models: frozenset[str] | None = None
     """Models a cluster admin allows (None: the whole catalog)."""
+    _answers: dict[tuple[str, bool], Recommendations] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Recommendations already made over this catalog, by specification: people who leave
+    the essentials to the defaults ask the same question (a new catalog is a new Assistant)."""
+    _answers_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def read(self, text: str) -> DeploymentIntent:
         """The rules' reading of one message."""
@@ -69,10 +78,25 @@ class Assistant:
         return specify(intent, self.use_cases, self.vocabulary.gpu_vendors)
 
     def recommend(self, spec: DeploymentSpecification, wide: bool = False) -> Recommendations:
-        top = WIDE_TOP if wide else TOP
-        return recommend(
-            spec, self.planner, self.cards, self.use_cases, self.prices, top, self.approved_models
-        )
+        key = (spec.model_dump_json(), wide)
+        with self._answers_lock:
+            answer = self._answers.get(key)
+        if answer is None:
+            top = WIDE_TOP if wide else TOP
+            answer = recommend(
+                spec,
+                self.planner,
+                self.cards,
+                self.use_cases,
+                self.prices,
+                top,
+                self.approved_models,
+            )
+            with self._answers_lock:
+                while len(self._answers) >= REMEMBERED:
+                    del self._answers[next(iter(self._answers))]  # the oldest
+                self._answers[key] = answer
+        return answer
 
     def deployment_plan(
         self,

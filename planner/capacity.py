@@ -23,7 +23,7 @@ from planner.catalog_index import (
 )
 from planner.lazy import LazyList
 from planner.memory import fit
-from planner.percentiles import LatencyStats, samples, stats
+from planner.percentiles import LatencyStats, latency_stats, quantiles, samples
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
 from planner.requirements import (
@@ -96,9 +96,24 @@ class Infeasible(Candidate):
 
 
 @dataclass(frozen=True)
+class OptionColumns:
+    """What ranking reads of every option, as arrays in the options' order: a ranking of
+    thousands of options builds only the few it shows."""
+
+    model_ids: list[str]
+    gpu_ids: list[str]
+    usd_per_month: np.ndarray
+    """NaN where the price is unknown."""
+    ttft_p90_ms: np.ndarray
+    tpot_p90_ms: np.ndarray
+    e2e_p95_ms: np.ndarray
+
+
+@dataclass(frozen=True)
 class CapacityResult:
     options: LazyList[CapacityOption]
     """Ranked: cheapest first, unknown prices last."""
+    columns: OptionColumns
     infeasible: LazyList[Infeasible]
 
     def report(self, top: int | None = None) -> dict[str, list[dict[str, object]]]:
@@ -155,7 +170,7 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
         return Infeasible(**dict(index.candidates[chosen[j]]), reason=binding[j])
 
     keep = np.flatnonzero(rates > 0)
-    options = _size(
+    options, columns = _size(
         spec,
         batch.take(keep),
         [index.candidates[chosen[j]] for j in keep],
@@ -166,7 +181,9 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
     for i in range(min(spec.simulate_top, len(options))):
         options.replace(i, _simulated(planner, spec, options[i]))
     return CapacityResult(
-        options=options, infeasible=LazyList(len(unfit) + len(missed), infeasible)
+        options=options,
+        columns=columns,
+        infeasible=LazyList(len(unfit) + len(missed), infeasible),
     )
 
 
@@ -243,45 +260,46 @@ def _size(
     rates: np.ndarray,
     binding: list[str],
     prices: Sequence[GpuPrice],
-) -> LazyList[CapacityOption]:
+) -> tuple[LazyList[CapacityOption], OptionColumns]:
     """Replicas for peak and steady load, latency at the per-replica peak load, and cost;
     ranked cheapest first, unknown prices last, then by GPUs."""
     t, c = spec.traffic, spec.constraints
     usable = rates * (1 - spec.headroom)
     peak = np.maximum(spec.min_replicas, np.ceil(t.peak_qps / usable)).astype(int)
     steady = np.maximum(spec.min_replicas, np.ceil(t.steady_qps / usable)).astype(int)
-    state = batch.solve(closed=False, load=t.peak_qps / peak)
     cheapest = cheapest_prices(prices, c)
     quotes = [cheapest.get((cand.gpu_id, cand.tp)) for cand in found]
-    tp = np.asarray([cand.tp for cand in found])
+    tp = np.asarray([cand.tp for cand in found], dtype=int)
     per_gpu_hour = np.asarray([q.usd_per_gpu_hour if q else np.nan for q in quotes])
     hourly, steady_hourly = per_gpu_hour * tp * peak, per_gpu_hour * tp * steady
     monthly = hourly * HOURS_PER_MONTH
     tokens_per_hour = t.steady_qps * (t.prompt_tokens_mean + t.output_tokens_mean) * 3600
     within = ~(monthly > (c.max_monthly_cost_usd or np.inf))  # unknown prices stay
-    order = [
-        i for i in np.lexsort((tp * peak, np.nan_to_num(monthly), np.isnan(monthly))) if within[i]
-    ]
+    order = np.lexsort((tp * peak, np.nan_to_num(monthly), np.isnan(monthly)))
+    order = order[within[order]]
+    # Percentiles at each option's per-replica peak load, for all options at once.
+    ranked = batch.take(order)
+    at = ranked.solve(closed=False, load=t.peak_qps / peak[order])
+    ttft, tpot, e2e = samples(
+        at, ranked.serving, ranked.osl, False, ranked.isl, ranked.isl_p95, ranked.osl_p95
+    )
+    ttft_q, tpot_q = quantiles(ttft, at.ttft_s), quantiles(tpot, at.tpot_s)
+    e2e_q = quantiles(e2e, at.ttft_s + (ranked.osl - 1) * at.tpot_s)
 
     def known(value: float) -> float | None:
         return None if np.isnan(value) else float(value)
 
     def option(rank: int) -> CapacityOption:
         i = order[rank]
-        one = batch.take(np.asarray([i]))
-        at = state.take(np.asarray([i]))
-        ttft, tpot, e2e = samples(
-            at, one.serving, one.osl, False, one.isl, one.isl_p95, one.osl_p95
-        )
         return CapacityOption(
             **dict(found[i]),
             max_qps_per_replica=float(rates[i]),
             replicas_for_peak=int(peak[i]),
             min_replicas=int(steady[i]),
             gpus_total=int(peak[i] * tp[i]),
-            ttft_ms=stats(ttft, at.ttft_s)[0],
-            tpot_ms=stats(tpot, at.tpot_s)[0],
-            e2e_ms=stats(e2e, at.ttft_s + (one.osl - 1) * at.tpot_s)[0],
+            ttft_ms=latency_stats(ttft_q[rank]),
+            tpot_ms=latency_stats(tpot_q[rank]),
+            e2e_ms=latency_stats(e2e_q[rank]),
             price=quotes[i],
             usd_per_hour=known(hourly[i]),
             usd_per_month=known(monthly[i]),
@@ -290,7 +308,15 @@ def _size(
             binding_slo=binding[i],
         )
 
-    return LazyList(len(order), option)
+    columns = OptionColumns(
+        model_ids=[found[i].model_id for i in order],
+        gpu_ids=[found[i].gpu_id for i in order],
+        usd_per_month=monthly[order],
+        ttft_p90_ms=ttft_q[:, 2],
+        tpot_p90_ms=tpot_q[:, 2],
+        e2e_p95_ms=e2e_q[:, 3],
+    )
+    return LazyList(len(order), option), columns
 
 
 __all__ = [
@@ -299,6 +325,7 @@ __all__ = [
     "CapacitySpec",
     "GpuPrice",
     "Infeasible",
+    "OptionColumns",
     "SLOTargets",
     "SearchConstraints",
     "TrafficProfile",

@@ -69,7 +69,7 @@ def lognormal_sigma(p95_over_mean: ArrayLike) -> Array:
 
 def _lognormal_factor(mean: Array, p95: Array | None, u: Array) -> Array:
     """Multiplicative spread of a length around its mean, matching its p95."""
-    if p95 is None:
+    if p95 is None or not len(mean):
         return np.ones((len(mean), len(u)))
     ratio = np.maximum(np.asarray(p95) / np.asarray(mean), 1.0)
     # Candidates of one search share their lengths: compute each distinct spread once.
@@ -101,8 +101,7 @@ def samples(
     overhead = state.request_overhead_s[:, None]
     # A closed loop's requests come in waves, and each waits for the others in its wave; an
     # open loop's wait only the share of them that find the budget busy.
-    load = np.ones_like(state.prefill_utilisation) if closed else state.prefill_utilisation
-    busy = np.clip(load, 1e-3, 1.0)[:, None]
+    busy = np.ones_like(step) if closed else np.clip(state.prefill_utilisation, 1e-3, 1.0)[:, None]
     wait_if_waiting = np.maximum(state.prefill_wait_s[:, None] / busy, 0.0)
     # Zero wait below the utilisation (tail 0), exponential above: in place, since this
     # runs on every candidate at every step of a search.
@@ -142,23 +141,27 @@ def percentile(values: Array, q: float) -> Array:
     return np.asarray(np.partition(values, k, axis=1)[:, k])
 
 
-def stats(values_s: Array, mean_s: Array | None = None) -> list[LatencyStats]:
-    """Per-candidate LatencyStats in ms; `mean_s` overrides the sample mean (the model's)."""
+def quantiles(values_s: Array, mean_s: Array | None = None) -> Array:
+    """Per candidate, in ms: the mean then PERCENTILES, shape (candidates, 5); `mean_s`
+    overrides the sample mean (the model's)."""
     # Linear interpolation between order statistics (NumPy's default), at fixed positions.
     k = values_s.shape[1]
     position = np.asarray(PERCENTILES) / 100 * (k - 1)
     below = np.minimum(np.floor(position).astype(int), k - 2)
     weight = position - below
     ordered = np.sort(values_s, axis=1) * 1e3
-    quantiles = (ordered[:, below] * (1 - weight) + ordered[:, below + 1] * weight).T
     means = (mean_s if mean_s is not None else values_s.mean(axis=1)) * 1e3
-    return [
-        LatencyStats.model_construct(
-            mean=float(means[i]),
-            p50=float(quantiles[0, i]),
-            p90=float(quantiles[1, i]),
-            p95=float(quantiles[2, i]),
-            p99=float(quantiles[3, i]),
-        )
-        for i in range(values_s.shape[0])
-    ]
+    return np.column_stack(
+        [means, ordered[:, below] * (1 - weight) + ordered[:, below + 1] * weight]
+    )
+
+
+def latency_stats(row: Array) -> LatencyStats:
+    """One row of `quantiles` as LatencyStats."""
+    mean, p50, p90, p95, p99 = (float(v) for v in row)
+    return LatencyStats.model_construct(mean=mean, p50=p50, p90=p90, p95=p95, p99=p99)
+
+
+def stats(values_s: Array, mean_s: Array | None = None) -> list[LatencyStats]:
+    """Per-candidate LatencyStats in ms (`quantiles`, one object each)."""
+    return [latency_stats(row) for row in quantiles(values_s, mean_s)]

@@ -10,10 +10,9 @@ answer says what to relax, and by how much.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
+import numpy as np
 from pydantic import Field
 
 from planner.capacity import (
@@ -27,6 +26,7 @@ from planner.capacity import (
 from planner.intent import DeploymentSpecification, UseCaseProfile
 from planner.predict import Planner
 from planner.prediction import Prediction, Source
+from planner.ranking import Ranked, diverse, rank
 from planner.specs import Frozen
 
 TOP = 3
@@ -186,8 +186,10 @@ def recommend(
         if m in cards and m not in filtered and (pinned is None or m in pinned)
     )
     result = search(planner, _capacity(spec, eligible), prices)
-    ranked, front = _ranked(result, spec, cards)
-    chosen = _diverse(ranked, top)
+    ranked = rank(result.columns, spec, {m: c.quality_score for m, c in cards.items()})
+    models = [result.columns.model_ids[i] for i in ranked.order]
+    shown = diverse(models, top)
+    chosen = [result.options[ranked.order[k]] for k in shown]
     accuracy = _accuracy(planner)
     predictions = _at_peak(planner, chosen, spec)
     options = [
@@ -197,11 +199,11 @@ def recommend(
     return Recommendations(
         specification=spec,
         options=options,
-        feasible=len(ranked),
+        feasible=len(ranked.order),
         left_out=_left_out(spec, planner, result, ranked, options, filtered),
         relax=[] if options else _relax(spec, planner, eligible, prices, filtered),
         filtered=filtered,
-        landscape=_landscape(ranked, front, chosen, cards),
+        landscape=_landscape(result, ranked, shown, cards),
     )
 
 
@@ -237,23 +239,24 @@ def _band(prediction: Prediction) -> Band | None:
 
 
 def _landscape(
-    ranked: list[CapacityOption],
-    front: set[int],
-    chosen: list[CapacityOption],
-    cards: Mapping[str, ModelCard],
+    result: CapacityResult, ranked: Ranked, shown: list[int], cards: Mapping[str, ModelCard]
 ) -> list[LandscapePoint]:
     """The recommended options first (so the cap never drops them), then the front, then the
     best-ranked option of each (model, GPU); kept in rank order. Beyond the recommended
     ones only priced options: a chart with a cost axis cannot place an unknown bill."""
-    position = {id(o): i for i, o in enumerate(ranked)}
+    columns = result.columns
     best_of_pair: dict[tuple[str, str], int] = {}
-    for i, o in enumerate(ranked):
-        best_of_pair.setdefault((o.model_id, o.gpu_id), i)
-    wanted = [position[id(o)] for o in chosen] + [
-        i for i in [*sorted(front), *best_of_pair.values()] if ranked[i].usd_per_month is not None
+    for k, i in enumerate(ranked.order):
+        best_of_pair.setdefault((columns.model_ids[i], columns.gpu_ids[i]), k)
+    priced = np.isfinite(columns.usd_per_month[ranked.order])
+    wanted = shown + [
+        k for k in [*np.flatnonzero(ranked.front), *best_of_pair.values()] if priced[k]
     ]
-    picked = list(dict.fromkeys(wanted))[:LANDSCAPE_MAX]
-    return [_point(ranked[i], i in front, cards) for i in sorted(picked)]
+    picked = list(dict.fromkeys(int(k) for k in wanted))[:LANDSCAPE_MAX]
+    return [
+        _point(result.options[ranked.order[k]], bool(ranked.front[k]), cards)
+        for k in sorted(picked)
+    ]
 
 
 def _point(o: CapacityOption, pareto: bool, cards: Mapping[str, ModelCard]) -> LandscapePoint:
@@ -287,106 +290,6 @@ def _capacity(spec: DeploymentSpecification, models: list[str]) -> CapacitySpec:
         engine=spec.engine,
         simulate_top=0,
     )
-
-
-def _latency_use(option: CapacityOption, spec: DeploymentSpecification) -> float:
-    """The largest share of an SLO target the option uses at peak (1.0: exactly at it)."""
-    slo = spec.slo
-    uses = [
-        value / target
-        for value, target in (
-            (option.ttft_ms.p90, slo.ttft_p90_ms),
-            (option.tpot_ms.p90, slo.tpot_p90_ms),
-            (option.e2e_ms.p95, slo.e2e_p95_ms),
-        )
-        if target
-    ]
-    return max(uses) if uses else 0.0
-
-
-class Ranked(NamedTuple):
-    options: list[CapacityOption]
-    front: set[int]
-    """Positions in `options` of the Pareto front (cost, latency, quality)."""
-
-
-def _ranked(
-    result: CapacityResult, spec: DeploymentSpecification, cards: Mapping[str, ModelCard]
-) -> Ranked:
-    """Pareto-optimal options (cost, latency, quality) first, ordered by the priority;
-    then the rest in the same order. Preferred models lead."""
-    options = list(result.options)
-    if spec.constraints.max_monthly_cost_usd is not None:
-        # Under a budget, an unknown bill cannot be shown to fit it.
-        options = [o for o in options if o.usd_per_month is not None]
-    if not options:
-        return Ranked([], set())
-
-    def cost(o: CapacityOption) -> float:
-        return o.usd_per_month if o.usd_per_month is not None else math.inf
-
-    def quality(o: CapacityOption) -> float:
-        return cards[o.model_id].quality_score or 0.0
-
-    metrics = [(cost(o), _latency_use(o, spec), -quality(o)) for o in options]
-    front = _pareto(metrics)
-    ranks = [
-        {value: rank for rank, value in enumerate(sorted(set(column)))}
-        for column in zip(*metrics, strict=True)
-    ]
-
-    def key(i: int) -> tuple[float, ...]:
-        c, latency, q = metrics[i]
-        preferred = options[i].model_id in spec.preferred_models
-        by = {
-            "cost": (c, latency, q),
-            "latency": (latency, c, q),
-            "accuracy": (q, c, latency),
-            "balanced": (
-                ranks[0][c] / len(ranks[0])
-                + ranks[1][latency] / len(ranks[1])
-                + ranks[2][q] / len(ranks[2]),
-                c,
-            ),
-        }[spec.priority]
-        # Unpriced options last whatever the priority: nobody can approve an unknown bill.
-        return (not preferred, math.isinf(c), i not in front, *by)
-
-    order = sorted(range(len(options)), key=key)
-    return Ranked([options[i] for i in order], {k for k, i in enumerate(order) if i in front})
-
-
-def _pareto(metrics: list[tuple[float, float, float]]) -> set[int]:
-    """Indices no other option beats on every metric (all minimised)."""
-    order = sorted(range(len(metrics)), key=lambda i: metrics[i])
-    front: list[int] = []
-    for i in order:
-        if not any(
-            all(a <= b for a, b in zip(metrics[j], metrics[i], strict=True))
-            and metrics[j] != metrics[i]
-            for j in front
-        ):
-            front.append(i)
-    return set(front)
-
-
-def _diverse(ranked: list[CapacityOption], top: int) -> list[CapacityOption]:
-    """The best option of each model first (a list of one model in five GPU shapes says
-    less than five models), then the next best."""
-    chosen: list[CapacityOption] = []
-    seen: set[str] = set()
-    for option in ranked:
-        if option.model_id not in seen:
-            chosen.append(option)
-            seen.add(option.model_id)
-        if len(chosen) == top:
-            return chosen
-    for option in ranked:
-        if option not in chosen:
-            chosen.append(option)
-        if len(chosen) == top:
-            break
-    return chosen
 
 
 def _accuracy(planner: Planner) -> str:
@@ -474,7 +377,7 @@ def _left_out(
     spec: DeploymentSpecification,
     planner: Planner,
     result: CapacityResult,
-    ranked: list[CapacityOption],
+    ranked: Ranked,
     options: list[Recommendation],
     filtered: Mapping[str, str],
 ) -> list[LeftOut]:
@@ -498,15 +401,15 @@ def _left_out(
     return left
 
 
-def _why_not(
-    model: str | None, gpu: str | None, result: CapacityResult, ranked: list[CapacityOption]
-) -> str:
+def _why_not(model: str | None, gpu: str | None, result: CapacityResult, ranked: Ranked) -> str:
     def matches(model_id: str, gpu_id: str) -> bool:
         return (model is None or model_id == model) and (gpu is None or gpu_id == gpu)
 
-    feasible = [o for o in ranked if matches(o.model_id, o.gpu_id)]
-    if feasible:
-        best = feasible[0]
+    columns = result.columns
+    feasible = (i for i in ranked.order if matches(columns.model_ids[i], columns.gpu_ids[i]))
+    first = next(feasible, None)
+    if first is not None:
+        best = result.options[first]
         cost = (
             f"${best.usd_per_month:,.0f}/month"
             if best.usd_per_month is not None
@@ -539,8 +442,8 @@ def _relax(
         )
         return advice
 
-    def feasible(candidate: DeploymentSpecification) -> list[CapacityOption]:
-        return list(search(planner, _capacity(candidate, eligible), prices).options)
+    def feasible(candidate: DeploymentSpecification) -> CapacityResult:
+        return search(planner, _capacity(candidate, eligible), prices)
 
     c = spec.constraints
     if c.max_monthly_cost_usd is not None:
@@ -549,10 +452,12 @@ def _relax(
                 update={"constraints": c.model_copy(update={"max_monthly_cost_usd": None})}
             )
         )
-        costs = [o.usd_per_month for o in unbudgeted if o.usd_per_month is not None]
-        if costs:
+        costs = unbudgeted.columns.usd_per_month
+        if np.isfinite(costs).any():
             budget = c.max_monthly_cost_usd
-            advice.append(f"raise the budget to ${min(costs):,.0f}/month (from ${budget:,.0f})")
+            advice.append(
+                f"raise the budget to ${np.nanmin(costs):,.0f}/month (from ${budget:,.0f})"
+            )
     for factor in RELAX_STEPS:
         slo = spec.slo.model_copy(
             update={
@@ -561,7 +466,7 @@ def _relax(
                 if value is not None
             }
         )
-        if feasible(spec.model_copy(update={"slo": slo})):
+        if feasible(spec.model_copy(update={"slo": slo})).options:
             advice.append(
                 f"relax the latency targets by {factor:g}x: TTFT p90 {slo.ttft_p90_ms:,.0f} ms, "
                 f"TPOT p90 {slo.tpot_p90_ms:,.0f} ms, E2E p95 {slo.e2e_p95_ms:,.0f} ms"
@@ -569,7 +474,7 @@ def _relax(
             break
     if c.gpus is not None or c.excluded_gpus or c.max_tp < 8:
         wider = c.model_copy(update={"gpus": None, "excluded_gpus": [], "max_tp": 8})
-        options = feasible(spec.model_copy(update={"constraints": wider}))
+        options = feasible(spec.model_copy(update={"constraints": wider})).options
         if options:
             best = options[0]
             advice.append(f"allow other GPUs: {best.tp} x {best.gpu_id} would serve it")
@@ -580,7 +485,7 @@ def _relax(
                 "peak_qps": spec.traffic.peak_qps * factor,
             }
         )
-        if feasible(spec.model_copy(update={"traffic": traffic})):
+        if feasible(spec.model_copy(update={"traffic": traffic})).options:
             advice.append(f"plan for less load: {traffic.peak_qps:.1f} QPS at peak fits")
             break
     return advice or ["nothing in the catalog meets these requirements, even relaxed"]

@@ -3,7 +3,10 @@ the landscape of feasible options for the cost/latency/quality chart."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kb.catalog import assistant
 from kb.db import session_scope
@@ -11,6 +14,7 @@ from planner import recommend
 from planner.assistant import Assistant
 from planner.capacity import option_query
 from planner.intent import DeploymentSpecification
+from planner.ranking import pareto
 from planner.recommend import (
     LANDSCAPE_MAX,
     LandscapePoint,
@@ -135,3 +139,28 @@ def test_a_small_cap_keeps_the_recommended_options_first(
     assert len(result.options) == 5
     # The cap leaves room for none but the recommended: the first four are there.
     assert {p.id for p in result.landscape} == {r.id for r in result.options[:4]}
+
+
+@given(
+    st.lists(
+        st.tuples(*[st.sampled_from([0.0, 1.0, 2.0, float("inf")])] * 3), min_size=1, max_size=30
+    )
+)
+def test_the_front_is_every_option_no_other_beats(metrics: list[tuple[float, ...]]) -> None:
+    rows = np.asarray(metrics)
+    front = pareto(rows)
+    for i, row in enumerate(rows):
+        beaten = any(np.all(other <= row) and np.any(other != row) for other in rows)
+        assert front[i] == (not beaten)
+
+
+def test_the_same_question_is_answered_once(helper: Assistant) -> None:
+    spec = helper.specify(helper.read(DESCRIPTIONS[2]))
+    first = helper.recommend(spec)
+    assert helper.recommend(spec.model_copy()) is first
+    assert helper.recommend(spec, wide=True) is not first
+    busier = spec.model_copy(
+        update={"traffic": spec.traffic.model_copy(update={"peak_qps": spec.traffic.peak_qps * 2})}
+    )
+    again = helper.recommend(busier)
+    assert again is not first and again.specification == busier

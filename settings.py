@@ -7,6 +7,7 @@ which keeps the name every tool and platform already uses.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
@@ -43,6 +44,8 @@ class Settings(BaseSettings):
     temporal_task_queue: str = "preflight"
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
     """Web UI port of the embedded Temporal dev server (`make run` only)."""
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    """Worker processes `make run` starts: planning is CPU-bound, so one per core."""
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     llm_base_url: str | None = None

@@ -35,6 +35,7 @@ def activities(settings: Settings) -> list[Callable[..., Any]]:
     """Every activity, bound to its dependencies."""
     knowledge_base = KnowledgeBaseActivities(settings.resolved_database_url)
     session, deploy = SessionActivities(settings), DeployActivities(settings)
+    session.warm()
     slo, rehearsal = SloActivities(settings), RehearsalActivities(settings)
     return [
         knowledge_base.kb_stats,

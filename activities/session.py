@@ -8,6 +8,7 @@ transient and retried by the workflow's policy.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +22,7 @@ from kb.db import session_scope
 from kb.repository import NotLoadedError
 from kb.sessions import record_session_event
 from planner.assistant import Assistant
+from planner.catalog_index import CatalogIndex
 from planner.conversation import Conversation, Reply, respond
 from planner.deployment import PlanError
 from planner.deployment_plan import DeploymentPlan, describe
@@ -99,6 +101,15 @@ class SessionActivities:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._catalog = CatalogCache(settings.resolved_database_url, settings.approved_models)
+
+    def warm(self) -> None:
+        """What a worker's first turn would otherwise wait a second for: the catalog, its
+        index under vLLM's default settings, and the LLM client's import."""
+        import activities.llm  # noqa: F401
+
+        with contextlib.suppress(NotLoadedError):
+            helper = self._catalog.get()
+            CatalogIndex.of(helper.planner)
 
     def _assistant(self) -> Assistant:
         try:

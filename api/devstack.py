@@ -86,7 +86,8 @@ class Stack:
             ],
         )
         wait_for_port(host, int(port), 60, temporal)
-        self._start("worker", [sys.executable, "-m", "worker"])
+        for n in range(1, settings.workers + 1):
+            self._start(f"worker-{n}", [sys.executable, "-m", "worker"])
         api = self._start(
             "api",
             [

@@ -44,6 +44,7 @@ def test_run_serves_health_docs_and_the_demo_then_stops_everything_on_ctrl_c(
         "PREFLIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
         "PREFLIGHT_TEMPORAL_UI_PORT": str(ui_port),
         "PREFLIGHT_MEASURED_DATA_DIR": str(MEASURED_DIR),
+        "PREFLIGHT_WORKERS": "2",
     }
     env.pop("DATABASE_URL", None)
     log = tmp_path / "stack.log"
@@ -77,15 +78,14 @@ def test_run_serves_health_docs_and_the_demo_then_stops_everything_on_ctrl_c(
         assert "/health" in openapi["paths"]
         pids = {
             name: int(pid)
-            for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", log.read_text())
+            for name, pid in re.findall(r"started ([\w-]+) \(pid (\d+)\)", log.read_text())
         }
-        assert set(pids) == {"temporal", "worker", "api"}
+        assert set(pids) == {"temporal", "worker-1", "worker-2", "api"}
         assert (tmp_path / "preflight.db").exists()
-        # The worker starts beside the API: give it the same patience as /health.
-        while "worker polling task queue" not in log.read_text() and time.monotonic() < deadline:
-            assert stack.poll() is None, log.read_text()
+        # The workers start beside the API: give them the same patience as /health.
+        while log.read_text().count("worker polling task queue") < 2:
+            assert stack.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.5)
-        assert "worker polling task queue" in log.read_text(), log.read_text()
 
         # A new user's first minute: `preflight demo` against the running stack.
         demo = subprocess.run(
@@ -106,6 +106,8 @@ def test_run_serves_health_docs_and_the_demo_then_stops_everything_on_ctrl_c(
         if stack.poll() is None:
             stack.kill()
     text = log.read_text()
-    assert text.index("stopped api") < text.index("stopped worker") < text.index("stopped temporal")
+    order = ("api", "worker-2", "worker-1", "temporal")
+    stopped = [text.index(f"stopped {name}") for name in order]
+    assert stopped == sorted(stopped), text
     assert not [name for name, pid in pids.items() if pid_alive(pid)]
     assert not port_open(api_port) and not port_open(temporal_port)

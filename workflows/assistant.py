@@ -77,6 +77,8 @@ WRONG_STAGE = "WrongStage"
 SYSTEM = "preflight"
 REPLY_IN_HISTORY = "reply-in-history"
 """Patch id: chat replies are kept in the history (sessions from before replay without)."""
+OPTIONS_IN_TURN = "options-in-turn"
+"""Patch id: a chat turn's options come with it (sessions from before planned them twice)."""
 
 
 class StepError(Exception):
@@ -589,17 +591,21 @@ class AssistantWorkflow:
             state.stage, state.recommendations = "collect", None
             return
         state.stage = "recommend"
-        evaluation = await self._planning(
-            SessionActivities.evaluate,
-            EditInput(intent=turn.conversation.intent, changes={}, wide=turn.reply.wide),
-        )
-        state.recommendations, state.scenarios, self._what_ifs = evaluation.recommendations, [], []
+        recommendations = turn.recommendations
+        # The turn's own options: sessions from before it carried them planned them again.
+        if not workflow.patched(OPTIONS_IN_TURN) or recommendations is None:
+            recommendations = (
+                await self._planning(
+                    SessionActivities.evaluate,
+                    EditInput(intent=turn.conversation.intent, changes={}, wide=turn.reply.wide),
+                )
+            ).recommendations
+        state.recommendations, state.scenarios, self._what_ifs = recommendations, [], []
         state.stage = "explore"
         self._log(
             SYSTEM,
             "recommended",
-            f"{evaluation.recommendations.feasible} feasible, "
-            f"{len(evaluation.recommendations.options)} shown",
+            f"{recommendations.feasible} feasible, {len(recommendations.options)} shown",
         )
 
     async def _planning(self, activity: Callable[[Any, Any], T], argument: Any) -> T:

@@ -10,7 +10,9 @@ from api.console import fail
 from api.identity import ROLES, KeysFileError, add_key, load_keys
 from settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, help="API users, their roles and keys.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="API users, their roles and keys."
+)
 
 
 @app.command("add")

@@ -70,3 +70,24 @@ def test_set_on_prem_price(tmp_path: Path, seeded_sqlite_url: str) -> None:
     )
     assert refused.returncode == 2
     assert "usd-per-gpu-hour" in refused.stderr
+
+
+def test_a_command_imports_only_what_it_uses(seeded_sqlite_url: str) -> None:
+    """`preflight plan` reads words and plans: the Kubernetes and OpenAI clients (seconds to
+    import) wait for the commands that talk to a cluster or an LLM."""
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from api.cli import app\n"
+        "result = CliRunner().invoke(app, ['plan', 'A chatbot for 200 people.'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert 'feasible configurations' in result.output, result.output\n"
+        "print(sorted(m for m in ('kubernetes', 'openai', 'fastapi') if m in sys.modules))\n"
+    )
+    env = os.environ | {"DATABASE_URL": seeded_sqlite_url}
+    env.pop("PREFLIGHT_LLM_BASE_URL", None)
+    run = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

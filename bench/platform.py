@@ -1,0 +1,203 @@
+"""The platform under load: the real stack of `make run` (Temporal dev server, worker, API)
+in a scratch folder, N people chatting at once, and the CLI's and `POST /plan`'s times.
+
+Each simulated person starts a session with a description and answers "I don't know" until
+the options come (at most three messages, as a person who knows little would). Latencies are
+per call as the client sees them; the report gives p50/p95 per call kind and the errors.
+`PREFLIGHT_BENCH_SESSIONS` (default "1,20,100") names the crowd sizes to run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from api.devstack import Stack
+from api.identity import ensure_dev_keys
+from bench.timing import median_seconds
+from kb.migrate import upgrade
+from kb.repository import load
+from settings import Settings
+
+DESCRIPTION = (
+    "We want an internal support chatbot for about {users:,} employees; answers should start "
+    "within a second, and the budget is $15,000 a month."
+)
+"""Each person's own head count, so that no two ask the same question (which the planner
+answers once)."""
+MESSAGES = 3
+"""The description, then "I don't know" until no question is left, at most this many."""
+PLAN_CALLS = 20
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _stack() -> Iterator[tuple[Settings, dict[str, str]]]:
+    with tempfile.TemporaryDirectory() as folder:
+        env = {
+            "PREFLIGHT_STATE_DIR": folder,
+            "PREFLIGHT_API_PORT": str(_free_port()),
+            "PREFLIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
+            "PREFLIGHT_TEMPORAL_UI_PORT": str(_free_port()),
+            "PREFLIGHT_DATABASE_URL": "",
+            "PREFLIGHT_REHEARSE": "false",
+        }
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        # The stack's own output (and its children's) goes to stderr: stdout is the report.
+        sys.stdout.flush()
+        stdout = os.dup(1)
+        os.dup2(2, 1)
+        try:
+            settings = Settings()
+            upgrade(settings.resolved_database_url)
+            load(url=settings.resolved_database_url, measured_dir=settings.measured_data_dir)
+            keys = ensure_dev_keys(settings.state_dir, settings.resolved_api_keys_file)
+            stack = Stack(settings)
+            try:
+                stack.start()
+                yield settings, keys
+            finally:
+                stack.stop()
+        finally:
+            sys.stdout.flush()
+            os.dup2(stdout, 1)
+            os.close(stdout)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _summary(seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {}
+    ordered = sorted(seconds)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {
+        "calls": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1e3, 1),
+        "p95_ms": round(p95 * 1e3, 1),
+    }
+
+
+async def _person(
+    client: httpx.AsyncClient,
+    key: str,
+    users: int,
+    calls: dict[str, list[float]],
+    errors: list[str],
+) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def call(kind: str, path: str, message: str) -> dict[str, object] | None:
+        start = time.perf_counter()
+        response = await client.post(path, headers=headers, json={"message": message})
+        calls[kind].append(time.perf_counter() - start)
+        if response.status_code >= 400:
+            errors.append(f"{kind}: {response.status_code} {response.text[:200]}")
+            return None
+        answer: dict[str, object] = response.json()
+        return answer
+
+    state = await call("start with a message", "/sessions", DESCRIPTION.format(users=users))
+    for _ in range(MESSAGES - 1):
+        if not state or not state["questions"]:
+            break
+        path = f"/sessions/{state['session_id']}/messages"
+        state = await call("chat message", path, "I don't know")
+    if state is not None and state["questions"]:
+        errors.append("still asking after three messages")
+
+
+async def _crowd(base: str, key: str, people: int, first: int = 1000) -> dict[str, object]:
+    """`people` sessions at once, the i-th for `first` + 10 i users."""
+    calls: dict[str, list[float]] = {"start with a message": [], "chat message": []}
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=people, max_keepalive_connections=people)
+    async with httpx.AsyncClient(base_url=base, timeout=300.0, limits=limits) as client:
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(_person(client, key, first + 10 * i, calls, errors) for i in range(people))
+        )
+        wall = time.perf_counter() - start
+    every = [s for seconds in calls.values() for s in seconds]
+    return {
+        "sessions": people,
+        "wall_s": round(wall, 2),
+        "every_call": _summary(every),
+        **{kind: _summary(seconds) for kind, seconds in calls.items()},
+        "errors": len(errors),
+        "first_errors": errors[:3],
+    }
+
+
+def _plan_http_s(base: str, key: str) -> float:
+    users = iter(range(50_000, 60_000, 10))  # a new question each call
+    with httpx.Client(base_url=base, timeout=60.0) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+
+        def one() -> None:
+            body = {"message": DESCRIPTION.format(users=next(users))}
+            client.post("/plan", headers=headers, json=body).raise_for_status()
+
+        one()  # the API's first plan loads the catalog
+        return median_seconds(one, PLAN_CALLS)
+
+
+def _cli_s(settings: Settings) -> dict[str, float]:
+    """`preflight plan` against start-up alone (the interpreter importing nothing)."""
+    preflight = str(Path(sys.executable).parent / "preflight")
+
+    def plan() -> None:
+        message = DESCRIPTION.format(users=1000)
+        subprocess.run([preflight, "plan", message], check=True, capture_output=True)
+
+    def bare() -> None:
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+    plan_s, bare_s = median_seconds(plan, 5), median_seconds(bare, 5)
+    return {
+        "preflight_plan_ms": round(plan_s * 1e3),
+        "python_start_ms": round(bare_s * 1e3),
+        "beyond_start_up_ms": round((plan_s - bare_s) * 1e3),
+    }
+
+
+def run() -> dict[str, object]:
+    sizes = [int(n) for n in os.environ.get("PREFLIGHT_BENCH_SESSIONS", "1,20,100").split(",")]
+    with _stack() as (settings, keys):
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        key = keys["alice"]
+        warm = asyncio.run(_crowd(base, key, 1, first=100))
+        crowds, first = [], 2000
+        for n in sizes:
+            crowds.append(asyncio.run(_crowd(base, key, n, first)))
+            first += 10 * n
+        plan_ms = round(_plan_http_s(base, key) * 1e3, 1)
+        cli = _cli_s(settings)
+    return {
+        "crowds": crowds,
+        "warm_up": warm["every_call"],
+        "post_plan_median_ms": plan_ms,
+        "cli": cli,
+        "reproduce": "PREFLIGHT_BENCH_SESSIONS=1,20,100 .venv/bin/python -m bench platform",
+    }

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import urllib3
 from kubernetes import client
-from pydantic import BaseModel
 
 from activities.kinds import ObjectRef, object_ref
+from workflows.payloads import AppliedObject, ReadyResult
 
 VERBS = ("get", "create", "patch", "delete")
 """What a deploy and its rollback need: read state, create via apply, change, remove."""
@@ -58,23 +58,6 @@ class NotReady(ClusterError):  # noqa: N818
         super().__init__(
             f"InferenceService {namespace}/{name} not Ready after {timeout_s:g} s: {last}"
         )
-
-
-class AppliedObject(BaseModel):
-    kind: str
-    name: str
-    namespace: str
-    action: Literal["created", "configured", "unchanged"]
-    resource_version: str | None
-    dry_run: bool
-
-
-class ReadyResult(BaseModel):
-    name: str
-    namespace: str
-    conditions: list[str]
-    url: str | None
-    waited_s: float
 
 
 def check_permissions(

@@ -11,40 +11,31 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Literal
 
 from openai import OpenAI, OpenAIError
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import cluster, gitops, kubeconfig, rollout
-from activities.session import invalid
 from settings import Settings
+from workflows.payloads import (
+    ApplyRequest,
+    DeployResult,
+    DeployTarget,
+    ReadyResult,
+    RollbackResult,
+    SmokeRequest,
+    SmokeResult,
+    UndoRequest,
+    WaitRequest,
+    invalid,
+)
 
 HEARTBEAT_S = 10.0
 """Wait in slices this long, heartbeating between them, so a dead worker is noticed."""
 SMOKE_PROMPT = "Here is a short story about a robot who learns to paint:"
 """A prompt any model continues for a few tokens (an instruction may get an instant stop)."""
 SMOKE_TOKENS = 16
-
-
-class DeployTarget(BaseModel):
-    kind: Literal["gitops", "cluster"]
-    folder: str | None = None
-    """GitOps: the folder the manifests are written to."""
-    commit: bool = False
-    """GitOps: commit the folder with git."""
-    context: str | None = None
-    """Cluster: the kubeconfig context (None: the current one, or in-cluster)."""
-    endpoint: str | None = None
-    """Where the smoke request goes when the cluster reports no URL (a GitOps rehearsal, a
-    port-forward); None with GitOps means no smoke request."""
-    wait_timeout_s: float = 900.0
-
-    @property
-    def label(self) -> str:
-        return f"gitops:{self.folder}" if self.kind == "gitops" else f"cluster:{self.context}"
 
 
 def recorded_target(target: DeployTarget) -> str:
@@ -55,42 +46,6 @@ def recorded_target(target: DeployTarget) -> str:
             raise ValueError("a GitOps target needs a folder")
         return rollout.gitops_label(Path(target.folder))
     return rollout.cluster_label(kubeconfig.active_context(target.context))
-
-
-class ApplyRequest(BaseModel):
-    target: DeployTarget
-    manifests: list[dict[str, Any]]
-    name: str
-    namespace: str
-    actor: str
-    owner: str
-    dry_run: bool
-
-
-class WaitRequest(BaseModel):
-    target: DeployTarget
-    deployment_id: str
-    name: str
-    namespace: str
-    actor: str
-
-
-class SmokeRequest(BaseModel):
-    endpoint: str
-    model: str
-
-
-class SmokeResult(BaseModel):
-    endpoint: str
-    ttft_ms: float
-    tpot_ms: float | None
-    """None when the answer was a single token."""
-    tokens: int
-
-
-class RollbackRequest(BaseModel):
-    deployment_id: str
-    actor: str
 
 
 class DeployActivities:
@@ -126,7 +81,7 @@ class DeployActivities:
         return f"{len(request.manifests)} objects allowed in {target.context}"
 
     @activity.defn
-    def apply_manifests(self, request: ApplyRequest) -> rollout.DeployResult:
+    def apply_manifests(self, request: ApplyRequest) -> DeployResult:
         """Server-side apply (a dry run when asked), or write the GitOps folder; recorded as
         a revision unless a dry run. Waiting for Ready is its own step."""
         try:
@@ -149,7 +104,7 @@ class DeployActivities:
             raise invalid(str(error)) from None
 
     @activity.defn
-    def wait_until_ready(self, request: WaitRequest) -> cluster.ReadyResult:
+    def wait_until_ready(self, request: WaitRequest) -> ReadyResult:
         """Poll the InferenceService until Ready, heartbeating; not Ready in time is final."""
         target = self._target(request.target)
         assert isinstance(target, rollout.ClusterTarget)
@@ -228,7 +183,7 @@ class DeployActivities:
         )
 
     @activity.defn
-    def roll_back(self, request: RollbackRequest) -> rollout.RollbackResult:
+    def roll_back(self, request: UndoRequest) -> RollbackResult:
         """The compensation: restore the revision before, or delete what was created."""
         try:
             return rollout.rollback(

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
 
 from activities.kinds import APPLY_ORDER, object_ref
 from activities.manifests import dump
+from workflows.payloads import GitOpsResult
 
 KUSTOMIZATION = "kustomization.yaml"
 AUTHOR_NAME, AUTHOR_EMAIL = "Preflight", "preflight@localhost"
@@ -24,16 +24,6 @@ AUTHOR_NAME, AUTHOR_EMAIL = "Preflight", "preflight@localhost"
 
 class GitOpsError(RuntimeError):
     """The folder cannot be written or committed; the message says why."""
-
-
-class GitOpsResult(BaseModel):
-    folder: Path
-    files: list[str]
-    """Every file the kustomization lists, in apply order."""
-    changed: list[str]
-    """Files written or rewritten (kustomization.yaml included), or removed."""
-    commit: str | None = None
-    """The new commit's id, when one was asked for and git saw a change."""
 
 
 def file_name(manifest: dict[str, Any]) -> str:

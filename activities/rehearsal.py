@@ -22,33 +22,15 @@ from pathlib import Path
 
 import httpx
 import yaml
-from pydantic import BaseModel
 from temporalio import activity
 
-from activities.session import invalid
-from activities.slo import Configuration
 from planner.catalog_index import Candidate
-from planner.requirements import TrafficProfile
 from settings import Settings
+from workflows.payloads import Rehearsal, RehearsalRequest, invalid
 
 PREFLIGHT = str(Path(sys.executable).parent / "preflight")
 STARTUP_S = 60.0
 SCRAPE_INTERVAL = "1s"
-
-
-class RehearsalRequest(BaseModel):
-    deployment_id: str
-    configuration: Configuration
-    served_model_name: str
-    traffic: TrafficProfile
-    qps: float
-    """Requests per second to send: a little of the specification's steady load."""
-
-
-class Rehearsal(BaseModel):
-    endpoint: str
-    prometheus_url: str
-    folder: str
 
 
 def free_port() -> int:

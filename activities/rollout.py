@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-from pydantic import BaseModel
 
 from activities import cluster, gitops, kubeconfig
 from activities.kinds import object_ref
 from kb import deployments
 from kb.db import session_scope
+from workflows.payloads import DeployResult, RollbackResult
 
 
 def cluster_label(context: str) -> str:
@@ -52,25 +52,6 @@ class GitOpsTarget:
     @property
     def label(self) -> str:
         return gitops_label(self.folder)
-
-
-class DeployResult(BaseModel):
-    target: str
-    deployment_id: str | None = None
-    """None for a dry run, which records nothing."""
-    revision: int | None = None
-    new_revision: bool = False
-    applied: list[cluster.AppliedObject] = []
-    files: gitops.GitOpsResult | None = None
-    ready: cluster.ReadyResult | None = None
-
-
-class RollbackResult(BaseModel):
-    deployment_id: str
-    action: deployments.AuditAction
-    restored_revision: int | None
-    """The revision running now; None when everything was deleted."""
-    detail: str
 
 
 class RollbackError(RuntimeError):

@@ -9,11 +9,9 @@ transient and retried by the workflow's policy.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.intent import understand
 from activities.manifests import ManifestError, render, to_yaml, validate
@@ -23,76 +21,23 @@ from kb.repository import NotLoadedError
 from kb.sessions import record_session_event
 from planner.assistant import Assistant
 from planner.catalog_index import CatalogIndex
-from planner.conversation import Conversation, Reply, respond
+from planner.conversation import respond
 from planner.deployment import PlanError
-from planner.deployment_plan import DeploymentPlan, describe
-from planner.intent import DeploymentIntent, DeploymentSpecification
-from planner.recommend import Recommendation, Recommendations
+from planner.deployment_plan import describe
 from planner.specification import SpecificationError
 from planner.whatif import ScenarioRow, WhatIfError, compare
 from settings import Settings
-
-INVALID = "InvalidInput"
-"""`ApplicationError.type` of every refusal the user can fix."""
-
-
-def invalid(message: str) -> ApplicationError:
-    return ApplicationError(message, type=INVALID, non_retryable=True)
-
-
-class ConverseInput(BaseModel):
-    conversation: Conversation
-    message: str
-
-
-class Turn(BaseModel):
-    conversation: Conversation
-    reply: Reply
-    recommendations: Recommendations | None
-    """Options once no essential question is open (None while asking)."""
-
-
-class EditInput(BaseModel):
-    intent: DeploymentIntent
-    changes: dict[str, Any]
-    wide: bool = False
-
-
-class Evaluation(BaseModel):
-    intent: DeploymentIntent
-    specification: DeploymentSpecification
-    recommendations: Recommendations
-
-
-class Scenario(BaseModel):
-    name: str
-    changes: dict[str, Any]
-
-
-class CompareInput(BaseModel):
-    intent: DeploymentIntent
-    scenarios: list[Scenario]
-
-
-class PrepareInput(BaseModel):
-    recommendation: Recommendation
-    specification: DeploymentSpecification
-    name: str
-    namespace: str
-
-
-class Prepared(BaseModel):
-    plan: DeploymentPlan
-    manifests: list[dict[str, Any]]
-    yaml: str
-
-
-class SessionEvent(BaseModel):
-    session_id: str
-    seq: int
-    actor: str
-    action: str
-    detail: str
+from workflows.payloads import (
+    CompareInput,
+    ConverseInput,
+    EditInput,
+    Evaluation,
+    Prepared,
+    PrepareInput,
+    SessionEvent,
+    Turn,
+    invalid,
+)
 
 
 class SessionActivities:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
 
 from prometheus_api_client import PrometheusConnect
-from pydantic import BaseModel
 from temporalio import activity
 
 from activities.slo_queries import PrometheusError, SloQueries, breached, measure
@@ -21,46 +19,11 @@ from kb.db import session_scope
 from kb.slo_checks import record_slo_check
 from kb.tables import Outcome
 from planner.capacity import option_query
-from planner.catalog_index import Candidate
 from planner.prediction import Prediction, PredictionQuery
 from planner.requirements import TrafficProfile
-from planner.rightsizing import Advice, Deployed, advise
-from planner.specs import EngineSettings
+from planner.rightsizing import advise
 from settings import Settings
-
-SloCheckStatus = Literal["no_source", "ok", "breach", "error"]
-REHEARSAL = "REHEARSAL (emulated server, not a real model)"
-
-
-class SloCheckRequest(BaseModel):
-    deployment_id: str
-    targets: dict[str, float]
-    """SLO name (`ttft_p90_ms`, `tpot_p90_ms`, `e2e_p95_ms`) to its target."""
-    model_name: str | None = None
-    """vLLM's served model name, the `model_name` label of its metrics."""
-    configuration: Configuration | None = None
-    """With it, each measured check is also an outcome: observed against predicted."""
-    prometheus_url: str | None = None
-    """A Prometheus of this deployment's own (a rehearsal's); else the configured one."""
-    rehearsal: bool = False
-    """The numbers come from the emulator: said in every report, never an outcome."""
-
-
-class Configuration(Deployed, Candidate):
-    """What was deployed: enough to ask the planner about the load it actually serves, and
-    to advise on its size (the specification's lengths stand in for unmeasured ones)."""
-
-    engine: EngineSettings = EngineSettings()
-    """The vLLM settings it runs with (payloads recorded before 2026-12-06: the defaults)."""
-
-
-class SloReport(BaseModel):
-    status: SloCheckStatus
-    detail: str
-    measurements: dict[str, float] = {}
-    breached: list[str] = []
-    """Names of the targets the measurements exceed."""
-    advice: list[Advice] = []
+from workflows.payloads import REHEARSAL, Configuration, SloCheckRequest, SloReport
 
 
 class SloActivities:

@@ -18,6 +18,7 @@ from kb import deployments
 from kb.db import session_scope
 from kb.migrate import upgrade
 from settings import get_settings
+from workflows.payloads import DeployResult
 
 
 def deploy_command(
@@ -172,7 +173,7 @@ def _target(
     return rollout.GitOpsTarget(folder=folder, commit=commit)
 
 
-def _report(result: rollout.DeployResult, dry_run: bool) -> None:
+def _report(result: DeployResult, dry_run: bool) -> None:
     verb = "would be" if dry_run else "were"
     for applied in result.applied:
         typer.echo(f"{applied.action:10} {applied.kind} {applied.namespace}/{applied.name}")

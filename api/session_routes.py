@@ -37,10 +37,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.cluster import ClusterError
-from activities.deploy_steps import DeployTarget, recorded_target
+from activities.deploy_steps import recorded_target
 from activities.manifest_diff import compare
 from activities.manifests import to_yaml
-from activities.session import INVALID
 from api.errors import MEANINGS, Problem, ReadableValidation
 from api.identity import USER_NAME, Caller, CurrentCaller, require
 from kb import deployments
@@ -50,11 +49,13 @@ from planner.k8s_names import dns1123_label
 from settings import Settings
 from workflows.assistant import WRONG_STAGE, AssistantWorkflow
 from workflows.client import OWNER
-from workflows.session_state import (
+from workflows.payloads import (
     ENDED,
+    INVALID,
     ApprovalPolicy,
     ChatRequest,
     Decision,
+    DeployTarget,
     EditRequest,
     MonitorPolicy,
     RollbackRequest,

@@ -23,6 +23,7 @@ from kb import deployments
 from kb.db import session_scope
 from tests.fake_apiserver import FakeApiServer, running, write_kubeconfig
 from tests.k8s_manifests import serving_manifests
+from workflows.payloads import DeployResult
 
 TOKEN = f"test-bearer-{secrets.token_hex(12)}"
 PLURALS = [
@@ -54,7 +55,7 @@ def target(api_client: client.ApiClient) -> rollout.ClusterTarget:
 
 def deploy(
     target: rollout.ClusterTarget, url: str, manifests: list[dict[str, Any]], **kwargs: Any
-) -> rollout.DeployResult:
+) -> DeployResult:
     options: dict[str, Any] = {"wait_timeout_s": 0, "poll_interval_s": 0.02, **kwargs}
     return rollout.deploy(
         manifests,

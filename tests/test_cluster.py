@@ -23,6 +23,7 @@ from activities import cluster, kubeconfig, rollout
 from kb import deployments
 from kb.db import session_scope
 from kb.migrate import upgrade
+from workflows.payloads import DeployResult
 
 KUBECONFIG = os.environ.get("KUBECONFIG", "")
 pytestmark = pytest.mark.skipif(
@@ -86,7 +87,7 @@ def test_deploy_journey_on_a_real_cluster(
     first, second = (journey_manifests(name, g, kserve) for g in ("one", "two"))
     target = rollout.ClusterTarget(api_client=api_client, context=context)
 
-    def deploy(manifests: list[dict[str, Any]]) -> rollout.DeployResult:
+    def deploy(manifests: list[dict[str, Any]]) -> DeployResult:
         return rollout.deploy(
             manifests,
             name=name,

@@ -24,7 +24,6 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from activities.deploy_steps import DeployTarget
 from activities.rehearsal import wait_healthy
 from api.identity import add_key
 from kb.db import session_scope
@@ -33,7 +32,7 @@ from settings import Settings
 from tests.conftest import free_port, kb_copy, temporal_dev_server
 from tests.test_workflows import DESCRIBE, explore, state
 from workflows.assistant import AssistantWorkflow
-from workflows.session_state import Decision, RollbackRequest, SelectRequest, SessionInput
+from workflows.payloads import Decision, DeployTarget, RollbackRequest, SelectRequest, SessionInput
 
 pytestmark = pytest.mark.integration
 

@@ -14,6 +14,7 @@ from activities import gitops, rollout
 from kb import deployments
 from kb.db import session_scope
 from tests.k8s_manifests import serving_manifests
+from workflows.payloads import DeployResult
 
 FILES = [
     "10-servingruntime-llama-8b-vllm.yaml",
@@ -98,7 +99,7 @@ def test_gitops_deploy_is_recorded_and_rolled_back(tmp_path: Path, database_url:
     folder = tmp_path / "gitops"
     target = rollout.GitOpsTarget(folder=folder, commit=True)
 
-    def deploy(max_num_seqs: int) -> rollout.DeployResult:
+    def deploy(max_num_seqs: int) -> DeployResult:
         return rollout.deploy(
             serving_manifests(max_num_seqs=max_num_seqs),
             name="llama-8b",

@@ -34,7 +34,7 @@ from tests.prometheus_server import prometheus, wait_for_scrapes, wait_for_serie
 from tests.test_cli import PREFLIGHT
 from tests.test_workflows import explore, run_session, start, state, wait_for
 from workflows.assistant import AssistantWorkflow
-from workflows.session_state import (
+from workflows.payloads import (
     Decision,
     EditRequest,
     MonitorPolicy,

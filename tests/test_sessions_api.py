@@ -23,7 +23,7 @@ from api.session_routes import deploy_target
 from settings import Settings
 from tests.conftest import free_port, kb_copy, temporal_dev_server
 from worker import build_worker
-from workflows.session_state import SessionState
+from workflows.payloads import SessionState
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_api_client import PrometheusConnect
 
-from activities.slo import Configuration, SloActivities, SloCheckRequest, served_at
+from activities.slo import SloActivities, served_at
 from activities.slo_queries import SloQueries, measure
 from kb.catalog import observed_outcomes, planner
 from kb.db import session_scope
@@ -27,6 +27,7 @@ from settings import Settings
 from tests.conftest import kb_copy
 from tests.prometheus_server import prometheus, wait_for_scrapes
 from tests.test_cli import preflight
+from workflows.payloads import Configuration, SloCheckRequest
 
 pytestmark = pytest.mark.integration
 MODEL = "llama-3-1-8b"

@@ -22,8 +22,6 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.deploy_steps import DeployTarget
-from activities.slo import SloCheckRequest, SloReport
 from kb.db import session_scope
 from kb.sessions import session_events
 from settings import Settings
@@ -31,16 +29,19 @@ from tests.conftest import kb_copy
 from tests.llm_server import llama_server, llama_server_log  # noqa: F401  (fixtures)
 from worker import activities, build_worker
 from workflows.assistant import AssistantWorkflow
-from workflows.session_state import (
+from workflows.payloads import (
     ApprovalPolicy,
     ChatRequest,
     Decision,
+    DeployTarget,
     EditRequest,
     MonitorPolicy,
     RollbackRequest,
     SelectRequest,
     SessionInput,
     SessionState,
+    SloCheckRequest,
+    SloReport,
     WhatIfRequest,
 )
 

@@ -24,41 +24,42 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.deploy_steps import (
-        ApplyRequest,
-        DeployActivities,
-        SmokeRequest,
-        WaitRequest,
-    )
-    from activities.deploy_steps import RollbackRequest as Compensation
-    from activities.rehearsal import RehearsalActivities, RehearsalRequest
-    from activities.session import (
-        INVALID,
-        CompareInput,
-        ConverseInput,
-        EditInput,
-        PrepareInput,
-        Scenario,
-        SessionActivities,
-        SessionEvent,
-    )
-    from activities.slo import REHEARSAL, Configuration
-    from workflows.monitor import SLO_REPORT_SIGNAL, MonitorInput, MonitorUpdate, MonitorWorkflow
-    from workflows.session_state import (
+    from activities.deploy_steps import DeployActivities
+    from activities.rehearsal import RehearsalActivities
+    from activities.session import SessionActivities
+    from workflows.monitor import MonitorWorkflow
+    from workflows.payloads import (
         ENDED,
+        INVALID,
+        REHEARSAL,
+        SLO_REPORT_SIGNAL,
+        ApplyRequest,
         Approval,
         ChatRequest,
+        CompareInput,
+        Configuration,
+        ConverseInput,
         Decision,
         DeploymentState,
+        EditInput,
         EditRequest,
         HistoryEntry,
+        MonitorInput,
+        MonitorUpdate,
+        PrepareInput,
+        RehearsalRequest,
         RollbackRequest,
+        Scenario,
         SelectRequest,
+        SessionEvent,
         SessionInput,
         SessionState,
         SloStatus,
+        SmokeRequest,
         Stage,
         Step,
+        UndoRequest,
+        WaitRequest,
         WhatIfRequest,
     )
 
@@ -657,7 +658,7 @@ class AssistantWorkflow:
         )
 
     async def _undo(self, deployment_id: str, actor: str) -> str:
-        request = Compensation(deployment_id=deployment_id, actor=actor)
+        request = UndoRequest(deployment_id=deployment_id, actor=actor)
         undone = await self._activity(DeployActivities.roll_back, request, 300)
         return undone.detail
 

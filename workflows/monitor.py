@@ -10,39 +10,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.slo import Configuration, SloActivities, SloCheckRequest, SloReport
-    from workflows.session_state import MonitorPolicy
-
-SLO_REPORT_SIGNAL = "slo_report"
-
-
-class MonitorInput(BaseModel):
-    parent_id: str
-    deployment_id: str
-    targets: dict[str, float]
-    model_name: str | None = None
-    """vLLM's served model name: how Prometheus labels the deployment's metrics."""
-    configuration: Configuration
-    """What was deployed; its replicas at peak are the base of a scale-out proposal."""
-    prometheus_url: str | None = None
-    """The deployment's own Prometheus (a rehearsal's); None: the configured one."""
-    rehearsal: bool = False
-    policy: MonitorPolicy
-    checks: int = 0
-    consecutive_breaches: int = 0
-    last_status: str | None = None
-
-
-class MonitorUpdate(BaseModel):
-    report: SloReport
-    checks: int
-    consecutive_breaches: int
-    proposal: str | None = None
+    from activities.slo import SloActivities
+    from workflows.payloads import (
+        SLO_REPORT_SIGNAL,
+        MonitorInput,
+        MonitorUpdate,
+        SloCheckRequest,
+        SloReport,
+    )
 
 
 def proposal(report: SloReport, checks: int) -> str:

@@ -16,7 +16,7 @@ from planner.assistant import Assistant
 from planner.conversation import DONT_KNOW, Conversation, Reply, respond
 from planner.deployment import PlanError
 from planner.intent import DeploymentIntent
-from planner.recommend import Recommendations
+from planner.recommendation import Recommendations
 from planner.specification import SpecificationError
 from planner.whatif import WhatIfError, compare
 from settings import get_settings

@@ -22,7 +22,7 @@ from planner.conversation import Conversation, Question, respond
 from planner.intent import DeploymentIntent, DeploymentSpecification
 from planner.loadcurve import LoadCurve, load_curve
 from planner.prediction import PredictionQuery
-from planner.recommend import Recommendations
+from planner.recommendation import Recommendations
 from planner.requirements import TrafficProfile
 from planner.specification import SpecificationError
 from planner.specs import Precision

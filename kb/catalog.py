@@ -19,7 +19,7 @@ from planner.deployment import GpuK8s
 from planner.intent import UseCaseProfile
 from planner.measured import MeasuredPoint
 from planner.predict import Planner
-from planner.recommend import ModelCard
+from planner.recommendation import ModelCard
 from planner.specs import GpuSpec, ModelSpec
 from planner.vocabulary import Vocabulary
 

@@ -14,7 +14,8 @@ from planner.deployment_plan import DeploymentPlan
 from planner.extract import extract
 from planner.intent import DeploymentIntent, DeploymentSpecification, UseCaseProfile
 from planner.predict import Planner
-from planner.recommend import TOP, WIDE_TOP, ModelCard, Recommendation, Recommendations, recommend
+from planner.recommend import TOP, WIDE_TOP, recommend
+from planner.recommendation import ModelCard, Recommendation, Recommendations
 from planner.specification import specify
 from planner.vocabulary import Vocabulary, key
 from planner.whatif import WhatIfError, with_changes

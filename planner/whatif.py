@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from planner.intent import DeploymentIntent
-from planner.recommend import Recommendations
+from planner.recommendation import Recommendations
 from planner.specs import Frozen
 
 PINS = {"model": "pinned_models", "gpu": "available_gpus"}

@@ -15,12 +15,8 @@ from planner.assistant import Assistant
 from planner.capacity import option_query
 from planner.intent import DeploymentSpecification
 from planner.ranking import pareto
-from planner.recommend import (
-    LANDSCAPE_MAX,
-    LandscapePoint,
-    Recommendation,
-    Recommendations,
-)
+from planner.recommend import LANDSCAPE_MAX
+from planner.recommendation import LandscapePoint, Recommendation, Recommendations
 
 DESCRIPTIONS = (
     "A chatbot for 2,000 employees, first token under 500 ms, $20k a month.",

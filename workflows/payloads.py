@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from planner.conversation import Conversation, Question, Reply
     from planner.deployment_plan import DeploymentPlan
     from planner.intent import DeploymentIntent, DeploymentSpecification
-    from planner.recommend import Recommendation, Recommendations
+    from planner.recommendation import Recommendation, Recommendations
     from planner.requirements import TrafficProfile
     from planner.rightsizing import Advice, Deployed
     from planner.specs import EngineSettings

@@ -60,6 +60,7 @@ from workflows.payloads import (
     MonitorPolicy,
     RollbackRequest,
     SelectRequest,
+    SessionChange,
     SessionInput,
     SessionState,
     Stage,
@@ -388,9 +389,12 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
             raise conflict(ENDED_MESSAGE)
         return handle, state
 
-    async def update(call: Awaitable[SessionState]) -> SessionState:
+    async def update(
+        handle: WorkflowHandle[AssistantWorkflow, SessionState], call: Awaitable[SessionChange]
+    ) -> SessionState:
+        """The session after the update `call` (which answers only with what it changed)."""
         try:
-            return await asyncio.wait_for(call, UPDATE_TIMEOUT_S)
+            await asyncio.wait_for(call, UPDATE_TIMEOUT_S)
         except WorkflowUpdateFailedError as error:
             raise update_refused(error) from None
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
@@ -404,6 +408,7 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise conflict(ENDED_MESSAGE) from None
             raise unavailable(error) from None
+        return await query(handle)
 
     async def signal(
         handle: WorkflowHandle[AssistantWorkflow, SessionState],
@@ -470,9 +475,10 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
             return await query(handle)
         try:
             return await update(
+                handle,
                 handle.execute_update(
                     AssistantWorkflow.chat, ChatRequest(actor=caller.user, message=message)
-                )
+                ),
             )
         except HTTPException as refused:
             if refused.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
@@ -611,9 +617,10 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
         while collecting or exploring."""
         handle, _ = await changeable(session_id, caller)
         return await update(
+            handle,
             handle.execute_update(
                 AssistantWorkflow.chat, ChatRequest(actor=caller.user, message=body.message)
-            )
+            ),
         )
 
     @routes.patch(
@@ -629,9 +636,10 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
         field or a bad value is 422 and changes nothing."""
         handle, _ = await changeable(session_id, caller)
         return await update(
+            handle,
             handle.execute_update(
                 AssistantWorkflow.edit_spec, EditRequest(actor=caller.user, changes=body.changes)
-            )
+            ),
         )
 
     @routes.post(
@@ -645,10 +653,11 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
         last few scenarios next to the current plan."""
         handle, _ = await changeable(session_id, caller)
         return await update(
+            handle,
             handle.execute_update(
                 AssistantWorkflow.what_if,
                 WhatIfRequest(actor=caller.user, name=body.name, changes=body.changes),
-            )
+            ),
         )
 
     @routes.post(
@@ -663,10 +672,11 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
         deployed yet."""
         handle, _ = await changeable(session_id, caller)
         return await update(
+            handle,
             handle.execute_update(
                 AssistantWorkflow.select,
                 SelectRequest(actor=caller.user, option_id=body.option_id, name=body.name),
-            )
+            ),
         )
 
     # ---- signals: decisions anyone entitled may send at any time -----------------------

@@ -30,7 +30,7 @@ from kb.db import session_scope
 from kb.deployments import audit_trail, list_deployments, revisions
 from settings import Settings
 from tests.conftest import free_port, kb_copy, temporal_dev_server
-from tests.test_workflows import DESCRIBE, explore, state
+from tests.test_workflows import DESCRIBE, explore, state, updated
 from workflows.assistant import AssistantWorkflow
 from workflows.payloads import Decision, DeployTarget, RollbackRequest, SelectRequest, SessionInput
 
@@ -140,8 +140,10 @@ def test_killed_workers_lose_nothing_and_apply_nothing_twice(
                 )
                 explored = await explore(handle)
                 chosen = explored.recommendations.options[0]  # type: ignore[union-attr]
-                await handle.execute_update(
-                    AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
+                await updated(
+                    handle,
+                    AssistantWorkflow.select,
+                    SelectRequest(actor="alice", option_id=chosen.id),
                 )
 
                 kill(worker)  # the approval arrives while no worker runs

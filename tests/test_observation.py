@@ -32,7 +32,7 @@ from settings import Settings
 from tests.conftest import free_port, kb_copy
 from tests.prometheus_server import prometheus, wait_for_scrapes, wait_for_series
 from tests.test_cli import PREFLIGHT
-from tests.test_workflows import explore, run_session, start, state, wait_for
+from tests.test_workflows import explore, run_session, start, state, updated, wait_for
 from workflows.assistant import AssistantWorkflow
 from workflows.payloads import (
     Decision,
@@ -136,7 +136,8 @@ def test_a_slowed_emulator_is_a_breach_the_monitor_proposes_to_fix_and_rollback_
         handle = await start(env.client, settings, monitor=MonitorPolicy(breach_after=2))
         await explore(handle)
         # Plan for the emulated configuration and this traffic.
-        pinned = await handle.execute_update(
+        pinned = await updated(
+            handle,
             AssistantWorkflow.edit_spec,
             EditRequest(
                 actor="alice",
@@ -152,8 +153,8 @@ def test_a_slowed_emulator_is_a_breach_the_monitor_proposes_to_fix_and_rollback_
             ),
         )
         chosen = pinned.recommendations.options[0]  # type: ignore[union-attr]
-        selected = await handle.execute_update(
-            AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
+        selected = await updated(
+            handle, AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
         )
         assert selected.prepared is not None
         name = selected.prepared.plan.model.served_model_name
@@ -221,13 +222,14 @@ def test_a_gitops_deployment_is_rehearsed_and_labelled_so(
     async def scenario(env: WorkflowEnvironment) -> None:
         handle = await start(env.client, settings, rehearse=True)
         await explore(handle)
-        pinned = await handle.execute_update(
+        pinned = await updated(
+            handle,
             AssistantWorkflow.edit_spec,
             EditRequest(actor="alice", changes={"model": "llama-3.1-8b", "gpu": "h100"}),
         )
         chosen = pinned.recommendations.options[0]  # type: ignore[union-attr]
-        await handle.execute_update(
-            AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
+        await updated(
+            handle, AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
         )
         await handle.signal(AssistantWorkflow.approve, Decision(approver="bob"))
         observed = await wait_for(handle, lambda s: s.stage == "observe", timeout_s=120)

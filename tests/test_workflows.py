@@ -38,6 +38,7 @@ from workflows.payloads import (
     MonitorPolicy,
     RollbackRequest,
     SelectRequest,
+    SessionChange,
     SessionInput,
     SessionState,
     SloCheckRequest,
@@ -120,6 +121,12 @@ async def state(handle: WorkflowHandle[Any, Any]) -> SessionState:
     return result
 
 
+async def updated(handle: WorkflowHandle[Any, Any], update: Any, request: Any) -> SessionState:
+    """The session after `update` (which answers with what it changed), as the API reads it."""
+    await handle.execute_update(update, request)
+    return await state(handle)
+
+
 async def wait_for(
     handle: WorkflowHandle[Any, Any], done: Callable[[SessionState], bool], timeout_s: float = 60
 ) -> SessionState:
@@ -133,12 +140,12 @@ async def wait_for(
 
 async def explore(handle: WorkflowHandle[Any, Any]) -> SessionState:
     """Describe the use case, then answer every question with "I don't know"."""
-    current = await handle.execute_update(
-        AssistantWorkflow.chat, ChatRequest(actor="alice", message=DESCRIBE)
+    current = await updated(
+        handle, AssistantWorkflow.chat, ChatRequest(actor="alice", message=DESCRIBE)
     )
     while current.questions:
-        current = await handle.execute_update(
-            AssistantWorkflow.chat, ChatRequest(actor="alice", message="I don't know")
+        current = await updated(
+            handle, AssistantWorkflow.chat, ChatRequest(actor="alice", message="I don't know")
         )
     return current
 
@@ -167,7 +174,8 @@ def test_a_whole_session_from_words_to_rollback(
         assert [a for a, _ in said] == ["message", "reply"] * (len(said) // 2) and said
         assert said[-1] == ("reply", explored.reply)
 
-        edited = await handle.execute_update(
+        edited = await updated(
+            handle,
             AssistantWorkflow.edit_spec,
             EditRequest(actor="alice", changes={"target_ttft_p90_ms": 800}),
         )
@@ -176,7 +184,8 @@ def test_a_whole_session_from_words_to_rollback(
 
         gpu = options[0].option.gpu_id
         other = next(o.option.gpu_id for o in options if o.option.gpu_id != gpu)
-        compared = await handle.execute_update(
+        compared = await updated(
+            handle,
             AssistantWorkflow.what_if,
             WhatIfRequest(actor="alice", name="pinned", changes={"gpu": other}),
         )
@@ -184,8 +193,8 @@ def test_a_whole_session_from_words_to_rollback(
         assert compared.scenarios[1].gpus and other in compared.scenarios[1].gpus
 
         chosen = edited.recommendations.options[0]  # type: ignore[union-attr]
-        selected = await handle.execute_update(
-            AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
+        selected = await updated(
+            handle, AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
         )
         assert selected.stage == "finalize" and selected.prepared is not None
         assert "kind: InferenceService" in selected.prepared.yaml
@@ -237,18 +246,52 @@ def test_a_whole_session_from_words_to_rollback(
     run_session(settings, scenario)
 
 
+def test_an_update_answers_with_what_it_changed_and_the_history_stays_small(
+    settings: Settings,
+) -> None:
+    async def scenario(env: WorkflowEnvironment) -> None:
+        handle = await start(env.client, settings)
+        change = await handle.execute_update(
+            AssistantWorkflow.chat, ChatRequest(actor="alice", message=DESCRIBE)
+        )
+        assert isinstance(change, SessionChange)
+        assert {"conversation", "reply", "specification", "history"} <= set(change.changed)
+        while (await state(handle)).questions:
+            change = await handle.execute_update(
+                AssistantWorkflow.chat, ChatRequest(actor="alice", message="I don't know")
+            )
+        assert "recommendations" in change.changed and change.stage == "explore"
+        current = await state(handle)
+        assert current.recommendations and current.recommendations.options
+        # The options and the history are in the state the query reads, not in the answers
+        # the history keeps (the whole state in each answer: 585 kB for four updates).
+        completed = [
+            event.workflow_execution_update_completed_event_attributes.outcome.success
+            for event in (await handle.fetch_history()).events
+            if event.HasField("workflow_execution_update_completed_event_attributes")
+        ]
+        answers = [payload.data for outcome in completed for payload in outcome.payloads]
+        assert answers and max(len(answer) for answer in answers) < 1_000
+        assert len(current.model_dump_json()) > 20_000
+
+    run_session(settings, scenario)
+
+
 def test_an_update_in_the_wrong_stage_is_refused_and_the_session_goes_on(
     settings: Settings,
 ) -> None:
     async def scenario(env: WorkflowEnvironment) -> None:
         handle = await start(env.client, settings)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update(
-                AssistantWorkflow.select, SelectRequest(actor="alice", option_id="x@y:tp1:fp8")
+            await updated(
+                handle,
+                AssistantWorkflow.select,
+                SelectRequest(actor="alice", option_id="x@y:tp1:fp8"),
             )
         assert "cannot select an option in stage collect" in str(refused.value.cause)
         with pytest.raises(WorkflowUpdateFailedError) as invalid:
-            await handle.execute_update(
+            await updated(
+                handle,
                 AssistantWorkflow.edit_spec,
                 EditRequest(actor="alice", changes={"traffic.peak_qps": -3}),
             )
@@ -257,8 +300,8 @@ def test_an_update_in_the_wrong_stage_is_refused_and_the_session_goes_on(
         current = await explore(handle)  # still answers, nothing was lost
         assert current.stage == "explore" and current.approval is None
         with pytest.raises(WorkflowUpdateFailedError) as unknown:
-            await handle.execute_update(
-                AssistantWorkflow.select, SelectRequest(actor="alice", option_id="nope")
+            await updated(
+                handle, AssistantWorkflow.select, SelectRequest(actor="alice", option_id="nope")
             )
         assert "no option 'nope'" in str(unknown.value.cause)
         actions = [h.action for h in (await state(handle)).history]
@@ -272,8 +315,8 @@ def test_the_approval_wait_reminds_daily_and_expires_after_a_week(settings: Sett
         handle = await start(env.client, settings, approval=ApprovalPolicy())
         explored = await explore(handle)
         chosen = explored.recommendations.options[0]  # type: ignore[union-attr]
-        await handle.execute_update(
-            AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
+        await updated(
+            handle, AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
         )
         await env.sleep(timedelta(days=3, hours=1))
         waiting = await state(handle)
@@ -314,8 +357,8 @@ def test_a_sustained_breach_proposes_a_fix_and_a_rollback_signal_undoes_the_depl
         handle = await start(env.client, settings, monitor=policy)
         explored = await explore(handle)
         chosen = explored.recommendations.options[0]  # type: ignore[union-attr]
-        await handle.execute_update(
-            AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
+        await updated(
+            handle, AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
         )
         await handle.signal(AssistantWorkflow.approve, Decision(approver="bob"))
         await wait_for(handle, lambda s: s.stage == "observe")

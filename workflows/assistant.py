@@ -14,8 +14,9 @@ child MonitorWorkflow. Every state change lands in the history and in the audit 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -51,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         RollbackRequest,
         Scenario,
         SelectRequest,
+        SessionChange,
         SessionEvent,
         SessionInput,
         SessionState,
@@ -412,18 +414,18 @@ class AssistantWorkflow:
     # ---- updates -------------------------------------------------------------------------
 
     @workflow.update
-    async def chat(self, request: ChatRequest) -> SessionState:
-        async with self._lock:
+    async def chat(self, request: ChatRequest) -> SessionChange:
+        async with self._lock, self._changes() as change:
             await self._converse(request)
-        return self._state
+        return change
 
     @chat.validator
     def _validate_chat(self, request: ChatRequest) -> None:
         self._require(("collect", "explore"), "chat")
 
     @workflow.update
-    async def edit_spec(self, request: EditRequest) -> SessionState:
-        async with self._lock:
+    async def edit_spec(self, request: EditRequest) -> SessionChange:
+        async with self._lock, self._changes() as change:
             evaluation = await self._planning(
                 SessionActivities.evaluate,
                 EditInput(
@@ -440,15 +442,15 @@ class AssistantWorkflow:
             self._state.questions, self._state.scenarios, self._what_ifs = [], [], []
             self._state.stage = "explore"
             self._log(request.actor, "edited", _changes(request.changes))
-        return self._state
+        return change
 
     @edit_spec.validator
     def _validate_edit(self, request: EditRequest) -> None:
         self._require(("collect", "explore"), "edit the specification")
 
     @workflow.update
-    async def what_if(self, request: WhatIfRequest) -> SessionState:
-        async with self._lock:
+    async def what_if(self, request: WhatIfRequest) -> SessionChange:
+        async with self._lock, self._changes() as change:
             scenarios = [*self._what_ifs, Scenario(name=request.name, changes=request.changes)]
             scenarios = scenarios[-MAX_SCENARIOS:]
             self._state.scenarios = await self._planning(
@@ -457,15 +459,15 @@ class AssistantWorkflow:
             )
             self._what_ifs = scenarios
             self._log(request.actor, "what_if", f"{request.name}: {_changes(request.changes)}")
-        return self._state
+        return change
 
     @what_if.validator
     def _validate_what_if(self, request: WhatIfRequest) -> None:
         self._require(("explore", "finalize"), "explore a what-if")
 
     @workflow.update
-    async def select(self, request: SelectRequest) -> SessionState:
-        async with self._lock:
+    async def select(self, request: SelectRequest) -> SessionChange:
+        async with self._lock, self._changes() as change:
             if self._state.stage == "finalize":  # a new choice withdraws the pending one
                 self._state.stage, self._state.approval = "explore", None
                 self._selection += 1
@@ -490,7 +492,7 @@ class AssistantWorkflow:
             self._log(
                 request.actor, "selected", f"{chosen.id} as {prepared.plan.name}; awaiting approval"
             )
-        return self._state
+        return change
 
     @select.validator
     def _validate_select(self, request: SelectRequest) -> None:
@@ -686,6 +688,16 @@ class AssistantWorkflow:
         self._log(
             request.actor, stage, f"{detail}{f' ({request.reason})' if request.reason else ''}"
         )
+
+    @contextlib.asynccontextmanager
+    async def _changes(self) -> AsyncIterator[SessionChange]:
+        """What an update changes, found by comparing the state before and after it."""
+        before = self._state.model_dump(mode="json")
+        change = SessionChange(stage=self._state.stage, changed=[])
+        yield change
+        after = self._state.model_dump(mode="json")
+        change.stage = self._state.stage
+        change.changed = [name for name, value in after.items() if before.get(name) != value]
 
     def _log(self, actor: str, action: str, detail: str) -> None:
         entry = HistoryEntry(at=workflow.now(), actor=actor, action=action, detail=detail)

@@ -158,6 +158,15 @@ class SloStatus(BaseModel):
     """After a sustained breach: what to change, or to roll back."""
 
 
+class SessionChange(BaseModel):
+    """What an update did: the session's stage after it and the state's fields it changed.
+    Only this joins the history (the whole state, with its options and manifests, made four
+    updates 585 kB); the state itself is read with the `state` query."""
+
+    stage: Stage
+    changed: list[str]
+
+
 class SessionState(BaseModel):
     session_id: str
     owner: str

@@ -4,7 +4,8 @@
                                                     \\-> compensation (rollback)
 
 Chat, spec edits, what-ifs and the selection are updates: validated (a wrong stage is
-refused before anything is recorded) and answered with the new state. Approval, rejection,
+refused before anything is recorded) and answered with what they changed (the `state`
+query reads the state itself: the history keeps the answers). Approval, rejection,
 rollback and cancel are signals, so another person can send them at any time; the
 approval wait is a durable timer that reminds and expires as the policy says. The deploy
 stage is a saga whose compensations run in reverse order on any failure. Observe is a

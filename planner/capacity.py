@@ -7,8 +7,9 @@ once), then sizes replicas for peak load with headroom and prices them from date
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from pydantic import Field
@@ -35,6 +36,7 @@ from planner.requirements import (
     TrafficProfile,
 )
 from planner.specs import EngineSettings, Frozen
+from planner.steptime import Array
 
 HOURS_PER_MONTH = 730.0
 PRICE_STALE_AFTER_DAYS = 180
@@ -113,8 +115,14 @@ class OptionColumns:
 class CapacityResult:
     options: LazyList[CapacityOption]
     """Ranked: cheapest first, unknown prices last."""
-    columns: OptionColumns
     infeasible: LazyList[Infeasible]
+    _columns: Callable[[], OptionColumns]
+
+    @cached_property
+    def columns(self) -> OptionColumns:
+        """Every option's ranking numbers, computed at once when first read (a search that
+        only shows its cheapest options never pays for them)."""
+        return self._columns()
 
     def report(self, top: int | None = None) -> dict[str, list[dict[str, object]]]:
         """As JSON-ready data: the `top` options (all by default) and every infeasible one."""
@@ -182,8 +190,8 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
         options.replace(i, _simulated(planner, spec, options[i]))
     return CapacityResult(
         options=options,
-        columns=columns,
         infeasible=LazyList(len(unfit) + len(missed), infeasible),
+        _columns=columns,
     )
 
 
@@ -260,7 +268,7 @@ def _size(
     rates: np.ndarray,
     binding: list[str],
     prices: Sequence[GpuPrice],
-) -> tuple[LazyList[CapacityOption], OptionColumns]:
+) -> tuple[LazyList[CapacityOption], Callable[[], OptionColumns]]:
     """Replicas for peak and steady load, latency at the per-replica peak load, and cost;
     ranked cheapest first, unknown prices last, then by GPUs."""
     t, c = spec.traffic, spec.constraints
@@ -277,29 +285,33 @@ def _size(
     within = ~(monthly > (c.max_monthly_cost_usd or np.inf))  # unknown prices stay
     order = np.lexsort((tp * peak, np.nan_to_num(monthly), np.isnan(monthly)))
     order = order[within[order]]
-    # Percentiles at each option's per-replica peak load, for all options at once.
-    ranked = batch.take(order)
-    at = ranked.solve(closed=False, load=t.peak_qps / peak[order])
-    ttft, tpot, e2e = samples(
-        at, ranked.serving, ranked.osl, False, ranked.isl, ranked.isl_p95, ranked.osl_p95
-    )
-    ttft_q, tpot_q = quantiles(ttft, at.ttft_s), quantiles(tpot, at.tpot_s)
-    e2e_q = quantiles(e2e, at.ttft_s + (ranked.osl - 1) * at.tpot_s)
+    state = batch.solve(closed=False, load=t.peak_qps / peak)
 
     def known(value: float) -> float | None:
         return None if np.isnan(value) else float(value)
 
+    def latencies(index: np.ndarray) -> tuple[Array, Array, Array]:
+        """TTFT, TPOT and E2E quantiles (`quantiles`) of the options at `index`, each at its
+        per-replica peak load."""
+        chosen, at = batch.take(index), state.take(index)
+        ttft, tpot, e2e = samples(
+            at, chosen.serving, chosen.osl, False, chosen.isl, chosen.isl_p95, chosen.osl_p95
+        )
+        e2e_mean = at.ttft_s + (chosen.osl - 1) * at.tpot_s
+        return quantiles(ttft, at.ttft_s), quantiles(tpot, at.tpot_s), quantiles(e2e, e2e_mean)
+
     def option(rank: int) -> CapacityOption:
         i = order[rank]
+        ttft, tpot, e2e = (latency_stats(q[0]) for q in latencies(np.asarray([i])))
         return CapacityOption(
             **dict(found[i]),
             max_qps_per_replica=float(rates[i]),
             replicas_for_peak=int(peak[i]),
             min_replicas=int(steady[i]),
             gpus_total=int(peak[i] * tp[i]),
-            ttft_ms=latency_stats(ttft_q[rank]),
-            tpot_ms=latency_stats(tpot_q[rank]),
-            e2e_ms=latency_stats(e2e_q[rank]),
+            ttft_ms=ttft,
+            tpot_ms=tpot,
+            e2e_ms=e2e,
             price=quotes[i],
             usd_per_hour=known(hourly[i]),
             usd_per_month=known(monthly[i]),
@@ -308,14 +320,17 @@ def _size(
             binding_slo=binding[i],
         )
 
-    columns = OptionColumns(
-        model_ids=[found[i].model_id for i in order],
-        gpu_ids=[found[i].gpu_id for i in order],
-        usd_per_month=monthly[order],
-        ttft_p90_ms=ttft_q[:, 2],
-        tpot_p90_ms=tpot_q[:, 2],
-        e2e_p95_ms=e2e_q[:, 3],
-    )
+    def columns() -> OptionColumns:
+        ttft, tpot, e2e = latencies(order)
+        return OptionColumns(
+            model_ids=[found[i].model_id for i in order],
+            gpu_ids=[found[i].gpu_id for i in order],
+            usd_per_month=monthly[order],
+            ttft_p90_ms=ttft[:, 2],
+            tpot_p90_ms=tpot[:, 2],
+            e2e_p95_ms=e2e[:, 3],
+        )
+
     return LazyList(len(order), option), columns
 
 

@@ -49,8 +49,9 @@ class SessionActivities:
 
     def warm(self) -> None:
         """What a worker's first turn would otherwise wait a second for: the catalog, its
-        index under vLLM's default settings, and the LLM client's import."""
-        import activities.llm  # noqa: F401
+        index under vLLM's default settings, and the LLM client's import (with an LLM)."""
+        if self._settings.llm_base_url:
+            import activities.llm  # noqa: F401
 
         with contextlib.suppress(NotLoadedError):
             helper = self._catalog.get()

@@ -40,7 +40,10 @@ CONFIGS = [
     ("mistralai/Mistral-7B-Instruct-v0.3", "L4-PCIE-24GB", 1, "bf16"),
 ]
 PROPERTY = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,  # the same examples on every run: a CI run passes or fails on the code
 )
 
 
@@ -73,10 +76,27 @@ def test_tpot_never_falls_as_concurrency_rises(
     )
     if low.fits and low.source == high.source == "modelled":
         assert low.tpot_ms and high.tpot_ms
-        # Within 0.1 %: with one decode a request (osl 2), the mix of steps with and without
-        # a prefill chunk shifts as a request joins (an 8B model on an H100, 638-token
-        # prompts: 10.406 ms at one in flight, 10.405 at two).
-        assert high.tpot_ms.mean >= low.tpot_ms.mean * (1 - 1e-3)
+        assert high.tpot_ms.mean >= low.tpot_ms.mean * (1 - 1e-6)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: a closed loop's TPOT counts the steps that carry a request's own prefill, "
+    "so one long prompt alone in flight decodes 'slower' than two (to fix in the model)",
+)
+def test_a_request_alone_decodes_no_slower_than_two(catalog: Planner) -> None:
+    alone = PredictionQuery(
+        model_id="meta-llama/Llama-3.1-8B-Instruct",
+        gpu_id="H100-SXM-80GB",
+        tp=1,
+        precision="bf16",
+        isl=4096,
+        osl=2,
+        concurrency=1,
+    )
+    one, two = catalog.predict_many([alone, alone.model_copy(update={"concurrency": 2})])
+    assert one.tpot_ms and two.tpot_ms and one.source == two.source == "modelled"
+    assert two.tpot_ms.mean >= one.tpot_ms.mean
 
 
 @PROPERTY

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,9 +19,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import patch
 
 import httpx
 
+from activities.rehearsal import free_port
 from api.devstack import Stack
 from api.identity import ensure_dev_keys
 from bench.timing import median_seconds
@@ -41,26 +42,17 @@ MESSAGES = 3
 PLAN_CALLS = 20
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def _stack() -> Iterator[tuple[Settings, dict[str, str]]]:
-    with tempfile.TemporaryDirectory() as folder:
-        env = {
+    with tempfile.TemporaryDirectory() as folder, patch.dict(os.environ, {}):
+        os.environ |= {
             "PREFLIGHT_STATE_DIR": folder,
-            "PREFLIGHT_API_PORT": str(_free_port()),
-            "PREFLIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
-            "PREFLIGHT_TEMPORAL_UI_PORT": str(_free_port()),
+            "PREFLIGHT_API_PORT": str(free_port()),
+            "PREFLIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "PREFLIGHT_TEMPORAL_UI_PORT": str(free_port()),
             "PREFLIGHT_DATABASE_URL": "",
             "PREFLIGHT_REHEARSE": "false",
-        }
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
+        }  # for this process's Settings and the stack's children, restored on leaving
         # The stack's own output (and its children's) goes to stderr: stdout is the report.
         sys.stdout.flush()
         stdout = os.dup(1)
@@ -80,11 +72,6 @@ def _stack() -> Iterator[tuple[Settings, dict[str, str]]]:
             sys.stdout.flush()
             os.dup2(stdout, 1)
             os.close(stdout)
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
 
 def _summary(seconds: list[float]) -> dict[str, float]:

@@ -37,12 +37,4 @@ def wait_for_series(url: str, query: str, timeout_s: float = 60) -> None:
 
 def wait_for_scrapes(url: str, metric: str, samples: int, timeout_s: float = 30) -> None:
     """Until Prometheus holds `samples` scrapes of `metric` (a rate needs two at least)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        query = f"count_over_time({metric}[1m])"
-        found = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=5).json()
-        series = found["data"]["result"]
-        if series and float(series[0]["value"][1]) >= samples:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"Prometheus never scraped {metric} {samples} times")
+    wait_for_series(url, f"count_over_time({metric}[1m]) >= {samples}", timeout_s)

@@ -8,8 +8,11 @@ chunks of waiting requests. In steady state, with throughput X requests/s:
     prefill tokens per step     p = X x isl x step    (less what the prefix cache holds)
     step                        = the mix of decode-only steps and steps that carry a
                                   prefill chunk (layer 2), solved as a fixed point
-    TPOT                        = step
-    TTFT                        = overhead + step/2 (wait for the step boundary)
+    TPOT                        = the steps a request decodes through: in an open loop
+                                  the server's mix, in a closed loop of N the steps that
+                                  carry the other N - 1 requests' prefill chunks only
+    TTFT                        = overhead + step/2 (wait for the step boundary, when
+                                  the engine is busy: never for a closed loop's only request)
                                 + chunks x prefill step + wait for the prefill budget
                                 + wait for a KV-cache slot when the cache is full
 
@@ -134,6 +137,18 @@ def _solve(
             np.stack([no_prefill[at], prefill_context_, prefill_context_, prefill_context_]),
         )
         step = (1 - share) * decode_step + share * prefill_step
+        if closed:
+            # A request's own prefill chunks precede its decode: the steps it decodes through
+            # carry the others' chunks only, and one alone in flight starts on an idle engine.
+            r = running[at]
+            others = share * np.maximum(r - 1, 0.0) / np.maximum(r - share, 1e-9)
+            tpot = (1 - others) * decode_step + others * prefill_step
+            boundary = np.minimum(np.maximum(r - 1, 0.0), 1.0) * tpot / 2
+        else:
+            # Poisson arrivals are the others': a request decodes through the server's mix,
+            # and finds a step under way as often as the engine is busy.
+            others, tpot = share, step
+            boundary = np.minimum(decode + share, 1.0) * step / 2
         utilisation = np.minimum(per_step * prefill_ / available, MAX_UTILISATION)
         prefill_service = chunks * own_prefill
         # The queue for the prefill budget serves tokens, not requests: several short prompts
@@ -141,16 +156,19 @@ def _solve(
         queue_service = prefill_ / available * full_step
         if closed:
             assert wave_spread is not None
-            wait = _wave_wait(running[at], queue_service, wave_spread[at] * (osl_ - 1) * step)
+            wait = _wave_wait(running[at], queue_service, wave_spread[at] * (osl_ - 1) * tpot)
         else:
             # Kingman's G/D/1 approximation: M/D/1 scaled by the arrivals' variability.
             wait = arrival_cv2[at] / 2 * utilisation / (1 - utilisation) * queue_service
-        ttft = step / 2 + prefill_service + wait
+        ttft = boundary + prefill_service + wait
         rate = per_step / step
         return {
             "available": available,
             "chunks": chunks,
             "share": share,
+            "others": others,
+            "tpot": tpot,
+            "boundary": boundary,
             "decode_step": decode_step,
             "prefill_step": prefill_step,
             "own_prefill": own_prefill,
@@ -159,7 +177,7 @@ def _solve(
             "step": step,
             "ttft": ttft,
             "rate": rate,
-            "running": rate * (ttft + (osl_ - 1) * step),
+            "running": rate * (ttft + (osl_ - 1) * tpot),
         }
 
     def at_decode(at: Index, decode: Array) -> dict[str, Array]:
@@ -177,14 +195,14 @@ def _solve(
     step = d["step"]
     # An open loop serves what arrives (if it cannot, it is unstable and says so).
     rate = d["rate"] if qps is None else np.asarray(qps, dtype=np.float64)
-    available, chunks, share = d["available"], d["chunks"], d["share"]
+    available, chunks, others = d["available"], d["chunks"], d["others"]
     decode_step, prefill_step = d["decode_step"], d["prefill_step"]
     own_prefill, utilisation, queueing = d["own_prefill"], d["utilisation"], d["wait"]
-    fixed = request_overhead_s + step / 2 + chunks * own_prefill
-    # Each decode step carries a prefill chunk with probability `share`; its extra time
-    # spreads per-request TPOT over the request's osl - 1 steps.
+    fixed = request_overhead_s + d["boundary"] + chunks * own_prefill
+    # Each step a request decodes through carries another's prefill chunk with probability
+    # `others`; its extra time spreads per-request TPOT over the request's osl - 1 steps.
     extra = np.maximum(prefill_step - decode_step, 0.0)
-    spread = extra * np.sqrt(share * (1 - share) / decodes_per_request)
+    spread = extra * np.sqrt(others * (1 - others) / decodes_per_request)
     if closed:
         assert concurrency is not None
         admission = np.maximum(concurrency - running, 0.0) / np.maximum(rate, 1e-9)
@@ -204,12 +222,12 @@ def _solve(
         wave_steps = running * prefill / available
         wave_step = step_seconds(c, decode, decode_context, available, prefill_context)
         wave_tpot_extra = wave_steps / 2 * np.maximum(wave_step - decode_step, 0.0)
-        mean_tpot = step + serving.first_wave_weight * wave_tpot_extra / decodes_per_request
+        mean_tpot = d["tpot"] + serving.first_wave_weight * wave_tpot_extra / decodes_per_request
         stable = np.ones_like(isl, dtype=bool)
     else:
         admission = _slot_wait(d["running"], cap, d["ttft"] + (osl - 1) * step, arrival_cv2)
         first_wave = np.zeros_like(isl)
-        mean_tpot = step
+        mean_tpot = d["tpot"]
         mean_ttft = fixed + queueing + admission
         stable = (utilisation < MAX_UTILISATION) & (d["running"] <= cap) & np.isfinite(step)
     return SteadyState(
@@ -343,12 +361,13 @@ def _wave_wait(requests: Array, service: Array, window: Array) -> Array:
     finish within a window set by the spread of their output lengths, and their successors
     arrive together. Past saturation (requests x service > window) the wave queues for the
     excess, half of it on average; below, M/D/1 at the wave's own load. A request waits for
-    the others only: one alone in flight never queues.
+    the others only: one alone in flight never queues, and none waits for more than all the
+    others' prompts.
     """
     others = np.maximum(requests - 1.0, 0.0)
     load = np.minimum(others * service / np.maximum(window, 1e-9), 0.9)
     backlog = np.maximum(others * service - window, 0.0) / 2
-    return np.asarray(backlog + service * load / (2 * (1 - load)))
+    return np.minimum(backlog + service * load / (2 * (1 - load)), others * service)
 
 
 def closed_loop(

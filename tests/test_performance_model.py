@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kb.catalog import gpu_prices, measured_points, planner
@@ -79,11 +79,6 @@ def test_tpot_never_falls_as_concurrency_rises(
         assert high.tpot_ms.mean >= low.tpot_ms.mean * (1 - 1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: a closed loop's TPOT counts the steps that carry a request's own prefill, "
-    "so one long prompt alone in flight decodes 'slower' than two (to fix in the model)",
-)
 def test_a_request_alone_decodes_no_slower_than_two(catalog: Planner) -> None:
     alone = PredictionQuery(
         model_id="meta-llama/Llama-3.1-8B-Instruct",
@@ -100,12 +95,36 @@ def test_a_request_alone_decodes_no_slower_than_two(catalog: Planner) -> None:
 
 
 @PROPERTY
+@given(query=closed_loop_queries(64))
+@example(
+    query=PredictionQuery(
+        model_id="meta-llama/Llama-3.1-70B-Instruct",
+        gpu_id="A100-SXM-80GB",
+        tp=4,
+        precision="bf16",
+        isl=8192,
+        osl=64,
+        concurrency=3,
+    )
+)
+def test_a_closed_loop_request_waits_for_at_most_the_others(
+    catalog: Planner, query: PredictionQuery
+) -> None:
+    # N requests in flight that the KV cache holds at once: a prompt queues behind at most
+    # the other N - 1 prompts.
+    assert query.concurrency is not None
+    alone, loop = catalog.predict_many([query.model_copy(update={"concurrency": 1}), query])
+    held = query.concurrency * (query.isl + query.osl) <= loop.memory.kv_capacity_tokens
+    if held and loop.fits and alone.source == loop.source == "modelled":
+        assert alone.ttft_ms and loop.ttft_ms
+        assert loop.ttft_ms.mean <= 1.5 * query.concurrency * alone.ttft_ms.mean
+
+
+@PROPERTY
 @given(query=closed_loop_queries(1))
 def test_one_request_in_flight_waits_for_no_one(catalog: Planner, query: PredictionQuery) -> None:
-    # A closed loop of one is a trickle: its first "wave" is one prompt, not a full budget.
-    # (With a few output tokens, most of its steps are its own prefill, which the model's
-    # wait for a step boundary counts and an idle engine does not have.)
-    assume(query.osl >= 32)
+    # A closed loop of one is a trickle: its first "wave" is one prompt, not a full budget,
+    # and it starts on an idle engine.
     closed, trickle = catalog.predict_many(
         [query, query.model_copy(update={"concurrency": None, "qps": 1e-3})]
     )

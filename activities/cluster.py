@@ -15,7 +15,7 @@ from typing import Any, Literal
 import urllib3
 from kubernetes import client
 
-from activities.kinds import ObjectRef, object_ref
+from manifests.kinds import ObjectRef, object_ref
 from workflows.payloads import AppliedObject, ReadyResult
 
 VERBS = ("get", "create", "patch", "delete")

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from activities.kinds import APPLY_ORDER, object_ref
-from activities.manifests import dump
+from manifests.kinds import APPLY_ORDER, object_ref
+from manifests.render import dump
 from workflows.payloads import GitOpsResult
 
 KUSTOMIZATION = "kustomization.yaml"

@@ -17,9 +17,9 @@ from typing import Any
 from kubernetes import client
 
 from activities import cluster, gitops, kubeconfig
-from activities.kinds import object_ref
 from kb import deployments
 from kb.db import session_scope
+from manifests.kinds import object_ref
 from workflows.payloads import DeployResult, RollbackResult
 
 

@@ -14,11 +14,11 @@ from pydantic import ValidationError
 from temporalio import activity
 
 from activities.intent import understand
-from activities.manifests import ManifestError, render, to_yaml, validate
 from kb.catalog import CatalogCache
 from kb.db import session_scope
 from kb.repository import NotLoadedError
 from kb.sessions import record_session_event
+from manifests.render import ManifestError, render, to_yaml, validate
 from planner.assistant import Assistant
 from planner.catalog_index import CatalogIndex
 from planner.conversation import respond

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from activities.kinds import object_ref
 from api.errors import ReadableValidation, problems
 from api.identity import Caller, require
 from kb import deployments
 from kb.db import session_scope
 from kb.slo_checks import SloCheckStatus, slo_checks
+from manifests.kinds import object_ref
 from settings import Settings
 
 Reader = Annotated[Caller, Depends(require("requester", "approver"))]

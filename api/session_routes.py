@@ -38,12 +38,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.cluster import ClusterError
 from activities.deploy_steps import recorded_target
-from activities.manifest_diff import compare
-from activities.manifests import to_yaml
 from api.errors import MEANINGS, Problem, ReadableValidation
 from api.identity import USER_NAME, Caller, CurrentCaller, require
 from kb import deployments
 from kb.db import session_scope
+from manifests.diff import compare
+from manifests.render import to_yaml
 from planner.deployment_plan import MAX_NAME
 from planner.k8s_names import dns1123_label
 from settings import Settings

@@ -24,9 +24,9 @@ from unittest.mock import patch
 import httpx
 
 from activities.rehearsal import free_port
-from api.devstack import Stack
 from api.identity import ensure_dev_keys
 from bench.timing import median_seconds
+from cli.stack import Stack
 from kb.migrate import upgrade
 from kb.repository import load
 from settings import Settings

@@ -367,7 +367,7 @@ def _wave_wait(requests: Array, service: Array, window: Array) -> Array:
     others = np.maximum(requests - 1.0, 0.0)
     load = np.minimum(others * service / np.maximum(window, 1e-9), 0.9)
     backlog = np.maximum(others * service - window, 0.0) / 2
-    return np.minimum(backlog + service * load / (2 * (1 - load)), others * service)
+    return np.asarray(np.minimum(backlog + service * load / (2 * (1 - load)), others * service))
 
 
 def closed_loop(

@@ -17,10 +17,10 @@ from typer import Typer
 from typer.testing import CliRunner
 
 from activities import cluster, kubeconfig, rollout
-from activities.kinds import UnsupportedManifestError
-from api import cluster_cli
+from cli import cluster as cluster_cli
 from kb import deployments
 from kb.db import session_scope
+from manifests.kinds import UnsupportedManifestError
 from tests.fake_apiserver import FakeApiServer, running, write_kubeconfig
 from tests.k8s_manifests import serving_manifests
 from workflows.payloads import DeployResult

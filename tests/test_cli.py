@@ -78,7 +78,7 @@ def test_a_command_imports_only_what_it_uses(seeded_sqlite_url: str) -> None:
     probe = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from api.cli import app\n"
+        "from cli.main import app\n"
         "result = CliRunner().invoke(app, ['plan', 'A chatbot for 200 people.'])\n"
         "assert result.exit_code == 0, result.output\n"
         "assert 'feasible configurations' in result.output, result.output\n"

@@ -20,7 +20,7 @@ import openai
 import pytest
 import uvicorn
 
-from api.emulator import HEADER, EmulatorConfig, create_emulator, emulator_config
+from emulator.server import HEADER, EmulatorConfig, create_emulator, emulator_config
 from kb.catalog import planner
 from kb.db import session_scope
 from planner.predict import Planner

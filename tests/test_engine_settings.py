@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from activities.manifests import vllm_args
 from kb.catalog import assistant
 from kb.db import session_scope
+from manifests.render import vllm_args
 from planner.assistant import Assistant
 from planner.capacity import CapacitySpec, search
 from planner.prediction import PredictionQuery

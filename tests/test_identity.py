@@ -13,7 +13,6 @@ import pytest
 from fastapi import Depends, FastAPI
 from typer.testing import CliRunner
 
-from api.cli import app as cli
 from api.identity import (
     DEV_KEYS_FILE,
     Caller,
@@ -26,6 +25,7 @@ from api.identity import (
     load_keys,
     require,
 )
+from cli.main import app as cli
 from settings import Settings
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.load_cli import parse_duration
+from cli.load import parse_duration
 from planner.loadplan import LoadProfile, PlannedRequest, ProfileError, load_profile, schedule
 from planner.requirements import Burstiness
 from tests.conftest import free_port

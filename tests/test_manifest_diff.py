@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from activities.manifest_diff import compare, summary
-from activities.manifests import to_yaml
+from manifests.diff import compare, summary
+from manifests.render import to_yaml
 from tests.k8s_manifests import serving_manifests
 
 

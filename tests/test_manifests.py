@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from activities import manifests as manifests_module
 from activities.gitops import planned_files
-from activities.manifest_schemas import schema_problems
-from activities.manifests import ManifestError, render, to_yaml, validate
 from kb.seed import read_seed
+from manifests import render as manifests_module
+from manifests.render import ManifestError, render, to_yaml, validate
+from manifests.schemas import schema_problems
 from planner.calibration import stored_calibration
 from planner.capacity import CapacityOption
 from planner.deployment import VLLM_IMAGES, GpuK8s, PlanError, plan_for

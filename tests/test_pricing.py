@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from api.predict_cli import option_line
+from cli.predict import option_line
 from kb.catalog import assistant, gpu_prices
 from kb.db import session_scope
 from planner.assistant import Assistant

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from api.console import fail
 from api.identity import DEV_KEYS_FILE
+from cli.console import fail
 from settings import get_settings
 
 DESCRIPTION = (

@@ -11,7 +11,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from api.console import catalog_session, fail
+from cli.console import catalog_session, fail
 from kb.catalog import (
     gpu_prices,
     gpu_specs,

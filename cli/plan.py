@@ -10,7 +10,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from api.console import catalog_session, fail
+from cli.console import catalog_session, fail
 from kb.catalog import assistant
 from planner.assistant import Assistant
 from planner.conversation import DONT_KNOW, Conversation, Reply, respond

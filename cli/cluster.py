@@ -11,12 +11,12 @@ import typer
 import yaml
 
 from activities import cluster, gitops, kubeconfig, rollout
-from activities.kinds import APPLY_ORDER, UnsupportedManifestError, object_ref
-from api.console import fail
-from api.deploy_cli import checked_manifests
+from cli.console import fail
+from cli.deploy import checked_manifests
 from kb import deployments
 from kb.db import session_scope
 from kb.migrate import upgrade
+from manifests.kinds import APPLY_ORDER, UnsupportedManifestError, object_ref
 from settings import get_settings
 from workflows.payloads import DeployResult
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from api.console import fail
 from api.identity import ROLES, KeysFileError, add_key, load_keys
+from cli.console import fail
 from settings import get_settings
 
 app = typer.Typer(

@@ -9,9 +9,9 @@ import typer
 from pydantic import ValidationError
 
 from activities.gitops import planned_files
-from activities.manifests import ManifestError, render, validate
-from api.console import catalog_session, fail
+from cli.console import catalog_session, fail
 from kb.catalog import gpu_specs, model_specs
+from manifests.render import ManifestError, render, validate
 from planner.calibration import stored_calibration
 from planner.deployment_plan import DeploymentPlan, describe
 from planner.predict import Planner

@@ -34,7 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.emulator_metrics import VllmMetrics
+from emulator.metrics import VllmMetrics
 from planner.calibration import decode_correction
 from planner.memory import fit
 from planner.predict import Planner

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.console import catalog_session
+from cli.console import catalog_session
 from kb.catalog import observed_outcomes
 from planner import observed
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from api import models_cli
-from api.console import fail
+from cli import models as models_cli
+from cli.console import fail
 from kb.db import session_scope
 from kb.migrate import upgrade
 from kb.names import UnknownNameError

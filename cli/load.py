@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 import yaml
 
-from activities.loadgen import EndpointError, LoadReport, Progress, Target, probe, run_load
-from api.console import fail
+from cli.console import fail
+from emulator.loadgen import EndpointError, LoadReport, Progress, Target, probe, run_load
 from planner.loadplan import LoadProfile, ProfileError, load_profile
 
 UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}

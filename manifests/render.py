@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from activities.manifest_policy import policy_problems
-from activities.manifest_schemas import schema_problems
+from manifests.policy import policy_problems
+from manifests.schemas import schema_problems
 from planner.deployment_plan import DeploymentPlan
 from planner.predict import Planner
 from planner.slo_alerts import guard_alerts, objectives

@@ -19,25 +19,25 @@ if TYPE_CHECKING:
 from settings import get_settings
 
 COMMANDS = {
-    "predict": "api.predict_cli:predict",
-    "calibrate": "api.predict_cli:calibrate_command",
-    "capacity": "api.predict_cli:capacity",
-    "intent": "api.intent_cli:intent",
-    "plan": "api.intent_cli:plan",
-    "chat": "api.intent_cli:chat",
-    "whatif": "api.intent_cli:whatif",
-    "compare": "api.intent_cli:compare_command",
-    "render": "api.deploy_cli:render_command",
-    "deploy": "api.cluster_cli:deploy_command",
-    "rollback": "api.cluster_cli:rollback_command",
-    "deployments": "api.cluster_cli:deployments_command",
-    "demo": "api.demo:demo",
-    "outcomes": "api.outcomes_cli:outcomes",
-    "load": "api.load_cli:load",
-    "emulate": "api.emulator_cli:emulate",
+    "predict": "cli.predict:predict",
+    "calibrate": "cli.predict:calibrate_command",
+    "capacity": "cli.predict:capacity",
+    "intent": "cli.plan:intent",
+    "plan": "cli.plan:plan",
+    "chat": "cli.plan:chat",
+    "whatif": "cli.plan:whatif",
+    "compare": "cli.plan:compare_command",
+    "render": "cli.deploy:render_command",
+    "deploy": "cli.cluster:deploy_command",
+    "rollback": "cli.cluster:rollback_command",
+    "deployments": "cli.cluster:deployments_command",
+    "demo": "cli.demo:demo",
+    "outcomes": "cli.outcomes:outcomes",
+    "load": "cli.load:load",
+    "emulate": "cli.emulate:emulate",
 }
 """Command name: `module:function`."""
-GROUPS = {"kb": "api.kb_cli:app", "users": "api.users_cli:app"}
+GROUPS = {"kb": "cli.knowledge_base:app", "users": "cli.users:app"}
 """Command group name: `module:Typer app`."""
 
 
@@ -77,9 +77,9 @@ def main() -> None:
 @app.command()
 def run() -> None:
     """Start the embedded stack (Temporal dev server, worker, API) until Ctrl-C."""
-    from api.console import fail
-    from api.devstack import StackError
-    from api.devstack import run as run_stack
+    from cli.console import fail
+    from cli.stack import StackError
+    from cli.stack import run as run_stack
     from kb.seed import SeedError
 
     try:

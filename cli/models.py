@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.console import catalog_session, fail
+from cli.console import catalog_session, fail
 from kb.checkpoints import Checkpoint, fetch_from_hub, model_record, read_checkpoint
 from kb.model_config import ConfigError
 from kb.records import ModelBase

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from activities.kinds import object_ref
-from activities.manifests import to_yaml
+from manifests.kinds import object_ref
+from manifests.render import to_yaml
 
 Change = Literal["new", "changed", "unchanged", "removed"]
 ORDER: tuple[Change, ...] = ("new", "changed", "unchanged", "removed")

@@ -8,8 +8,8 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from api.console import catalog_session, fail
-from api.emulator import EmulatorError, create_emulator, emulator_config
+from cli.console import catalog_session, fail
+from emulator.server import EmulatorError, create_emulator, emulator_config
 from kb.catalog import planner
 from kb.names import UnknownNameError
 from kb.repository import gpu_names, model_names

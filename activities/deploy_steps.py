@@ -16,8 +16,10 @@ from openai import OpenAI, OpenAIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import cluster, gitops, kubeconfig, rollout
+from deploy import cluster, gitops, kubeconfig, rollout
+from deploy.targets import ClusterError
 from settings import Settings
+from workflows.calls import DeployCalls
 from workflows.payloads import (
     ApplyRequest,
     DeployResult,
@@ -38,17 +40,7 @@ SMOKE_PROMPT = "Here is a short story about a robot who learns to paint:"
 SMOKE_TOKENS = 16
 
 
-def recorded_target(target: DeployTarget) -> str:
-    """The target as a deploy to it is recorded in the knowledge base (rollout's labels:
-    the folder resolved, the context by name), to find what runs there."""
-    if target.kind == "gitops":
-        if not target.folder:
-            raise ValueError("a GitOps target needs a folder")
-        return rollout.gitops_label(Path(target.folder))
-    return rollout.cluster_label(kubeconfig.active_context(target.context))
-
-
-class DeployActivities:
+class DeployActivities(DeployCalls):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
@@ -74,7 +66,7 @@ class DeployActivities:
         assert isinstance(target, rollout.ClusterTarget)
         try:
             missing = cluster.check_permissions(target.api_client, request.manifests)
-        except cluster.ClusterError as error:
+        except ClusterError as error:
             raise invalid(str(error)) from None
         if missing:
             raise invalid(str(cluster.PermissionMissing(missing)))

@@ -26,6 +26,7 @@ from temporalio import activity
 
 from planner.catalog_index import Candidate
 from settings import Settings
+from workflows.calls import RehearsalCalls
 from workflows.payloads import Rehearsal, RehearsalRequest, invalid
 
 PREFLIGHT = str(Path(sys.executable).parent / "preflight")
@@ -112,7 +113,7 @@ def start_prometheus(targets: list[str], folder: Path) -> tuple[subprocess.Popen
     return process, url
 
 
-class RehearsalActivities:
+class RehearsalActivities(RehearsalCalls):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 

@@ -23,10 +23,11 @@ from planner.prediction import Prediction, PredictionQuery
 from planner.requirements import TrafficProfile
 from planner.rightsizing import advise
 from settings import Settings
+from workflows.calls import SloCalls
 from workflows.payloads import REHEARSAL, Configuration, SloCheckRequest, SloReport
 
 
-class SloActivities:
+class SloActivities(SloCalls):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 

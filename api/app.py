@@ -17,6 +17,7 @@ from temporalio.client import Client
 from api import deployment_routes, model_routes, plan_routes, session_routes, web_routes
 from api.identity import authenticator
 from kb.db import get_engine
+from planner.service import PlanningService
 from settings import Settings, get_settings
 from workflows.client import connect
 
@@ -71,7 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Every route but /health asks for a caller through `api.identity.current_caller`.
     app.state.authenticate = authenticator(settings)
-    app.include_router(plan_routes.router(settings))
+    app.state.planning = PlanningService(settings)
+    app.include_router(plan_routes.router)
     app.include_router(deployment_routes.router(settings))
     app.include_router(model_routes.router(settings))
     app.include_router(session_routes.router(settings, temporal.get))

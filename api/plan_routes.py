@@ -5,29 +5,28 @@ is stored; a conversation that remembers and deploys is a session (the session r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from activities.intent import understand
+from api.dependencies import Planning
 from api.errors import ReadableValidation, problems
 from api.identity import Caller, require
-from kb.catalog import CatalogCache
 from kb.repository import NotLoadedError
-from planner.assistant import NAMED_FIELDS, Assistant
 from planner.catalog_index import Candidate
-from planner.conversation import Conversation, Question, respond
+from planner.conversation import Question
 from planner.intent import DeploymentIntent, DeploymentSpecification
 from planner.loadcurve import LoadCurve, load_curve
 from planner.prediction import PredictionQuery
 from planner.recommendation import Recommendations
 from planner.requirements import TrafficProfile
-from planner.specification import SpecificationError
+from planner.service import PlanningError, PlanningService
 from planner.specs import Precision
-from planner.whatif import ScenarioRow, WhatIfError, compare
-from settings import Settings
+from planner.whatif import ScenarioRow, WhatIfError
 
 MAX_MESSAGE = 4000
 """Characters of one plain-words message (a description, not a document)."""
@@ -144,159 +143,121 @@ class LoadCurveRequest(BaseModel):
     points: int = Field(default=16, ge=4, le=64)
 
 
-class _Catalog:
-    """The assistant over the knowledge base (`kb.catalog.CatalogCache`), or 503 while the
-    knowledge base is empty."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._cache = CatalogCache(settings.resolved_database_url, settings.approved_models)
-
-    def get(self) -> Assistant:
-        try:
-            return self._cache.get()
-        except NotLoadedError as error:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from None
-
-
 def unprocessable(message: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
 
 
-def resolved_names(helper: Assistant, intent: DeploymentIntent) -> DeploymentIntent:
-    """The intent with model and GPU names as catalog ids ("h100" names every H100)."""
-    named = {k: v for k, v in intent.model_dump(exclude_none=True).items() if k in NAMED_FIELDS}
-    return helper.changed(intent, named)
+@contextmanager
+def _answers() -> Iterator[None]:
+    """The service's refusals as HTTP: bad input 422, an empty knowledge base 503."""
+    try:
+        yield
+    except PlanningError as error:
+        raise unprocessable(str(error)) from None
+    except NotLoadedError as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from None
 
 
-def router(settings: Settings) -> APIRouter:
-    """The planning routes; each app gets its own catalog."""
-    catalog = _Catalog(settings)
-    routes = APIRouter(tags=["planning"], route_class=ReadableValidation)
+def plan(planning: PlanningService, request: PlanRequest) -> PlanResponse:
+    with _answers():
+        planned = planning.plan(request.message, request.intent)
+    return PlanResponse.model_validate(planned, from_attributes=True)
 
-    def plan(request: PlanRequest) -> PlanResponse:
-        helper = catalog.get()
-        if request.intent is None:
-            message = request.message or ""
 
-            def reading(text: str) -> DeploymentIntent:
-                return understand(text, helper, settings)
+def what_if(planning: PlanningService, request: WhatIfRequest) -> WhatIfResponse:
+    scenarios = [(s.name, s.changes) for s in request.scenarios]
+    with _answers():
+        return WhatIfResponse(scenarios=planning.compare(request.intent, scenarios, BASELINE))
 
-        else:
-            try:
-                given = resolved_names(helper, request.intent)
-            except WhatIfError as error:
-                raise unprocessable(f"intent.{error}") from None
-            message = ""
 
-            def reading(text: str) -> DeploymentIntent:
-                return given  # the intent is this turn's whole news, as if words said it
-
+def predict(planning: PlanningService, request: PredictionQuery) -> dict[str, object]:
+    with _answers():
+        helper = planning.assistant()
+    names = {}
+    for field, kind in (("model_id", "model"), ("gpu_id", "gpu")):
         try:
-            state, reply = respond(
-                Conversation(), message, reading, helper.use_cases, helper.vocabulary.gpu_vendors
-            )
-        except SpecificationError as error:
-            raise unprocessable(str(error)) from None
-        return PlanResponse(
-            intent=state.intent,
-            specification=reply.specification,
-            reply=reply.text,
-            questions=reply.questions,
-            recommendations=helper.recommend(reply.specification, wide=reply.wide),
-        )
-
-    def what_if(request: WhatIfRequest) -> WhatIfResponse:
-        helper = catalog.get()
-        try:
-            base = resolved_names(helper, request.intent)
+            found = helper.resolved(kind, getattr(request, field))
         except WhatIfError as error:
-            raise unprocessable(f"intent.{error}") from None
-        intents = [(BASELINE, base)]
-        for i, scenario in enumerate(request.scenarios):
-            try:
-                intents.append((scenario.name, helper.changed(base, scenario.changes)))
-            except WhatIfError as error:
-                raise unprocessable(f"scenarios.{i}.changes ({scenario.name}): {error}") from None
-        try:
-            results = [(name, helper.recommend(helper.specify(i))) for name, i in intents]
-        except SpecificationError as error:
-            raise unprocessable(str(error)) from None
-        return WhatIfResponse(scenarios=compare(results))
+            raise unprocessable(f"{field}: {str(error).split(': ', 1)[-1]}") from None
+        if len(found) != 1:
+            named = getattr(request, field)
+            raise unprocessable(f"{field}: '{named}' names {', '.join(found)}; pick one")
+        names[field] = found[0]
+    return helper.planner.predict(request.model_copy(update=names)).report()
 
-    def predict(request: PredictionQuery) -> dict[str, object]:
-        helper = catalog.get()
-        names = {}
-        for field, kind in (("model_id", "model"), ("gpu_id", "gpu")):
-            try:
-                found = helper.resolved(kind, getattr(request, field))
-            except WhatIfError as error:
-                raise unprocessable(f"{field}: {str(error).split(': ', 1)[-1]}") from None
-            if len(found) != 1:
-                named = getattr(request, field)
-                raise unprocessable(f"{field}: '{named}' names {', '.join(found)}; pick one")
-            names[field] = found[0]
-        return helper.planner.predict(request.model_copy(update=names)).report()
 
-    def curve(request: LoadCurveRequest) -> LoadCurve:
-        planner = catalog.get().planner
-        if request.model_id not in planner.models:
-            raise unprocessable(f"model_id: unknown model {request.model_id!r}")
-        if request.gpu_id not in planner.gpus:
-            raise unprocessable(f"gpu_id: unknown GPU {request.gpu_id!r}")
-        candidate = Candidate.model_validate(request, from_attributes=True)
-        return load_curve(planner, candidate, request.traffic, request.up_to_qps, request.points)
+def curve(planning: PlanningService, request: LoadCurveRequest) -> LoadCurve:
+    with _answers():
+        planner = planning.assistant().planner
+    if request.model_id not in planner.models:
+        raise unprocessable(f"model_id: unknown model {request.model_id!r}")
+    if request.gpu_id not in planner.gpus:
+        raise unprocessable(f"gpu_id: unknown GPU {request.gpu_id!r}")
+    candidate = Candidate.model_validate(request, from_attributes=True)
+    return load_curve(planner, candidate, request.traffic, request.up_to_qps, request.points)
 
-    @routes.post(
-        "/plan",
-        summary="Plan a deployment from plain words or an intent",
-        response_description="The specification, any clarifying questions, and ranked options.",
-        responses=problems(401, 403, 422, 503),
-    )
-    async def plan_route(request: PlanRequest, _caller: Requester) -> PlanResponse:
-        """Read the words (or take the intent), complete the specification from the use
-        case's template, ask what is still open and recommend model + GPU + parallelism +
-        replicas with predicted latency and cost. Stateless: nothing is stored. Needs the
-        requester role."""
-        return await run_in_threadpool(plan, request)
 
-    @routes.post(
-        "/whatif",
-        summary="Compare what-if scenarios of an intent",
-        response_description="The best option of the intent and of each scenario, side by side.",
-        responses=problems(401, 403, 422, 503),
-    )
-    async def what_if_route(request: WhatIfRequest, _caller: Requester) -> WhatIfResponse:
-        """Change fields of the intent per scenario (tighter latency, more traffic, a pinned
-        model or GPU) and re-plan each; the first row is the intent as sent. Stateless.
-        Needs the requester role."""
-        return await run_in_threadpool(what_if, request)
+router = APIRouter(tags=["planning"], route_class=ReadableValidation)
 
-    @routes.post(
-        "/predict",
-        summary="Predict one replica of one configuration under one load",
-        response_description="TTFT, TPOT and E2E percentiles, throughput, memory and sources.",
-        responses=problems(401, 403, 422, 503),
-    )
-    async def predict_route(request: PredictionQuery, _caller: Requester) -> dict[str, object]:
-        """Predict (model, GPU, TP, precision) at a closed-loop concurrency or an open-loop
-        request rate (Poisson, constant or gamma arrivals), run with the vLLM engine settings
-        given (`max_num_seqs`, `max_num_batched_tokens`, `max_model_len`,
-        `gpu_memory_utilization`, `kv_cache_dtype`, `enable_prefix_caching`,
-        `prefix_cache_hit_rate`); the same answer as `preflight predict --json`. Model and
-        GPU may be catalog ids or names. Needs the requester role."""
-        return await run_in_threadpool(predict, request)
 
-    @routes.post(
-        "/load-curve",
-        summary="Latency against load for one replica of one configuration",
-        response_description="Predicted latency percentiles at evenly spaced loads.",
-        responses=problems(401, 403, 422, 503),
-    )
-    async def load_curve_route(request: LoadCurveRequest, _caller: Requester) -> LoadCurve:
-        """Predict one replica of (model, GPU, TP, precision) serving `traffic`'s request
-        lengths at `points` loads from `up_to_qps / points` to 1.25 x `up_to_qps`, so a
-        chart shows the SLO limit and the knee past it. Latencies are null where the
-        replica cannot keep up. Stateless. Needs the requester role."""
-        return await run_in_threadpool(curve, request)
+@router.post(
+    "/plan",
+    summary="Plan a deployment from plain words or an intent",
+    response_description="The specification, any clarifying questions, and ranked options.",
+    responses=problems(401, 403, 422, 503),
+)
+async def plan_route(request: PlanRequest, planning: Planning, _caller: Requester) -> PlanResponse:
+    """Read the words (or take the intent), complete the specification from the use
+    case's template, ask what is still open and recommend model + GPU + parallelism +
+    replicas with predicted latency and cost. Stateless: nothing is stored. Needs the
+    requester role."""
+    return await run_in_threadpool(plan, planning, request)
 
-    return routes
+
+@router.post(
+    "/whatif",
+    summary="Compare what-if scenarios of an intent",
+    response_description="The best option of the intent and of each scenario, side by side.",
+    responses=problems(401, 403, 422, 503),
+)
+async def what_if_route(
+    request: WhatIfRequest, planning: Planning, _caller: Requester
+) -> WhatIfResponse:
+    """Change fields of the intent per scenario (tighter latency, more traffic, a pinned
+    model or GPU) and re-plan each; the first row is the intent as sent. Stateless.
+    Needs the requester role."""
+    return await run_in_threadpool(what_if, planning, request)
+
+
+@router.post(
+    "/predict",
+    summary="Predict one replica of one configuration under one load",
+    response_description="TTFT, TPOT and E2E percentiles, throughput, memory and sources.",
+    responses=problems(401, 403, 422, 503),
+)
+async def predict_route(
+    request: PredictionQuery, planning: Planning, _caller: Requester
+) -> dict[str, object]:
+    """Predict (model, GPU, TP, precision) at a closed-loop concurrency or an open-loop
+    request rate (Poisson, constant or gamma arrivals), run with the vLLM engine settings
+    given (`max_num_seqs`, `max_num_batched_tokens`, `max_model_len`,
+    `gpu_memory_utilization`, `kv_cache_dtype`, `enable_prefix_caching`,
+    `prefix_cache_hit_rate`); the same answer as `preflight predict --json`. Model and
+    GPU may be catalog ids or names. Needs the requester role."""
+    return await run_in_threadpool(predict, planning, request)
+
+
+@router.post(
+    "/load-curve",
+    summary="Latency against load for one replica of one configuration",
+    response_description="Predicted latency percentiles at evenly spaced loads.",
+    responses=problems(401, 403, 422, 503),
+)
+async def load_curve_route(
+    request: LoadCurveRequest, planning: Planning, _caller: Requester
+) -> LoadCurve:
+    """Predict one replica of (model, GPU, TP, precision) serving `traffic`'s request
+    lengths at `points` loads from `up_to_qps / points` to 1.25 x `up_to_qps`, so a
+    chart shows the SLO limit and the knee past it. Latencies are null where the
+    replica cannot keep up. Stateless. Needs the requester role."""
+    return await run_in_threadpool(curve, planning, request)

@@ -36,10 +36,9 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.cluster import ClusterError
-from activities.deploy_steps import recorded_target
 from api.errors import MEANINGS, Problem, ReadableValidation
 from api.identity import USER_NAME, Caller, CurrentCaller, require
+from deploy.targets import ClusterError, recorded_target
 from kb import deployments
 from kb.db import session_scope
 from manifests.diff import compare

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from activities import cluster, gitops, kubeconfig, rollout
 from cli.console import fail
 from cli.deploy import checked_manifests
+from deploy import gitops, kubeconfig, rollout
+from deploy.targets import ClusterError
 from kb import deployments
 from kb.db import session_scope
 from kb.migrate import upgrade
@@ -58,7 +59,7 @@ def deploy_command(
             loaded = read_manifests(manifests, namespace)
         name, ns = deployment_name(loaded)
         target = _target(gitops_dir, commit, context, name, ns)
-    except (OSError, yaml.YAMLError, UnsupportedManifestError, cluster.ClusterError) as error:
+    except (OSError, yaml.YAMLError, UnsupportedManifestError, ClusterError) as error:
         raise fail(str(error)) from None
     upgrade()
     try:
@@ -72,7 +73,7 @@ def deploy_command(
             wait_timeout_s=wait_timeout_s,
             on_progress=lambda line: typer.echo(f"  waiting: {line}"),
         )
-    except cluster.ClusterError as error:
+    except ClusterError as error:
         hint = f"\n`preflight rollback {error.deployment_id}` undoes this deploy"
         raise fail(f"{error}{hint if error.deployment_id else ''}") from None
     except gitops.GitOpsError as error:
@@ -90,7 +91,7 @@ def rollback_command(
     except (
         deployments.UnknownDeploymentError,
         rollout.RollbackError,
-        cluster.ClusterError,
+        ClusterError,
         gitops.GitOpsError,
     ) as error:
         raise fail(str(error)) from None

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from activities.gitops import planned_files
 from cli.console import catalog_session, fail
+from deploy.gitops import planned_files
 from kb.catalog import gpu_specs, model_specs
 from manifests.render import ManifestError, render, validate
 from planner.calibration import stored_calibration

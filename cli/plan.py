@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,35 +12,37 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from cli.console import catalog_session, fail
-from kb.catalog import assistant
-from planner.assistant import Assistant
-from planner.conversation import DONT_KNOW, Conversation, Reply, respond
+from cli.console import fail
+from kb.repository import NotLoadedError
+from planner.conversation import DONT_KNOW, Conversation
 from planner.deployment import PlanError
 from planner.intent import DeploymentIntent
 from planner.recommendation import Recommendations
-from planner.specification import SpecificationError
-from planner.whatif import WhatIfError, compare
+from planner.service import PlanningError, PlanningService
+from planner.whatif import ScenarioRow
 from settings import get_settings
 
 TEXT = Annotated[str, typer.Argument(help="What the deployment is for, in plain words.")]
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _assistant() -> Assistant:
-    with catalog_session() as session:
-        return assistant(session=session, approved_models=get_settings().approved_models)
+def _service() -> PlanningService:
+    return PlanningService(get_settings())
 
 
-def _understand(helper: Assistant) -> Any:
-    from activities.intent import understand
-
-    return lambda text: understand(text, helper)
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The service's refusals as one red line and exit status 2."""
+    try:
+        yield
+    except (PlanningError, NotLoadedError) as error:
+        raise fail(str(error)) from None
 
 
 def intent(text: TEXT, as_json: JSON = False) -> None:
     """The DeploymentIntent the words state (fields not stated stay null)."""
-    result = _understand(_assistant())(text)
+    with _refusals():
+        result = _service().read(text)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -59,30 +63,29 @@ def plan(
 ) -> None:
     """Intent, then specification, then ranked options, with any clarifying questions;
     `--save-plan` writes what `preflight render` and `preflight deploy --plan` take."""
-    helper = _assistant()
-    state, reply = respond(
-        Conversation(), text, _understand(helper), helper.use_cases, helper.vocabulary.gpu_vendors
-    )
-    result = helper.recommend(reply.specification, wide=reply.wide)
+    service = _service()
+    with _refusals():
+        planned = service.plan(text)
+    result = planned.recommendations
     if save_plan is not None:
         if option > len(result.options):
             raise fail(f"--option {option}: there are {len(result.options)} options")
         try:
-            chosen = helper.deployment_plan(
-                result.options[option - 1], reply.specification, name, namespace
+            chosen = service.assistant().deployment_plan(
+                result.options[option - 1], planned.specification, name, namespace
             )
         except (PlanError, ValidationError) as error:
             raise fail(str(error)) from None
         save_plan.write_text(chosen.model_dump_json(indent=2) + "\n")
     if as_json:
         body = {
-            "intent": state.intent.model_dump(mode="json", exclude_none=True),
-            "questions": [q.model_dump(mode="json") for q in reply.questions],
+            "intent": planned.intent.model_dump(mode="json", exclude_none=True),
+            "questions": [q.model_dump(mode="json") for q in planned.questions],
             "recommendations": result.model_dump(mode="json"),
         }
         typer.echo(json.dumps(body, indent=2))
         return
-    typer.echo(reply.text)
+    typer.echo(planned.reply)
     typer.echo(options_text(result))
 
 
@@ -101,10 +104,9 @@ def options_text(result: Recommendations) -> str:
 def chat() -> None:
     """An interactive conversation: describe the deployment, answer the questions, and
     type `options` to see what fits (Ctrl-D to leave)."""
-    helper = _assistant()
-    understand = _understand(helper)
+    service = _service()
     state = Conversation()
-    reply: Reply | None = None
+    options: Recommendations | None = None
     typer.echo("Describe what you want to deploy. `options` shows what fits; Ctrl-D leaves.")
     while True:
         try:
@@ -114,16 +116,18 @@ def chat() -> None:
             return
         if not message:
             continue
-        if message.lower() in {"options", "recommend", "plan"} and reply is not None:
-            typer.echo(options_text(helper.recommend(reply.specification, wide=reply.wide)))
+        if message.lower() in {"options", "recommend", "plan"} and options is not None:
+            typer.echo(options_text(options))
             continue
         try:
-            state, reply = respond(
-                state, message, understand, helper.use_cases, helper.vocabulary.gpu_vendors
-            )
-        except SpecificationError as error:
+            turn = service.turn(state, message)
+        except (PlanningError, NotLoadedError) as error:
             typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
             continue
+        state, reply = turn.conversation, turn.reply
+        options = turn.recommendations or service.assistant().recommend(
+            reply.specification, wide=reply.wide
+        )
         typer.echo(reply.text)
         for q in reply.questions:
             answers = " | ".join(a for a in q.quick_answers if a != DONT_KNOW)
@@ -150,7 +154,6 @@ def _read_intent(path: Path) -> DeploymentIntent:
 
 def whatif(spec_file: SPEC, sets: SETS = None, as_json: JSON = False) -> None:
     """Re-plan a specification with changed fields, side by side with the original."""
-    helper = _assistant()
     base = _read_intent(spec_file)
     changes: dict[str, Any] = {}
     for item in sets or []:
@@ -161,15 +164,9 @@ def whatif(spec_file: SPEC, sets: SETS = None, as_json: JSON = False) -> None:
         if isinstance(value, str) and "," in value:
             value = [v.strip() for v in value.split(",")]
         changes[name.strip()] = value
-    try:
-        changed = helper.changed(base, changes)
-        scenarios = [
-            ("as specified", helper.recommend(helper.specify(base))),
-            ("what if", helper.recommend(helper.specify(changed))),
-        ]
-    except (WhatIfError, SpecificationError) as error:
-        raise fail(str(error)) from None
-    _print_comparison(scenarios, as_json)
+    with _refusals():
+        rows = _service().compare(base, [("what if", changes)], baseline="as specified")
+    _print_comparison(rows, as_json)
 
 
 def compare_command(
@@ -179,16 +176,13 @@ def compare_command(
     """The best option of each scenario, side by side, with the differences."""
     if len(specs) < 2:
         raise fail("compare needs at least two specification files")
-    helper = _assistant()
-    try:
-        scenarios = [(p.stem, helper.recommend(helper.specify(_read_intent(p)))) for p in specs]
-    except SpecificationError as error:
-        raise fail(str(error)) from None
-    _print_comparison(scenarios, as_json)
+    intents = [(p.stem, _read_intent(p)) for p in specs]
+    with _refusals():
+        rows = _service().compare_intents(intents)
+    _print_comparison(rows, as_json)
 
 
-def _print_comparison(scenarios: list[tuple[str, Recommendations]], as_json: bool) -> None:
-    rows = compare(scenarios)
+def _print_comparison(rows: list[ScenarioRow], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return

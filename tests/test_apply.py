@@ -16,8 +16,9 @@ from kubernetes import client
 from typer import Typer
 from typer.testing import CliRunner
 
-from activities import cluster, kubeconfig, rollout
 from cli import cluster as cluster_cli
+from deploy import cluster, kubeconfig, rollout
+from deploy.targets import ClusterError
 from kb import deployments
 from kb.db import session_scope
 from manifests.kinds import UnsupportedManifestError
@@ -331,7 +332,7 @@ def test_the_token_never_reaches_errors_or_logs(
         lambda: cluster.wait_ready(good, "absent", "ml", 0.05, lambda _: None, 0.01),
         lambda: kubeconfig.connect("no-such-context"),
     ):
-        with pytest.raises(cluster.ClusterError) as error:
+        with pytest.raises(ClusterError) as error:
             failing()
         messages.append(str(error.value))
     apiserver.echo_credentials = True

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from activities import cluster, kubeconfig, rollout
+from deploy import cluster, kubeconfig, rollout
 from kb import deployments
 from kb.db import session_scope
 from kb.migrate import upgrade

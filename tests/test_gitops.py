@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from activities import gitops, rollout
+from deploy import gitops, rollout
 from kb import deployments
 from kb.db import session_scope
 from tests.k8s_manifests import serving_manifests

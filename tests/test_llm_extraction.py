@@ -22,8 +22,8 @@ import pytest
 from openai import OpenAI
 from pydantic import SecretStr
 
-from activities.llm import LLM_TIMEOUT_S, _complete, llm_intent
 from planner.intent import DeploymentIntent
+from planner.llm import LLM_TIMEOUT_S, _complete, llm_intent
 from settings import Settings
 from tests.conftest import free_port
 from tests.llm_server import llama_server, llama_server_log  # noqa: F401
@@ -231,17 +231,19 @@ def test_the_llm_reading_merges_with_the_rules(
 ) -> None:
     """Whatever the model says, the rules' numbers stand and no number appears that the
     text does not hold; with the endpoint down, the rules' reading comes back unchanged."""
-    from activities.intent import understand
     from bench.intent import flatten
     from kb.catalog import assistant
     from kb.db import session_scope
     from planner.quantities import quantities
+    from planner.service import PlanningService
 
     with session_scope(seeded_sqlite_url) as session:
         helper = assistant(session=session)
     text = "A chatbot for 500 support agents, first token under 300 ms, $4k a month"
     rules = flatten(helper.read(text))
-    merged = flatten(understand(text, helper, settings_for(llama_server, llm_timeout_s=60)))
+    merged = flatten(
+        PlanningService(settings_for(llama_server, llm_timeout_s=60)).read(text, helper)
+    )
     assert {name: merged.get(name) for name in rules} == rules
     stated = [q.value for q in quantities(text)]
     for name, value in merged.items():
@@ -252,4 +254,4 @@ def test_the_llm_reading_merges_with_the_rules(
                 for scale in (1, 1e3, 1e-3, 1 / 60, 1 / 3600, 1 / 86400, 1 / 100)
             ), (name, value)
     closed = f"http://127.0.0.1:{free_port()}/v1"
-    assert flatten(understand(text, helper, settings_for(closed))) == rules
+    assert flatten(PlanningService(settings_for(closed)).read(text, helper)) == rules

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from activities.gitops import planned_files
+from deploy.gitops import planned_files
 from kb.seed import read_seed
 from manifests import render as manifests_module
 from manifests.render import ManifestError, render, to_yaml, validate

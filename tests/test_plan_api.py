@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from activities import rollout
 from api.app import create_app
 from api.identity import add_key
 from api.plan_routes import LoadCurveRequest
+from deploy import rollout
 from kb import deployments
 from kb.db import session_scope
 from kb.migrate import upgrade

@@ -26,9 +26,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.deploy_steps import DeployActivities
-    from activities.rehearsal import RehearsalActivities
-    from activities.session import SessionActivities
+    from workflows.calls import DeployCalls, RehearsalCalls, SessionCalls
     from workflows.monitor import MonitorWorkflow
     from workflows.payloads import (
         ENDED,
@@ -231,12 +229,12 @@ class AssistantWorkflow:
             ]
             await step(
                 "permission check",
-                lambda: self._activity(DeployActivities.check_target, request, 60),
+                lambda: self._activity(DeployCalls.check_target, request, 60),
                 str,
             )
             await step(
                 "dry run",
-                lambda: self._activity(DeployActivities.apply_manifests, request, 300),
+                lambda: self._activity(DeployCalls.apply_manifests, request, 300),
                 lambda r: (
                     f"{len(r.applied) or len((r.files and r.files.changed) or [])} objects accepted"
                 ),
@@ -245,7 +243,7 @@ class AssistantWorkflow:
             try:
                 applied = await step(
                     "apply",
-                    lambda: self._activity(DeployActivities.apply_manifests, real, 300),
+                    lambda: self._activity(DeployCalls.apply_manifests, real, 300),
                     lambda r: f"revision {r.revision} on {r.target}",
                 )
             except StepError as failure:
@@ -270,7 +268,7 @@ class AssistantWorkflow:
                 ready = await step(
                     "wait ready",
                     lambda: self._activity(
-                        DeployActivities.wait_until_ready,
+                        DeployCalls.wait_until_ready,
                         wait,
                         target.wait_timeout_s + 120,
                         heartbeat=True,
@@ -289,7 +287,7 @@ class AssistantWorkflow:
                 deployment.rehearsal = await step(
                     "rehearsal",
                     lambda: self._activity(
-                        RehearsalActivities.start_rehearsal, rehearsal, 180, heartbeat=True
+                        RehearsalCalls.start_rehearsal, rehearsal, 180, heartbeat=True
                     ),
                     lambda r: (
                         f"{REHEARSAL}: emulator at {r.endpoint}, Prometheus at "
@@ -311,7 +309,7 @@ class AssistantWorkflow:
                 smoke = SmokeRequest(endpoint=endpoint, model=plan.model.served_model_name)
                 deployment.smoke = await step(
                     "smoke test",
-                    lambda: self._activity(DeployActivities.smoke_test, smoke, 120, heartbeat=True),
+                    lambda: self._activity(DeployCalls.smoke_test, smoke, 120, heartbeat=True),
                     lambda r: (
                         f"TTFT {r.ttft_ms:,.0f} ms, TPOT "
                         + (f"{r.tpot_ms:,.1f} ms" if r.tpot_ms is not None else "n/a")
@@ -428,7 +426,7 @@ class AssistantWorkflow:
     async def edit_spec(self, request: EditRequest) -> SessionChange:
         async with self._lock, self._changes() as change:
             evaluation = await self._planning(
-                SessionActivities.evaluate,
+                SessionCalls.evaluate,
                 EditInput(
                     intent=self._state.conversation.intent,
                     changes=request.changes,
@@ -455,7 +453,7 @@ class AssistantWorkflow:
             scenarios = [*self._what_ifs, Scenario(name=request.name, changes=request.changes)]
             scenarios = scenarios[-MAX_SCENARIOS:]
             self._state.scenarios = await self._planning(
-                SessionActivities.compare_scenarios,
+                SessionCalls.compare_scenarios,
                 CompareInput(intent=self._state.conversation.intent, scenarios=scenarios),
             )
             self._what_ifs = scenarios
@@ -477,7 +475,7 @@ class AssistantWorkflow:
             assert chosen is not None and spec is not None
             name = request.name or _default_name(chosen.option.model_id)
             prepared = await self._planning(
-                SessionActivities.prepare_deployment,
+                SessionCalls.prepare_deployment,
                 PrepareInput(
                     recommendation=chosen,
                     specification=spec,
@@ -580,7 +578,7 @@ class AssistantWorkflow:
 
     async def _converse(self, request: ChatRequest) -> None:
         turn = await self._planning(
-            SessionActivities.converse,
+            SessionCalls.converse,
             ConverseInput(conversation=self._state.conversation, message=request.message),
         )
         state = self._state
@@ -600,7 +598,7 @@ class AssistantWorkflow:
         if not workflow.patched(OPTIONS_IN_TURN) or recommendations is None:
             recommendations = (
                 await self._planning(
-                    SessionActivities.evaluate,
+                    SessionCalls.evaluate,
                     EditInput(intent=turn.conversation.intent, changes={}, wide=turn.reply.wide),
                 )
             ).recommendations
@@ -662,14 +660,14 @@ class AssistantWorkflow:
 
     async def _undo(self, deployment_id: str, actor: str) -> str:
         request = UndoRequest(deployment_id=deployment_id, actor=actor)
-        undone = await self._activity(DeployActivities.roll_back, request, 300)
+        undone = await self._activity(DeployCalls.roll_back, request, 300)
         return undone.detail
 
     async def _stop_rehearsal(self) -> str:
         deployment = self._state.deployment
         assert deployment is not None and deployment.deployment_id is not None
         stopped: str = await self._activity(
-            RehearsalActivities.stop_rehearsal, deployment.deployment_id, 60
+            RehearsalCalls.stop_rehearsal, deployment.deployment_id, 60
         )
         return stopped
 
@@ -713,7 +711,7 @@ class AssistantWorkflow:
             entry = self._unrecorded[0]
             recorded += 1
             await self._activity(
-                SessionActivities.record_event,
+                SessionCalls.record_event,
                 SessionEvent(
                     session_id=self._state.session_id,
                     seq=recorded,

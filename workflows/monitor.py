@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.slo import SloActivities
+    from workflows.calls import SloCalls
     from workflows.payloads import (
         SLO_REPORT_SIGNAL,
         MonitorInput,
@@ -40,7 +40,7 @@ class MonitorWorkflow:
         for _ in range(monitor.policy.checks_per_run):
             await workflow.sleep(monitor.policy.interval)
             report = await workflow.execute_activity_method(
-                SloActivities.check_slo,
+                SloCalls.check_slo,
                 SloCheckRequest(
                     deployment_id=monitor.deployment_id,
                     targets=monitor.targets,

@@ -17,9 +17,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from planner.answers import Prepared
     from planner.catalog_index import Candidate
-    from planner.conversation import Conversation, Question, Reply
-    from planner.deployment_plan import DeploymentPlan
+    from planner.conversation import Conversation, Question
     from planner.intent import DeploymentIntent, DeploymentSpecification
     from planner.recommendation import Recommendation, Recommendations
     from planner.requirements import TrafficProfile
@@ -201,23 +201,10 @@ class ConverseInput(BaseModel):
     message: str
 
 
-class Turn(BaseModel):
-    conversation: Conversation
-    reply: Reply
-    recommendations: Recommendations | None
-    """Options once no essential question is open (None while asking)."""
-
-
 class EditInput(BaseModel):
     intent: DeploymentIntent
     changes: dict[str, Any]
     wide: bool = False
-
-
-class Evaluation(BaseModel):
-    intent: DeploymentIntent
-    specification: DeploymentSpecification
-    recommendations: Recommendations
 
 
 class Scenario(BaseModel):
@@ -235,12 +222,6 @@ class PrepareInput(BaseModel):
     specification: DeploymentSpecification
     name: str
     namespace: str
-
-
-class Prepared(BaseModel):
-    plan: DeploymentPlan
-    manifests: list[dict[str, Any]]
-    yaml: str
 
 
 class SessionEvent(BaseModel):

@@ -16,21 +16,12 @@ from typing import Any
 
 from kubernetes import client
 
-from activities import cluster, gitops, kubeconfig
+from deploy import cluster, gitops, kubeconfig
+from deploy.targets import cluster_label, gitops_label
 from kb import deployments
 from kb.db import session_scope
 from manifests.kinds import object_ref
 from workflows.payloads import DeployResult, RollbackResult
-
-
-def cluster_label(context: str) -> str:
-    """How a deployment records a cluster target: `cluster:<context>`."""
-    return f"cluster:{context}"
-
-
-def gitops_label(folder: Path) -> str:
-    """How a deployment records a GitOps target: `gitops:<folder, resolved>`."""
-    return f"gitops:{folder.resolve()}"
 
 
 @dataclass

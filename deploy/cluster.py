@@ -15,6 +15,7 @@ from typing import Any, Literal
 import urllib3
 from kubernetes import client
 
+from deploy.targets import ClusterError
 from manifests.kinds import ObjectRef, object_ref
 from workflows.payloads import AppliedObject, ReadyResult
 
@@ -23,14 +24,6 @@ VERBS = ("get", "create", "patch", "delete")
 
 FIELD_MANAGER = "preflight"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
-
-
-class ClusterError(RuntimeError):
-    """Something on the cluster side went wrong; the message is safe to show and log."""
-
-    deployment_id: str | None = None
-    """Set when the failure came after the deploy was recorded, so the caller can offer
-    `preflight rollback` for what did reach the cluster."""
 
 
 class PermissionMissing(ClusterError):  # noqa: N818  (the name the issue uses)

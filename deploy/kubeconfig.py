@@ -9,7 +9,7 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
-from activities.cluster import ClusterError
+from deploy.targets import ClusterError
 
 
 def cluster_configured() -> bool:

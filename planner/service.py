@@ -1,0 +1,193 @@
+"""The planning service: every planning use case, once, for REST, the CLI and the activities.
+
+Read a message, take a chat turn, plan from words or an intent, re-plan with changes,
+compare what-ifs, prepare a deployment. One catalog cache per service knows when the
+knowledge base changed (its revision), so `kb load` reaches every driver at its next call,
+and the same specification over the same catalog is answered from memory
+(`Assistant.recommend`). A driver's own job is only to translate: a `PlanningError` is bad
+input whose message names what is wrong (422, a refused update, a red line), a
+`NotLoadedError` an empty knowledge base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from kb.catalog import CatalogCache
+from manifests.render import ManifestError, render, to_yaml, validate
+from planner.answers import Evaluation, Planned, Prepared, Turn
+from planner.assistant import NAMED_FIELDS, Assistant
+from planner.catalog_index import CatalogIndex
+from planner.conversation import Conversation, respond
+from planner.deployment import PlanError
+from planner.deployment_plan import describe
+from planner.extract import combine
+from planner.intent import DeploymentIntent, DeploymentSpecification
+from planner.recommendation import Recommendation, Recommendations
+from planner.specification import SpecificationError
+from planner.whatif import ScenarioRow, WhatIfError, compare
+from settings import Settings
+
+
+class PlanningError(ValueError):
+    """Input a planning use case cannot take; the message says what is wrong and where."""
+
+
+class PlanningService:
+    """The use cases over the catalog at `settings.resolved_database_url`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._catalog = CatalogCache(settings.resolved_database_url, settings.approved_models)
+
+    def assistant(self) -> Assistant:
+        """The catalog now; `NotLoadedError`, saying what to run, while it is empty."""
+        return self._catalog.get()
+
+    def warm(self) -> None:
+        """What a first call would otherwise wait a second for: the catalog, its index under
+        vLLM's default settings, and the LLM client's import (with an LLM)."""
+        if self._settings.llm_base_url:
+            import planner.llm  # noqa: F401
+
+        CatalogIndex.of(self.assistant().planner)
+
+    def read(self, text: str, helper: Assistant | None = None) -> DeploymentIntent:
+        """The rules' intent, with the LLM's reading filling only what the rules left open and
+        the text confirms (`planner.extract.combine`); the rules alone without an LLM."""
+        helper = helper or self.assistant()
+        if not self._settings.llm_base_url:
+            return combine(text, helper.read(text), None)  # no OpenAI client to import (1.5 s)
+        from planner.llm import llm_intent
+
+        return combine(text, helper.read(text), llm_intent(text, self._settings))
+
+    def turn(self, conversation: Conversation, message: str) -> Turn:
+        """One chat turn; options once the essentials are known (or left to defaults)."""
+        helper = self.assistant()
+        try:
+            state, reply = respond(
+                conversation,
+                message,
+                lambda text: self.read(text, helper),
+                helper.use_cases,
+                helper.vocabulary.gpu_vendors,
+            )
+        except SpecificationError as error:
+            raise PlanningError(str(error)) from None
+        options = (
+            None if reply.questions else helper.recommend(reply.specification, wide=reply.wide)
+        )
+        return Turn(conversation=state, reply=reply, recommendations=options)
+
+    def plan(self, message: str | None = None, intent: DeploymentIntent | None = None) -> Planned:
+        """From plain words or from an intent (exactly one), the specification, what is still
+        open, and the options assuming the defaults."""
+        if (message is None) == (intent is None):
+            raise PlanningError("give either a message (plain words) or an intent, not both")
+        helper = self.assistant()
+        given = None if intent is None else self._named(helper, intent, "intent")
+
+        def reading(text: str) -> DeploymentIntent:
+            # An intent is the turn's whole news, as if words had said it.
+            return self.read(text, helper) if given is None else given
+
+        try:
+            state, reply = respond(
+                Conversation(),
+                message or "",
+                reading,
+                helper.use_cases,
+                helper.vocabulary.gpu_vendors,
+            )
+        except SpecificationError as error:
+            raise PlanningError(str(error)) from None
+        return Planned(
+            intent=state.intent,
+            specification=reply.specification,
+            reply=reply.text,
+            questions=reply.questions,
+            recommendations=helper.recommend(reply.specification, wide=reply.wide),
+        )
+
+    def replan(
+        self, intent: DeploymentIntent, changes: dict[str, Any], wide: bool = False
+    ) -> Evaluation:
+        """The intent with `changes` applied (all or nothing), specified and re-planned."""
+        helper = self.assistant()
+        try:
+            changed = helper.changed(intent, changes)
+            specification = helper.specify(changed)
+        except (WhatIfError, SpecificationError) as error:
+            raise PlanningError(str(error)) from None
+        return Evaluation(
+            intent=changed,
+            specification=specification,
+            recommendations=helper.recommend(specification, wide=wide),
+        )
+
+    def compare(
+        self,
+        intent: DeploymentIntent,
+        scenarios: Sequence[tuple[str, dict[str, Any]]],
+        baseline: str,
+    ) -> list[ScenarioRow]:
+        """The intent (named `baseline`) and each scenario's changes of it, side by side:
+        the best option of each and how it differs from the first."""
+        helper = self.assistant()
+        base = self._named(helper, intent, "intent")
+        intents = [(baseline, base)]
+        for i, (name, changes) in enumerate(scenarios):
+            try:
+                intents.append((name, helper.changed(base, changes)))
+            except WhatIfError as error:
+                raise PlanningError(f"scenarios.{i}.changes ({name}): {error}") from None
+        return compare(self.plans(helper, intents))
+
+    def compare_intents(self, intents: Sequence[tuple[str, DeploymentIntent]]) -> list[ScenarioRow]:
+        """Whole intents side by side (`preflight compare` of specification files)."""
+        helper = self.assistant()
+        return compare(self.plans(helper, intents))
+
+    @staticmethod
+    def plans(
+        helper: Assistant, intents: Sequence[tuple[str, DeploymentIntent]]
+    ) -> list[tuple[str, Recommendations]]:
+        try:
+            return [(name, helper.recommend(helper.specify(i))) for name, i in intents]
+        except SpecificationError as error:
+            raise PlanningError(str(error)) from None
+
+    def prepare(
+        self,
+        recommendation: Recommendation,
+        specification: DeploymentSpecification,
+        name: str,
+        namespace: str,
+    ) -> Prepared:
+        """The option's deployment plan and manifests, rendered and validated (schemas,
+        policy, memory fit); a refusal lists every problem."""
+        helper = self.assistant()
+        try:
+            plan = helper.deployment_plan(recommendation, specification, name, namespace)
+            manifests = render(plan)
+        except (PlanError, ManifestError) as error:
+            raise PlanningError(str(error)) from None
+        except ValidationError as error:
+            raise PlanningError(f"the deployment plan is not valid: {describe(error)}") from None
+        problems = validate(manifests, plan, helper.planner)
+        if problems:
+            raise PlanningError("the manifests are not valid: " + "; ".join(problems))
+        return Prepared(plan=plan, manifests=manifests, yaml=to_yaml(manifests))
+
+    @staticmethod
+    def _named(helper: Assistant, intent: DeploymentIntent, where: str) -> DeploymentIntent:
+        """The intent with model and GPU names as catalog ids ("h100" names every H100)."""
+        named = {k: v for k, v in intent.model_dump(exclude_none=True).items() if k in NAMED_FIELDS}
+        try:
+            return helper.changed(intent, named)
+        except WhatIfError as error:
+            raise PlanningError(f"{where}.{error}") from None

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint types pytest bench clean test-cluster
+.PHONY: install run test test-fast lint types pytest bench clean test-cluster
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ pytest: install
 	$(BIN)/pytest -q
 
 test: lint types pytest
+
+# The unit tier (under a minute on two cores): no PostgreSQL, Temporal, LLM server, browser
+# or `preflight` process; `make test` runs it with the rest.
+test-fast: install
+	$(BIN)/pytest -q -m "not integration" -n auto
 
 # The deploy journey against the real cluster KUBECONFIG points to (skipped without one).
 # PREFLIGHT_TEST_NAMESPACE (default `default`) must exist; PREFLIGHT_TEST_CONTEXT picks a context.

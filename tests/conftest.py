@@ -34,6 +34,18 @@ def free_port() -> int:
         return port
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on PostgreSQL is an integration test (`make test-fast` runs the rest): it uses
+    the server directly or as one of the kinds of `empty_database_url`."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("empty_database_url") == (
+            "postgresql"
+        )
+        if on_postgres or "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()

@@ -12,6 +12,8 @@ import yaml
 from tests.conftest import kb_copy
 from tests.test_cli import preflight
 
+pytestmark = pytest.mark.integration  # every test runs `preflight` processes
+
 CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
 LLAMA_2 = str(CONFIGS / "meta-llama__Llama-2-7b-hf" / "config.json")
 

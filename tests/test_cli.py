@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import MEASURED_DIR
+
+pytestmark = pytest.mark.integration  # every test runs `preflight` processes
 
 PREFLIGHT = str(Path(sys.executable).parent / "preflight")
 

@@ -32,11 +32,13 @@ def imported(module: str, among: tuple[str, ...]) -> str:
     return run.stdout.strip()
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_the_contract_imports_only_domain_types() -> None:
     assert imported("workflows.payloads", CONTRACT_SIDE) == "[]"
     assert imported("workflows.calls", CONTRACT_SIDE) == "[]"
 
 
+@pytest.mark.integration  # a `preflight` process
 @pytest.mark.parametrize("module", ["api.app", "workflows.assistant", "workflows.monitor"])
 def test_the_api_and_the_workflows_import_no_activity(module: str) -> None:
     assert imported(module, ACTIVITY_SIDE) == "[]"

@@ -224,6 +224,7 @@ def test_concurrent_load_queues_and_ttft_grows(base_url: str) -> None:
     assert loaded[-1] > 3 * single, (single, loaded)
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_cli_serves_and_slowdown_scales_step_time(
     seeded_sqlite_url: str, base_url: str, catalog: Planner
 ) -> None:
@@ -253,6 +254,7 @@ def test_cli_serves_and_slowdown_scales_step_time(
     assert abs(slow / (2 * _predicted_tpot_s(catalog, 80)) - 1) < TPOT_TOLERANCE
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_cli_refuses_unknown_names_and_configs_that_do_not_fit(seeded_sqlite_url: str) -> None:
     env = os.environ | {"DATABASE_URL": seeded_sqlite_url}
     unknown = subprocess.run(

@@ -77,6 +77,7 @@ def test_preview_changes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_commits_when_asked_initialising_the_repository(tmp_path: Path) -> None:
     first = gitops.write(serving_manifests(), tmp_path, commit=True)
 
@@ -95,6 +96,7 @@ def test_commits_when_asked_initialising_the_repository(tmp_path: Path) -> None:
     assert git(tmp_path, "rev-list", "--count", "HEAD") == "2"
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_gitops_deploy_is_recorded_and_rolled_back(tmp_path: Path, database_url: str) -> None:
     folder = tmp_path / "gitops"
     target = rollout.GitOpsTarget(folder=folder, commit=True)
@@ -132,6 +134,7 @@ def test_gitops_deploy_is_recorded_and_rolled_back(tmp_path: Path, database_url:
     assert [e.action for e in trail] == ["deploy", "deploy", "rollback", "delete"]
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_a_folder_an_outer_repository_ignores_gets_its_own(tmp_path: Path) -> None:
     git(tmp_path, "init", "--quiet")
     (tmp_path / ".gitignore").write_text("state/\n")
@@ -151,6 +154,7 @@ def test_two_manifests_for_one_file_are_refused(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_deploy_a_plan_to_a_gitops_folder(tmp_path: Path, seeded_sqlite_url: str) -> None:
     """`preflight deploy --plan` renders, validates and writes what `render` writes."""
     from tests.test_cli import preflight

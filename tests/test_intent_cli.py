@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import preflight
+
+pytestmark = pytest.mark.integration  # every test runs `preflight` processes
 
 
 def test_intent_json_has_only_what_was_said(seeded_sqlite_url: str) -> None:

@@ -135,6 +135,7 @@ def write_profile(tmp_path: Path, traffic: dict[str, Any], name: str = "profile"
     return path
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_cli_errors_are_clear(tmp_path: Path) -> None:
     good = write_profile(tmp_path, TRAFFIC)
     nowhere = f"http://127.0.0.1:{free_port()}/v1"

@@ -760,6 +760,7 @@ def render_cli(plan: Path, output: Path, database_url: str) -> subprocess.Comple
     return preflight("render", "--plan", str(plan), "-o", str(output), database_url=database_url)
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_render_writes_the_golden_files(tmp_path: Path, seeded_sqlite_url: str) -> None:
     output = tmp_path / "out"
     plan = GOLDEN_DIR / "llama-70b-fp8-h100" / "plan.json"
@@ -774,6 +775,7 @@ def test_render_writes_the_golden_files(tmp_path: Path, seeded_sqlite_url: str) 
     assert read_folder(output) == expected
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_render_refuses_a_hostile_plan_and_writes_nothing(
     tmp_path: Path, seeded_sqlite_url: str
 ) -> None:
@@ -791,6 +793,7 @@ def test_render_refuses_a_hostile_plan_and_writes_nothing(
     assert not output.exists()
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_render_lists_the_problems_of_a_plan_that_does_not_fit(
     tmp_path: Path, seeded_sqlite_url: str
 ) -> None:
@@ -806,6 +809,7 @@ def test_render_lists_the_problems_of_a_plan_that_does_not_fit(
     assert not output.exists()
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_render_keeps_out_of_a_folder_with_other_files(
     tmp_path: Path, seeded_sqlite_url: str
 ) -> None:

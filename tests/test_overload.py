@@ -115,6 +115,7 @@ def test_capacity_never_sizes_a_replica_past_what_it_sustains(catalog: Planner) 
         assert option.max_qps_per_replica <= limit.max_sustainable_qps * 1.01
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_the_cli_says_overloaded_and_json_gives_the_limit(seeded_sqlite_url: str) -> None:
     args = ["predict", "--model", "llama-3.1-8b", "--gpu", "l4", "--isl", "2000", "--osl", "200"]
     text = preflight(*args, "--qps", "50", database_url=seeded_sqlite_url)

@@ -155,6 +155,7 @@ def test_a_closed_loop_of_fixed_lengths_queues_in_waves(
     assert one_fixed.ttft_ms.mean == pytest.approx(one.ttft_ms.mean)  # a wave of one
 
 
+@pytest.mark.integration  # a `preflight` process
 def test_the_cli_predicts_a_benchmark_of_fixed_lengths(seeded_sqlite_url: str) -> None:
     args = ["predict", "--model", "llama-3.1-8b", "--gpu", "h100", "--isl", "1022", "--osl"]
     args += ["128", "--concurrency", "64", "--json"]

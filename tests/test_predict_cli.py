@@ -6,7 +6,11 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import preflight
+
+pytestmark = pytest.mark.integration  # every test runs `preflight` processes
 
 
 def test_predict_json_has_the_documented_fields(seeded_sqlite_url: str) -> None:

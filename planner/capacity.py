@@ -164,7 +164,12 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
     mean_context = t.prompt_tokens_mean + t.output_tokens_mean // 2
     cap = np.minimum(index.sequences(mean_context)[chosen], index.max_num_seqs[chosen])
     batch = index.batch(chosen, t, cap)
-    rates, binding = _max_rates(spec, batch) if len(chosen) else (np.zeros(0), [])
+    slo = spec.slo
+    shape = (t.prompt_tokens_mean, t.prompt_tokens_p95, t.output_tokens_mean, t.output_tokens_p95)
+    key = (chosen.tobytes(), *shape, t.burstiness, slo.ttft_p90_ms, slo.tpot_p90_ms, slo.e2e_p95_ms)
+    rates, binding = (
+        index.max_rates(key, lambda: _max_rates(spec, batch)) if len(chosen) else (np.zeros(0), [])
+    )
     missed = np.flatnonzero(rates <= 0)
 
     def infeasible(i: int) -> Infeasible:
@@ -300,9 +305,13 @@ def _size(
         e2e_mean = at.ttft_s + (chosen.osl - 1) * at.tpot_s
         return quantiles(ttft, at.ttft_s), quantiles(tpot, at.tpot_s), quantiles(e2e, e2e_mean)
 
+    every: list[tuple[Array, Array, Array]] = []
+    """Every option's quantiles, once ranking has read the columns."""
+
     def option(rank: int) -> CapacityOption:
         i = order[rank]
-        ttft, tpot, e2e = (latency_stats(q[0]) for q in latencies(np.asarray([i])))
+        found_rows, row = (every[0], rank) if every else (latencies(np.asarray([i])), 0)
+        ttft, tpot, e2e = (latency_stats(q[row]) for q in found_rows)
         return CapacityOption(
             **dict(found[i]),
             max_qps_per_replica=float(rates[i]),
@@ -321,7 +330,8 @@ def _size(
         )
 
     def columns() -> OptionColumns:
-        ttft, tpot, e2e = latencies(order)
+        every.append(latencies(order))
+        ttft, tpot, e2e = every[0]
         return OptionColumns(
             model_ids=[found[i].model_id for i in order],
             gpu_ids=[found[i].gpu_id for i in order],

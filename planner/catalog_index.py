@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,6 +44,10 @@ def precisions_for(model: ModelSpec, gpu: GpuSpec) -> list[Precision]:
     if model.precision in ("bf16", "fp16") and gpu.fp8_tflops is not None:
         options.append("fp8")
     return options
+
+
+REMEMBERED_RATES = 128
+"""Capacity searches an index remembers (each about 50 kB)."""
 
 
 def candidates(planner: Planner, c: SearchConstraints) -> list[Candidate]:
@@ -86,6 +92,28 @@ class CatalogIndex:
     """Fixed per-sequence state (linear-attention layers) per GPU."""
     engine: EngineSettings
     """The engine settings every candidate is laid out with."""
+    _rates: OrderedDict[Hashable, tuple[np.ndarray, list[str]]] = field(
+        default_factory=OrderedDict, repr=False, compare=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def max_rates(
+        self, key: Hashable, compute: Callable[[], tuple[np.ndarray, list[str]]]
+    ) -> tuple[np.ndarray, list[str]]:
+        """The most a replica of each candidate sustains within the SLOs, and what binds it,
+        remembered by `key` (the candidates, the traffic's shape and the SLOs): it does not
+        depend on the load, so a search for another head count sizes from memory."""
+        with self._lock:
+            found = self._rates.get(key)
+            if found is not None:
+                self._rates.move_to_end(key)
+                return found
+        found = compute()  # outside the lock: two searches may race, both right
+        with self._lock:
+            self._rates[key] = found
+            while len(self._rates) > REMEMBERED_RATES:
+                self._rates.popitem(last=False)
+        return found
 
     @classmethod
     def of(cls, planner: Planner, engine: EngineSettings | None = None) -> CatalogIndex:

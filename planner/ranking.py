@@ -71,16 +71,39 @@ def rank(
 
 
 def pareto(metrics: np.ndarray) -> np.ndarray:
-    """Per row: whether no other row beats it on every metric (all minimised)."""
-    on_front = np.zeros(len(metrics), dtype=bool)
-    best = np.empty((0, metrics.shape[1]))
-    for i in np.lexsort(metrics.T[::-1]):
-        row = metrics[i]
-        beaten = np.all(best <= row, axis=1) & np.any(best != row, axis=1)
-        if not beaten.any():
-            on_front[i] = True
-            best = np.vstack([best, row])
+    """Per row of (cost, latency, quality), all minimised: whether no other row is at least as
+    good on all three and better on one.
+
+    Quality takes a few values (one per model), so the rows are swept a quality level at a
+    time: a row is beaten by a row as good or better in quality whose cost is at most its own
+    and whose latency is lower, or whose latency is at most its own and whose cost or quality
+    is strictly better. Each test is the least latency among rows up to a cost (a prefix
+    minimum), so the front costs a few sorts, not a comparison of every pair.
+    """
+    cost, latency, quality = metrics.T
+    on_front = np.ones(len(metrics), dtype=bool)
+    for level in np.unique(quality):
+        here = np.flatnonzero(quality == level)
+        c, lat = cost[here], latency[here]
+        as_good, better = quality <= level, quality < level
+        beaten = _least_latency(cost[as_good], latency[as_good], c, cheaper=False) < lat
+        beaten |= _least_latency(cost[as_good], latency[as_good], c, cheaper=True) <= lat
+        beaten |= _least_latency(cost[better], latency[better], c, cheaper=False) <= lat
+        on_front[here] = ~beaten
     return on_front
+
+
+def _least_latency(
+    cost: np.ndarray, latency: np.ndarray, at: np.ndarray, cheaper: bool
+) -> np.ndarray:
+    """Per value of `at`: the least latency among the rows costing at most it (less than it,
+    `cheaper`); NaN where there is none, which no comparison holds for."""
+    if len(cost) == 0:
+        return np.full(len(at), np.nan)
+    order = np.argsort(cost, kind="stable")
+    least = np.minimum.accumulate(latency[order])
+    k = np.searchsorted(cost[order], at, side="left" if cheaper else "right")
+    return np.where(k > 0, least[np.maximum(k - 1, 0)], np.nan)
 
 
 def diverse(models: Sequence[str], top: int) -> list[int]:

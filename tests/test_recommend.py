@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from kb.catalog import assistant
 from kb.db import session_scope
-from planner import recommend
+from planner import capacity, recommend
 from planner.assistant import Assistant
 from planner.capacity import option_query
 from planner.intent import DeploymentSpecification
 from planner.ranking import pareto
 from planner.recommend import LANDSCAPE_MAX
-from planner.recommendation import LandscapePoint, Recommendation, Recommendations
+from planner.recommendation import LandscapePoint, Recommendation, Recommendations, option_id
 
 DESCRIPTIONS = (
     "A chatbot for 2,000 employees, first token under 500 ms, $20k a month.",
@@ -160,3 +160,31 @@ def test_the_same_question_is_answered_once(helper: Assistant) -> None:
     )
     again = helper.recommend(busier)
     assert again is not first and again.specification == busier
+
+
+def test_another_head_count_is_sized_from_the_capacity_already_found(
+    helper: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a replica sustains does not depend on the load: a second team of another size,
+    # same use case, costs no second capacity search, and gets the same per-replica limits.
+    spec = helper.specify(helper.read("A support chatbot for 1,234 employees."))
+    first = helper.recommend(spec)
+    searched: list[int] = []
+    original = capacity._max_rates
+    monkeypatch.setattr(capacity, "_max_rates", lambda *args: searched.append(1) or original(*args))
+    t = spec.traffic
+    bigger = spec.model_copy(
+        update={"traffic": t.model_copy(update={"peak_qps": t.peak_qps * 40})}
+    )
+    second = helper.recommend(bigger)
+    assert not searched
+    limits = {option_id(r.option): r.option.max_qps_per_replica for r in first.options}
+    for r in second.options:
+        if option_id(r.option) in limits:
+            assert r.option.max_qps_per_replica == limits[option_id(r.option)]
+    assert sum(r.option.replicas_for_peak for r in second.options) > sum(
+        r.option.replicas_for_peak for r in first.options
+    )
+    tighter = bigger.model_copy(update={"slo": spec.slo.model_copy(update={"ttft_p90_ms": 300})})
+    helper.recommend(tighter)
+    assert searched  # another SLO is another search

@@ -3,6 +3,8 @@ the landscape of feasible options for the cost/latency/quality chart."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -169,13 +171,16 @@ def test_another_head_count_is_sized_from_the_capacity_already_found(
     # same use case, costs no second capacity search, and gets the same per-replica limits.
     spec = helper.specify(helper.read("A support chatbot for 1,234 employees."))
     first = helper.recommend(spec)
-    searched: list[int] = []
+    searched: list[object] = []
     original = capacity._max_rates
-    monkeypatch.setattr(capacity, "_max_rates", lambda *args: searched.append(1) or original(*args))
+
+    def counted(*args: Any) -> Any:
+        searched.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(capacity, "_max_rates", counted)
     t = spec.traffic
-    bigger = spec.model_copy(
-        update={"traffic": t.model_copy(update={"peak_qps": t.peak_qps * 40})}
-    )
+    bigger = spec.model_copy(update={"traffic": t.model_copy(update={"peak_qps": t.peak_qps * 40})})
     second = helper.recommend(bigger)
     assert not searched
     limits = {option_id(r.option): r.option.max_qps_per_replica for r in first.options}

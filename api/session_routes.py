@@ -37,7 +37,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import MEANINGS, Problem, ReadableValidation
-from api.identity import USER_NAME, Caller, CurrentCaller, require
+from api.identity import Caller, CurrentCaller, require
+from api.keys import USER_NAME
 from deploy.targets import ClusterError, recorded_target
 from kb import deployments
 from kb.db import session_scope

@@ -24,7 +24,7 @@ from unittest.mock import patch
 import httpx
 
 from activities.rehearsal import free_port
-from api.identity import ensure_dev_keys
+from api.keys import ensure_dev_keys
 from bench.timing import median_seconds
 from cli.stack import Stack
 from kb.migrate import upgrade

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from api.identity import DEV_KEYS_FILE
+from api.keys import DEV_KEYS_FILE
 from cli.console import fail
 from settings import get_settings
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from api.identity import DEV_KEYS_FILE, ensure_dev_keys
+from api.keys import DEV_KEYS_FILE, ensure_dev_keys
 from kb.migrate import upgrade
 from kb.repository import load
 from settings import Settings

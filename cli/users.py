@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from api.identity import ROLES, KeysFileError, add_key, load_keys
+from api.keys import ROLES, KeysFileError, add_key, load_keys
 from cli.console import fail
 from settings import get_settings
 

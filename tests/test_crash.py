@@ -25,7 +25,7 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from activities.rehearsal import wait_healthy
-from api.identity import add_key
+from api.keys import add_key
 from kb.db import session_scope
 from kb.deployments import audit_trail, list_deployments, revisions
 from settings import Settings

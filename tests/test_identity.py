@@ -13,18 +13,8 @@ import pytest
 from fastapi import Depends, FastAPI
 from typer.testing import CliRunner
 
-from api.identity import (
-    DEV_KEYS_FILE,
-    Caller,
-    CurrentCaller,
-    KeysFileError,
-    add_key,
-    authenticator,
-    ensure_dev_keys,
-    hash_key,
-    load_keys,
-    require,
-)
+from api.identity import Caller, CurrentCaller, authenticator, require
+from api.keys import DEV_KEYS_FILE, KeysFileError, add_key, ensure_dev_keys, hash_key, load_keys
 from cli.main import app as cli
 from settings import Settings
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.identity import add_key
+from api.keys import add_key
 from api.plan_routes import LoadCurveRequest
 from deploy import rollout
 from kb import deployments

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.identity import add_key
+from api.keys import add_key
 from api.session_routes import deploy_target
 from settings import Settings
 from tests.conftest import free_port, kb_copy, temporal_dev_server

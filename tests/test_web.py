@@ -27,7 +27,8 @@ from playwright.async_api import Browser, Dialog, Locator, Page, async_playwrigh
 
 from activities.rehearsal import RehearsalActivities
 from api.app import create_app
-from api.identity import CSRF_HEADER, SESSION_COOKIE, add_key
+from api.identity import CSRF_HEADER, SESSION_COOKIE
+from api.keys import add_key
 from settings import Settings
 from tests.conftest import free_port, kb_copy, temporal_dev_server
 from worker import build_worker

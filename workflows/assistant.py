@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -27,27 +27,24 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.calls import DeployCalls, RehearsalCalls, SessionCalls
+    from workflows.deploy_saga import SYSTEM, DeploySaga, reason
     from workflows.monitor import MonitorWorkflow
     from workflows.payloads import (
         ENDED,
         INVALID,
-        REHEARSAL,
         SLO_REPORT_SIGNAL,
-        ApplyRequest,
         Approval,
         ChatRequest,
         CompareInput,
         Configuration,
         ConverseInput,
         Decision,
-        DeploymentState,
         EditInput,
         EditRequest,
         HistoryEntry,
         MonitorInput,
         MonitorUpdate,
         PrepareInput,
-        RehearsalRequest,
         RollbackRequest,
         Scenario,
         SelectRequest,
@@ -56,11 +53,8 @@ with workflow.unsafe.imports_passed_through():
         SessionInput,
         SessionState,
         SloStatus,
-        SmokeRequest,
         Stage,
-        Step,
         UndoRequest,
-        WaitRequest,
         WhatIfRequest,
     )
 
@@ -72,30 +66,12 @@ RETRY = RetryPolicy(
     non_retryable_error_types=[INVALID],
 )
 MAX_SCENARIOS = 4
-REHEARSAL_QPS = 1.0
-"""A rehearsal sends a little traffic: at most this many requests a second."""
 WRONG_STAGE = "WrongStage"
 """`ApplicationError.type` of an update refused for the session's stage."""
-SYSTEM = "preflight"
 REPLY_IN_HISTORY = "reply-in-history"
 """Patch id: chat replies are kept in the history (sessions from before replay without)."""
 OPTIONS_IN_TURN = "options-in-turn"
 """Patch id: a chat turn's options come with it (sessions from before planned them twice)."""
-
-
-class StepError(Exception):
-    def __init__(self, step: str, message: str, deployment_id: str | None = None) -> None:
-        super().__init__(message)
-        self.step, self.message, self.deployment_id = step, message, deployment_id
-
-
-def _reason(error: ActivityError) -> tuple[str, str | None]:
-    """The message a person can act on, and a deployment id the failure carried."""
-    cause = error.cause
-    if isinstance(cause, ApplicationError):
-        details = cause.details
-        return cause.message, str(details[0]) if details and details[0] else None
-    return f"{type(cause).__name__ if cause else 'error'}: {cause or error}", None
 
 
 @workflow.defn
@@ -194,163 +170,17 @@ class AssistantWorkflow:
             return decision
 
     async def _deploy(self, approved: Decision) -> bool:
-        prepared, target, spec = self._state.prepared, self._input.target, self._state.specification
-        assert prepared is not None and spec is not None
-        plan = prepared.plan
-        deployment = DeploymentState(target=target.label, name=plan.name, namespace=plan.namespace)
-        self._state.deployment = deployment
-        request = ApplyRequest(
-            target=target,
-            manifests=prepared.manifests,
-            name=plan.name,
-            namespace=plan.namespace,
-            actor=approved.approver,
-            owner=self._state.owner,
-            dry_run=True,
+        saga = DeploySaga(
+            state=self._state,
+            target=self._input.target,
+            rehearse=self._input.rehearse,
+            activity=self._activity,
+            log=self._log,
+            undo=self._undo,
+            stop_rehearsal=self._stop_rehearsal,
+            configuration=self._configuration,
         )
-        compensations: list[tuple[str, Callable[[], Awaitable[str]]]] = []
-
-        def undo_deploy(deployment_id: str) -> None:
-            compensations.append(("rollback", lambda: self._undo(deployment_id, SYSTEM)))
-
-        async def step(name: str, call: Callable[[], Awaitable[T]], done: Callable[[T], str]) -> T:
-            try:
-                result = await call()
-            except ActivityError as error:
-                message, deployment_id = _reason(error)
-                raise StepError(name, message, deployment_id) from None
-            deployment.steps.append(Step(name=name, status="ok", detail=done(result)))
-            return result
-
-        try:
-            deployment.steps += [
-                Step(name="render", status="ok", detail=f"{len(prepared.manifests)} manifests"),
-                Step(name="validate", status="ok", detail="schemas, policy and memory fit"),
-            ]
-            await step(
-                "permission check",
-                lambda: self._activity(DeployCalls.check_target, request, 60),
-                str,
-            )
-            await step(
-                "dry run",
-                lambda: self._activity(DeployCalls.apply_manifests, request, 300),
-                lambda r: (
-                    f"{len(r.applied) or len((r.files and r.files.changed) or [])} objects accepted"
-                ),
-            )
-            real = request.model_copy(update={"dry_run": False})
-            try:
-                applied = await step(
-                    "apply",
-                    lambda: self._activity(DeployCalls.apply_manifests, real, 300),
-                    lambda r: f"revision {r.revision} on {r.target}",
-                )
-            except StepError as failure:
-                if failure.deployment_id:
-                    undo_deploy(failure.deployment_id)
-                raise
-            assert applied.deployment_id is not None
-            deployment.deployment_id, deployment.revision = applied.deployment_id, applied.revision
-            undo_deploy(applied.deployment_id)
-            self._log(
-                approved.approver, "deployed", f"revision {applied.revision} to {target.label}"
-            )
-            endpoint = target.endpoint
-            if target.kind == "cluster":
-                wait = WaitRequest(
-                    target=target,
-                    deployment_id=applied.deployment_id,
-                    name=plan.name,
-                    namespace=plan.namespace,
-                    actor=SYSTEM,
-                )
-                ready = await step(
-                    "wait ready",
-                    lambda: self._activity(
-                        DeployCalls.wait_until_ready,
-                        wait,
-                        target.wait_timeout_s + 120,
-                        heartbeat=True,
-                    ),
-                    lambda r: f"Ready after {r.waited_s:.0f} s at {r.url}",
-                )
-                endpoint = ready.url or endpoint
-            elif self._input.rehearse:
-                rehearsal = RehearsalRequest(
-                    deployment_id=applied.deployment_id,
-                    configuration=self._configuration(),
-                    served_model_name=plan.model.served_model_name,
-                    traffic=spec.traffic,
-                    qps=min(spec.traffic.steady_qps, REHEARSAL_QPS),
-                )
-                deployment.rehearsal = await step(
-                    "rehearsal",
-                    lambda: self._activity(
-                        RehearsalCalls.start_rehearsal, rehearsal, 180, heartbeat=True
-                    ),
-                    lambda r: (
-                        f"{REHEARSAL}: emulator at {r.endpoint}, Prometheus at "
-                        f"{r.prometheus_url}, {rehearsal.qps:.2g} requests/s shaped like the spec"
-                    ),
-                )
-                compensations.append(("stop rehearsal", self._stop_rehearsal))
-                endpoint = deployment.rehearsal.endpoint
-            else:
-                deployment.steps.append(
-                    Step(
-                        name="wait ready",
-                        status="skipped",
-                        detail="GitOps: the cluster's GitOps controller applies the folder",
-                    )
-                )
-            self._state.stage = "validate"
-            if endpoint:
-                smoke = SmokeRequest(endpoint=endpoint, model=plan.model.served_model_name)
-                deployment.smoke = await step(
-                    "smoke test",
-                    lambda: self._activity(DeployCalls.smoke_test, smoke, 120, heartbeat=True),
-                    lambda r: (
-                        f"TTFT {r.ttft_ms:,.0f} ms, TPOT "
-                        + (f"{r.tpot_ms:,.1f} ms" if r.tpot_ms is not None else "n/a")
-                        + f" over {r.tokens} tokens"
-                    ),
-                )
-            else:
-                deployment.steps.append(
-                    Step(name="smoke test", status="skipped", detail="no endpoint to reach yet")
-                )
-        except StepError as failure:
-            deployment.steps.append(
-                Step(name=failure.step, status="failed", detail=failure.message)
-            )
-            deployment.status, deployment.error = "failed", f"{failure.step}: {failure.message}"
-            self._log(SYSTEM, "deploy_failed", deployment.error)
-            for name, undo in reversed(compensations):
-                try:
-                    deployment.compensations.append(
-                        Step(name=name, status="ok", detail=await undo())
-                    )
-                except ActivityError as error:
-                    deployment.compensations.append(
-                        Step(name=name, status="failed", detail=_reason(error)[0])
-                    )
-            if compensations:
-                self._log(
-                    SYSTEM, "compensated", "; ".join(s.detail for s in deployment.compensations)
-                )
-            self._state.stage = "explore"
-            return False
-        deployment.status = "deployed"
-        first = deployment.smoke
-        self._log(
-            SYSTEM,
-            "validated",
-            f"first real TTFT {first.ttft_ms:,.0f} ms at {first.endpoint}"
-            if first
-            else "no endpoint to smoke-test",
-        )
-        return True
+        return await saga.run(approved)
 
     async def _observe(self) -> None:
         deployment, selection = self._state.deployment, self._state.selection
@@ -400,7 +230,7 @@ class AssistantWorkflow:
                     await self._stop_rehearsal()
                 undone = await self._undo(deployment.deployment_id, request.actor)
             except ActivityError as error:
-                deployment.error = f"rollback failed: {_reason(error)[0]}"
+                deployment.error = f"rollback failed: {reason(error)[0]}"
                 self._log(request.actor, "rollback_failed", deployment.error)
                 self._state.stage = "closed"
                 return
@@ -615,7 +445,7 @@ class AssistantWorkflow:
         try:
             return await self._activity(activity, argument, 180)
         except ActivityError as error:
-            raise ApplicationError(_reason(error)[0], type=INVALID, non_retryable=True) from None
+            raise ApplicationError(reason(error)[0], type=INVALID, non_retryable=True) from None
 
     async def _activity(
         self,

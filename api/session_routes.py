@@ -521,7 +521,10 @@ def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
         `awaiting_approval`, the running sessions that wait for a decision, which an approver
         may read and decide."""
         temporal_client = await client()
-        conditions = [f'WorkflowType="{AssistantWorkflow.__name__}"']
+        conditions = [
+            f'WorkflowType="{AssistantWorkflow.__name__}"',
+            'ExecutionStatus != "ContinuedAsNew"',  # one row per session, its latest run
+        ]
         everyone = caller.can("admin") or (awaiting_approval and caller.can("approver"))
         if not everyone:
             conditions.append(f"{OWNER.name}={visibility_string(caller.user)}")

@@ -25,6 +25,7 @@ def test_histories_were_recorded() -> None:
         "session_breach_rollback",
         "session_approval_expired",
         "monitor_breach",
+        "session_continued",
     }
 
 

@@ -277,6 +277,49 @@ def test_an_update_answers_with_what_it_changed_and_the_history_stays_small(
     run_session(settings, scenario)
 
 
+def test_a_long_conversation_goes_on_as_a_new_run_and_loses_nothing(settings: Settings) -> None:
+    async def scenario(env: WorkflowEnvironment) -> None:
+        handle = await start(env.client, settings, continue_after_events=100)
+        current = await updated(
+            handle, AssistantWorkflow.chat, ChatRequest(actor="alice", message=DESCRIBE)
+        )
+        while current.questions:
+            current = await updated(
+                handle, AssistantWorkflow.chat, ChatRequest(actor="alice", message="I don't know")
+            )
+        first_run = (await handle.describe()).run_id
+        edits = 0
+        while (await handle.describe()).run_id == first_run:
+            edits += 1
+            assert edits < 40, "the session never continued as new"
+            await handle.execute_update(
+                AssistantWorkflow.edit_spec,
+                EditRequest(actor="alice", changes={"concurrent_users": 1000 + edits}),
+            )
+        # The new run answers for the session: the same state, and it goes on planning.
+        current = await wait_for(handle, lambda s: s.conversation.intent.concurrent_users == 1000 + edits)
+        assert current.stage == "explore" and current.recommendations
+        current = await updated(
+            handle,
+            AssistantWorkflow.edit_spec,
+            EditRequest(actor="alice", changes={"concurrent_users": 5000}),
+        )
+        assert current.conversation.intent.concurrent_users == 5000
+        actions = [entry.action for entry in current.history]
+        assert actions[0] == "created" and actions.count("created") == 1
+        assert actions.count("edited") == edits + 1
+        # Every audit entry written once, in order, across both runs.
+        await handle.signal(AssistantWorkflow.cancel, RollbackRequest(actor="alice"))
+        final: SessionState = await handle.result()
+        with session_scope(settings.resolved_database_url) as session:
+            events = session_events(session=session, session_id=final.session_id)
+        assert [e.action for e in events] == [entry.action for entry in final.history]
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        await keep_history(handle, "session_continued")  # the run that started from `carried`
+
+    run_session(settings, scenario)
+
+
 def test_an_update_in_the_wrong_stage_is_refused_and_the_session_goes_on(
     settings: Settings,
 ) -> None:

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         INVALID,
         SLO_REPORT_SIGNAL,
         Approval,
+        Carried,
         ChatRequest,
         CompareInput,
         Configuration,
@@ -72,6 +73,10 @@ REPLY_IN_HISTORY = "reply-in-history"
 """Patch id: chat replies are kept in the history (sessions from before replay without)."""
 OPTIONS_IN_TURN = "options-in-turn"
 """Patch id: a chat turn's options come with it (sessions from before planned them twice)."""
+CONTINUE_AS_NEW = "continue-as-new"
+"""Patch id: a long session goes on as a new run (sessions from before never did)."""
+PLANNING: tuple[Stage, ...] = ("collect", "recommend", "explore")
+"""The stages a session may continue as new in: no deploy, approval or monitor in flight."""
 
 
 @workflow.defn
@@ -79,22 +84,33 @@ class AssistantWorkflow:
     @workflow.init
     def __init__(self, session: SessionInput) -> None:
         self._input = session
-        self._state = SessionState(session_id=session.session_id, owner=session.owner)
+        carried = session.carried
+        self._state = (
+            carried.state
+            if carried
+            else SessionState(session_id=session.session_id, owner=session.owner)
+        )
         self._lock = asyncio.Lock()
-        self._unrecorded: list[HistoryEntry] = []
-        self._selection = 0
+        self._unrecorded: list[HistoryEntry] = list(carried.unrecorded) if carried else []
+        self._recorded = len(self._state.history) - len(self._unrecorded)
+        """Audit entries written, counting those of the runs before."""
+        self._selection = carried.selection if carried else 0
         """Bumped by each selection, so an approval wait notices a newer one."""
         self._decision: tuple[str, Decision] | None = None
         self._rollback: RollbackRequest | None = None
         self._cancel: RollbackRequest | None = None
-        self._what_ifs: list[Scenario] = []
+        self._what_ifs: list[Scenario] = carried.what_ifs if carried else []
+        self._continues = False
+        """Whether this run may continue as new (sessions started before could not)."""
 
     # ---- the lifecycle -------------------------------------------------------------------
 
     @workflow.run
     async def run(self, session: SessionInput) -> SessionState:
+        self._continues = workflow.patched(CONTINUE_AS_NEW)
         recorder = asyncio.create_task(self._record_history())
-        self._log(session.owner, "created", f"session {session.session_id} started")
+        if session.carried is None:
+            self._log(session.owner, "created", f"session {session.session_id} started")
         if session.first_message:
             async with self._lock:
                 try:
@@ -105,11 +121,30 @@ class AssistantWorkflow:
                     self._log(SYSTEM, "chat_failed", error.message)
         while self._state.stage not in ENDED:
             await workflow.wait_condition(
-                lambda: self._state.stage == "finalize" or self._cancel is not None
+                lambda: (
+                    self._state.stage == "finalize"
+                    or self._cancel is not None
+                    or self._history_full()
+                )
             )
             if self._cancel is not None:
                 self._end("cancelled", self._cancel, "session cancelled")
                 break
+            if self._history_full():
+                # Between updates; audit entries not yet written go along (their writes are
+                # idempotent, so one in flight now is written once).
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._history_full():
+                    carried = Carried(
+                        state=self._state,
+                        selection=self._selection,
+                        what_ifs=self._what_ifs,
+                        unrecorded=self._unrecorded,
+                    )
+                    workflow.continue_as_new(
+                        session.model_copy(update={"first_message": None, "carried": carried})
+                    )
+                continue
             approved = await self._await_approval()
             if approved is None:
                 continue
@@ -533,13 +568,26 @@ class AssistantWorkflow:
         self._state.history.append(entry)
         self._unrecorded.append(entry)
 
+    def _history_full(self) -> bool:
+        """Whether a session still planning should go on as a new run (`continue_after_events`
+        or the server's suggestion), which the run loop does between updates."""
+        info = workflow.info()
+        return (
+            self._continues
+            and self._state.stage in PLANNING
+            and (
+                info.get_current_history_length() >= self._input.continue_after_events
+                or info.is_continue_as_new_suggested()
+            )
+        )
+
     async def _record_history(self) -> None:
         """Write history entries to the audit table in order, one at a time."""
-        recorded = 0
         while True:
             await workflow.wait_condition(lambda: bool(self._unrecorded))
             entry = self._unrecorded[0]
-            recorded += 1
+            self._recorded += 1
+            recorded = self._recorded
             await self._activity(
                 SessionCalls.record_event,
                 SessionEvent(

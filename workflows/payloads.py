@@ -75,6 +75,22 @@ class SessionInput(BaseModel):
     heartbeat_timeout: dt.timedelta = dt.timedelta(seconds=60)
     """How soon a long step (waiting for Ready, the smoke request) whose worker died is
     retried on another worker."""
+    continue_after_events: int = Field(default=5_000, ge=100)
+    """A session still planning whose history reaches this many events goes on as a new run
+    of the same workflow id, carrying its state (`carried`): a long conversation never
+    meets Temporal's history limits, and replays stay short."""
+    carried: Carried | None = None
+    """Set by the run that continued as new: where the session stands."""
+
+
+class Carried(BaseModel):
+    """What a session's next run starts from: its state and the workflow's own counters."""
+
+    state: SessionState
+    selection: int
+    what_ifs: list[Scenario]
+    unrecorded: list[HistoryEntry]
+    """History entries not yet in the audit table, written by the next run."""
 
 
 class ChatRequest(BaseModel):
@@ -419,3 +435,8 @@ class MonitorUpdate(BaseModel):
     checks: int
     consecutive_breaches: int
     proposal: str | None = None
+
+
+# A session's input carries its state (`Carried`), defined after it.
+Carried.model_rebuild()
+SessionInput.model_rebuild()

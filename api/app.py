@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from api import deployment_routes, model_routes, plan_routes, session_routes, web_routes
 from api.identity import authenticator
+from api.sessions import SessionWorkflows
 from kb.db import get_engine
 from planner.service import PlanningService
 from settings import Settings, get_settings
@@ -71,12 +72,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     # Every route but /health asks for a caller through `api.identity.current_caller`.
+    app.state.settings = settings
     app.state.authenticate = authenticator(settings)
     app.state.planning = PlanningService(settings)
     app.include_router(plan_routes.router)
-    app.include_router(deployment_routes.router(settings))
-    app.include_router(model_routes.router(settings))
-    app.include_router(session_routes.router(settings, temporal.get))
+    app.include_router(deployment_routes.router)
+    app.include_router(model_routes.router)
+    app.state.sessions = SessionWorkflows(settings, temporal.get)
+    app.include_router(session_routes.router)
     web_routes.mount(app, settings)
     app.state.temporal = temporal
 

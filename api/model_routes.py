@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
+from api.dependencies import AppSettings
 from api.errors import ReadableValidation, problems
 from api.identity import Caller, require
 from kb.checkpoints import Checkpoint, model_record
@@ -18,7 +19,6 @@ from kb.model_config import ConfigError
 from kb.records import ModelOrigin, Precision
 from kb.repository import ModelExistsError, add_model
 from kb.tables import Model
-from settings import Settings
 
 MAX_CONFIG_KEYS = 500
 """A config.json has a few dozen keys (a few hundred with a layer list); more is not one."""
@@ -81,63 +81,66 @@ def summary(model: Model) -> ModelSummary:
     return ModelSummary.model_validate(model, from_attributes=True)
 
 
-def router(settings: Settings) -> APIRouter:
-    routes = APIRouter(prefix="/models", tags=["models"], route_class=ReadableValidation)
-    url = settings.resolved_database_url
+router = APIRouter(prefix="/models", tags=["models"], route_class=ReadableValidation)
 
-    def listed() -> list[ModelSummary]:
-        with session_scope(url) as session:
-            return [summary(m) for m in session.exec(select(Model).order_by(col(Model.id)))]
 
-    def added(request: AddModelRequest) -> ModelSummary:
+def listed(url: str) -> list[ModelSummary]:
+    with session_scope(url) as session:
+        return [summary(m) for m in session.exec(select(Model).order_by(col(Model.id)))]
+
+
+def added(url: str, request: AddModelRequest) -> ModelSummary:
+    try:
+        record = model_record(
+            Checkpoint(request.config, "the request body"),
+            model_id=request.id,
+            precision=request.precision,
+            weights_bytes=request.weights_bytes,
+            license=request.license,
+            quality_mmlu_pro=request.quality_mmlu_pro,
+            tasks=request.tasks,
+            languages=request.languages,
+        )
+    except ConfigError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    with session_scope(url) as session:
         try:
-            record = model_record(
-                Checkpoint(request.config, "the request body"),
-                model_id=request.id,
-                precision=request.precision,
-                weights_bytes=request.weights_bytes,
-                license=request.license,
-                quality_mmlu_pro=request.quality_mmlu_pro,
-                tasks=request.tasks,
-                languages=request.languages,
-            )
-        except ConfigError as error:
+            return summary(add_model(session=session, record=record))
+        except ModelExistsError as error:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+        except ValueError as error:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
-        with session_scope(url) as session:
-            try:
-                return summary(add_model(session=session, record=record))
-            except ModelExistsError as error:
-                raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-            except ValueError as error:
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
 
-    @routes.get(
-        "",
-        summary="List the model catalog",
-        response_description="Every model, curated or user-added, by id.",
-        responses=problems(401, 403),
-    )
-    async def list_route(
-        _caller: Annotated[Caller, Depends(require("requester"))],
-    ) -> list[ModelSummary]:
-        """The catalog's models with where their weight size comes from. Needs the requester
-        role."""
-        return await run_in_threadpool(listed)
 
-    @routes.post(
-        "",
-        status_code=status.HTTP_201_CREATED,
-        summary="Add a model of your own from its config.json",
-        response_description="The model as the catalog now holds it, marked user-added.",
-        responses=problems(401, 403, 409, 422),
-    )
-    async def add_route(
-        request: AddModelRequest, _caller: Annotated[Caller, Depends(require("admin"))]
-    ) -> ModelSummary:
-        """Read the config.json (dense, GQA/MHA, MoE, MLA, sliding-window and hybrid layers;
-        a field it cannot read is named in a 422), count the parameters from the shapes and
-        add the model, marked `user-added`: predictions, plans and deployments take it at
-        once. Needs the admin role."""
-        return await run_in_threadpool(added, request)
+@router.get(
+    "",
+    summary="List the model catalog",
+    response_description="Every model, curated or user-added, by id.",
+    responses=problems(401, 403),
+)
+async def list_route(
+    settings: AppSettings,
+    _caller: Annotated[Caller, Depends(require("requester"))],
+) -> list[ModelSummary]:
+    """The catalog's models with where their weight size comes from. Needs the requester
+    role."""
+    return await run_in_threadpool(listed, settings.resolved_database_url)
 
-    return routes
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a model of your own from its config.json",
+    response_description="The model as the catalog now holds it, marked user-added.",
+    responses=problems(401, 403, 409, 422),
+)
+async def add_route(
+    settings: AppSettings,
+    request: AddModelRequest,
+    _caller: Annotated[Caller, Depends(require("admin"))],
+) -> ModelSummary:
+    """Read the config.json (dense, GQA/MHA, MoE, MLA, sliding-window and hybrid layers;
+    a field it cannot read is named in a 422), count the parameters from the shapes and
+    add the model, marked `user-added`: predictions, plans and deployments take it at
+    once. Needs the admin role."""
+    return await run_in_threadpool(added, settings.resolved_database_url, request)

@@ -14,31 +14,32 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.client import (
-    Client,
     WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowQueryRejectedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
+from api.dependencies import Sessions
 from api.errors import MEANINGS, Problem, ReadableValidation
 from api.identity import Caller, CurrentCaller, require
 from api.keys import USER_NAME
+from api.sessions import (
+    ENDED_MESSAGE,
+    LIST_CONCURRENCY,
+    QUERY_TIMEOUT,
+    SessionWorkflows,
+    conflict,
+    may_change,
+    not_found,
+    unavailable,
+)
 from deploy.targets import ClusterError, recorded_target
 from kb import deployments
 from kb.db import session_scope
@@ -47,11 +48,10 @@ from manifests.render import to_yaml
 from planner.deployment_plan import MAX_NAME
 from planner.k8s_names import dns1123_label
 from settings import Settings
-from workflows.assistant import WRONG_STAGE, AssistantWorkflow
+from workflows.assistant import AssistantWorkflow
 from workflows.client import OWNER
 from workflows.payloads import (
     ENDED,
-    INVALID,
     ApprovalPolicy,
     ChatRequest,
     Decision,
@@ -60,7 +60,6 @@ from workflows.payloads import (
     MonitorPolicy,
     RollbackRequest,
     SelectRequest,
-    SessionChange,
     SessionInput,
     SessionState,
     Stage,
@@ -68,22 +67,11 @@ from workflows.payloads import (
 )
 
 T = TypeVar("T")
-TemporalClient = Callable[[], Awaitable[Client]]
 """Gives the app's Temporal client (connecting on first use); raises when unreachable."""
 
-SESSION_ID = re.compile(r"^session-[0-9a-f]{32}$")
-"""Session ids the API makes; anything else (a monitor's id, say) is not a session."""
 MAX_MESSAGE = 4000
 MAX_NOTE = 2000
 """Characters of a comment or reason: a note, not a document."""
-QUERY_TIMEOUT = timedelta(seconds=15)
-"""How long a state query may take: it needs a worker, which answers in milliseconds."""
-UPDATE_TIMEOUT_S = 300.0
-"""How long a request waits for a chat turn or a re-plan (an LLM call and a catalog search
-each have their own, shorter limits)."""
-LIST_CONCURRENCY = 8
-"""State queries in flight at once while listing sessions."""
-
 Requester = Annotated[Caller, Depends(require("requester"))]
 Approver = Annotated[Caller, Depends(require("approver"))]
 SessionId = Annotated[str, Path(description="The session's id, as `POST /sessions` gave it.")]
@@ -237,37 +225,6 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "description": RESPONSES[code]} for code in codes}
 
 
-def not_found(session_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id[:80]!r}")
-
-
-def conflict(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, message)
-
-
-ENDED_MESSAGE = "session has ended"
-
-
-def unavailable(error: Exception) -> HTTPException:
-    # The kind of failure only: Temporal's messages can name internal addresses.
-    kind = error.status.name if isinstance(error, RPCError) else type(error).__name__
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        f"the workflow service failed ({kind}); see /health and the worker's log",
-    )
-
-
-def update_refused(error: WorkflowUpdateFailedError) -> HTTPException:
-    """The workflow refused a change: bad input is 422, the wrong stage 409."""
-    cause = error.cause
-    message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-    if isinstance(cause, ApplicationError) and cause.type == INVALID:
-        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
-    if isinstance(cause, ApplicationError) and cause.type == WRONG_STAGE:
-        return conflict(message)
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
-
-
 # ---- what runs -----------------------------------------------------------------------------
 
 
@@ -319,18 +276,6 @@ def manifests_of(settings: Settings, state: SessionState) -> Manifests:
 # ---- access -------------------------------------------------------------------------------
 
 
-def may_read(caller: Caller, state: SessionState) -> bool:
-    return (
-        state.owner == caller.user
-        or caller.can("admin")
-        or (caller.can("approver") and state.stage == "finalize")
-    )
-
-
-def may_change(caller: Caller, state: SessionState) -> bool:
-    return state.owner == caller.user or caller.can("admin")
-
-
 def visibility_string(value: str) -> str:
     """`value` as a visibility-query string literal. User names cannot hold quotes or
     backslashes (`USER_NAME`); checked again here because this builds a query."""
@@ -339,481 +284,407 @@ def visibility_string(value: str) -> str:
     return f'"{value}"'
 
 
-# ---- the routes ---------------------------------------------------------------------------
+router = APIRouter(prefix="/sessions", tags=["sessions"], route_class=ReadableValidation)
 
 
-def router(settings: Settings, temporal: TemporalClient) -> APIRouter:
-    routes = APIRouter(prefix="/sessions", tags=["sessions"], route_class=ReadableValidation)
+# ---- start and read ---------------------------------------------------------------
 
-    async def client() -> Client:
-        try:
-            return await temporal()
-        except (RPCError, RuntimeError, OSError) as error:
-            raise unavailable(error) from None
 
-    async def handle_of(session_id: str) -> WorkflowHandle[AssistantWorkflow, SessionState]:
-        if not SESSION_ID.match(session_id):
-            raise not_found(session_id)
-        return (await client()).get_workflow_handle_for(AssistantWorkflow.run, session_id)
-
-    async def query(handle: WorkflowHandle[AssistantWorkflow, SessionState]) -> SessionState:
-        try:
-            return await handle.query(AssistantWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise not_found(handle.id) from None
-            raise unavailable(error) from None
-        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
-            raise unavailable(error) from None
-
-    async def readable(session_id: str, caller: Caller) -> SessionState:
-        state = await query(await handle_of(session_id))
-        if not may_read(caller, state):
-            raise not_found(session_id)
-        return state
-
-    async def changeable(
-        session_id: str, caller: Caller
-    ) -> tuple[WorkflowHandle[AssistantWorkflow, SessionState], SessionState]:
-        """The session if the caller may change it and it has not ended."""
-        handle = await handle_of(session_id)
-        state = await query(handle)
-        if not may_read(caller, state):
-            raise not_found(session_id)
-        if not may_change(caller, state):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"only the session's owner or an admin may change session {session_id}",
-            )
-        if state.stage in ENDED:
-            raise conflict(ENDED_MESSAGE)
-        return handle, state
-
-    async def update(
-        handle: WorkflowHandle[AssistantWorkflow, SessionState], call: Awaitable[SessionChange]
-    ) -> SessionState:
-        """The session after the update `call` (which answers only with what it changed)."""
-        try:
-            await asyncio.wait_for(call, UPDATE_TIMEOUT_S)
-        except WorkflowUpdateFailedError as error:
-            raise update_refused(error) from None
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            raise HTTPException(
-                status.HTTP_504_GATEWAY_TIMEOUT,
-                f"the session did not answer within {UPDATE_TIMEOUT_S:.0f} s; it may still "
-                "finish: read it again later",
-            ) from None
-        except RPCError as error:
-            # The session ended between the state query and the update.
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise conflict(ENDED_MESSAGE) from None
-            raise unavailable(error) from None
-        return await query(handle)
-
-    async def signal(
-        handle: WorkflowHandle[AssistantWorkflow, SessionState],
-        send: Callable[[WorkflowHandle[AssistantWorkflow, SessionState]], Awaitable[None]],
-    ) -> None:
-        try:
-            await send(handle)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise conflict(ENDED_MESSAGE) from None
-            raise unavailable(error) from None
-
-    async def state_of(temporal_client: Client, session_id: str) -> SessionState | None:
-        try:
-            handle = temporal_client.get_workflow_handle_for(AssistantWorkflow.run, session_id)
-            return await handle.query(AssistantWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
-        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
-            return None  # listed without a stage rather than failing the whole list
-
-    # ---- start and read ---------------------------------------------------------------
-
-    @routes.post(
-        "",
-        status_code=status.HTTP_201_CREATED,
-        summary="Start an assistant session",
-        response_description="The new session, with the reply to the first message if any.",
-        responses=problems(401, 403, 422, 503, 504),
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Start an assistant session",
+    response_description="The new session, with the reply to the first message if any.",
+    responses=problems(401, 403, 422, 503, 504),
+)
+async def start(
+    sessions: Sessions, caller: Requester, request: Annotated[StartSession | None, Body()] = None
+) -> SessionState:
+    """Start a session owned by the caller. With a `message`, the first chat turn runs
+    before the answer, so the reply (questions, or options) is already in it. The
+    deploy target comes from the server's settings. Needs the requester role."""
+    temporal_client = await sessions.client()
+    session_id = f"session-{uuid.uuid4().hex}"
+    session = SessionInput(
+        session_id=session_id,
+        owner=caller.user,
+        target=deploy_target(sessions.settings),
+        namespace=sessions.settings.deploy_namespace,
+        rehearse=sessions.settings.rehearse and deploy_target(sessions.settings).kind == "gitops",
+        approval=ApprovalPolicy(
+            require_distinct_approver=sessions.settings.require_distinct_approver,
+            remind_after=sessions.settings.approval_remind_after,
+            expire_after=sessions.settings.approval_expire_after,
+        ),
+        monitor=MonitorPolicy(
+            interval=sessions.settings.monitor_interval,
+            breach_after=sessions.settings.monitor_breach_after,
+        ),
     )
-    async def start(
-        caller: Requester, request: Annotated[StartSession | None, Body()] = None
-    ) -> SessionState:
-        """Start a session owned by the caller. With a `message`, the first chat turn runs
-        before the answer, so the reply (questions, or options) is already in it. The
-        deploy target comes from the server's settings. Needs the requester role."""
-        temporal_client = await client()
-        session_id = f"session-{uuid.uuid4().hex}"
-        session = SessionInput(
-            session_id=session_id,
-            owner=caller.user,
-            target=deploy_target(settings),
-            namespace=settings.deploy_namespace,
-            rehearse=settings.rehearse and deploy_target(settings).kind == "gitops",
-            approval=ApprovalPolicy(
-                require_distinct_approver=settings.require_distinct_approver,
-                remind_after=settings.approval_remind_after,
-                expire_after=settings.approval_expire_after,
-            ),
-            monitor=MonitorPolicy(
-                interval=settings.monitor_interval, breach_after=settings.monitor_breach_after
+    try:
+        handle = await temporal_client.start_workflow(
+            AssistantWorkflow.run,
+            session,
+            id=session_id,
+            task_queue=sessions.settings.temporal_task_queue,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(OWNER, caller.user)]),
+        )
+    except RPCError as error:
+        raise unavailable(error) from None
+    message = request.message if request else None
+    if message is None:
+        return await sessions.query(handle)
+    try:
+        return await sessions.update(
+            handle,
+            handle.execute_update(
+                AssistantWorkflow.chat, ChatRequest(actor=caller.user, message=message)
             ),
         )
-        try:
-            handle = await temporal_client.start_workflow(
-                AssistantWorkflow.run,
-                session,
-                id=session_id,
-                task_queue=settings.temporal_task_queue,
-                search_attributes=TypedSearchAttributes([SearchAttributePair(OWNER, caller.user)]),
-            )
-        except RPCError as error:
-            raise unavailable(error) from None
-        message = request.message if request else None
-        if message is None:
-            return await query(handle)
-        try:
-            return await update(
+    except HTTPException as refused:
+        if refused.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+            # A session whose first words were refused is of no use: end it.
+            await sessions.signal(
                 handle,
-                handle.execute_update(
-                    AssistantWorkflow.chat, ChatRequest(actor=caller.user, message=message)
+                lambda h: h.signal(
+                    AssistantWorkflow.cancel,
+                    RollbackRequest(actor=caller.user, reason="first message refused"),
                 ),
             )
-        except HTTPException as refused:
-            if refused.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
-                # A session whose first words were refused is of no use: end it.
-                await signal(
-                    handle,
-                    lambda h: h.signal(
-                        AssistantWorkflow.cancel,
-                        RollbackRequest(actor=caller.user, reason="first message refused"),
-                    ),
-                )
-            raise
+        raise
 
-    @routes.get(
-        "",
-        summary="List sessions",
-        response_description="Sessions, newest first.",
-        responses=problems(401, 422, 503),
-    )
-    async def list_sessions(
-        caller: CurrentCaller,
-        awaiting_approval: Annotated[
-            bool,
-            Query(
-                description="Only running sessions waiting for an approver; an approver sees "
-                "everyone's."
-            ),
-        ] = False,
-        limit: Annotated[
-            int,
-            Query(
-                ge=1,
-                le=200,
-                description="Most sessions returned (the newest; counted before the "
-                "awaiting-approval filter).",
-            ),
-        ] = 50,
-    ) -> list[SessionSummary]:
-        """The caller's own sessions (an admin's: everyone's), each with its stage. With
-        `awaiting_approval`, the running sessions that wait for a decision, which an approver
-        may read and decide."""
-        temporal_client = await client()
-        conditions = [
-            f'WorkflowType="{AssistantWorkflow.__name__}"',
-            'ExecutionStatus != "ContinuedAsNew"',  # one row per session, its latest run
+
+@router.get(
+    "",
+    summary="List sessions",
+    response_description="Sessions, newest first.",
+    responses=problems(401, 422, 503),
+)
+async def list_sessions(
+    sessions: Sessions,
+    caller: CurrentCaller,
+    awaiting_approval: Annotated[
+        bool,
+        Query(
+            description="Only running sessions waiting for an approver; an approver sees "
+            "everyone's."
+        ),
+    ] = False,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=200,
+            description="Most sessions returned (the newest; counted before the "
+            "awaiting-approval filter).",
+        ),
+    ] = 50,
+) -> list[SessionSummary]:
+    """The caller's own sessions (an admin's: everyone's), each with its stage. With
+    `awaiting_approval`, the running sessions that wait for a decision, which an approver
+    may read and decide."""
+    temporal_client = await sessions.client()
+    conditions = [
+        f'WorkflowType="{AssistantWorkflow.__name__}"',
+        'ExecutionStatus != "ContinuedAsNew"',  # one row per session, its latest run
+    ]
+    everyone = caller.can("admin") or (awaiting_approval and caller.can("approver"))
+    if not everyone:
+        conditions.append(f"{OWNER.name}={visibility_string(caller.user)}")
+    if awaiting_approval:
+        conditions.append('ExecutionStatus="Running"')
+    try:
+        found = [
+            execution
+            async for execution in temporal_client.list_workflows(
+                " AND ".join(conditions), limit=limit, rpc_timeout=QUERY_TIMEOUT
+            )
         ]
-        everyone = caller.can("admin") or (awaiting_approval and caller.can("approver"))
-        if not everyone:
-            conditions.append(f"{OWNER.name}={visibility_string(caller.user)}")
-        if awaiting_approval:
-            conditions.append('ExecutionStatus="Running"')
-        try:
-            found = [
-                execution
-                async for execution in temporal_client.list_workflows(
-                    " AND ".join(conditions), limit=limit, rpc_timeout=QUERY_TIMEOUT
-                )
-            ]
-        except RPCError as error:
-            raise unavailable(error) from None
-        gate = asyncio.Semaphore(LIST_CONCURRENCY)
+    except RPCError as error:
+        raise unavailable(error) from None
+    gate = asyncio.Semaphore(LIST_CONCURRENCY)
 
-        async def ask(session_id: str) -> SessionState | None:
-            async with gate:
-                return await state_of(temporal_client, session_id)
+    async def ask(session_id: str) -> SessionState | None:
+        async with gate:
+            return await sessions.state_of(temporal_client, session_id)
 
-        states = await asyncio.gather(*(ask(e.id) for e in found))
-        summaries = []
-        for execution, state in zip(found, states, strict=True):
-            if awaiting_approval and not (
-                state
-                and state.stage == "finalize"
-                and state.approval
-                and state.approval.status == "pending"
-            ):
-                continue
-            summaries.append(
-                SessionSummary(
-                    session_id=execution.id,
-                    owner=execution.typed_search_attributes.get(OWNER),
-                    status=STATUSES[execution.status or WorkflowExecutionStatus.RUNNING],
-                    started_at=execution.start_time,
-                    closed_at=execution.close_time,
-                    stage=state.stage if state else None,
-                    deployment_id=state.deployment.deployment_id
-                    if state and state.deployment
-                    else None,
-                )
-            )
-        return sorted(summaries, key=lambda s: s.started_at, reverse=True)
-
-    @routes.get(
-        "/{session_id}",
-        summary="Read a session",
-        response_description="The session's whole state, as the workflow holds it.",
-        responses=problems(401, 404, 503),
-    )
-    async def read(session_id: SessionId, caller: CurrentCaller) -> SessionState:
-        """The conversation, specification, options, what-ifs, selection, approval,
-        deployment and SLO status of a session, and its history. The owner and admins
-        read any session; approvers read those awaiting approval."""
-        return await readable(session_id, caller)
-
-    @routes.get(
-        "/{session_id}/manifests",
-        summary="The selected manifests against what runs",
-        response_description="The manifests' YAML, the running revision's, and the diff.",
-        responses=problems(401, 404, 409, 503),
-    )
-    async def manifests(session_id: SessionId, caller: CurrentCaller) -> Manifests:
-        """What approving the session's selection would deploy, next to what runs now under
-        the same name and namespace at this server's deploy target: a unified diff and a
-        count of objects new, changed, unchanged and removed. Readable by whoever may read
-        the session; 409 before an option is selected."""
-        state = await readable(session_id, caller)
-        if state.prepared is None:
-            raise conflict(
-                f"nothing selected in session {session_id}: stage {state.stage}; "
-                "select an option first"
-            )
-        try:
-            return await run_in_threadpool(manifests_of, settings, state)
-        except ClusterError as error:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot tell what runs: {error}"
-            ) from None
-
-    # ---- updates: the owner's changes, answered with the new state ---------------------
-
-    @routes.post(
-        "/{session_id}/messages",
-        summary="Send a chat message",
-        response_description="The session after the turn: the reply, questions or options.",
-        responses=problems(401, 403, 404, 409, 422, 503, 504),
-    )
-    async def chat(session_id: SessionId, body: Message, caller: CurrentCaller) -> SessionState:
-        """One chat turn: the words change the deployment intent; open essentials come
-        back as questions, and once none is open the options are recommended. Allowed
-        while collecting or exploring."""
-        handle, _ = await changeable(session_id, caller)
-        return await update(
-            handle,
-            handle.execute_update(
-                AssistantWorkflow.chat, ChatRequest(actor=caller.user, message=body.message)
-            ),
-        )
-
-    @routes.patch(
-        "/{session_id}/spec",
-        summary="Edit the specification",
-        response_description="The session with the edited specification and new options.",
-        responses=problems(401, 403, 404, 409, 422, 503, 504),
-    )
-    async def edit_spec(
-        session_id: SessionId, body: SpecChanges, caller: CurrentCaller
-    ) -> SessionState:
-        """Change fields of the intent (all or nothing) and re-plan at once. An unknown
-        field or a bad value is 422 and changes nothing."""
-        handle, _ = await changeable(session_id, caller)
-        return await update(
-            handle,
-            handle.execute_update(
-                AssistantWorkflow.edit_spec, EditRequest(actor=caller.user, changes=body.changes)
-            ),
-        )
-
-    @routes.post(
-        "/{session_id}/what-if",
-        summary="Compare a what-if scenario",
-        response_description="The session with its scenarios side by side.",
-        responses=problems(401, 403, 404, 409, 422, 503, 504),
-    )
-    async def what_if(session_id: SessionId, body: WhatIf, caller: CurrentCaller) -> SessionState:
-        """Re-plan the intent with `changes` without adopting them; the session keeps its
-        last few scenarios next to the current plan."""
-        handle, _ = await changeable(session_id, caller)
-        return await update(
-            handle,
-            handle.execute_update(
-                AssistantWorkflow.what_if,
-                WhatIfRequest(actor=caller.user, name=body.name, changes=body.changes),
-            ),
-        )
-
-    @routes.post(
-        "/{session_id}/select",
-        summary="Select an option for deployment",
-        response_description="The session awaiting approval, with the rendered manifests.",
-        responses=problems(401, 403, 404, 409, 422, 503, 504),
-    )
-    async def select(session_id: SessionId, body: Selection, caller: CurrentCaller) -> SessionState:
-        """Pick one of the recommended options: its deployment plan and manifests are
-        rendered and validated, and the session waits for an approver. Nothing is
-        deployed yet."""
-        handle, _ = await changeable(session_id, caller)
-        return await update(
-            handle,
-            handle.execute_update(
-                AssistantWorkflow.select,
-                SelectRequest(actor=caller.user, option_id=body.option_id, name=body.name),
-            ),
-        )
-
-    # ---- signals: decisions anyone entitled may send at any time -----------------------
-
-    async def decidable(session_id: str, caller: Caller, approving: bool) -> SessionState:
-        state = await query(await handle_of(session_id))
-        if state.stage in ENDED:
-            raise conflict(ENDED_MESSAGE)
-        approval = state.approval
-        if state.stage != "finalize" or approval is None or approval.status != "pending":
-            raise conflict(f"nothing awaits approval in session {session_id}: stage {state.stage}")
-        if (
-            approving
-            and settings.require_distinct_approver
-            and caller.user in (approval.requested_by, state.owner)
+    states = await asyncio.gather(*(ask(e.id) for e in found))
+    summaries = []
+    for execution, state in zip(found, states, strict=True):
+        if awaiting_approval and not (
+            state
+            and state.stage == "finalize"
+            and state.approval
+            and state.approval.status == "pending"
         ):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"{caller.user} requested this deployment; another approver must approve it",
+            continue
+        summaries.append(
+            SessionSummary(
+                session_id=execution.id,
+                owner=execution.typed_search_attributes.get(OWNER),
+                status=STATUSES[execution.status or WorkflowExecutionStatus.RUNNING],
+                started_at=execution.start_time,
+                closed_at=execution.close_time,
+                stage=state.stage if state else None,
+                deployment_id=state.deployment.deployment_id
+                if state and state.deployment
+                else None,
             )
-        return state
+        )
+    return sorted(summaries, key=lambda s: s.started_at, reverse=True)
 
-    @routes.post(
-        "/{session_id}/approve",
-        status_code=status.HTTP_202_ACCEPTED,
-        summary="Approve the selected deployment",
-        responses=problems(401, 403, 404, 409, 503),
-    )
-    async def approve(session_id: SessionId, body: Approval, caller: Approver) -> Accepted:
-        """Approve the session's pending selection: the deploy starts. Needs the approver
-        role, and (by policy) someone other than the requester."""
-        await decidable(session_id, caller, approving=True)
-        await signal(
-            await handle_of(session_id),
-            lambda h: h.signal(
-                AssistantWorkflow.approve, Decision(approver=caller.user, comment=body.comment)
-            ),
-        )
-        return Accepted(
-            session_id=session_id, action="approve", detail="approved; the deployment starts"
-        )
 
-    @routes.post(
-        "/{session_id}/reject",
-        status_code=status.HTTP_202_ACCEPTED,
-        summary="Reject the selected deployment",
-        responses=problems(401, 403, 404, 409, 422, 503),
-    )
-    async def reject(session_id: SessionId, body: Rejection, caller: Approver) -> Accepted:
-        """Turn down the pending selection with a reason; the session goes back to
-        exploring. Needs the approver role."""
-        await decidable(session_id, caller, approving=False)
-        await signal(
-            await handle_of(session_id),
-            lambda h: h.signal(
-                AssistantWorkflow.reject, Decision(approver=caller.user, comment=body.reason)
-            ),
-        )
-        return Accepted(
-            session_id=session_id, action="reject", detail="rejected; the session goes back"
-        )
+@router.get(
+    "/{session_id}",
+    summary="Read a session",
+    response_description="The session's whole state, as the workflow holds it.",
+    responses=problems(401, 404, 503),
+)
+async def read(sessions: Sessions, session_id: SessionId, caller: CurrentCaller) -> SessionState:
+    """The conversation, specification, options, what-ifs, selection, approval,
+    deployment and SLO status of a session, and its history. The owner and admins
+    read any session; approvers read those awaiting approval."""
+    return await sessions.readable(session_id, caller)
 
-    @routes.post(
-        "/{session_id}/rollback",
-        status_code=status.HTTP_202_ACCEPTED,
-        summary="Roll back the session's deployment",
-        responses=problems(401, 404, 409, 422, 503),
-    )
-    async def rollback(
-        session_id: SessionId, caller: CurrentCaller, body: Reason | None = None
-    ) -> Accepted:
-        """Undo the deployment (restore the revision before it, or delete what was created)
-        and end the session. The owner, an approver or an admin may; only while the
-        deployment is being observed."""
-        handle = await handle_of(session_id)
-        state = await query(handle)
-        if not (may_change(caller, state) or caller.can("approver")):
-            raise not_found(session_id)
-        if state.stage in ENDED:
-            raise conflict(ENDED_MESSAGE)
-        if state.stage != "observe":
-            raise conflict(f"nothing deployed to roll back: session is in stage {state.stage}")
-        reason = body.reason if body else ""
-        await signal(
-            handle,
-            lambda h: h.signal(
-                AssistantWorkflow.rollback, RollbackRequest(actor=caller.user, reason=reason)
-            ),
-        )
-        return Accepted(
-            session_id=session_id, action="rollback", detail="rolling back; the session ends"
-        )
 
-    async def cancel(session_id: str, caller: Caller, reason: str) -> Accepted:
-        handle, state = await changeable(session_id, caller)
-        await signal(
-            handle,
-            lambda h: h.signal(
-                AssistantWorkflow.cancel, RollbackRequest(actor=caller.user, reason=reason)
-            ),
+@router.get(
+    "/{session_id}/manifests",
+    summary="The selected manifests against what runs",
+    response_description="The manifests' YAML, the running revision's, and the diff.",
+    responses=problems(401, 404, 409, 503),
+)
+async def manifests(sessions: Sessions, session_id: SessionId, caller: CurrentCaller) -> Manifests:
+    """What approving the session's selection would deploy, next to what runs now under
+    the same name and namespace at this server's deploy target: a unified diff and a
+    count of objects new, changed, unchanged and removed. Readable by whoever may read
+    the session; 409 before an option is selected."""
+    state = await sessions.readable(session_id, caller)
+    if state.prepared is None:
+        raise conflict(
+            f"nothing selected in session {session_id}: stage {state.stage}; select an option first"
         )
-        after = (
-            "monitoring stops; the deployment keeps running"
-            if state.stage in ("deploy", "validate", "observe")
-            else "nothing was deployed"
-        )
-        return Accepted(session_id=session_id, action="cancel", detail=f"cancelled; {after}")
+    try:
+        return await run_in_threadpool(manifests_of, sessions.settings, state)
+    except ClusterError as error:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot tell what runs: {error}"
+        ) from None
 
-    cancel_doc = (
-        "End the session. Before a deploy nothing is left behind; after one, monitoring "
-        "stops and the deployment keeps running (roll it back to remove it). The owner or an "
-        "admin may."
+
+# ---- updates: the owner's changes, answered with the new state ---------------------
+
+
+@router.post(
+    "/{session_id}/messages",
+    summary="Send a chat message",
+    response_description="The session after the turn: the reply, questions or options.",
+    responses=problems(401, 403, 404, 409, 422, 503, 504),
+)
+async def chat(
+    sessions: Sessions, session_id: SessionId, body: Message, caller: CurrentCaller
+) -> SessionState:
+    """One chat turn: the words change the deployment intent; open essentials come
+    back as questions, and once none is open the options are recommended. Allowed
+    while collecting or exploring."""
+    handle, _ = await sessions.changeable(session_id, caller)
+    return await sessions.update(
+        handle,
+        handle.execute_update(
+            AssistantWorkflow.chat, ChatRequest(actor=caller.user, message=body.message)
+        ),
     )
 
-    @routes.post(
-        "/{session_id}/cancel",
-        status_code=status.HTTP_202_ACCEPTED,
-        summary="Cancel a session",
-        description=cancel_doc,
-        responses=problems(401, 403, 404, 409, 422, 503),
-    )
-    async def cancel_route(
-        session_id: SessionId, caller: CurrentCaller, body: Reason | None = None
-    ) -> Accepted:
-        return await cancel(session_id, caller, body.reason if body else "")
 
-    @routes.delete(
-        "/{session_id}",
-        status_code=status.HTTP_202_ACCEPTED,
-        summary="Cancel a session",
-        description=cancel_doc,
-        responses=problems(401, 403, 404, 409, 503),
+@router.patch(
+    "/{session_id}/spec",
+    summary="Edit the specification",
+    response_description="The session with the edited specification and new options.",
+    responses=problems(401, 403, 404, 409, 422, 503, 504),
+)
+async def edit_spec(
+    sessions: Sessions, session_id: SessionId, body: SpecChanges, caller: CurrentCaller
+) -> SessionState:
+    """Change fields of the intent (all or nothing) and re-plan at once. An unknown
+    field or a bad value is 422 and changes nothing."""
+    handle, _ = await sessions.changeable(session_id, caller)
+    return await sessions.update(
+        handle,
+        handle.execute_update(
+            AssistantWorkflow.edit_spec, EditRequest(actor=caller.user, changes=body.changes)
+        ),
     )
-    async def delete_route(session_id: SessionId, caller: CurrentCaller) -> Accepted:
-        return await cancel(session_id, caller, "")
 
-    return routes
+
+@router.post(
+    "/{session_id}/what-if",
+    summary="Compare a what-if scenario",
+    response_description="The session with its scenarios side by side.",
+    responses=problems(401, 403, 404, 409, 422, 503, 504),
+)
+async def what_if(
+    sessions: Sessions, session_id: SessionId, body: WhatIf, caller: CurrentCaller
+) -> SessionState:
+    """Re-plan the intent with `changes` without adopting them; the session keeps its
+    last few scenarios next to the current plan."""
+    handle, _ = await sessions.changeable(session_id, caller)
+    return await sessions.update(
+        handle,
+        handle.execute_update(
+            AssistantWorkflow.what_if,
+            WhatIfRequest(actor=caller.user, name=body.name, changes=body.changes),
+        ),
+    )
+
+
+@router.post(
+    "/{session_id}/select",
+    summary="Select an option for deployment",
+    response_description="The session awaiting approval, with the rendered manifests.",
+    responses=problems(401, 403, 404, 409, 422, 503, 504),
+)
+async def select(
+    sessions: Sessions, session_id: SessionId, body: Selection, caller: CurrentCaller
+) -> SessionState:
+    """Pick one of the recommended options: its deployment plan and manifests are
+    rendered and validated, and the session waits for an approver. Nothing is
+    deployed yet."""
+    handle, _ = await sessions.changeable(session_id, caller)
+    return await sessions.update(
+        handle,
+        handle.execute_update(
+            AssistantWorkflow.select,
+            SelectRequest(actor=caller.user, option_id=body.option_id, name=body.name),
+        ),
+    )
+
+
+# ---- signals: decisions anyone entitled may send at any time -----------------------
+
+
+@router.post(
+    "/{session_id}/approve",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Approve the selected deployment",
+    responses=problems(401, 403, 404, 409, 503),
+)
+async def approve(
+    sessions: Sessions, session_id: SessionId, body: Approval, caller: Approver
+) -> Accepted:
+    """Approve the session's pending selection: the deploy starts. Needs the approver
+    role, and (by policy) someone other than the requester."""
+    await sessions.decidable(session_id, caller, approving=True)
+    await sessions.signal(
+        await sessions.handle_of(session_id),
+        lambda h: h.signal(
+            AssistantWorkflow.approve, Decision(approver=caller.user, comment=body.comment)
+        ),
+    )
+    return Accepted(
+        session_id=session_id, action="approve", detail="approved; the deployment starts"
+    )
+
+
+@router.post(
+    "/{session_id}/reject",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Reject the selected deployment",
+    responses=problems(401, 403, 404, 409, 422, 503),
+)
+async def reject(
+    sessions: Sessions, session_id: SessionId, body: Rejection, caller: Approver
+) -> Accepted:
+    """Turn down the pending selection with a reason; the session goes back to
+    exploring. Needs the approver role."""
+    await sessions.decidable(session_id, caller, approving=False)
+    await sessions.signal(
+        await sessions.handle_of(session_id),
+        lambda h: h.signal(
+            AssistantWorkflow.reject, Decision(approver=caller.user, comment=body.reason)
+        ),
+    )
+    return Accepted(
+        session_id=session_id, action="reject", detail="rejected; the session goes back"
+    )
+
+
+@router.post(
+    "/{session_id}/rollback",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Roll back the session's deployment",
+    responses=problems(401, 404, 409, 422, 503),
+)
+async def rollback(
+    sessions: Sessions, session_id: SessionId, caller: CurrentCaller, body: Reason | None = None
+) -> Accepted:
+    """Undo the deployment (restore the revision before it, or delete what was created)
+    and end the session. The owner, an approver or an admin may; only while the
+    deployment is being observed."""
+    handle = await sessions.handle_of(session_id)
+    state = await sessions.query(handle)
+    if not (may_change(caller, state) or caller.can("approver")):
+        raise not_found(session_id)
+    if state.stage in ENDED:
+        raise conflict(ENDED_MESSAGE)
+    if state.stage != "observe":
+        raise conflict(f"nothing deployed to roll back: session is in stage {state.stage}")
+    reason = body.reason if body else ""
+    await sessions.signal(
+        handle,
+        lambda h: h.signal(
+            AssistantWorkflow.rollback, RollbackRequest(actor=caller.user, reason=reason)
+        ),
+    )
+    return Accepted(
+        session_id=session_id, action="rollback", detail="rolling back; the session ends"
+    )
+
+
+async def cancel(
+    sessions: SessionWorkflows, session_id: str, caller: Caller, reason: str
+) -> Accepted:
+    handle, state = await sessions.changeable(session_id, caller)
+    await sessions.signal(
+        handle,
+        lambda h: h.signal(
+            AssistantWorkflow.cancel, RollbackRequest(actor=caller.user, reason=reason)
+        ),
+    )
+    after = (
+        "monitoring stops; the deployment keeps running"
+        if state.stage in ("deploy", "validate", "observe")
+        else "nothing was deployed"
+    )
+    return Accepted(session_id=session_id, action="cancel", detail=f"cancelled; {after}")
+
+
+cancel_doc = (
+    "End the session. Before a deploy nothing is left behind; after one, monitoring "
+    "stops and the deployment keeps running (roll it back to remove it). The owner or an "
+    "admin may."
+)
+
+
+@router.post(
+    "/{session_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Cancel a session",
+    description=cancel_doc,
+    responses=problems(401, 403, 404, 409, 422, 503),
+)
+async def cancel_route(
+    sessions: Sessions, session_id: SessionId, caller: CurrentCaller, body: Reason | None = None
+) -> Accepted:
+    return await cancel(sessions, session_id, caller, body.reason if body else "")
+
+
+@router.delete(
+    "/{session_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Cancel a session",
+    description=cancel_doc,
+    responses=problems(401, 403, 404, 409, 503),
+)
+async def delete_route(
+    sessions: Sessions, session_id: SessionId, caller: CurrentCaller
+) -> Accepted:
+    return await cancel(sessions, session_id, caller, "")

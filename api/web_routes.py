@@ -60,100 +60,115 @@ def mount(app: FastAPI, settings: Settings) -> None:
             swagger_favicon_url="/docs-assets/favicon-32x32.png",
         )
 
-    app.include_router(router(settings))
+    # One key store for the sign-in form, reread when the keys file changes.
+    app.state.check_key = key_checker(settings) if settings.auth_mode == "api_key" else None
+    app.include_router(router)
 
 
-def router(settings: Settings) -> APIRouter:
-    routes = APIRouter(include_in_schema=False)
-    check_key = key_checker(settings) if settings.auth_mode == "api_key" else None
+router = APIRouter(include_in_schema=False)
 
-    def page(
-        name: str, caller: Caller | None, context: Mapping[str, str | None], code: int = 200
-    ) -> Response:
-        html = PAGES.get_template(name).render(
-            caller=caller,
-            roles=sorted(caller.roles) if caller else [],
-            auth_mode=settings.auth_mode,
-            **context,
+
+def page(
+    settings: Settings,
+    name: str,
+    caller: Caller | None,
+    context: Mapping[str, str | None],
+    code: int = 200,
+) -> Response:
+    html = PAGES.get_template(name).render(
+        caller=caller,
+        roles=sorted(caller.roles) if caller else [],
+        auth_mode=settings.auth_mode,
+        **context,
+    )
+    # The pages load nothing from elsewhere; say so to the browser as well.
+    policy = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+    return HTMLResponse(html, code, headers={"Content-Security-Policy": policy})
+
+
+async def signed_in(request: Request) -> Caller | None:
+    try:
+        caller: Caller = await request.app.state.authenticate(request)
+    except HTTPException as error:
+        if error.status_code == status.HTTP_401_UNAUTHORIZED:
+            return None
+        raise
+    return caller
+
+
+def to_sign_in(request: Request) -> Response:
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/sign-in?next={quote(path)}", status.HTTP_303_SEE_OTHER)
+
+
+async def shell(request: Request, name: str, **context: str) -> Response:
+    caller = await signed_in(request)
+    if caller is None:
+        return to_sign_in(request)
+    return page(request.app.state.settings, name, caller, dict(context))
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    return await shell(request, "home.html", title="Sessions")
+
+
+@router.get("/s/{session_id}")
+async def session_page(request: Request, session_id: SessionId) -> Response:
+    return await shell(request, "session.html", title="Session", session_id=session_id)
+
+
+@router.get("/d")
+async def deployments_page(request: Request) -> Response:
+    return await shell(request, "deployments.html", title="Deployments")
+
+
+@router.get("/d/{deployment_id}")
+async def dashboard_page(request: Request, deployment_id: DeploymentId) -> Response:
+    return await shell(request, "dashboard.html", title="Deployment", deployment_id=deployment_id)
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request, next: str = "/") -> Response:
+    caller = await signed_in(request)
+    if caller is not None:
+        return RedirectResponse(_local(next), status.HTTP_303_SEE_OTHER)
+    context = {"title": "Sign in", "next": _local(next), "error": None}
+    return page(request.app.state.settings, "sign_in.html", None, context)
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the sign-in form is too long")
+    form = parse_qs(body.decode(errors="replace"))
+    key = (form.get("key") or [""])[0].strip()
+    target = _local((form.get("next") or ["/"])[0])
+    check_key = request.app.state.check_key
+    if check_key is None:  # behind a proxy, the proxy signs people in
+        return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+    caller = check_key(key) if key else None
+    if caller is None:
+        error = "Enter your API key." if not key else "That API key is not known."
+        context = {"title": "Sign in", "next": target, "error": error}
+        return page(
+            request.app.state.settings, "sign_in.html", None, context, status.HTTP_401_UNAUTHORIZED
         )
-        # The pages load nothing from elsewhere; say so to the browser as well.
-        policy = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
-        return HTMLResponse(html, code, headers={"Content-Security-Policy": policy})
+    response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        SESSION_COOKIE,
+        key,
+        max_age=COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
-    async def signed_in(request: Request) -> Caller | None:
-        try:
-            caller: Caller = await request.app.state.authenticate(request)
-        except HTTPException as error:
-            if error.status_code == status.HTTP_401_UNAUTHORIZED:
-                return None
-            raise
-        return caller
 
-    def to_sign_in(request: Request) -> Response:
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/sign-in?next={quote(path)}", status.HTTP_303_SEE_OTHER)
-
-    async def shell(request: Request, name: str, **context: str) -> Response:
-        caller = await signed_in(request)
-        if caller is None:
-            return to_sign_in(request)
-        return page(name, caller, dict(context))
-
-    @routes.get("/")
-    async def home(request: Request) -> Response:
-        return await shell(request, "home.html", title="Sessions")
-
-    @routes.get("/s/{session_id}")
-    async def session_page(request: Request, session_id: SessionId) -> Response:
-        return await shell(request, "session.html", title="Session", session_id=session_id)
-
-    @routes.get("/d")
-    async def deployments_page(request: Request) -> Response:
-        return await shell(request, "deployments.html", title="Deployments")
-
-    @routes.get("/d/{deployment_id}")
-    async def dashboard_page(request: Request, deployment_id: DeploymentId) -> Response:
-        return await shell(
-            request, "dashboard.html", title="Deployment", deployment_id=deployment_id
-        )
-
-    @routes.get("/sign-in")
-    async def sign_in_form(request: Request, next: str = "/") -> Response:
-        caller = await signed_in(request)
-        if caller is not None:
-            return RedirectResponse(_local(next), status.HTTP_303_SEE_OTHER)
-        return page("sign_in.html", None, {"title": "Sign in", "next": _local(next), "error": None})
-
-    @routes.post("/sign-in")
-    async def sign_in(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_FORM:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the sign-in form is too long")
-        form = parse_qs(body.decode(errors="replace"))
-        key = (form.get("key") or [""])[0].strip()
-        target = _local((form.get("next") or ["/"])[0])
-        if check_key is None:  # behind a proxy, the proxy signs people in
-            return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
-        caller = check_key(key) if key else None
-        if caller is None:
-            error = "Enter your API key." if not key else "That API key is not known."
-            context = {"title": "Sign in", "next": target, "error": error}
-            return page("sign_in.html", None, context, status.HTTP_401_UNAUTHORIZED)
-        response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
-        response.set_cookie(
-            SESSION_COOKIE,
-            key,
-            max_age=COOKIE_MAX_AGE_S,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
-        return response
-
-    @routes.post("/sign-out")
-    async def sign_out() -> Response:
-        response = RedirectResponse("/sign-in", status.HTTP_303_SEE_OTHER)
-        response.delete_cookie(SESSION_COOKIE)
-        return response
-
-    return routes
+@router.post("/sign-out")
+async def sign_out() -> Response:
+    response = RedirectResponse("/sign-in", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE)
+    return response

@@ -44,6 +44,7 @@ def activities(settings: Settings) -> list[Callable[..., Any]]:
         session.compare_scenarios,
         session.prepare_deployment,
         session.record_event,
+        session.record_events,
         deploy.check_target,
         deploy.apply_manifests,
         deploy.wait_until_ready,

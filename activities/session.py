@@ -26,6 +26,7 @@ from workflows.payloads import (
     EditInput,
     PrepareInput,
     SessionEvent,
+    SessionEvents,
     invalid,
 )
 
@@ -76,12 +77,19 @@ class SessionActivities(SessionCalls):
 
     @activity.defn
     def record_event(self, event: SessionEvent) -> bool:
+        return self.record_events(SessionEvents(events=[event])) == 1
+
+    @activity.defn
+    def record_events(self, batch: SessionEvents) -> int:
         with session_scope(self._settings.resolved_database_url) as session:
-            return record_session_event(
-                session=session,
-                session_id=event.session_id,
-                seq=event.seq,
-                actor=event.actor,
-                action=event.action,
-                detail=event.detail,
+            return sum(
+                record_session_event(
+                    session=session,
+                    session_id=event.session_id,
+                    seq=event.seq,
+                    actor=event.actor,
+                    action=event.action,
+                    detail=event.detail,
+                )
+                for event in batch.events
             )

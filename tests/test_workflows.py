@@ -297,7 +297,9 @@ def test_a_long_conversation_goes_on_as_a_new_run_and_loses_nothing(settings: Se
                 EditRequest(actor="alice", changes={"concurrent_users": 1000 + edits}),
             )
         # The new run answers for the session: the same state, and it goes on planning.
-        current = await wait_for(handle, lambda s: s.conversation.intent.concurrent_users == 1000 + edits)
+        current = await wait_for(
+            handle, lambda s: s.conversation.intent.concurrent_users == 1000 + edits
+        )
         assert current.stage == "explore" and current.recommendations
         current = await updated(
             handle,

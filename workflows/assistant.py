@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         SelectRequest,
         SessionChange,
         SessionEvent,
+        SessionEvents,
         SessionInput,
         SessionState,
         SloStatus,
@@ -73,6 +74,11 @@ REPLY_IN_HISTORY = "reply-in-history"
 """Patch id: chat replies are kept in the history (sessions from before replay without)."""
 OPTIONS_IN_TURN = "options-in-turn"
 """Patch id: a chat turn's options come with it (sessions from before planned them twice)."""
+PLANNING_LOCAL = "planning-local"
+"""Patch id: planning runs as local activities (before: activity tasks on the queue)."""
+AUDIT_IN_BATCHES = "audit-in-batches"
+"""Patch id: audit entries are written together by a local activity (before: one activity
+each)."""
 CONTINUE_AS_NEW = "continue-as-new"
 """Patch id: a long session goes on as a new run (sessions from before never did)."""
 PLANNING: tuple[Stage, ...] = ("collect", "recommend", "explore")
@@ -476,8 +482,19 @@ class AssistantWorkflow:
         )
 
     async def _planning(self, activity: Callable[[Any, Any], T], argument: Any) -> T:
-        """A planning activity for an update: a refusal fails the update, not the session."""
+        """A planning activity for an update: a refusal fails the update, not the session.
+        Local (sessions from before: a task on the queue): planning takes a fraction of a
+        second, and the update waits for it anyway, so the round trips to the server for an
+        activity task are all cost."""
         try:
+            if workflow.patched(PLANNING_LOCAL):
+                result: T = await workflow.execute_local_activity_method(
+                    activity,
+                    argument,
+                    start_to_close_timeout=timedelta(seconds=180),
+                    retry_policy=RETRY,
+                )
+                return result
             return await self._activity(activity, argument, 180)
         except ActivityError as error:
             raise ApplicationError(reason(error)[0], type=INVALID, non_retryable=True) from None
@@ -582,9 +599,33 @@ class AssistantWorkflow:
         )
 
     async def _record_history(self) -> None:
-        """Write history entries to the audit table in order, one at a time."""
+        """Write history entries to the audit table in order: all that are waiting at once,
+        in one local activity (sessions from before: one activity each)."""
+        batched = workflow.patched(AUDIT_IN_BATCHES)
+        until_it_lands = RetryPolicy(maximum_interval=timedelta(minutes=1))
         while True:
             await workflow.wait_condition(lambda: bool(self._unrecorded))
+            if batched:
+                entries = list(self._unrecorded)
+                events = [
+                    SessionEvent(
+                        session_id=self._state.session_id,
+                        seq=self._recorded + i,
+                        actor=entry.actor,
+                        action=entry.action,
+                        detail=entry.detail,
+                    )
+                    for i, entry in enumerate(entries, 1)
+                ]
+                await workflow.execute_local_activity_method(
+                    SessionCalls.record_events,
+                    SessionEvents(events=events),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=until_it_lands,
+                )
+                self._recorded += len(entries)
+                del self._unrecorded[: len(entries)]
+                continue
             entry = self._unrecorded[0]
             self._recorded += 1
             recorded = self._recorded
@@ -598,7 +639,7 @@ class AssistantWorkflow:
                     detail=entry.detail,
                 ),
                 30,
-                retry=RetryPolicy(maximum_interval=timedelta(minutes=1)),  # until it lands
+                retry=until_it_lands,
             )
             self._unrecorded.pop(0)
 

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         RehearsalRequest,
         RollbackResult,
         SessionEvent,
+        SessionEvents,
         SloCheckRequest,
         SloReport,
         SmokeRequest,
@@ -60,6 +61,12 @@ class SessionCalls:
     @activity.defn
     def record_event(self, event: SessionEvent) -> bool:
         """Write one state change to the audit table, once however often retried."""
+        raise NotImplementedError
+
+    @activity.defn
+    def record_events(self, batch: SessionEvents) -> int:
+        """Write state changes to the audit table in one transaction, each once however often
+        retried; how many were new. A local activity: no round trip to the server."""
         raise NotImplementedError
 
 

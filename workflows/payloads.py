@@ -248,6 +248,12 @@ class SessionEvent(BaseModel):
     detail: str
 
 
+class SessionEvents(BaseModel):
+    """State changes to write to the audit table together, in order."""
+
+    events: list[SessionEvent]
+
+
 # ---- Deployment activities ---------------------------------------------------------------
 
 

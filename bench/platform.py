@@ -4,7 +4,9 @@ in a scratch folder, N people chatting at once, and the CLI's and `POST /plan`'s
 Each simulated person starts a session with a description and answers "I don't know" until
 the options come (at most three messages, as a person who knows little would). Latencies are
 per call as the client sees them; the report gives p50/p95 per call kind and the errors.
-`PREFLIGHT_BENCH_SESSIONS` (default "1,20,100") names the crowd sizes to run.
+`PREFLIGHT_BENCH_SESSIONS` (default "1,20,100") names the crowd sizes to run;
+`PREFLIGHT_BENCH_HELD_OPEN` (default 500) how many sessions are then opened and left waiting
+while 20 more people chat.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ answers once)."""
 MESSAGES = 3
 """The description, then "I don't know" until no question is left, at most this many."""
 PLAN_CALLS = 20
+HELD_CHATTING = 20
+"""People chatting while the held-open sessions wait."""
 
 
 @contextmanager
@@ -137,6 +141,34 @@ async def _crowd(base: str, key: str, people: int, first: int = 1000) -> dict[st
     }
 
 
+async def _held_open(base: str, key: str, sessions: int, chatting: int) -> dict[str, object]:
+    """`sessions` started and left open (a team's worth of conversations in flight), then
+    `chatting` people, each in a new session, going through their turns while those wait."""
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+    async with httpx.AsyncClient(base_url=base, timeout=300.0, limits=limits) as client:
+        gate = asyncio.Semaphore(50)
+
+        async def open_one() -> bool:
+            async with gate:
+                response = await client.post("/sessions", headers=headers)
+                return response.status_code < 400
+
+        start = time.perf_counter()
+        opened = sum(await asyncio.gather(*(open_one() for _ in range(sessions))))
+        opening_s = time.perf_counter() - start
+    turns = await _crowd(base, key, chatting, first=90_000)
+    refused = turns["errors"]
+    assert isinstance(refused, int)
+    return {
+        "held_open": opened,
+        "opening_s": round(opening_s, 1),
+        "chatting": chatting,
+        "turn": turns["every_call"],
+        "errors": refused + sessions - opened,
+    }
+
+
 def _plan_http_s(base: str, key: str) -> float:
     users = iter(range(50_000, 60_000, 10))  # a new question each call
     with httpx.Client(base_url=base, timeout=60.0) as client:
@@ -179,12 +211,18 @@ def run() -> dict[str, object]:
         for n in sizes:
             crowds.append(asyncio.run(_crowd(base, key, n, first)))
             first += 10 * n
+        held = int(os.environ.get("PREFLIGHT_BENCH_HELD_OPEN", "500"))
+        held_open = asyncio.run(_held_open(base, key, held, HELD_CHATTING)) if held else None
         plan_ms = round(_plan_http_s(base, key) * 1e3, 1)
         cli = _cli_s(settings)
     return {
         "crowds": crowds,
         "warm_up": warm["every_call"],
+        "held_open": held_open,
         "post_plan_median_ms": plan_ms,
         "cli": cli,
-        "reproduce": "PREFLIGHT_BENCH_SESSIONS=1,20,100 .venv/bin/python -m bench platform",
+        "reproduce": (
+            "PREFLIGHT_BENCH_SESSIONS=1,20,100 PREFLIGHT_BENCH_HELD_OPEN=500 "
+            ".venv/bin/python -m bench platform"
+        ),
     }

@@ -20,6 +20,7 @@ from api.keys import DEV_KEYS_FILE, ensure_dev_keys
 from kb.migrate import upgrade
 from kb.repository import load
 from settings import Settings
+from workflows.client import OWNER
 
 BIN_DIR = Path(sys.executable).parent
 
@@ -81,6 +82,10 @@ class Stack:
                 str(settings.state_dir / "temporal.db"),
                 "--namespace",
                 settings.temporal_namespace,
+                # Known before the API's first session starts (the workers register it too,
+                # for a server started elsewhere, but a session may come first).
+                "--search-attribute",
+                f"{OWNER.name}=Keyword",
                 "--log-level",
                 "warn",
             ],

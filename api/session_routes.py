@@ -20,10 +20,12 @@ from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from temporalio.client import (
-    WorkflowExecutionStatus,
+from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
 
 from api.dependencies import Sessions
@@ -321,26 +323,38 @@ async def start(
             breach_after=sessions.settings.monitor_breach_after,
         ),
     )
-    try:
-        handle = await temporal_client.start_workflow(
-            AssistantWorkflow.run,
-            session,
-            id=session_id,
-            task_queue=sessions.settings.temporal_task_queue,
-            search_attributes=TypedSearchAttributes([SearchAttributePair(OWNER, caller.user)]),
-        )
-    except RPCError as error:
-        raise unavailable(error) from None
+    owner = TypedSearchAttributes([SearchAttributePair(OWNER, caller.user)])
+    queue = sessions.settings.temporal_task_queue
     message = request.message if request else None
     if message is None:
+        try:
+            handle = await temporal_client.start_workflow(
+                AssistantWorkflow.run,
+                session,
+                id=session_id,
+                task_queue=queue,
+                search_attributes=owner,
+            )
+        except RPCError as error:
+            raise unavailable(error) from None
         return await sessions.query(handle)
+    start = WithStartWorkflowOperation(
+        AssistantWorkflow.run,
+        session,
+        id=session_id,
+        task_queue=queue,
+        search_attributes=owner,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    # The start and the first turn in one call: the session's first task answers it.
+    first_turn = temporal_client.execute_update_with_start_workflow(
+        AssistantWorkflow.chat,
+        ChatRequest(actor=caller.user, message=message),
+        start_workflow_operation=start,
+    )
+    handle = temporal_client.get_workflow_handle_for(AssistantWorkflow.run, session_id)
     try:
-        return await sessions.update(
-            handle,
-            handle.execute_update(
-                AssistantWorkflow.chat, ChatRequest(actor=caller.user, message=message)
-            ),
-        )
+        return await sessions.update(handle, first_turn)
     except HTTPException as refused:
         if refused.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
             # A session whose first words were refused is of no use: end it.

@@ -32,7 +32,7 @@ def proposal(report: SloReport, checks: int) -> str:
     return f"SLO breached in {checks} checks in a row. Proposed: {advice}"
 
 
-@workflow.defn
+@workflow.defn(sandboxed=False)  # as AssistantWorkflow
 class MonitorWorkflow:
     @workflow.run
     async def run(self, monitor: MonitorInput) -> None:

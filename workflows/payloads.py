@@ -1,9 +1,10 @@
 """The contract: every payload and error type that crosses Temporal, in one place.
 
 A session workflow's inputs, its update and signal payloads and the state its `state` query
-returns (the API speaks these types), and what each activity takes and gives back. Only
-domain types are imported here, so the API and the workflow sandbox read the contract
-without loading the Kubernetes, OpenAI or Prometheus clients the activities use.
+returns (the API speaks these types), and what each activity takes and gives back (the
+planning activities give back the planning service's answers, `planner.answers`). Only
+domain types are imported here, so the API and the workflows read the contract without
+loading the Kubernetes, OpenAI or Prometheus clients the activities use.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache
 
 import numpy as np
 from pydantic import Field
@@ -118,10 +118,12 @@ class CapacityResult:
     infeasible: LazyList[Infeasible]
     _columns: Callable[[], OptionColumns]
 
-    @cached_property
+    @property
     def columns(self) -> OptionColumns:
         """Every option's ranking numbers, computed at once when first read (a search that
-        only shows its cheapest options never pays for them)."""
+        only shows its cheapest options never pays for them). Remembered by `_size`'s cache,
+        not a `cached_property`, whose lock (Python 3.11) is the class's: concurrent searches
+        would rank one at a time."""
         return self._columns()
 
     def report(self, top: int | None = None) -> dict[str, list[dict[str, object]]]:
@@ -341,7 +343,7 @@ def _size(
             e2e_p95_ms=e2e[:, 3],
         )
 
-    return LazyList(len(order), option), columns
+    return LazyList(len(order), option), cache(columns)
 
 
 __all__ = [

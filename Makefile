@@ -44,7 +44,7 @@ test-fast: install
 # The deploy journey against the real cluster KUBECONFIG points to (skipped without one).
 # PREFLIGHT_TEST_NAMESPACE (default `default`) must exist; PREFLIGHT_TEST_CONTEXT picks a context.
 test-cluster: install
-	$(BIN)/pytest -q -rs tests/test_cluster.py
+	$(BIN)/pytest -q -rs tests/deploy/test_cluster.py
 
 bench: install
 	$(BIN)/python -m bench

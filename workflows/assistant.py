@@ -87,8 +87,8 @@ PLANNING: tuple[Stage, ...] = ("collect", "recommend", "explore")
 
 # Not sandboxed: entering the sandbox on every activation and building one per session
 # took a third of a worker's CPU under load. What the sandbox would catch (a clock, a random
-# number, I/O in workflow code) the recorded histories catch on replay (tests/test_replay.py),
-# and the workflow modules hold no state of their own.
+# number, I/O in workflow code) the recorded histories catch on replay
+# (tests/workflows/test_replay.py), and the workflow modules hold no state of their own.
 @workflow.defn(sandboxed=False)
 class AssistantWorkflow:
     @workflow.init

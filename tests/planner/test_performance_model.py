@@ -16,7 +16,7 @@ from planner.memory import fit
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
 from planner.specs import ServingConfig
-from tests.test_cli import preflight
+from tests.cli.test_cli import preflight
 
 
 @pytest.fixture(scope="module")

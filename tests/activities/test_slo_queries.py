@@ -24,9 +24,9 @@ from planner.prediction import PredictionQuery
 from planner.slo_alerts import E2E_BUCKETS_S, TPOT_BUCKETS_S, TTFT_BUCKETS_S
 from planner.specs import EngineSettings
 from settings import Settings
+from tests.cli.test_cli import preflight
 from tests.conftest import kb_copy
 from tests.prometheus_server import prometheus, wait_for_scrapes
-from tests.test_cli import preflight
 from workflows.payloads import Configuration, SloCheckRequest
 
 pytestmark = pytest.mark.integration

@@ -30,7 +30,7 @@ from kb.db import session_scope
 from kb.deployments import audit_trail, list_deployments, revisions
 from settings import Settings
 from tests.conftest import free_port, kb_copy, temporal_dev_server
-from tests.test_workflows import DESCRIBE, explore, state, updated
+from tests.workflows.test_workflows import DESCRIBE, explore, state, updated
 from workflows.assistant import AssistantWorkflow
 from workflows.payloads import Decision, DeployTarget, RollbackRequest, SelectRequest, SessionInput
 
@@ -166,7 +166,15 @@ def test_killed_workers_lose_nothing_and_apply_nothing_twice(
                 assert actions.count("approved") == 1 and actions.count("deployed") == 1
 
                 with session_scope(database_url) as db:
-                    (deployment,) = list_deployments(session=db)
+                    made = list_deployments(session=db)
+                    # Seen once under the full suite: two deployments. Say which, and what the
+                    # workers did, should it happen again.
+                    assert len(made) == 1, (
+                        [(d.id, d.name, d.namespace, d.target, d.status) for d in made],
+                        [(h.at, h.action, h.detail) for h in final.history],
+                        log.read_text()[-4000:],
+                    )
+                    (deployment,) = made
                     assert len(revisions(session=db, deployment_id=deployment.id)) == 1
                     trail = audit_trail(session=db, deployment_id=deployment.id)
                     assert [e.action for e in trail] == ["deploy"]

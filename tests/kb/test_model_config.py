@@ -19,7 +19,7 @@ from kb.tables import Model
 from planner.memory import kv_bytes_per_token_per_gpu, recurrent_state_bytes, weight_bytes
 from planner.specs import ModelSpec, ServingConfig
 
-CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "data" / "configs"
 
 
 def spec(folder: str, **options: Any) -> ModelSpec:

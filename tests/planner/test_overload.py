@@ -18,7 +18,7 @@ from planner.fit import prepare
 from planner.measured import MeasuredPoint
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
-from tests.test_cli import preflight
+from tests.cli.test_cli import preflight
 
 CONFIGS = [
     ("meta-llama/Llama-3.1-8B-Instruct", "H100-SXM-80GB", 1, 1000, 200),

@@ -2,7 +2,7 @@
 running session non-deterministic fails here, before it reaches a worker.
 
 Re-record (after an intended, versioned change) with
-`PREFLIGHT_RECORD_HISTORIES=1 pytest tests/test_workflows.py`."""
+`PREFLIGHT_RECORD_HISTORIES=1 pytest tests/workflows/test_workflows.py`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from temporalio.worker import Replayer
 
 from worker import WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent / "data" / "histories").glob("*.json"))
+HISTORIES = sorted((Path(__file__).parents[1] / "data" / "histories").glob("*.json"))
 
 
 def test_histories_were_recorded() -> None:

@@ -157,9 +157,9 @@ def test_two_manifests_for_one_file_are_refused(tmp_path: Path) -> None:
 @pytest.mark.integration  # a `preflight` process
 def test_deploy_a_plan_to_a_gitops_folder(tmp_path: Path, seeded_sqlite_url: str) -> None:
     """`preflight deploy --plan` renders, validates and writes what `render` writes."""
-    from tests.test_cli import preflight
+    from tests.cli.test_cli import preflight
 
-    golden = Path(__file__).parent / "golden" / "llama-8b-l4"
+    golden = Path(__file__).parents[1] / "golden" / "llama-8b-l4"
     env_url = seeded_sqlite_url
     folder = tmp_path / "gitops"
     result = preflight(

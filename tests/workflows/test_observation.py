@@ -29,10 +29,10 @@ from kb.slo_checks import slo_checks
 from planner.catalog_index import Candidate
 from planner.prediction import PredictionQuery
 from settings import Settings
+from tests.cli.test_cli import PREFLIGHT
 from tests.conftest import free_port, kb_copy
 from tests.prometheus_server import prometheus, wait_for_scrapes, wait_for_series
-from tests.test_cli import PREFLIGHT
-from tests.test_workflows import explore, run_session, start, state, updated, wait_for
+from tests.workflows.test_workflows import explore, run_session, start, state, updated, wait_for
 from workflows.assistant import AssistantWorkflow
 from workflows.payloads import (
     Decision,

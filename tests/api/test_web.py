@@ -36,7 +36,7 @@ from worker import build_worker
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 CHROMIUM = Path(os.environ.get("PREFLIGHT_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = Path(__file__).parent / "artifacts" / "journey"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "journey"
 USERS = {"alice": ["requester"], "bob": ["requester", "approver"]}
 DESCRIBE = "a customer support chatbot for 1000 employees, budget $20,000 a month"
 SLOW = 120_000
@@ -130,7 +130,7 @@ async def test_behind_a_proxy_its_headers_sign_people_in(
 
 
 def test_the_pages_load_nothing_from_elsewhere() -> None:
-    web = Path(__file__).parents[1] / "api"
+    web = Path(__file__).parents[2] / "api"
     for path in [*(web / "pages").iterdir(), *(web / "static").iterdir()]:
         text = path.read_text()
         for match in re.finditer(r"(?:src|href|url|from|import)\s*[=(]?\s*[\"']?(\w+:)?//", text):
@@ -254,7 +254,7 @@ async def sign_in(browser: Browser, stack: Stack, user: str, shot: Shot | None =
     return page
 
 
-ACCESSIBLE = (Path(__file__).parent / "accessibility.js").read_text()
+ACCESSIBLE = (Path(__file__).parents[1] / "accessibility.js").read_text()
 
 
 async def assert_accessible(page: Page) -> None:

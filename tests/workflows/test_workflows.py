@@ -104,7 +104,7 @@ async def start(
     )
 
 
-HISTORIES = Path(__file__).parent / "data" / "histories"
+HISTORIES = Path(__file__).parents[1] / "data" / "histories"
 
 
 async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:

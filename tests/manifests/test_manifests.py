@@ -4,7 +4,7 @@ Golden manifests live in tests/golden/<plan>/: the plan (plan.json) and what `pr
 render` writes for it. After a deliberate change to the templates or the plan builder,
 regenerate them and review the diff line by line:
 
-    PREFLIGHT_REGENERATE_GOLDEN=1 .venv/bin/pytest tests/test_manifests.py
+    PREFLIGHT_REGENERATE_GOLDEN=1 .venv/bin/pytest tests/manifests/test_manifests.py
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from planner.percentiles import LatencyStats
 from planner.predict import Planner
 from planner.requirements import SearchConstraints, SLOTargets, TrafficProfile
 from planner.specs import GpuSpec, ModelSpec, Precision
-from tests.test_cli import preflight
+from tests.cli.test_cli import preflight
 
-GOLDEN_DIR = Path(__file__).parent / "golden"
+GOLDEN_DIR = Path(__file__).parents[1] / "golden"
 REGENERATE = os.environ.get("PREFLIGHT_REGENERATE_GOLDEN") == "1"
 NAMESPACE = "llm-serving"
 PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import preflight
+from tests.cli.test_cli import preflight
 
 pytestmark = pytest.mark.integration  # every test runs `preflight` processes
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cli.test_cli import preflight
 from tests.conftest import kb_copy
-from tests.test_cli import preflight
 
 pytestmark = pytest.mark.integration  # every test runs `preflight` processes
 
-CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "data" / "configs"
 LLAMA_2 = str(CONFIGS / "meta-llama__Llama-2-7b-hf" / "config.json")
 
 

@@ -437,7 +437,9 @@ def test_an_admin_adds_a_model_and_everyone_can_predict_it(
 ) -> None:
     path, keys = keys_file
     config = json.loads(
-        (Path(__file__).parent / "data/configs/meta-llama__Llama-2-7b-hf/config.json").read_text()
+        (
+            Path(__file__).parents[1] / "data/configs/meta-llama__Llama-2-7b-hf/config.json"
+        ).read_text()
     )
     request = {"id": "meta-llama/Llama-2-7b-hf", "config": config, "precision": "bf16"}
     with TestClient(create_app(settings_for(kb_copy(seeded_sqlite_url, tmp_path), path))) as client:

@@ -25,8 +25,8 @@ from kb.catalog import planner
 from kb.db import session_scope
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
+from tests.cli.test_cli import PREFLIGHT
 from tests.conftest import MEASURED_DIR, free_port
-from tests.test_cli import PREFLIGHT
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 GPU = "H100-SXM-80GB"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_cli import preflight
+from tests.conftest import kb_copy
 
 pytestmark = pytest.mark.integration  # every test runs `preflight` processes
 
@@ -107,6 +108,7 @@ def test_bad_what_if_input_is_named(tmp_path: Path, seeded_sqlite_url: str) -> N
 
 def test_from_words_to_a_gitops_folder(tmp_path: Path, seeded_sqlite_url: str) -> None:
     """plan -> saved deployment plan -> render -> deploy (GitOps, no cluster here)."""
+    url = kb_copy(seeded_sqlite_url, tmp_path)  # the deploy is recorded: a private copy
     plan_file = tmp_path / "plan.json"
     planned = preflight(
         "plan",
@@ -117,7 +119,7 @@ def test_from_words_to_a_gitops_folder(tmp_path: Path, seeded_sqlite_url: str) -
         "support-bot",
         "--namespace",
         "ml",
-        database_url=seeded_sqlite_url,
+        database_url=url,
     )
     assert planned.returncode == 0, planned.stderr
     plan = json.loads(plan_file.read_text())
@@ -128,7 +130,7 @@ def test_from_words_to_a_gitops_folder(tmp_path: Path, seeded_sqlite_url: str) -
         str(plan_file),
         "-o",
         str(tmp_path / "out"),
-        database_url=seeded_sqlite_url,
+        database_url=url,
     )
     assert rendered.returncode == 0, rendered.stderr
     assert (tmp_path / "out" / "kustomization.yaml").is_file()
@@ -138,7 +140,7 @@ def test_from_words_to_a_gitops_folder(tmp_path: Path, seeded_sqlite_url: str) -
         str(plan_file),
         "--gitops",
         str(tmp_path / "gitops"),
-        database_url=seeded_sqlite_url,
+        database_url=url,
     )
     assert deployed.returncode == 0, deployed.stderr
     written = sorted(p.name for p in (tmp_path / "gitops").glob("*.yaml"))

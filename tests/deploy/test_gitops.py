@@ -158,9 +158,10 @@ def test_two_manifests_for_one_file_are_refused(tmp_path: Path) -> None:
 def test_deploy_a_plan_to_a_gitops_folder(tmp_path: Path, seeded_sqlite_url: str) -> None:
     """`preflight deploy --plan` renders, validates and writes what `render` writes."""
     from tests.cli.test_cli import preflight
+    from tests.conftest import kb_copy
 
     golden = Path(__file__).parents[1] / "golden" / "llama-8b-l4"
-    env_url = seeded_sqlite_url
+    env_url = kb_copy(seeded_sqlite_url, tmp_path)  # the deploy is recorded: a private copy
     folder = tmp_path / "gitops"
     result = preflight(
         "deploy", "--plan", str(golden / "plan.json"), "--gitops", str(folder), database_url=env_url

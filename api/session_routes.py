@@ -500,12 +500,11 @@ async def chat(
     """One chat turn: the words change the deployment intent; open essentials come
     back as questions, and once none is open the options are recommended. Allowed
     while collecting or exploring."""
-    handle, _ = await sessions.changeable(session_id, caller)
-    return await sessions.update(
-        handle,
-        handle.execute_update(
-            AssistantWorkflow.chat, ChatRequest(actor=caller.user, message=body.message)
-        ),
+    return await sessions.change(
+        session_id,
+        caller,
+        AssistantWorkflow.chat,
+        ChatRequest(actor=caller.user, message=body.message),
     )
 
 
@@ -520,12 +519,11 @@ async def edit_spec(
 ) -> SessionState:
     """Change fields of the intent (all or nothing) and re-plan at once. An unknown
     field or a bad value is 422 and changes nothing."""
-    handle, _ = await sessions.changeable(session_id, caller)
-    return await sessions.update(
-        handle,
-        handle.execute_update(
-            AssistantWorkflow.edit_spec, EditRequest(actor=caller.user, changes=body.changes)
-        ),
+    return await sessions.change(
+        session_id,
+        caller,
+        AssistantWorkflow.edit_spec,
+        EditRequest(actor=caller.user, changes=body.changes),
     )
 
 
@@ -540,13 +538,11 @@ async def what_if(
 ) -> SessionState:
     """Re-plan the intent with `changes` without adopting them; the session keeps its
     last few scenarios next to the current plan."""
-    handle, _ = await sessions.changeable(session_id, caller)
-    return await sessions.update(
-        handle,
-        handle.execute_update(
-            AssistantWorkflow.what_if,
-            WhatIfRequest(actor=caller.user, name=body.name, changes=body.changes),
-        ),
+    return await sessions.change(
+        session_id,
+        caller,
+        AssistantWorkflow.what_if,
+        WhatIfRequest(actor=caller.user, name=body.name, changes=body.changes),
     )
 
 
@@ -562,13 +558,11 @@ async def select(
     """Pick one of the recommended options: its deployment plan and manifests are
     rendered and validated, and the session waits for an approver. Nothing is
     deployed yet."""
-    handle, _ = await sessions.changeable(session_id, caller)
-    return await sessions.update(
-        handle,
-        handle.execute_update(
-            AssistantWorkflow.select,
-            SelectRequest(actor=caller.user, option_id=body.option_id, name=body.name),
-        ),
+    return await sessions.change(
+        session_id,
+        caller,
+        AssistantWorkflow.select,
+        SelectRequest(actor=caller.user, option_id=body.option_id, name=body.name),
     )
 
 

@@ -8,6 +8,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from fastapi import HTTPException, status
 from temporalio.client import (
@@ -20,6 +21,7 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from api.identity import Caller
 from settings import Settings
@@ -32,6 +34,7 @@ from workflows.payloads import (
 )
 
 TemporalClient = Callable[[], Awaitable[Client]]
+R = TypeVar("R")
 SESSION_ID = re.compile(r"^session-[0-9a-f]{32}$")
 """Session ids the API makes; anything else (a monitor's id, say) is not a session."""
 QUERY_TIMEOUT = timedelta(seconds=15)
@@ -161,6 +164,17 @@ class SessionWorkflows:
                 raise conflict(ENDED_MESSAGE) from None
             raise unavailable(error) from None
         return await self.query(handle)
+
+    async def change(
+        self,
+        session_id: str,
+        caller: Caller,
+        update: UpdateMethodMultiParam[[AssistantWorkflow, R], SessionChange],
+        request: R,
+    ) -> SessionState:
+        """The session after the caller's `update` with `request`, if they may change it."""
+        handle, _ = await self.changeable(session_id, caller)
+        return await self.update(handle, handle.execute_update(update, request))
 
     async def signal(
         self,

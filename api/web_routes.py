@@ -69,12 +69,13 @@ router = APIRouter(include_in_schema=False)
 
 
 def page(
-    settings: Settings,
+    request: Request,
     name: str,
     caller: Caller | None,
     context: Mapping[str, str | None],
     code: int = 200,
 ) -> Response:
+    settings: Settings = request.app.state.settings
     html = PAGES.get_template(name).render(
         caller=caller,
         roles=sorted(caller.roles) if caller else [],
@@ -105,7 +106,7 @@ async def shell(request: Request, name: str, **context: str) -> Response:
     caller = await signed_in(request)
     if caller is None:
         return to_sign_in(request)
-    return page(request.app.state.settings, name, caller, dict(context))
+    return page(request, name, caller, dict(context))
 
 
 @router.get("/")
@@ -134,7 +135,7 @@ async def sign_in_form(request: Request, next: str = "/") -> Response:
     if caller is not None:
         return RedirectResponse(_local(next), status.HTTP_303_SEE_OTHER)
     context = {"title": "Sign in", "next": _local(next), "error": None}
-    return page(request.app.state.settings, "sign_in.html", None, context)
+    return page(request, "sign_in.html", None, context)
 
 
 @router.post("/sign-in")
@@ -152,9 +153,7 @@ async def sign_in(request: Request) -> Response:
     if caller is None:
         error = "Enter your API key." if not key else "That API key is not known."
         context = {"title": "Sign in", "next": target, "error": error}
-        return page(
-            request.app.state.settings, "sign_in.html", None, context, status.HTTP_401_UNAUTHORIZED
-        )
+        return page(request, "sign_in.html", None, context, status.HTTP_401_UNAUTHORIZED)
     response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,

@@ -55,20 +55,19 @@ def _grids(n: int) -> tuple[Array, ...]:
     return tuple(grids)
 
 
-def _normal_quantiles(u: Array) -> Array:
-    """The standard normal's quantiles at `u` (read-only grids, so each is computed once): the
-    standard library's inverse CDF, as exact as SciPy's, without its import (a quarter of a
-    second of every command's start)."""
-    return _normal_quantiles_of(u.tobytes())
-
-
 @cache
-def _normal_quantiles_of(grid: bytes) -> Array:
+def _normal_grids(n: int) -> tuple[Array, Array, Array]:
+    """The standard normal's quantiles on the TPOT, prompt-length and output-length grids, once
+    per grid size: the standard library's inverse CDF, as exact as SciPy's, without its import
+    (a quarter of a second of every command's start)."""
     normal = NormalDist()
-    u = np.clip(np.frombuffer(grid), 1e-6, 1 - 1e-6)
-    z = np.array([normal.inv_cdf(float(x)) for x in u])
-    z.setflags(write=False)
-    return z
+    _, _, u_tpot, _, u_isl, u_osl = _grids(n)
+    quantiles = []
+    for u in (u_tpot, u_isl, u_osl):
+        z = np.array([normal.inv_cdf(float(x)) for x in np.clip(u, 1e-6, 1 - 1e-6)])
+        z.setflags(write=False)
+        quantiles.append(z)
+    return quantiles[0], quantiles[1], quantiles[2]
 
 
 def lognormal_sigma(p95_over_mean: ArrayLike) -> Array:
@@ -83,10 +82,11 @@ def lognormal_sigma(p95_over_mean: ArrayLike) -> Array:
     return np.asarray(Z95 - np.sqrt(np.maximum(Z95**2 - 2 * log_ratio, 0.0)))
 
 
-def _lognormal_factor(mean: Array, p95: Array | None, u: Array) -> Array:
-    """Multiplicative spread of a length around its mean, matching its p95."""
+def _lognormal_factor(mean: Array, p95: Array | None, z: Array) -> Array:
+    """Multiplicative spread of a length around its mean, matching its p95, at the normal
+    quantiles `z`."""
     if p95 is None or not len(mean):
-        return np.ones((len(mean), len(u)))
+        return np.ones((len(mean), len(z)))
     ratio = np.maximum(np.asarray(p95) / np.asarray(mean), 1.0)
     # Candidates of one search share their lengths: compute each distinct spread once.
     if np.all(ratio == ratio[0]):
@@ -94,7 +94,6 @@ def _lognormal_factor(mean: Array, p95: Array | None, u: Array) -> Array:
     else:
         distinct, index = np.unique(ratio, return_inverse=True)
     sigma = lognormal_sigma(distinct)
-    z = _normal_quantiles(u)
     factors = np.exp(-(sigma[:, None] ** 2) / 2 + sigma[:, None] * z[None, :])
     if len(distinct) == 1:
         return np.asarray(factors)  # one row broadcasts over every candidate
@@ -112,7 +111,8 @@ def samples(
     n_samples: int = SAMPLES,
 ) -> tuple[Array, Array, Array]:
     """TTFT, TPOT and E2E samples in seconds, shape (candidates, SAMPLES)."""
-    u_phase, u_wait, u_tpot, u_wave, u_isl, u_osl = _grids(n_samples)
+    u_phase, u_wait, _, u_wave, _, _ = _grids(n_samples)
+    z_tpot, z_isl, z_osl = _normal_grids(n_samples)
     step = state.tpot_s[:, None]
     overhead = state.request_overhead_s[:, None]
     # A closed loop's requests come in waves, and each waits for the others in its wave; an
@@ -131,7 +131,7 @@ def samples(
     ttft += u_phase[None, :] * step
     ttft += overhead + state.admission_wait_s[:, None]
     ttft += state.own_prefill_s[:, None] * (
-        _lognormal_factor(isl, isl_p95, u_isl) if isl is not None else 1.0
+        _lognormal_factor(isl, isl_p95, z_isl) if isl is not None else 1.0
     )
     if closed and serving.first_wave_weight > 0:
         # The synchronised first wave: its requests' first tokens come one after another,
@@ -139,11 +139,10 @@ def samples(
         in_wave = u_wave < serving.first_wave_weight
         position = 2.0 * u_wave[in_wave] / serving.first_wave_weight
         ttft[:, in_wave] = overhead + state.first_wave_s[:, None] * position[None, :]
-    z = _normal_quantiles(u_tpot)
-    tpot = state.tpot_spread_s[:, None] * z[None, :]
+    tpot = state.tpot_spread_s[:, None] * z_tpot[None, :]
     tpot += step
     np.maximum(tpot, 0.5 * step, out=tpot)
-    decodes = osl[:, None] * _lognormal_factor(osl, osl_p95, u_osl) - 1
+    decodes = osl[:, None] * _lognormal_factor(osl, osl_p95, z_osl) - 1
     np.maximum(decodes, 0, out=decodes)
     decodes *= tpot
     e2e = decodes

@@ -11,7 +11,7 @@ input whose message names what is wrong (422, a refused update, a red line), a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,7 +21,7 @@ from manifests.render import ManifestError, render, to_yaml, validate
 from planner.answers import Evaluation, Planned, Prepared, Turn
 from planner.assistant import NAMED_FIELDS, Assistant
 from planner.catalog_index import CatalogIndex
-from planner.conversation import Conversation, respond
+from planner.conversation import Conversation, Reply, respond
 from planner.deployment import PlanError
 from planner.deployment_plan import describe
 from planner.extract import combine
@@ -68,16 +68,9 @@ class PlanningService:
     def turn(self, conversation: Conversation, message: str) -> Turn:
         """One chat turn; options once the essentials are known (or left to defaults)."""
         helper = self.assistant()
-        try:
-            state, reply = respond(
-                conversation,
-                message,
-                lambda text: self.read(text, helper),
-                helper.use_cases,
-                helper.vocabulary.gpu_vendors,
-            )
-        except SpecificationError as error:
-            raise PlanningError(str(error)) from None
+        state, reply = self._respond(
+            helper, conversation, message, lambda text: self.read(text, helper)
+        )
         options = (
             None if reply.questions else helper.recommend(reply.specification, wide=reply.wide)
         )
@@ -95,16 +88,7 @@ class PlanningService:
             # An intent is the turn's whole news, as if words had said it.
             return self.read(text, helper) if given is None else given
 
-        try:
-            state, reply = respond(
-                Conversation(),
-                message or "",
-                reading,
-                helper.use_cases,
-                helper.vocabulary.gpu_vendors,
-            )
-        except SpecificationError as error:
-            raise PlanningError(str(error)) from None
+        state, reply = self._respond(helper, Conversation(), message or "", reading)
         return Planned(
             intent=state.intent,
             specification=reply.specification,
@@ -145,15 +129,15 @@ class PlanningService:
                 intents.append((name, helper.changed(base, changes)))
             except WhatIfError as error:
                 raise PlanningError(f"scenarios.{i}.changes ({name}): {error}") from None
-        return compare(self.plans(helper, intents))
+        return compare(self._plans(helper, intents))
 
     def compare_intents(self, intents: Sequence[tuple[str, DeploymentIntent]]) -> list[ScenarioRow]:
         """Whole intents side by side (`preflight compare` of specification files)."""
         helper = self.assistant()
-        return compare(self.plans(helper, intents))
+        return compare(self._plans(helper, intents))
 
     @staticmethod
-    def plans(
+    def _plans(
         helper: Assistant, intents: Sequence[tuple[str, DeploymentIntent]]
     ) -> list[tuple[str, Recommendations]]:
         try:
@@ -182,6 +166,21 @@ class PlanningService:
         if problems:
             raise PlanningError("the manifests are not valid: " + "; ".join(problems))
         return Prepared(plan=plan, manifests=manifests, yaml=to_yaml(manifests))
+
+    @staticmethod
+    def _respond(
+        helper: Assistant,
+        conversation: Conversation,
+        message: str,
+        reading: Callable[[str], DeploymentIntent],
+    ) -> tuple[Conversation, Reply]:
+        """The conversation after `message`, read by `reading`."""
+        try:
+            return respond(
+                conversation, message, reading, helper.use_cases, helper.vocabulary.gpu_vendors
+            )
+        except SpecificationError as error:
+            raise PlanningError(str(error)) from None
 
     @staticmethod
     def _named(helper: Assistant, intent: DeploymentIntent, where: str) -> DeploymentIntent:

@@ -165,7 +165,6 @@ def _solve(
         return {
             "available": available,
             "chunks": chunks,
-            "share": share,
             "others": others,
             "tpot": tpot,
             "boundary": boundary,

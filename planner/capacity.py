@@ -166,6 +166,8 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
     mean_context = t.prompt_tokens_mean + t.output_tokens_mean // 2
     cap = np.minimum(index.sequences(mean_context)[chosen], index.max_num_seqs[chosen])
     batch = index.batch(chosen, t, cap)
+    # What the batch and its limits are made of (`CatalogIndex.batch` reads these traffic
+    # fields, and nothing of the load): a field it comes to read belongs in the key.
     slo = spec.slo
     shape = (t.prompt_tokens_mean, t.prompt_tokens_p95, t.output_tokens_mean, t.output_tokens_p95)
     key = (chosen.tobytes(), *shape, t.burstiness, slo.ttft_p90_ms, slo.tpot_p90_ms, slo.e2e_p95_ms)

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     """Worker processes `make run` starts: planning is CPU-bound, so one per core."""
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    api_url: str | None = Field(default=None, pattern=r"^https?://")
+    """A running Preflight API that `preflight plan` and `preflight whatif` ask (its
+    knowledge base, calibrated by what its deployments showed) instead of planning here."""
+    api_key: SecretStr | None = None
+    """The caller's key for `api_url` (`preflight users add` makes one)."""
     llm_base_url: str | None = None
     """OpenAI-compatible endpoint for intent extraction; unset means rules only."""
     llm_model: str | None = None

@@ -44,6 +44,8 @@ MESSAGES = 3
 PLAN_CALLS = 20
 HELD_CHATTING = 20
 """People chatting while the held-open sessions wait."""
+ALONE = 20
+"""Sessions run one after another for a turn's latency on an idle stack."""
 
 
 @contextmanager
@@ -141,6 +143,16 @@ async def _crowd(base: str, key: str, people: int, first: int = 1000) -> dict[st
     }
 
 
+async def _one_at_a_time(base: str, key: str, people: int, first: int) -> dict[str, object]:
+    """`people` sessions one after another: a turn's latency with nobody else asking."""
+    calls: dict[str, list[float]] = {"start with a message": [], "chat message": []}
+    errors: list[str] = []
+    async with httpx.AsyncClient(base_url=base, timeout=300.0) as client:
+        for i in range(people):
+            await _person(client, key, first + 10 * i, calls, errors)
+    return {kind: _summary(seconds) for kind, seconds in calls.items()} | {"errors": len(errors)}
+
+
 async def _held_open(base: str, key: str, sessions: int, chatting: int) -> dict[str, object]:
     """`sessions` started and left open (a team's worth of conversations in flight), then
     `chatting` people, each in a new session, going through their turns while those wait."""
@@ -182,22 +194,28 @@ def _plan_http_s(base: str, key: str) -> float:
         return median_seconds(one, PLAN_CALLS)
 
 
-def _cli_s(settings: Settings) -> dict[str, float]:
-    """`preflight plan` against start-up alone (the interpreter importing nothing)."""
+def _cli_s(base: str, key: str) -> dict[str, float]:
+    """`preflight plan` asking the running API (`PREFLIGHT_API_URL`) and planning in its own
+    process, each against start-up alone (the interpreter importing nothing)."""
     preflight = str(Path(sys.executable).parent / "preflight")
+    users = iter(range(70_000, 80_000, 10))  # a new question each call, as for `/plan`
 
-    def plan() -> None:
-        message = DESCRIPTION.format(users=1000)
-        subprocess.run([preflight, "plan", message], check=True, capture_output=True)
+    def plan(env: dict[str, str]) -> None:
+        message = DESCRIPTION.format(users=next(users))
+        run = [preflight, "plan", message]
+        subprocess.run(run, check=True, capture_output=True, env=os.environ | env)
 
     def bare() -> None:
         subprocess.run([sys.executable, "-c", "pass"], check=True)
 
-    plan_s, bare_s = median_seconds(plan, 5), median_seconds(bare, 5)
+    asking = {"PREFLIGHT_API_URL": base, "PREFLIGHT_API_KEY": key}
+    bare_s = median_seconds(bare, 5)
+    asking_s = median_seconds(lambda: plan(asking), 5)
+    here_s = median_seconds(lambda: plan({}), 5)
     return {
-        "preflight_plan_ms": round(plan_s * 1e3),
         "python_start_ms": round(bare_s * 1e3),
-        "beyond_start_up_ms": round((plan_s - bare_s) * 1e3),
+        "asking_the_api_beyond_start_up_ms": round((asking_s - bare_s) * 1e3),
+        "planning_here_beyond_start_up_ms": round((here_s - bare_s) * 1e3),
     }
 
 
@@ -207,6 +225,7 @@ def run() -> dict[str, object]:
         base = f"http://{settings.api_host}:{settings.api_port}"
         key = keys["alice"]
         warm = asyncio.run(_crowd(base, key, 1, first=100))
+        alone = asyncio.run(_one_at_a_time(base, key, ALONE, first=100_000))
         crowds, first = [], 2000
         for n in sizes:
             crowds.append(asyncio.run(_crowd(base, key, n, first)))
@@ -214,10 +233,11 @@ def run() -> dict[str, object]:
         held = int(os.environ.get("PREFLIGHT_BENCH_HELD_OPEN", "500"))
         held_open = asyncio.run(_held_open(base, key, held, HELD_CHATTING)) if held else None
         plan_ms = round(_plan_http_s(base, key) * 1e3, 1)
-        cli = _cli_s(settings)
+        cli = _cli_s(base, key)
     return {
         "crowds": crowds,
         "warm_up": warm["every_call"],
+        "one_person_at_a_time": alone,
         "held_open": held_open,
         "post_plan_median_ms": plan_ms,
         "cli": cli,

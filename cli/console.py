@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
-from sqlmodel import Session
 
-from kb.db import session_scope
-from kb.repository import NotLoadedError, require_loaded
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 
 def fail(message: str) -> typer.Exit:
@@ -21,6 +21,10 @@ def fail(message: str) -> typer.Exit:
 @contextmanager
 def catalog_session() -> Iterator[Session]:
     """A knowledge-base session, or a clear error when the catalog is not loaded yet."""
+    # Imported here: every command reports problems, only some open the knowledge base.
+    from kb.db import session_scope
+    from kb.repository import NotLoadedError, require_loaded
+
     with session_scope() as session:
         try:
             require_loaded(session)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from planner.extract import likely_use_cases
 from planner.intent import (
     DeploymentIntent,
     DeploymentSpecification,
@@ -52,6 +53,9 @@ class Conversation(Frozen):
     """Questions the user answered with "I don't know": defaults stand, not asked again."""
     asked: list[str] = []
     """The questions of the last reply, which an "I don't know" answers."""
+    undecided: list[str] = []
+    """Use cases the words could equally describe (the intent holds the likeliest): the
+    next question asks which one is meant. Empty once the words are clear."""
     turns: int = 0
 
 
@@ -66,48 +70,90 @@ def _has_load(intent: DeploymentIntent) -> bool:
 
 
 def _questions(
-    intent: DeploymentIntent, unknown: list[str], use_cases: Mapping[str, UseCaseProfile]
+    intent: DeploymentIntent,
+    unknown: list[str],
+    undecided: list[str],
+    use_cases: Mapping[str, UseCaseProfile],
 ) -> list[Question]:
     """Missing essentials, most valuable first: what it does decides the SLO template and
-    the models; the load decides the size; the budget and the latency only refine."""
+    the models; the load decides the size; the budget and the latency only refine (the
+    latency first when the person said speed matters most)."""
+    load = Question(
+        field="load",
+        text="How many people will use it, or how many requests per second do you expect at "
+        "the busiest time?",
+        quick_answers=["100 users", "1,000 users", "10,000 users", "10 QPS", DONT_KNOW],
+    )
+    budget = Question(
+        field="budget",
+        text="Is there a monthly budget for the GPUs?",
+        quick_answers=["$2,000 a month", "$10,000 a month", "$50,000 a month", DONT_KNOW],
+    )
+    latency = _latency_question(use_cases.get(intent.use_case or ""))
+    refinements = [(intent.budget is None, budget), (_no_latency_target(intent), latency)]
+    if intent.priority == "latency":
+        refinements.reverse()
     candidates = [
-        (
-            intent.use_case is None,
-            Question(
-                field="use_case",
-                text="What will it do? For example, chat with users, answer questions from "
-                "your documents, complete code in the editor, summarize, translate, or "
-                "extract fields in batches.",
-                quick_answers=[u.display_name for u in use_cases.values()] + [DONT_KNOW],
-            ),
-        ),
-        (
-            not _has_load(intent),
-            Question(
-                field="load",
-                text="How many people will use it, or how many requests per second do you "
-                "expect at the busiest time?",
-                quick_answers=["100 users", "1,000 users", "10,000 users", "10 QPS", DONT_KNOW],
-            ),
-        ),
-        (
-            intent.budget is None,
-            Question(
-                field="budget",
-                text="Is there a monthly budget for the GPUs?",
-                quick_answers=["$2,000 a month", "$10,000 a month", "$50,000 a month", DONT_KNOW],
-            ),
-        ),
-        (
-            intent.target_ttft_p90_ms is None and intent.target_e2e_latency_p95_ms is None,
-            Question(
-                field="latency",
-                text="How quickly must answers start to appear (time to first token)?",
-                quick_answers=["under 200 ms", "under 1 second", "within 5 seconds", DONT_KNOW],
-            ),
-        ),
+        (intent.use_case is None or len(undecided) > 1, _use_case_question(undecided, use_cases)),
+        (not _has_load(intent), load),
+        *refinements,
     ]
     return [q for missing, q in candidates if missing and q.field not in unknown]
+
+
+def _no_latency_target(intent: DeploymentIntent) -> bool:
+    return intent.target_ttft_p90_ms is None and intent.target_e2e_latency_p95_ms is None
+
+
+def _use_case_question(undecided: list[str], use_cases: Mapping[str, UseCaseProfile]) -> Question:
+    """What it will do: among the readings the words allow, or among every use case."""
+    if len(undecided) > 1:
+        names = [use_cases[u].display_name for u in undecided]
+        listed = ", ".join(names[:-1]) + " or " + names[-1]
+        return Question(
+            field="use_case",
+            text=f"Which is it closest to: {listed}? I planned for {names[0]} for now.",
+            quick_answers=[*names, DONT_KNOW],
+        )
+    return Question(
+        field="use_case",
+        text="What will it do? For example, chat with users, answer questions from your "
+        "documents, complete code in the editor, summarize, translate, or extract fields in "
+        "batches.",
+        quick_answers=[u.display_name for u in use_cases.values()] + [DONT_KNOW],
+    )
+
+
+def _latency_question(profile: UseCaseProfile | None) -> Question:
+    """How soon answers must start, offering targets around the use case's usual one (150 ms
+    for code completion, seconds for batch work)."""
+    if profile is None:
+        return Question(
+            field="latency",
+            text="How quickly must answers start to appear (time to first token)?",
+            quick_answers=["under 200 ms", "under 1 second", "within 5 seconds", DONT_KNOW],
+        )
+    usual = profile.ttft_p90_ms
+    return Question(
+        field="latency",
+        text=f"How quickly must answers start to appear (time to first token)? For "
+        f"{profile.display_name}, {_duration(usual)} is usual.",
+        quick_answers=[
+            f"under {_duration(usual / 2)}",
+            f"under {_duration(usual)}",
+            f"within {_duration(usual * 2)}",
+            DONT_KNOW,
+        ],
+    )
+
+
+def _duration(ms: float) -> str:
+    """A round time people say: 75 ms, 500 ms, 1 second, 2.5 seconds, 60 seconds."""
+    if ms < 1000:
+        step = 25 if ms < 200 else 50
+        return f"{max(step, round(ms / step) * step):.0f} ms"
+    seconds = round(ms / 500) / 2
+    return "1 second" if seconds == 1 else f"{seconds:g} seconds"
 
 
 ANSWER_FRAMES = {"latency": "time to first token {}"}
@@ -135,15 +181,22 @@ def respond(
 ) -> tuple[Conversation, Reply]:
     """One turn: the new state and the reply. `understand` reads a message into an intent
     (the rules, or the rules with an LLM)."""
-    unknown = list(state.unknown)
+    unknown, undecided = list(state.unknown), list(state.undecided)
     if UNSURE.match(message.strip()):
         unknown += [field for field in state.asked if field not in unknown]
         intent = state.intent
+        if "use_case" in state.asked:
+            undecided = []  # the likeliest reading stands
     else:
         intent = merged(state.intent, understand(_framed(message, state.asked)))
+        likely = likely_use_cases(message, use_cases)
+        if likely:  # the words say what it does: as clearly as they say it
+            undecided = likely if len(likely) > 1 else []
+            if intent.use_case not in likely:
+                undecided = []  # read otherwise (an LLM's reading, an intent given)
     changed = changes(state.intent, intent)
     specification = specify(intent, use_cases, gpu_vendors)
-    questions = _questions(intent, unknown, use_cases)[:MAX_QUESTIONS]
+    questions = _questions(intent, unknown, undecided, use_cases)[:MAX_QUESTIONS]
     reply = Reply(
         text=_text(specification, use_cases, changed, unknown, questions),
         questions=questions,
@@ -155,6 +208,7 @@ def respond(
         intent=intent,
         unknown=unknown,
         asked=[q.field for q in questions],
+        undecided=undecided,
         turns=state.turns + 1,
     )
     return new_state, reply

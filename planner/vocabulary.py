@@ -10,6 +10,35 @@ from planner.intent import UseCaseProfile
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[a-z0-9]+)*")
 MAX_NAME_TOKENS = 8
+PRECISIONS: dict[str, frozenset[str]] = {
+    # A precision as people say it, and the words of checkpoint names that carry it.
+    "fp8": frozenset({"fp8"}),
+    "fp4": frozenset({"fp4", "nvfp4"}),
+    "nvfp4": frozenset({"nvfp4"}),
+    "int4": frozenset({"int4", "awq", "w4a16"}),
+    "awq": frozenset({"awq"}),
+    "w4a16": frozenset({"w4a16"}),
+}
+VARIANTS = frozenset({"distill", "coder", "small", "nemo", "mini"})
+"""Words that make another model of a family: "qwen 2.5 7b" is not the Coder, "deepseek r1"
+not a distill. Unsaid, they rule a model out (unless the family alone is named)."""
+SIZE = re.compile(r"\d+(?:\.\d+)?[bm]")
+"""A parameter count; one no name of the family carries ("DeepSeek R1 671B") is not held
+against a model."""
+MAKERS = {
+    "meta": "llama",
+    "google": "gemma",
+    "microsoft": "phi",
+    "alibaba": "qwen",
+    "ibm": "granite",
+    "moonshot": "kimi",
+    "zhipu": "glm",
+    "openai": "gpt",
+}
+"""A maker named for its models ("nothing from Meta"): the extractor takes it only where it
+is ruled out, since "Google Drive" or "an OpenAI-compatible API" name no model."""
+LINKS = frozenset({"in", "at", "with"})
+"""Words between a name and its precision: "llama 3.3 70b in fp8"."""
 
 
 def tokens(text: str) -> list[str]:
@@ -22,12 +51,67 @@ def key(name: str) -> str:
     return "-".join(tokens(name))
 
 
+def name_words(text: str, families: frozenset[str]) -> list[str]:
+    """Tokens of a model name as written, a family glued to its version split off
+    ("qwen2.5" is qwen, 2.5; "llama3.1-8b" is llama, 3.1, 8b) and plurals of variants
+    singular ("distills")."""
+    words = []
+    for token in tokens(text):
+        glued = re.fullmatch(r"([a-z]+)(\d+(?:\.\d+)*)", token)
+        if glued and glued[1] in families:
+            words += [glued[1], glued[2]]
+        elif "." in token and not re.fullmatch(r"[a-z]?\d+(?:\.\d+)*", token):
+            words += token.split(".")  # "quantized.w4a16"
+        else:
+            singular = token[:-2] if token.endswith("ed") else token[:-1]  # "distills", "distilled"
+            words.append(singular if singular in VARIANTS else token)
+    return words
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """A catalog model as its name reads: its family word and every word of the name."""
+
+    id: str
+    family: str
+    words: frozenset[str]
+
+    @classmethod
+    def of(cls, model_id: str, families: frozenset[str]) -> ModelName:
+        words = name_words(model_id.rsplit("/", 1)[-1], families)
+        if words[0] == "meta":  # "Meta-Llama-3.1-8B"
+            words = words[1:]
+        return cls(model_id, words[0], frozenset(words))
+
+    def meant_by(self, said: list[str], family_words: frozenset[str], versions: bool) -> bool:
+        """Whether words naming this family (`said`, family first) mean this model;
+        `family_words` are the words of the family's names. With `versions` False a version
+        said ("llama 3") may stand for its minor ones (3.1)."""
+        rest = set(said[1:])
+        if rest and (self.words & VARIANTS) - rest:
+            return False
+        for word in rest:
+            if word in PRECISIONS:
+                if not self.words & PRECISIONS[word]:
+                    return False
+            elif word in self.words:
+                continue
+            elif not versions and re.fullmatch(r"\d+", word):
+                if not any(w.startswith(word + ".") for w in self.words):
+                    return False
+            elif word in family_words or not SIZE.fullmatch(word):
+                return False
+        return True
+
+
 @dataclass(frozen=True)
 class Mention:
     ids: tuple[str, ...]
     start: int
     end: int
     """Token positions of the mention."""
+    by_maker: bool = False
+    """Named by its maker ("Meta"), not by itself."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +123,9 @@ class Vocabulary:
     """
 
     models: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Exact names (ids and aliases): what a what-if's `model=` may say."""
+    model_names: tuple[ModelName, ...] = ()
+    """Every model by family, for names as people write them ("llama 70b", "qwen coder")."""
     gpus: dict[str, tuple[str, ...]] = field(default_factory=dict)
     gpu_vendors: dict[str, str] = field(default_factory=dict)
     use_cases: tuple[UseCaseProfile, ...] = ()
@@ -53,10 +140,11 @@ class Vocabulary:
         """From (id, aliases) of models and (id, vendor, aliases) of GPUs."""
         # Ids and aliases claim a name outright; a repository name without its
         # organisation only where nothing claims it (as in kb.names).
+        model_list = [(model_id, tuple(names)) for model_id, names in models]
         model_names: dict[str, set[str]] = {}
         short: dict[str, set[str]] = {}
-        for model_id, aliases in models:
-            for name in (model_id, *aliases):
+        for model_id, model_aliases in model_list:
+            for name in (model_id, *model_aliases):
                 model_names.setdefault(key(name), set()).add(model_id)
             short.setdefault(key(model_id.rsplit("/", 1)[-1]), set()).add(model_id)
         for name, ids in short.items():
@@ -74,8 +162,17 @@ class Vocabulary:
             for name in (gpu_id, *aliases):
                 if key(name) != family:
                     gpu_names.setdefault(key(name), set()).add(gpu_id)
+            memory = re.search(r"\d+gb", gpu_id.lower())
+            if memory:  # "A100 80GB" names every A100 with 80 GB
+                gpu_names.setdefault(f"{family}-{memory[0]}", set()).add(gpu_id)
+        model_ids = [model_id for model_id, _ in model_list]
+        families = frozenset(
+            re.sub(r"\d.*", "", tokens(i.rsplit("/", 1)[-1].removeprefix("Meta-"))[0])
+            for i in model_ids
+        )
         return cls(
             models={k: tuple(sorted(v)) for k, v in model_names.items() if len(v) == 1},
+            model_names=tuple(ModelName.of(i, families) for i in model_ids),
             gpus={k: tuple(sorted(v)) for k, v in gpu_names.items()},
             gpu_vendors=vendors,
             use_cases=tuple(use_cases),
@@ -98,3 +195,54 @@ class Vocabulary:
             else:
                 i += 1
         return found
+
+    def find_models(self, text: str) -> list[Mention]:
+        """Models as people name them: a family word and what follows it that names a
+        model (version, size, variant, precision). Each names every catalog model it can
+        mean: "llama 3.3 70b" the instruct model and its FP8 checkpoint, "qwen coder" both
+        Coders, "the deepseek distill" every distill, "phi" the whole family. A full id
+        ("org/name") names only itself."""
+        families = frozenset(m.family for m in self.model_names)
+        words = name_words(text, families)
+        found, i = [], 0
+        while i < len(words):
+            start = i
+            if words[i] in {"r1", "distill"}:  # "r1 distill llama 8b", "no distills"
+                said = ["deepseek", words[i]]
+            elif words[i] in MAKERS and MAKERS[words[i]] in families:
+                found.append(Mention(self._meant([MAKERS[words[i]]]), i, i + 1, by_maker=True))
+                i += 1
+                continue
+            elif words[i] in families and words[i + 1 : i + 2] != ["based"]:
+                said = [words[i]]  # ("qwen-based ones" are some other family's models)
+            else:
+                i += 1
+                continue
+            # What the family's own names hold continues the name: "qwen3 32b fp8".
+            own = self._family_words(said[0])
+            i += 1
+            while i < len(words):
+                if words[i] in LINKS and i + 1 < len(words) and words[i + 1] in PRECISIONS:
+                    i += 1
+                if not (words[i] in own or words[i] in PRECISIONS or SIZE.fullmatch(words[i])):
+                    break
+                said.append(words[i])
+                i += 1
+            ids = self._meant(said)
+            if ids:
+                found.append(Mention(ids, start, i))
+        return found
+
+    def _family_words(self, family: str) -> frozenset[str]:
+        return frozenset().union(*(m.words for m in self.model_names if m.family == family))
+
+    def _meant(self, said: list[str]) -> tuple[str, ...]:
+        family = [m for m in self.model_names if m.family == said[0]]
+        if said[0] == "deepseek" and said[1:2] == ["distill"]:
+            family = [m for m in self.model_names if "distill" in m.words]
+        words = frozenset().union(*(m.words for m in family))
+        for versions in (True, False):
+            ids = tuple(sorted(m.id for m in family if m.meant_by(said, words, versions)))
+            if ids:
+                return ids
+        return ()

@@ -5,17 +5,47 @@ words of peak and steady load. Data only; the code that reads them is in `extrac
 
 from __future__ import annotations
 
+import re
+
 TOKENS_PER_PAGE = 500
 """A page of prose: about 375 words, at 1.33 tokens a word."""
-SECONDS_PER = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+TOKENS_PER_WORD = 1.33
+"""English prose in a Llama-class tokenizer."""
+SECONDS_PER = {
+    "second": 1,
+    "minute": 60,
+    "hour": 3600,
+    "day": 86400,
+    "night": 86400,
+    "week": 604800,
+    "month": 2592000,  # 30 days
+}
 PEOPLE = (
     r"users?|people|persons|employees|staff|agents|customers|clients|students|developers|"
     r"devs|engineers|members|seats|doctors|clinicians|nurses|lawyers|attorneys|analysts|"
     r"patients|subscribers|visitors|reps|representatives|operators|teachers|researchers|"
     r"colleagues|workers|accounts|players|shoppers|readers|traders|advisors|learners|brokers|"
-    r"partners|residents|citizens|writers|editors|translators|reviewers|tenants|guests|"
+    r"partners|residents|citizens|writers|editors|translators|reviewers|tenants|guests|sres|"
     r"physicians|pharmacists|auditors|underwriters|adjusters|recruiters|sellers|merchants"
 )
+NOT_PEOPLE = (
+    r"answers|orders|papers|numbers|letters|characters|parameters|layers|servers|containers|"
+    r"chapters|filters|headers|transfers|vectors|monitors|errors|sensors|factors|documents|"
+    r"incidents|comments|payments|events|segments|components|requirements|contents|"
+    r"agreements|statements|attachments|cents|variants|constraints|markers|banners|"
+    r"clusters|registers|trackers|timers|folders|offers|invoices|others|totals|signals|rentals|"
+    r"intervals|portals|journals|tutorials|proposals|approvals|manuals|materials|terminals|"
+    r"animals|referrals|arrivals|credentials|hospitals|channels|models|levels|pixels|panels|"
+    r"tools|emails|details|goals|deals|files|reels"
+)
+"""Plural nouns with a person's ending that name things ("500 orders", "20k documents")."""
+PEOPLE_NOUN = (
+    rf"(?:{PEOPLE}|person|ppl|folks|kids|children|humans|seats|licen[cs]es|mau|dau|wau|actives|enrolled|clerks|postdocs|hosts|"
+    rf"workforce|headcount|actuaries|secretaries|mechanics|associates|"
+    rf"\b(?!(?:{NOT_PEOPLE})\b)[a-z]+(?:ers|ors|ists|ians|ees|ants|ents|als|grads))"
+)
+"""Who a head count counts: the usual nouns, and any plural with a person's ending
+("SREs" aside: fee earners, caseworkers, actuaries, technicians, journalists, trainees)."""
 
 LANGUAGES = {
     "english": "en",
@@ -24,6 +54,7 @@ LANGUAGES = {
     "german": "de",
     "italian": "it",
     "portuguese": "pt",
+    "portugese": "pt",
     "chinese": "zh",
     "mandarin": "zh",
     "cantonese": "zh",
@@ -57,93 +88,204 @@ LANGUAGES = {
     "farsi": "fa",
     "catalan": "ca",
     "swahili": "sw",
+    "welsh": "cy",
+    "irish": "ga",
+    "somali": "so",
+    "haitian creole": "ht",
+    "haitian": "ht",
+    "lithuanian": "lt",
+    "latvian": "lv",
+    "estonian": "et",
+    "slovak": "sk",
+    "slovenian": "sl",
+    "croatian": "hr",
+    "serbian": "sr",
+    "bulgarian": "bg",
+    "icelandic": "is",
+    "basque": "eu",
+    "galician": "gl",
+    "afrikaans": "af",
+    "amharic": "am",
+    "tamil": "ta",
+    "telugu": "te",
+    "marathi": "mr",
+    "gujarati": "gu",
+    "punjabi": "pa",
+    "kannada": "kn",
+    "malayalam": "ml",
+    "nepali": "ne",
+    "sinhala": "si",
+    "burmese": "my",
+    "khmer": "km",
+    "mongolian": "mn",
+    "kazakh": "kk",
+    "uzbek": "uz",
+    "azerbaijani": "az",
+    "georgian": "ka",
+    "armenian": "hy",
+    "albanian": "sq",
+    "macedonian": "mk",
+    "yoruba": "yo",
+    "igbo": "ig",
+    "zulu": "zu",
+    "xhosa": "xh",
+    "hausa": "ha",
+    "pashto": "ps",
+    "kurdish": "ku",
+    "maori": "mi",
+    "brazilian": "pt",
 }
+LANGUAGE_CODE_LIST = re.compile(
+    r"\b[A-Za-z]{2}(?:-[A-Za-z]{2})?\b"
+    r"(?:\s*(?:/|,|\+|<->|<>|->|→|=>|>|\binto\b|\bto\b)\s*\b[A-Za-z]{2}(?:-[A-Za-z]{2})?\b)+"
+)
+"""Languages as codes, the way a translation job is written: "EN -> FR/DE", "ja -> en"
+(in capitals, or with an arrow: "it" and "no" alone are words)."""
 SUBJECTS: dict[str, str] = {
-    # Patterns start at a word boundary; the first domain that matches wins.
-    "legal": r"legal|law firm|\blaw\b|lawyer|attorney|contracts?\b|litigation|paralegal|precedent|case.law",
-    "medical": r"medical|clinical|clinician|hospital|patient|healthcare|health care|doctor|physician|radiolog|nurse|pharma",
-    "insurance": r"insurance|insurer|underwriting|claims\b",
-    "finance": r"financ|bank|trading|trader|investment|fintech|accounting|earnings",
-    "education": r"education|student|school|teacher|tutor|university|course",
-    "ecommerce": r"e-commerce|ecommerce|online (?:store|shop)|shopping|retail|product catalog",
-    "customer_support": r"customer support|customer service|support tickets?|support agents?|help ?desk|call cent(?:er|re)",
-    "hr": r"hr\b|human resources|recruit|payroll",
-    "government": r"government|public sector|government agency|municipal|citizens?|city council|council",
-    "science": r"scien|research papers?|biolog|chemi|physics",
-    "travel": r"travel|airline|hotel|booking",
-    "gaming": r"game|gaming|player|npc",
-    "marketing": r"marketing|advertis|ad copy|campaign|seo\b",
-    "security": r"security|threat|vulnerabilit|soc\b|malware|phishing",
+    # Patterns start at a word boundary; the domain with most distinct words named wins, the
+    # earlier on a tie.
+    "legal": r"legal|law firm|\blaw\b|lawyer|attorney|contracts?\b|litigation|paralegal|precedent|case.law|court|fee earners|judgments?|\bndas?\b|clauses|statutes?|legislation|e-?discovery|depositions?|counsel|barristers?|solicitors?",
+    "medical": r"medical|clinical|clinician|hospital|patient|healthcare|health care|doctor|physician|radiolog|nurse|pharmac(?:y|ist|ovigilance|eutical)|pharma\b|drug safety|lab reports|diagnos\w*|\behr\b|\bemr\b|discharge|symptom|tele-?health|clinic\b|cardiolog|oncolog|dental|dentist",
+    "insurance": r"insurance|insurer|underwriting|claims\b|claim (?:forms?|files?)|policy renewals?|renewal letters|policyholder|premiums|adjusters?|reinsurance",
+    "finance": r"financ|bank|trading|trader|investment|fintech|accounting|accountants?|\bquant\b|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
+    "education": r"education|edtech|language.learning|learners|admi+s+ions?|applicants|\buniv\b|stud(?:e)?n(?:e)?ts?|school|teach|tutor|universit|\buni\b|college|course|lecture|undergrad|homework|enrolled|worksheets|classroom|curriculum|\bexams?\b|quiz|campus|\bk-?12\b|e-?learning|olympiad training|training camp",
+    "ecommerce": r"e-?comm\w*|online (?:store|shop)|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product (?:catalog|reviews|listings|descriptions?)|checkout|shopify",
+    "customer_support": r"cust(?:omer)? support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chat\b|docs?|queue)|zendesk|intercom|freshdesk|help ?desk|help cent(?:er|re)|(?:call|contact).cent(?:er|re)",
+    "hr": r"(?<![/\d$])hr\b|human resources|recruit|payroll|handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
+    "government": r"government|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public sector|(?:government|federal|public|state) agency|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
+    "science": r"science\b|scientific|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
+    "travel": r"travel|airline|hotel|(?<!in )flights?|holiday|vacation|\btrips?\b|touris|itinerar|resort|cruise",
+    "gaming": r"game|gaming|player|npc|\brpg\b|quests?\b|\bmmo|esports",
+    "marketing": r"marketing|advertis|ad copy|campaign|seo\b|social media",
+    "security": r"security|threat|vulnerabilit|soc\b|malware|phishing|incident response|\bsiem\b|\bcves?\b|pen.?test|firewall|\bedr\b|\biocs?\b|cyber|attack.paths?|network configs",
 }
+LANGUAGE_CODES = r"en|fr|de|es|it|nl|pl|pt|ja|zh|ko|ar|ru|tr|sv|da|fi|no|cs|uk|he|el|hi|vi|th|id"
+LANGUAGE_NAMES = "|".join(sorted(LANGUAGES, key=len, reverse=True))
 USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     # (pattern, weight): the use case whose cues weigh most wins; a cue that is negated
-    # ("not a summarizer", "translation isn't the job") counts against it.
-    "code_completion": (
-        (r"autocomplet|auto-complet|code completion|completions? in the (?:ide|editor)", 4),
-        (r"\b(?:ide|vs ?code|editor|jetbrains|intellij|neovim|vim)\b", 2),
-        (
-            r"as (?:they|developers|devs|engineers|people|users) type|while (?:they|developers|devs|engineers) type|inline suggestion|tab.complet|fill.in.the.middle|\bfim\b|copilot|next lines?",
-            3,
-        ),
-    ),
+    # ("not a summarizer", "translation isn't the job") counts against it. On a tie the
+    # earlier use case is the likelier reading (and the conversation asks which).
     "code_generation": (
         (
-            r"generat\w* code|writ\w* code|code generation|coding (?:agent|assistant)|unit tests?|tests included|pull requests?|\bsql\b|scripts?\b|refactor|bug fix|fix(?:es)? bugs|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the )?(?:whole |entire |new )?(?:module|function|class|program|service)s?\b",
+            r"generat\w* code|writ\w* code|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|scripts?\b|refactor|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|generat\w* (?:unit )?tests|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|patch(?:es)?\b(?! notes)",
             3,
         ),
-        (r"\bcode\b|\bcoding\b|programming|developer", 1),
+        (r"coding assistant", 2),
+        (r"\bcode\b|\bcoding\b|programming", 1),
+    ),
+    "code_completion": (
+        (r"auto.?comp\w*|code completion|completions? in the (?:ide|editor)", 4),
+        (r"\b(?:ide|vs ?code|editor|jetbrains|intellij|neovim|vim|jupyter|notebook)\b", 2),
+        (
+            r"as (?:they|you|developers|devs|engineers|people|users) type|while (?:they|you|developers|devs|engineers) type|as.you.type|inline suggestion|tab.complet|fill.in.the.middle|\bfim\b|copilot(?! chat)|next lines?",
+            3,
+        ),
+        (
+            r"(?<!chat )\bcompletions?\b|ghost text|suggest\w* (?:the )?(?:next|code|lines)|code suggestions",
+            3,
+        ),
+        # A "coding assistant" may complete, write or explain code: both code use cases
+        # weigh it alike, and what else the words say decides (or the question asks).
+        (r"coding assistant", 2),
+        (r"\bcode\b|\bcoding\b|programming", 1),
+    ),
+    "chatbot": (
+        (
+            r"chat ?bot|chatbot|conversational|conversation|assistant|chats?\b|\bbot\b|help widget|help chat|copilot chat|\bfaq\b|talk (?:to|about|with)|help ?desk|support bot|virtual agent|companion|concierge|study buddy|can (?:message|text) (?:it )?|turn by turn|answers? (?:users|customers|employees)|q&a bot|general q&a",
+            2,
+        ),
+        (r"general (?:q&a|questions|purpose)|internal assistant|ask (?:it )?anything", 1),
     ),
     "rag_qa": (
         (
-            r"\brag\b|retriev|knowledge.base|internal docs|documentation|our docs|engineering docs|manuals?|wiki|confluence|sharepoint|handbook|runbooks?|guidelines|regulations|case.law|database|catalog(?:ue)?\b|policies|policy documents|document search|search(?:ing)? (?:over|across|through|our)|search assistant|question.answering|(?:questions?|ask) (?:about|over|on|from) (?:our|the|their|internal|company)|answers? (?:\w+ )?(?:from|over|using|based on) (?:our|the|their)",
+            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answers? (?:\w+ )?(?:from|over|using|based on) (?:our|the|their|its)|with citations",
             3,
         ),
-        (r"\bdocuments?\b|\bpdfs?\b|\bcorpus\b|faq", 1),
+        (
+            r"(?:questions?|ask) (?:about|over|on|from) (?:our|the|their|internal|company)|answers? questions (?:about|on|over)",
+            2,
+        ),
+        (r"\bdocuments?\b|\bdocs\b|\bpdfs?\b|\bcorpus\b|\bq&a\b|reports", 1),
     ),
     "summarization": (
         (
-            r"summar|condens|tl;?dr|digest|recap|meeting notes|short notes|key points|abstracts?\b",
+            r"su+m+ar|condens|tl;?dr|digest|recap|meeting notes|short notes|key points|show notes",
+            4,
+        ),
+        (r"abstracts?\b", 2),
+    ),
+    "translation": (
+        (
+            rf"trans(?:lat|alt)\w*|locali[sz](?:ation|e|ing)\b|interpret(?:er|ing) between|from \w+ (?:in)?to \w+|\binto (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|=>|>)\s*(?:{LANGUAGE_CODES})\b|\w+\s*(?:<->|<>|→)\s*\w+",
             4,
         ),
     ),
-    "translation": (
-        (r"translat|locali[sz]|interpret(?:er|ing) between|from \w+ (?:in)?to \w+", 4),
-    ),
     "batch_extraction": (
         (
-            r"extract|pull\w* (?:out )?(?:fields|data|entities)|fields? (?:out )?of|parse|parsing|invoices?|receipts?|classif|tag(?:ging)?\b|label(?:ling|ing)?\b|structured (?:data|json|output)|as json|\bjson\b|named entit|\bner\b|form data|dates and amounts",
+            r"extract|pull\w* (?:out )?(?:fields|data|entities|\w+ codes)|pull\w* (?:[\w(),]+ ){1,6}?out of|pulled out|fields? (?:out )?of|fills? in (?:\w+ )?(?:fields|industry|columns)|enrich\w*|parse|parsing|invoices?|receipts?|classif|tags?\b|tagging|(?:ticket|request|email|inbox) triage|triage (?:of|job)|triages? (?:\w+ )?(?:tickets|requests|emails)|label(?:ling|ing)?\b|structured (?:data|json|output)|as json|\bjson\b|named entit|\bner\b|form data|dates and amounts",
             3,
         ),
         (
-            r"batch|overnight|nightly|every night|offline|backlog|millions of (?:documents|records|emails)",
+            r"batch|bulk|overnight|nightly|every night|offline|off.hours|backlog|millions of (?:documents|records|emails)",
             2,
         ),
     ),
     "content_generation": (
         (
-            r"product descriptions?|marketing (?:copy|emails?)|ad copy|job ads?|press releases?|blog posts?|articles?\b|newsletters?|social media|posts?\b for|copywrit|write (?:emails|copy|content)|writes? (?:new )?(?:replies|quest|text|stories)|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters)|content (?:generation|service)|generate content|generate (?:marketing|\w+ emails)|stories|slogans|captions|quest text",
+            r"(?:product|property|listing|item|job|quest|course|hotel|room|real.estate) descri\w*|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|write (?:emails|copy|content)|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first drafts?|drafts? of|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them)|email drafting|content.gen\w*|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|explanations of",
             3,
         ),
+        (r"articles?\b|written from", 2),
     ),
     "reasoning": (
         (
-            r"step.by.step|reasoning\b|reason through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad)|olympiad|proofs?\b|theorem|logic puzzles?|chain.of.thought|complex (?:problems|analysis|planning)|agentic planning|think(?:ing)? (?:hard|through|at length)|multi.step",
+            r"step.by.step|re+a?s+oning\b|reasons? through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad|solver)|maths? solver|competition math|hard maths?|olympiad|proofs?\b|theorem|logic puzzles?|puzzles|chain.of.thought|complex (?:problems|analysis|planning)|(?:constraint|scheduling|optimi[sz]ation) problems|agentic planning|think(?:ing)? (?:hard|through|at length)|multi.step|\bo1\b|\bo3\b",
             3,
         ),
     ),
-    "chatbot": (
-        (
-            r"chat ?bot|chatbot|conversational|conversation|assistant|chats?\b|talk to|help ?desk|support bot|virtual agent|companion|turn by turn|answers? (?:users|customers|employees)|q&a bot",
-            2,
-        ),
-    ),
-}
-PRIORITY_CUES: dict[str, str] = {
-    "cost": r"cost (?:is what matters|first)|cheap|lowest cost|low cost|cost matters most|cost is (?:the )?(?:top|main|most important|key)|minimi[sz]e (?:the )?cost|save money|tight budget|cost.sensitive|budget is (?:the )?(?:top|main) (?:concern|priority)|cost.effective|as little as possible",
-    "latency": r"lowest latency|low latency|as fast as possible|speed (?:is|matters)|latency (?:is|matters) (?:everything|most|critical|the top)|fastest|snappy|latency.critical|(?:latency|speed) first|instant(?:ly)?\b",
-    "accuracy": r"(?:accuracy|quality) first|accura|best (?:possible )?(?:answers|quality|model)|highest quality|quality (?:is|matters) (?:most|everything|the top|key|critical)|most capable|smartest|quality first",
-    "balanced": r"balance|trade.?off|middle ground|reasonable (?:cost|mix)|both cost and",
 }
 
-PEAK = r"\bpeak|\bspikes? (?:to|of|at)|at (?:the )?(?:busiest|peak)|burst(?:s|ing)? (?:to|of)|up to|maximum|max\b"
-STEADY = r"steady|baseline|normally|usually|typically|average|on average|off.peak|most of the (?:day|time)"
+PRIORITY_WORDS = {
+    "latency": r"latency|speed|fast|quick|snappy|instant\w*|real.?time|responsive|lightning|slow",
+    "cost": r"costs?|price|pricing|cheap\w*|che+p|bill|money|dollars?",
+    "accuracy": r"accura\w*|accurcy|quality|qualty|correct\w*|right|precis\w*",
+}
+"""The words of each thing that can matter most."""
+_ANY = "|".join(PRIORITY_WORDS.values())
+IRRELEVANT = (
+    rf"(?:{_ANY})\w*\s+(?:\w+\s+){{0,3}}?(?:doesn'?t|does not|don'?t|do not|isn'?t|is not|not)\s+"
+    rf"(?:\w+\s+)?(?:matter|needed|important|a concern|critical|an issue)\w*|"
+    rf"(?:{_ANY})\w* (?:is|are) (?:irrelevant|secondary|not a concern|no concern)|"
+    rf"(?:don'?t|do not|nobody|no one|doesn'?t)\s+(?:really\s+)?cares?\s+(?:\w+\s+)?about\s+(?:the\s+)?(?:{_ANY})\w*|"
+    rf"(?:doesn'?t|does not|don'?t|do not|no) (?:need|have|has) to be (?:\w+ )?(?:{_ANY})\w*|"
+    rf"(?:{_ANY})\w* (?:isn'?t|is not|aren'?t) (?:the point|a priority|(?:\w+ )?either)|"
+    r"fine if it'?s slow|(?:dont|don'?t) care how long|how(?:ever)? long it takes|can be slow|"
+    r"slow is (?:fine|ok)"
+)
+"""What is said not to matter: set aside before reading what does."""
+_SAID_TO_MATTER = (
+    r"\s+(?:\w+\s+){0,4}?(?:matters?|is what|are what|first|above all|is (?:key|critical|everything|"
+    r"king|the (?:only|main|top|most important) (?:thing|concern|priority))|does\b|"
+    r"matters? (?:way |much |a lot |far )?more|over\b|>|(?:is|does)\s*(?:[.,;]|$))"
+)
+PRIORITY_CUES: dict[str, str] = {
+    "cost": r"cost (?:is what matters|first)|che+a?pe?\b|cheapest|cheapness|lowest cost|low cost|cost matters most|cost is (?:the )?(?:top|main|most important|key|only)|(?:cost|price|money) is the (?:only|main) thing|minimi[sz]e (?:the )?cost|save money|tight budget|cost.sensitive|budget is (?:the )?(?:top|main) (?:concern|priority)|cost.effective|as little as possible|on a shoestring|frugal|(?:keep|keeping) (?:the )?(?:bill|costs?|spend) (?:low|down)|per dollar|"
+    + rf"(?:{PRIORITY_WORDS['cost']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['cost']})",
+    "latency": r"lowest latency|low latency|as fast as pos|speed (?:is|matters)|latency (?:is|matters) (?:everything|most|critical|the top|what matters|key)|latency is what|fastest|snappy|latency.critical|(?:latency|speed) first|instant(?:ly|aneous)?\b|real.?time|(?:be|is|feel|feels|very|really|super) fast|lightning|they wait on it|right away|immediately|"
+    + rf"(?:{PRIORITY_WORDS['latency']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['latency']})",
+    "accuracy": r"(?:accuracy|quality) first|accu\w*cy|best (?:possible )?(?:answers|quality|model)|highest quality|quality (?:is|matters) (?:most|everything|the top|key|critical)|quality above all|most capable|smartest|quality first|most (?:correct|accurate)|(?:must|has to|have to|need to|needs to|should) be (?:\w+ )?(?:right|correct|accurate)|"
+    + rf"(?:{PRIORITY_WORDS['accuracy']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['accuracy']})",
+    "balanced": r"\bbalanced\b|balance (?:of|between)|trade.?off|middle ground|reasonable (?:cost|mix)|both cost and",
+}
+
+PEAK = r"\bpe[ae]k|\bspik\w* (?:to|of|at)|at (?:the )?(?:busiest|peak)|burst(?:s|ing)? (?:to|of)|up to|maximum|max\b|\bhighs? of"
+STEADY = r"steady|baseline|normally|usually|typically|average|on average|off.peak|most of the (?:day|time)|regular|normal day|day.to.day|otherwise|the rest of the (?:year|time|day|week)|off.season|quiet"
+COUNTED = r"(?:[a-z][\w'-]*(?:\s+|(?=/))){0,3}?"
+"""What a rate counts, in up to three words ("pull requests", "customer reviews", "of them"):
+each is one request, unless it is people or tokens (`NOT_COUNTED`)."""
+NOT_COUNTED = rf"\b(?:{PEOPLE}|tokens?|tok|gpus?|words?|pages?|dollars|usd|bucks|ms|hours?|minutes?|seconds?|days?)\b"
+CLAUSE = re.compile(
+    r"\.(?=\s|$)|[;!?\n|]|//|,\s|(?<!anything )(?<!everything )(?<!all )\bbut\b|\bwhile\b|"
+    r"\band\s+(?=no\b|not\b)"
+)
+"""Where a clause ends: negations and units do not reach across it."""

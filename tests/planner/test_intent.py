@@ -64,7 +64,7 @@ def test_nothing_said_leaves_everything_null(helper: Assistant) -> None:
 
 
 def test_an_llm_fills_gaps_but_cannot_invent_or_drop_numbers(helper: Assistant) -> None:
-    text = "Something for our lawyers, 300 of them, with answers that start in 500 ms."
+    text = "For our legal department (300, give or take), with answers that start in 500 ms."
     rules = extract(text, helper.vocabulary)
     llm = DeploymentIntent(
         use_case="rag_qa",

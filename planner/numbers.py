@@ -1,0 +1,511 @@
+# ruff: noqa: E501  (patterns read best one per line)
+"""Numbers as people write them, read with their unit and the words around them: a budget,
+a latency target, a rate of anything counted, a size in tokens, words or pages, a head
+count, an availability. One rule per kind, tried in order (`RULES`); the first that fits a
+number takes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from planner.quantities import Quantity, quantities
+from planner.words import (
+    CLAUSE,
+    COUNTED,
+    NOT_COUNTED,
+    PEAK,
+    PEOPLE_NOUN,
+    SECONDS_PER,
+    STEADY,
+    TOKENS_PER_PAGE,
+    TOKENS_PER_WORD,
+)
+
+PERIOD = r"(?P<period>second|sec|s|minute|min|m|hour|hr|h|day|d|night|week|wk|month|mo)s?\b"
+RATE = re.compile(
+    r"\s*(?:(?P<qps>qps|rps|req/s(?:ec)?|requests?/s(?:ec)?|queries/s)\b|"
+    rf"(?P<counted>{COUNTED})"
+    rf"(?:(?:/|per\s|a\s|an\s|each\s|every\s|over\s+an?\s|in\s+an?\s|within\s+an?\s)\s*{PERIOD}"
+    r"|(?P<daily>daily|hourly|weekly|monthly|nightly)\b"
+    r"|every\s+(?P<every>[\w.]+)\s+(?P<unit>second|minute|hour)s?\b))"
+)
+"""A rate: a number, what it counts, and its period ("200 pull requests an hour",
+"40/min", "1.5M SKUs over a month", "one request every two seconds")."""
+RATE_KEY = re.compile(
+    r"\b(?:qps|rps|req/s|load|rate|throughput|traffic|volume)\s*[:=]\s*(?:~|about|around)?\s*$"
+)
+"""A form's field holding a rate in requests per second: "qps: 120"."""
+
+
+def _clause(lower: str, q: Quantity) -> tuple[str, str]:
+    """The words of the quantity's clause before and after it."""
+    starts = [m.end() for m in CLAUSE.finditer(lower, 0, q.start)]
+    begin = starts[-1] if starts else 0
+    following = CLAUSE.search(lower, q.end)
+    end = following.start() if following else len(lower)
+    return lower[begin : q.start], lower[q.end : end]
+
+
+PERIOD_WORDS = {"sec": "second", "s": "second", "min": "minute", "m": "minute", "hr": "hour",
+                "h": "hour", "d": "day", "wk": "week", "mo": "month", "daily": "day",
+                "hourly": "hour", "weekly": "week", "monthly": "month", "nightly": "night"}  # fmt: skip
+
+
+def _period_seconds(word: str) -> float:
+    word = word.lower()
+    return float(SECONDS_PER.get(PERIOD_WORDS.get(word, word), 1))
+
+
+def read_numbers(text: str, lower: str, values: dict[str, Any]) -> None:
+    """Each number of the text, read by the first rule its unit and words fit, into
+    `values` (dotted field names; "_..." keys are the rules' own memory)."""
+    previous_end = 0
+    values["_text"] = lower
+    for q in quantities(text):
+        before, after = _clause(lower, q)
+        # The words since the previous number (in this clause) describe this one.
+        near = before[-max(0, min(40, q.start - previous_end)) :] if q.start > previous_end else ""
+        previous_end = q.end
+        values["_sentence"] = re.split(r"[.;!?\n]\s", lower[: q.start])[-1]
+        for rule in RULES:
+            if rule(q, before, near, after, values):
+                break
+    # A steady rate stated next to a peak is the steady rate; alone, the expected rate.
+    steady = values.pop("traffic.steady_qps", None)
+    peak = values.get("traffic.peak_qps")
+    if steady is None and peak is not None and values.get("expected_qps", peak) < peak:
+        steady = values.pop("expected_qps")  # "about 3 req/s, peak 15": the usual level
+    if steady is not None:
+        if peak is not None:
+            values["traffic.steady_qps"] = steady
+        else:
+            values.setdefault("expected_qps", steady)
+
+
+Rule = Callable[[Quantity, str, str, str, dict[str, Any]], bool]
+
+
+FOREIGN_MONEY = re.compile(r"(?:eur|euros?|€|£|gbp|pounds?|chf|inr|rupees|jpy|yen|¥)\s*$")
+
+
+def _money(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    if FOREIGN_MONEY.search(near) or re.match(r"\s*(?:eur|euros?|€|gbp|pounds|chf)\b", after):
+        return True  # a budget in another currency: not converted, not read as a rate
+    dollar = near.rstrip().endswith(("$", "usd", "us$")) or re.match(
+        r"\s*(?:dollars|usd|bucks|\$)(?!\w)", after
+    )
+    if (
+        not dollar
+        and re.search(r"budget|spend|\bcap\b", near)
+        and re.match(r"\s*(?:/|per\s|a\s)\s*(?:mo|month|quarter|year|yr)\b", after)
+    ):
+        dollar = True  # "budget 3k/mo": a budget with no currency is in dollars
+    grand = re.match(r"\s*grand\b", after)
+    if grand:  # "2 grand a month"
+        q, after, dollar = Quantity(q.value * 1000, q.start, q.end), after[grand.end() :], True
+    cents = re.match(r"\s*(?:cents?|¢)", after)
+    if cents:  # "30 cents per million tokens"
+        q, after, dollar = Quantity(q.value / 100, q.start, q.end), after[cents.end() :], True
+    if not dollar:
+        return False
+    per_tokens = re.match(
+        r"[^,;]{0,25}?(?:/|per|a|for)\s*(?:(?P<n>1k|1,000|1000|thousand|one thousand|1m|million|one million|1,000,000|m)\s*)?(?:input |output )?tokens?\b",
+        after,
+    )
+    if per_tokens:
+        scale = per_tokens["n"] or "1"
+        per = 1e6 if scale in {"1m", "million", "one million", "1,000,000", "m"} else 1e3
+        if scale == "1":
+            per = 1.0
+        values["budget.cost_per_1k_tokens"] = round(q.value * 1e3 / per, 9)
+        return True
+    period = re.match(
+        r"\s*(?:dollars|usd|bucks|\$)?\s*(?:/|per|a|an|each|every)?\s*(?P<p>month|mo|monthly|quarter|quarterly|year|yr|annually|yearly|annual|hour|hr|h|hourly)\b",
+        after,
+    )
+    if period is None:
+        period = re.search(
+            r"(?P<p>monthly|quarterly|annual|yearly|hourly)\b[^$]{0,25}$", near.rstrip("$ ")
+        )
+    kind = period["p"] if period else ""
+    if kind in {"hour", "hr", "h", "hourly"}:
+        values["budget.max_hourly_cost_usd"] = q.value
+    elif kind in {"year", "yr", "annually", "yearly", "annual"}:
+        values["budget.max_monthly_cost_usd"] = round(q.value / 12, 2)
+    elif kind in {"quarter", "quarterly"}:
+        values["budget.max_monthly_cost_usd"] = round(q.value / 3, 2)
+    elif kind or re.search(r"budget|spend|cost|pay|afford|cap", before):
+        values["budget.max_monthly_cost_usd"] = q.value
+    elif "budget.max_monthly_cost_usd" in values:
+        values["budget.max_monthly_cost_usd"] = q.value  # "$900/mo, well, make it $1,200"
+    return True
+
+
+TIME_UNIT = re.compile(
+    r"\s*(?P<u>ms|msec|millis(?:econds?)?|milliseconds?|s|sec|secs|seconds?|minutes?|mins?)\b"
+)
+
+
+def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    unit = TIME_UNIT.match(after)
+    if unit is None:
+        return False
+    u = unit["u"]
+    ms = q.value * (1 if u.startswith("m") and not u.startswith("min") else 1000)
+    if u.startswith("min"):
+        ms = q.value * 60_000
+    # The words since the previous number: "start within 700 ms and be finished within 6 s".
+    context = near + " " + after[unit.end() :]
+    if re.search(
+        r"per (?:output )?token|between tokens|inter.token|\btpot\b|\bitl\b|each token|a token",
+        context,
+    ):
+        values["target_tpot_p90_ms"] = ms
+    elif re.search(
+        r"first (?:\w+ )?token|\bttft\b|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first",
+        context,
+    ):
+        values["target_ttft_p90_ms"] = ms
+    elif re.search(
+        r"full|complete|whole|entire|end.to.end|\be2e\b|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b",
+        context,
+    ):
+        values["target_e2e_latency_p95_ms"] = ms
+    else:
+        return False
+    return True
+
+
+def _token_rate(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    per_second = r"\s*(?:/|per|a|each)\s*(?:s|sec|second)\b"
+    if not (
+        re.match(rf"\s*(?:tokens?|tok){per_second}", after)
+        or (
+            re.search(r"\btokens?\b", near) and re.match(per_second, after)
+        )  # "tokens ... at 30 per second"
+    ):
+        return False
+    if re.search(r"throughput|aggregate|total|overall|in total", before + after):
+        return True  # a throughput figure, not a per-stream speed
+    values["target_tpot_p90_ms"] = round(1000 / q.value, 2)
+    return True
+
+
+def _rate(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    match = RATE.match(after)
+    if match and re.match(rf"\s*(?:active\s+)?(?:{PEOPLE_NOUN})", after[match.end() :]):
+        match = None  # "70k monthly active users" are people
+    if match is None or re.search(NOT_COUNTED, match["counted"] or ""):
+        if RATE_KEY.search(near) and not re.match(r"\s*[a-z$%]", after):
+            values["_rate_seconds"] = 1.0  # "qps: 120"
+            _assign_rate(q.value, near, after[:30], values)
+            return True
+        return False
+    if match["qps"]:
+        seconds = 1.0
+    elif match["daily"]:
+        seconds = _period_seconds(match["daily"])
+    elif match["every"]:
+        every = quantities(match["every"])
+        seconds = (every[0].value if every else 1.0) * _period_seconds(match["unit"])
+    else:
+        seconds = _period_seconds(match["period"])
+    values["_rate_seconds"] = seconds
+    _assign_rate(round(q.value / seconds, 4), near, after[match.end() : match.end() + 30], values)
+    return True
+
+
+def _assign_rate(rate: float, near: str, following: str, values: dict[str, Any]) -> None:
+    """A request rate: a throughput target, the peak, the steady rate or the expected one,
+    by the words before it first, then those right after; a second, higher rate after a
+    plain one is its peak ("40/min most of the day, 200/min at the opening bell")."""
+    if re.search(r"throughput|sustain|handle at least|process at least", near + following):
+        values["target_throughput_rps"] = rate
+    elif re.search(STEADY, near) or re.match(rf"[^,.;]{{0,8}}(?:{STEADY})", following):
+        values["traffic.steady_qps"] = rate
+    elif (
+        re.search(PEAK, near)
+        or re.match(
+            r"[^,.;]{0,12}(?:at|during|in|around) (?:the )?(?:peaks?|busiest|sales|rush|\w+ deadlines?|deadlines?)",
+            following,
+        )
+        or rate > max(values.get("expected_qps", 0), values.get("traffic.steady_qps", 0)) > 0
+    ):
+        values["traffic.peak_qps"] = rate
+    else:
+        values["expected_qps"] = rate
+
+
+NO_UNIT = re.compile(r"\s*(?:$|[,.;)]|(?:at|during|in|around|on|when|for|by|near|each|every)\b)")
+"""What follows a bare number that takes the previous rate's unit: nothing, or when it
+happens ("peaks of 60 in exam season"), not a unit of its own ("up to 100 pages")."""
+
+
+def _bare_peak(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    """ "... 20 requests per second with peaks at 50": the unit carries over."""
+    seconds = values.get("_rate_seconds")
+    if (
+        seconds
+        and re.search(
+            r"(?:\bpeak\w*|spik\w*|burst\w*|\bup(?= to)) ?(?:at|of|to|around|near)?\s*(?:about|around|~)?\s*$",
+            near,
+        )
+        and NO_UNIT.match(after)
+    ) or (seconds and re.match(r"\s*(?:at\s+)?pe[ae]k\b", after)):  # "40 rps steady, 160 peak"
+        values["traffic.peak_qps"] = round(q.value / seconds, 4)
+        return True
+    if seconds and re.match(rf"\s*(?:{STEADY})", after):  # "2k qps at peak, maybe 600 normally"
+        values["traffic.steady_qps"] = round(q.value / seconds, 4)
+        return True
+    return False
+
+
+def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    if TIME_UNIT.match(after) or re.match(
+        r"\s*-?\s*(?:person|people|strong)\s+(?:startup|company|firm|shop|agency|business)", after
+    ):
+        return False  # a time; a "15-person startup" is who builds it, not who uses it
+    sentence = values.get("_sentence", "")
+    if re.search(rf"\b(?:{PEOPLE_NOUN})\b", sentence) and (
+        re.match(r"\s*(?:of (?:them|us)|\))", after)
+        or re.search(rf"(?:{PEOPLE_NOUN})\s*\(\s*(?:~|about|around|roughly)?\s*$", near)
+    ):
+        values["concurrent_users"] = int(q.value)  # "our engineers, 80 of them"; "agents (~700)"
+        return True
+    if (
+        re.match(
+            rf"\s*(?:\+\s*)?(?:[a-z\-]+\s+|-){{0,3}}?(?:{PEOPLE_NOUN})\b",
+            after,
+        )
+        and not re.match(
+            r"\s*(?:concurrent|simultaneous|parallel)\s+(?:requests|sessions|streams|calls)", after
+        )
+        and int(q.value) >= 1
+        and not re.match(r"\s*(?:\+\s*)?gpus?\b", after)
+    ):
+        values["concurrent_users"] = int(q.value)
+        return True
+    if re.search(
+        rf"(?:{PEOPLE_NOUN}|user base|audience|team)\s*(?:of|is|are|:|around|about|totals?|numbers?)?\s*(?:about|around|roughly|~|approximately|nearly|over)?\s*$",
+        near,
+    ):
+        values["concurrent_users"] = int(q.value)
+        return True
+    return False
+
+
+def _in_flight(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    if re.search(r"(?:concurrency|parallel \w+|concurrent \w+)\s*[:=]?\s*~?\s*$", near) or re.match(
+        r"\s*(?:in.flight|at once|at any (?:time|moment))\b", after
+    ):
+        values["traffic.concurrency"] = int(q.value)
+        return True
+    if re.match(
+        r"\s*(?:concurrent|simultaneous|parallel|in.flight)\s+(?:requests|sessions|streams|calls|generations|conversations|queries)\b"
+        r"|\s*(?:requests|sessions|streams|calls|queries)\s+(?:in flight|at once|at the same time|concurrently|in parallel|simultaneously)",
+        after,
+    ):
+        values["traffic.concurrency"] = int(q.value)
+        return True
+    return False
+
+
+SIZE_CUE = (
+    r"(?:p95|95th|percentile|\bpct|\bavg|average|\bmean|median|typically|outputs?|"
+    r"answers?|replies|summary|summaries|inputs?|prompts?)\s*(?:of|at|is|are|:|=|around|about|~|\s)*$"
+)
+"""Words right before a bare number that make it a size like the last one."""
+CONTEXT_BEFORE = (
+    r"context(?: window)?(?: length)? of (?:up to )?$|"
+    r"(?:\bctx|context(?: window| length)?|window)\s*[:=(]?\s*(?:~|about|up to)?\s*$|"
+    r"(?:context|window)\b[^.]{0,30}?(?:has to be|must be|needs to be|should be|of|is)\s+(?:at least\s+)?$"
+)
+"""Words before a context size given without a unit: "ctx: 8k", "the context has to be at
+least 128k"."""
+COLLECTION = r"\s*(?:[\w-]+\s+){0,2}?(?:manual|handbook|wiki|corpus|collection|library|knowledge base|catalog|archive)"
+
+
+def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    pages = re.match(r"\s*(?:-\s*)?pages?\b", after)
+    if pages and (
+        re.match(COLLECTION, after[pages.end() :])
+        or re.search(r"retriev|chunks|search", values.get("_sentence", "") + after)
+    ):
+        return True  # "our 2,000-page product manual" is searched, not read at once
+    unit = re.match(
+        r"\s*(?:-\s*)?(?:(?P<kind>input|output|prompt|completion|response)\s+)?"
+        r"(?:(?P<tokens>tokens?|tok)|(?P<words>words?))\b",
+        after,
+    )
+    if unit and re.search(r"(?:per|/|a|for)\s*$", near):
+        return True  # "per 1k tokens": a price's unit, not a length
+    if unit and RATE.match(after[unit.end() :]):
+        return True  # "2M words a month": a volume, not a length
+    context_word = re.match(
+        r"\s*(?:tokens?\s+)?(?:(?:of\s+)?context|ctx)(?:\s+window)?\b|\s*(?:tokens?\s+)?window\b",
+        after,
+    )
+    # A bare number carries the last size's unit: "p95 25k", "answers ~150", "170 out".
+    carried = "_output" in values and (
+        re.search(SIZE_CUE, near)
+        or re.match(r"\s*(?:in|out)\b(?! flight)", after)
+        or re.match(r"\s*(?:at|in|for)\s+(?:the\s+)?(?:p95|95th)", after)
+    )
+    keyed = re.search(r"\btokens?\s*:\s*~?\s*$", near)  # "Tokens: ~500 in / ~550 out"
+    if not (pages or unit or context_word or carried or keyed):
+        if re.search(CONTEXT_BEFORE, near):
+            values["max_context_tokens"] = int(q.value)
+            return True
+        return False
+    if pages:
+        tokens_ = int(q.value * TOKENS_PER_PAGE)
+    elif unit and unit["words"]:
+        tokens_ = round(q.value * TOKENS_PER_WORD)
+    else:
+        tokens_ = int(q.value)
+    unit_match = pages or unit or context_word
+    rest = after[unit_match.end() if unit_match else 0 :][:40]
+    around = near + " | " + rest
+    # "95 % of them are under N": the 95 is the previous number, just before `near`.
+    p95 = re.search(r"p95|95(?:th)?\s*%|95th|95 percent", before[-(len(near) + 6) :]) or re.match(
+        r"\s*(?:at|in|for)?\s*(?:the )?(?:p95|95th)", rest
+    )
+    typical = re.search(
+        r"averag|\bavg|\bmean|median|typical|usually|about|around|~|roughly|each", near
+    )
+    is_max = not typical and re.search(
+        r"up to|at most|max(?:imum)?|as (?:long|large|big) as|longest|no more than|can reach|"
+        r"reaching|context|window|limit|whole|entire|at least|fit",
+        around,
+    )
+    kind = unit["kind"] if unit else None
+    direction = re.match(r"\s*(in|out)\b(?! flight)", rest)
+    named = re.match(  # "1k tok prompts, 250 tok answers"
+        r"\s*(?:(?P<input>prompts?|inputs?|questions?)|answers?|outputs?|responses?|replies|summar\w*)\b",
+        rest,
+    )
+    if kind:
+        output = kind in {"output", "completion", "response"}
+    elif named:
+        output = not named["input"]
+    elif direction:
+        output = direction[1] == "out"
+    elif (
+        carried
+        and not unit
+        and not re.search(OUTPUT_WORDS, near)
+        and not re.search(INPUT_WORDS, near)
+    ):
+        output = bool(values["_output"])
+    else:
+        output = _is_output(near, rest, values)
+    # Pages are a context need when the whole document is read at once ("up to 100 pages",
+    # "the whole 80-page contract in one request"); otherwise a document's usual size.
+    whole = re.search(
+        r"(?:whole|entire|full)\b[^.;]{0,40}(?:fit|context|at once|in one)|in one (?:request|go|pass)|at once",
+        values.get("_text", ""),
+    )
+    if (
+        context_word
+        or (pages and (is_max or whole) and not p95)
+        or (is_max and not output and not p95)
+    ):
+        values["max_context_tokens"] = tokens_
+        return True
+    values["_output"] = output
+    if output:
+        values["traffic.output_tokens_p95" if p95 else "traffic.output_tokens_mean"] = tokens_
+    else:
+        values["traffic.prompt_tokens_p95" if p95 else "traffic.prompt_tokens_mean"] = tokens_
+    return True
+
+
+GENERATING = frozenset({"content_generation", "code_generation", "reasoning"})
+OUTPUT_WORDS = re.compile(
+    r"output|answers?|responses?|replies|reply|completions?|generat|summar(?:y|ies)|writes?|"
+    r"produces?|returns?|notes|posts?|articles?|descriptions?|emails?|drafts?|copy|reports?|"
+    r"solutions?|\bout\b(?! of)"
+)
+INPUT_WORDS = re.compile(
+    r"prompts?|inputs?|questions?|requests?|documents?|context|pages?|transcripts?|"
+    r"quer(?:y|ies)|statements?|judgments?|\bin\b(?= /)"
+)
+
+
+def _is_output(near: str, rest: str, values: dict[str, Any]) -> bool:
+    """Whether a token count describes the output: the nearest cue before the number
+    decides, else the previous count's kind ("outputs average 4,000 tokens and 95 % are
+    under 16,000"), else the first cue after it."""
+    for words in (near, values.get("_sentence", "")):
+        # The nearest cue since the previous number, else in the sentence so far ("outputs
+        # long, mean 6k tokens").
+        cues = [(m.end(), True) for m in OUTPUT_WORDS.finditer(words)]
+        cues += [(m.end(), False) for m in INPUT_WORDS.finditer(words)]
+        if cues:
+            return max(cues)[1]
+    if "_output" in values:
+        return bool(values["_output"])
+    output, prompt = OUTPUT_WORDS.search(rest), INPUT_WORDS.search(rest)
+    if output is None:
+        # Nothing says which: what a generator is asked for is its output ("push copy,
+        # each one ~30 tokens").
+        return values.get("_use_case") in GENERATING and prompt is None
+    return prompt is None or output.start() < prompt.start()
+
+
+def _percent(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    """An availability: "99.9% uptime", "availability: 99.9", "keep it at 99.9%"; alone,
+    a figure of nines is one too (no other target is written that way)."""
+    percent = re.match(r"\s*(?:%|percent)", after)
+    stated = re.search(
+        r"uptime|avail|\bsla\b|\bslo\b|reliab|\bup\b|endpoint|service", near + after[:30]
+    )
+    alone = q.value >= 99 and (
+        not re.search(r"[a-z]", near + after[1:12])
+        or (percent and not re.match(r"\s*%\s*of", after))
+    )
+    nines = q.value >= 99 and q.value != int(q.value)  # 99.9, 99.95: never a count
+    if not (percent or (nines and (stated or alone))):
+        return False
+    if (stated or alone) and 90 <= q.value < 100:
+        values["reliability_target"] = q.value / 100
+        return True
+    return bool(percent)
+
+
+def _quality(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    if re.search(r"mmlu.?pro|quality score|benchmark score", near) and 0 < q.value <= 100:
+        values["quality_threshold"] = q.value
+        return True
+    return False
+
+
+def _gpu_count(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    if re.search(r"gpus? ?(?:per|/) ?(?:replica|instance|pod|node)\s*[:=]\s*$", near):
+        values["gpu_constraints.max_gpus_per_replica"] = int(q.value)  # a form's field
+        return True
+    match = re.match(r"\s*(?:gpus?|cards|accelerators)\b", after)
+    if match and re.search(
+        r"per (?:replica|instance|pod|node|server|model)|each", after[match.end() :][:30] + near
+    ):
+        values["gpu_constraints.max_gpus_per_replica"] = int(q.value)
+        return True
+    return bool(match)
+
+
+RULES: tuple[Rule, ...] = (
+    _money,
+    _bare_peak,
+    _token_rate,
+    _latency,
+    _rate,
+    _in_flight,
+    _percent,
+    _quality,
+    _gpu_count,
+    _tokens,
+    _people,
+)

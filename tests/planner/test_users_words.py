@@ -1,0 +1,206 @@
+"""People's own words: the sentences of the issue that found the extractor's misses, the
+question that follows a reading, and the corpus of users' sentences (tuned and measured
+parts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.intent import USERS_MEASURE, USERS_TUNE, load, score
+from kb.catalog import assistant
+from kb.db import session_scope
+from planner.assistant import Assistant
+from planner.conversation import DONT_KNOW, Conversation, Reply, respond
+from planner.intent import BudgetConstraint, DeploymentIntent
+
+VS_CODE = (
+    "We need a coding assistant for our 300 developers inside VS Code, completions must feel "
+    "instant, we only have A100s and L40S, keep it under $8k a month."
+)
+DEMO = (
+    "We want an internal support chatbot for about 1,000 employees; answers should start "
+    "within a second, and the budget is $15,000 a month."
+)
+
+
+@pytest.fixture(scope="module")
+def helper(seeded_sqlite_url: str) -> Assistant:
+    with session_scope(seeded_sqlite_url) as session:
+        return assistant(session=session)
+
+
+def talk(helper: Assistant, *messages: str) -> tuple[Conversation, Reply]:
+    state = Conversation()
+    for message in messages:
+        state, reply = respond(
+            state, message, helper.read, helper.use_cases, helper.vocabulary.gpu_vendors
+        )
+    return state, reply
+
+
+def test_completions_inside_vs_code_are_ide_completion(helper: Assistant) -> None:
+    state, reply = talk(helper, VS_CODE)
+    intent = state.intent
+    assert intent.use_case == "code_completion" and intent.concurrent_users == 300
+    assert intent.priority == "latency"  # "must feel instant"
+    assert intent.budget == BudgetConstraint(max_monthly_cost_usd=8000)
+    assert intent.available_gpus == [
+        "A100-PCIE-80GB",
+        "A100-SXM-40GB",
+        "A100-SXM-80GB",
+        "L40S-PCIE-48GB",
+    ]
+    # Speed matters most and no target was said: the next question offers completion's own.
+    assert [q.field for q in reply.questions] == ["latency"]
+    assert "150 ms is usual" in reply.questions[0].text
+    assert "under 150 ms" in reply.questions[0].quick_answers
+    # The issue's user answered 200 ms and found nothing feasible: read as coding agents,
+    # 67,800-token prompts. Read as IDE completion, the A100s serve it; $8k a month does not
+    # pay for 300 developers at that speed, and the answer says what would.
+    state, answered = talk(helper, VS_CODE, "200 ms")
+    assert state.intent.target_ttft_p90_ms == 200 and answered.questions == []
+    assert answered.specification.traffic.prompt_tokens_mean < 4000
+    capped = helper.recommend(answered.specification)
+    assert not capped.options and capped.relax[0].startswith("raise the budget to $")
+    uncapped = VS_CODE.replace(", keep it under $8k a month", "")
+    state, answered = talk(helper, uncapped, "200 ms")
+    options = helper.recommend(answered.specification).options
+    assert options and {o.option.gpu_id for o in options} <= set(intent.available_gpus)
+
+
+def test_answers_that_start_within_a_second_are_a_ttft_target(helper: Assistant) -> None:
+    state, reply = talk(helper, DEMO)
+    assert state.intent.target_ttft_p90_ms == 1000
+    assert state.intent.concurrent_users == 1000 and state.intent.use_case == "chatbot"
+    assert "latency" not in [q.field for q in reply.questions]
+    assert helper.recommend(reply.specification).options
+
+
+def test_a_reading_that_could_be_two_use_cases_asks_which(helper: Assistant) -> None:
+    state, reply = talk(helper, "a coding assistant for our developers")
+    question = reply.questions[0]
+    assert question.field == "use_case"
+    code = {helper.use_cases[u].display_name for u in ("code_completion", "code_generation")}
+    assert set(question.quick_answers[:2]) == code
+    # Meanwhile the likeliest reading is planned, not nothing, and the question says which.
+    planned = helper.use_cases[state.intent.use_case or ""].display_name
+    assert planned == question.quick_answers[0] and f"I planned for {planned}" in question.text
+    other = question.quick_answers[1]
+    state, reply = talk(helper, "a coding assistant for our developers", other)
+    assert helper.use_cases[state.intent.use_case or ""].display_name == other
+    assert state.undecided == [] and "use_case" not in [q.field for q in reply.questions]
+    # "I don't know" keeps the likeliest reading and does not ask again.
+    state, reply = talk(helper, "a coding assistant for our developers", DONT_KNOW)
+    assert helper.use_cases[state.intent.use_case or ""].display_name == planned
+    assert "use_case" not in [q.field for q in reply.questions]
+
+
+def test_a_clear_reading_is_not_asked_about(helper: Assistant) -> None:
+    for words, use_case in (
+        ("an autocomplete plugin for JetBrains", "code_completion"),
+        ("an agent that fixes bugs and opens pull requests", "code_generation"),
+        ("translate our support tickets from Japanese to English", "translation"),
+    ):
+        state, reply = talk(helper, words)
+        assert state.intent.use_case == use_case, words
+        assert "use_case" not in [q.field for q in reply.questions], words
+
+
+def test_each_use_case_offers_its_own_latency_targets(helper: Assistant) -> None:
+    """The latency question's quick answers sit around the use case's usual TTFT, and each
+    one, pressed, sets that target."""
+    for use_case, profile in helper.use_cases.items():
+        known = DeploymentIntent(
+            use_case=use_case,
+            concurrent_users=100,
+            budget=BudgetConstraint(max_monthly_cost_usd=10_000),
+        )
+        state = Conversation(intent=known)
+        state, reply = respond(state, "ok", helper.read, helper.use_cases)
+        [question] = reply.questions
+        assert question.field == "latency" and profile.display_name in question.text
+        answers = [a for a in question.quick_answers if a != DONT_KNOW]
+        targets: list[float] = []
+        for answer in answers:
+            after, _ = respond(state, answer, helper.read, helper.use_cases)
+            assert after.intent.target_ttft_p90_ms is not None, answer
+            targets.append(after.intent.target_ttft_p90_ms)
+        assert targets[1] == profile.ttft_p90_ms, (use_case, answers)
+        assert targets[0] < targets[1] < targets[2], (use_case, answers)
+
+
+def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str, str], float]:
+    """Fields read right less often than `floor` on a corpus part, and the share of all
+    checks right."""
+    fields, _ = score(load(part), helper.read)
+    low = {f: f"{right}/{n}" for f, (right, n) in fields.items() if right / n < floor}
+    return low, sum(r for r, _ in fields.values()) / sum(n for _, n in fields.values())
+
+
+def test_the_tuned_part_stays_read(helper: Assistant) -> None:
+    """A floor under what the rules were tuned to (97 % of checks): a change that loses a
+    family of sentences fails here, with the sentences."""
+    assert len(load(USERS_TUNE)) >= 700
+    low, right = fields_below(USERS_TUNE, helper, 0.80)
+    _, mistakes = score(load(USERS_TUNE), helper.read)
+    assert right >= 0.96 and not low, f"{right:.3f} {low}\n" + "\n".join(mistakes)
+
+
+def test_the_measured_part_clears_the_judges_bar(helper: Assistant) -> None:
+    """Sentences the rules were never tuned on: at least 92 % of checks right (the bar the
+    held-out sets outside the project are judged by). Fields only, never sentences: the
+    part stays unseen."""
+    assert len(load(USERS_MEASURE)) >= 150
+    low, right = fields_below(USERS_MEASURE, helper, 0.80)
+    assert right >= 0.92, f"{right:.3f} {low}"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17's target, not met yet: see make bench")
+def test_every_field_reads_right_on_the_measured_part(helper: Assistant) -> None:
+    low, _ = fields_below(USERS_MEASURE, helper, 0.95)
+    assert not low, low
+
+
+def test_model_names_as_people_write_them(helper: Assistant) -> None:
+    def named(words: str) -> tuple[list[str], list[str]]:
+        intent = helper.read(words)
+        return intent.preferred_models or [], intent.excluded_models or []
+
+    llama_70b, _ = named("a chatbot, ideally on llama 70b")
+    assert "meta-llama/Llama-3.3-70B-Instruct" in llama_70b
+    assert "meta-llama/Llama-3.1-70B-Instruct" in llama_70b
+    assert not [m for m in llama_70b if "Distill" in m or "8B" in m or "405B" in m]
+    coders, _ = named("we'd like qwen coder for it")
+    assert coders == ["Qwen/Qwen2.5-Coder-32B-Instruct", "Qwen/Qwen2.5-Coder-7B-Instruct"]
+    distills, _ = named("the deepseek distill would do")
+    assert distills and all("Distill" in m for m in distills)
+    fp8, _ = named("llama 3.3 70b in fp8 please")
+    assert fp8 == ["RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic"]
+    # A list after a negation is ruled out as a whole; a maker only where it is ruled out.
+    _, out = named("summaries of board packs: no mixtral, phi or gemma, and nothing from Meta")
+    families = {m.split("/")[1].split("-")[0].lower() for m in out}
+    assert {"mixtral", "phi", "gemma", "llama"} <= families
+    assert named("answers from our Google Drive, with an OpenAI-compatible API") == ([], [])
+    # "then" starts what is wanted again: "if that's not possible then X" wants X.
+    wanted, refused = named("we'd love codestral; if that's not possible then qwen2.5 coder 7b")
+    assert wanted == ["Qwen/Qwen2.5-Coder-7B-Instruct"] and refused == []
+
+
+def test_numbers_people_and_rates_in_any_words(helper: Assistant) -> None:
+    intent = helper.read(
+        "Slack bot for our 9k-strong workforce: a couple thousand questions a day, "
+        "peaks of 40 a minute at 9am, answers should start within half a second, 2 grand a month"
+    )
+    assert intent.concurrent_users == 9000
+    # A usual level beside a peak is the steady rate, not the expected one.
+    assert intent.traffic and intent.traffic.steady_qps == pytest.approx(2000 / 86400, abs=0.005)
+    assert intent.traffic.peak_qps == pytest.approx(40 / 60, abs=0.005)
+    assert intent.target_ttft_p90_ms == 500
+    assert intent.budget == BudgetConstraint(max_monthly_cost_usd=2000)
+    form = helper.read(
+        "Use case: RAG over manuals\nUsers: ~5k field technicians\nctx: 32k\nqps: 12"
+    )
+    assert form.use_case == "rag_qa" and form.concurrent_users == 5000
+    assert form.max_context_tokens == 32000 and form.expected_qps == 12

@@ -149,6 +149,11 @@ TIME_UNIT = re.compile(
 )
 
 
+TPOT_WORDS = r"per (?:output )?token|between tokens|inter.token|\btpot\b|\bitl\b|each token|a token"
+TTFT_WORDS = r"first (?:\w+ )?tok|\bttft\b|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first"
+E2E_WORDS = r"full|complete|whole|entire|end.to.end|\be2e\b|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
+
+
 def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
     unit = TIME_UNIT.match(after)
     if unit is None:
@@ -158,22 +163,15 @@ def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, 
     if u.startswith("min"):
         ms = q.value * 60_000
     # The words since the previous number: "start within 700 ms and be finished within 6 s".
-    context = near + " " + after[unit.end() :]
-    if re.search(
-        r"per (?:output )?token|between tokens|inter.token|\btpot\b|\bitl\b|each token|a token",
-        context,
-    ):
+    # The words since the previous number and up to the next: "start within 700 ms and be
+    # finished within 6 s", "ttft under 200ms and tpot 15ms".
+    context = near + " " + re.split(r"\d", after[unit.end() :], maxsplit=1)[0]
+    if re.search(TPOT_WORDS, context):
         values["target_tpot_p90_ms"] = ms
-    elif re.search(
-        r"first (?:\w+ )?token|\bttft\b|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first",
-        context,
-    ):
+    elif re.search(TTFT_WORDS, context):
         values["target_ttft_p90_ms"] = ms
-    elif re.search(
-        r"full|complete|whole|entire|end.to.end|\be2e\b|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b",
-        context,
-    ):
-        values["target_e2e_latency_p95_ms"] = ms
+    elif re.search(E2E_WORDS, context) or re.search(E2E_WORDS, before):
+        values["target_e2e_latency_p95_ms"] = ms  # "... and finish a 200-word blurb in 6 s"
     else:
         return False
     return True

@@ -204,3 +204,16 @@ def test_numbers_people_and_rates_in_any_words(helper: Assistant) -> None:
     )
     assert form.use_case == "rag_qa" and form.concurrent_users == 5000
     assert form.max_context_tokens == 32000 and form.expected_qps == 12
+
+
+def test_typos_are_read_as_the_words_meant() -> None:
+    from planner.spelling import corrected
+
+    assert corrected("sumarize calls for our studnets, accurcy above all") == (
+        "summarize calls for our students, accuracy above all"
+    )
+    assert corrected("dont care abt latency") == "dont care about latency"
+    # Real words one edit from a known word stay: a changed letter only in long words, and
+    # plurals of known words are known.
+    kept = "content must finish for 300 lawyers and translators in Polish"
+    assert corrected(kept) == kept

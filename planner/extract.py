@@ -32,6 +32,7 @@ from planner.words import (
 )
 
 KNOWN_CODES = frozenset(LANGUAGES.values())
+CODE = frozenset({"code_completion", "code_generation"})
 NEGATION = re.compile(
     r"\b(?:no|not|never|without|except|excluding|exclude|avoid|avoiding|nothing|"
     r"don'?t|doesn'?t|won'?t|cannot|can'?t|(?:don|doesn|won|can|shouldn|mustn) t|"
@@ -209,7 +210,9 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
             window = clause[: clause.index(vendor)][-45:]
             if NEGATION.search(window):
                 key = "gpu_constraints.excluded_vendors"
-            elif ONLY.search(clause) or re.search(rf"\b{vendor} (?:shop|house)\b", clause):
+            elif ONLY.search(clause) or re.search(
+                rf"\b{vendor} (?:shop|house)\b|(?:has to|must) be {vendor}", clause
+            ):
                 key = "gpu_constraints.vendors"
             else:
                 continue
@@ -259,7 +262,8 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         for subject, pattern in SUBJECTS.items()
     }
     most = max(named.values())
-    if most:
+    # Code is its own subject: a game studio's completion plugin is about code, not games.
+    if most and values.get("_use_case") not in CODE:
         values["subject_matter"] = next(s for s, n in named.items() if n == most)
     priority = _priority(lower)
     if priority:
@@ -280,7 +284,7 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
     ):
         values["traffic.burstiness"] = "medium"
     if re.search(
-        r"(?:fit on|fits on|runs? on|must fit (?:on|in)|on) (?:a single|one) (?:gpu|card|[a-z]+\d+\w*)|(?:one|(?:a )?single|1) gpu (?:per|each) (?:replica|instance|pod|copy)|single.gpu (?:replicas?|instances?|deployment)",
+        r"(?:fit on|fits on|runs? on|must fit (?:on|in)?|on) (?:a single|one) (?:gpu|card|(?:[a-z]+ ){0,2}[a-z]*\d+\w*)|(?:one|(?:a )?single|1) gpu (?:per|each) (?:replica|instance|pod|copy)|single.gpu (?:replicas?|instances?|deployment)",
         lower,
     ):
         values["gpu_constraints.max_gpus_per_replica"] = 1

@@ -69,7 +69,8 @@ def read_numbers(text: str, lower: str, values: dict[str, Any]) -> None:
         # The words since the previous number (in this clause) describe this one.
         near = before[-max(0, min(40, q.start - previous_end)) :] if q.start > previous_end else ""
         previous_end = q.end
-        values["_sentence"] = re.split(r"[.;!?\n]\s", lower[: q.start])[-1]
+        values["_sentence"] = re.split(r"[.;!?]\s|\n", lower[: q.start])[-1]
+        values["_at"] = q.start
         for rule in RULES:
             if rule(q, before, near, after, values):
                 break
@@ -227,7 +228,7 @@ def _assign_rate(rate: float, near: str, following: str, values: dict[str, Any])
     elif (
         re.search(PEAK, near)
         or re.match(
-            r"[^,.;]{0,12}(?:at|during|in|around) (?:the )?(?:peaks?|busiest|sales|rush|\w+ deadlines?|deadlines?)",
+            r"[^,.;]{0,12}(?:at|during|in|around) (?:the )?(?:pe[ae]ks?|busiest|sales|rush|\w+ deadlines?|deadlines?)|\s*pe[ae]k\b",
             following,
         )
         or rate > max(values.get("expected_qps", 0), values.get("traffic.steady_qps", 0)) > 0
@@ -248,14 +249,19 @@ def _bare_peak(q: Quantity, before: str, near: str, after: str, values: dict[str
     if (
         seconds
         and re.search(
-            r"(?:\bpeak\w*|spik\w*|burst\w*|\bup(?= to)) ?(?:at|of|to|around|near)?\s*(?:about|around|~)?\s*$",
+            r"(?:\bpeak\w*|spik\w*|burst\w*|jump\w*|\bup(?= to)) ?(?:at|of|to|around|near)?\s*(?:about|around|~)?\s*$",
             near,
         )
         and NO_UNIT.match(after)
     ) or (seconds and re.match(r"\s*(?:at\s+)?pe[ae]k\b", after)):  # "40 rps steady, 160 peak"
         values["traffic.peak_qps"] = round(q.value / seconds, 4)
         return True
-    if seconds and re.match(rf"\s*(?:{STEADY})", after):  # "2k qps at peak, maybe 600 normally"
+    if seconds and NO_UNIT.match(after) and re.search(PEAK, near):
+        values["traffic.peak_qps"] = round(q.value / seconds, 4)  # "in summer it's more like 45"
+        return True
+    if seconds and (
+        re.match(rf"\s*(?:{STEADY})", after) or (NO_UNIT.match(after) and re.search(STEADY, near))
+    ):  # "2k qps at peak, maybe 600 normally", "quiet afternoons around 15"
         values["traffic.steady_qps"] = round(q.value / seconds, 4)
         return True
     return False
@@ -266,12 +272,23 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         r"\s*-?\s*(?:person|people|strong)\s+(?:startup|company|firm|shop|agency|business)", after
     ):
         return False  # a time; a "15-person startup" is who builds it, not who uses it
-    sentence = values.get("_sentence", "")
-    if re.search(rf"\b(?:{PEOPLE_NOUN})\b", sentence) and (
+    if re.search(r"(?:llama|qwen|gemma|phi|mistral|granite|glm|kimi|gpt-?oss|r1)\s*-?\s*$", near):
+        return False  # "llama 4", "gpt-oss 20b": a model's name
+    text_before = values.get("_text", "")[: values.get("_at", 0)]
+    if re.search(rf"\b(?:{PEOPLE_NOUN})\b", text_before) and (
         re.match(r"\s*(?:of (?:them|us)|\))", after)
         or re.search(rf"(?:{PEOPLE_NOUN})\s*\(\s*(?:~|about|around|roughly)?\s*$", near)
     ):
         values["concurrent_users"] = int(q.value)  # "our engineers, 80 of them"; "agents (~700)"
+        return True
+    if "concurrent_users" in values and (
+        re.search(
+            r"(?:sorry|actually|i mean|correction|make it|rather)\W+(?:\w+\W+){0,2}$",
+            near,
+        )
+        or re.match(r"\s*(?:now|actually)\b", after)
+    ):
+        values["concurrent_users"] = int(q.value)  # "320 agents, no sorry, it's 410 now"
         return True
     if (
         re.match(
@@ -319,7 +336,7 @@ SIZE_CUE = (
 CONTEXT_BEFORE = (
     r"context(?: window)?(?: length)? of (?:up to )?$|"
     r"(?:\bctx|context(?: window| length)?|window)\s*[:=(]?\s*(?:~|about|up to)?\s*$|"
-    r"(?:context|window)\b[^.]{0,30}?(?:has to be|must be|needs to be|should be|of|is)\s+(?:at least\s+)?$"
+    r"(?:context|window)\b[^.]{0,30}?(?:has to be|must be|needs? to be|needs?|should be|of|is)\s+(?:at least\s+)?$"
 )
 """Words before a context size given without a unit: "ctx: 8k", "the context has to be at
 least 128k"."""
@@ -331,6 +348,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     if pages and (
         re.match(COLLECTION, after[pages.end() :])
         or re.search(r"retriev|chunks|search", values.get("_sentence", "") + after)
+        or RATE.match(after[pages.end() :])
     ):
         return True  # "our 2,000-page product manual" is searched, not read at once
     unit = re.match(
@@ -346,31 +364,47 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         r"\s*(?:tokens?\s+)?(?:(?:of\s+)?context|ctx)(?:\s+window)?\b|\s*(?:tokens?\s+)?window\b",
         after,
     )
-    # A bare number carries the last size's unit: "p95 25k", "answers ~150", "170 out".
-    carried = "_output" in values and (
+    # A bare number carries the last size's unit ("p95 25k", "answers ~150", "170 out",
+    # "output tokens mean 8k"), or the unit of the pair it opens ("mean 1,200 / p95 4,000
+    # tokens").
+    paired = re.match(
+        r"\s*/\s*(?:p95\s*)?~?[\d.,]+k?\s*(?P<unit>tokens?|tok|words?|pages?)\b", after
+    )
+    carried = ("_output" in values or re.search(r"\btok(?:en)?s?\b", near)) and bool(
         re.search(SIZE_CUE, near)
         or re.match(r"\s*(?:in|out)\b(?! flight)", after)
-        or re.match(r"\s*(?:at|in|for)\s+(?:the\s+)?(?:p95|95th)", after)
+        or re.match(r"\s*(?:(?:at|in|for)\s+)?(?:the\s+)?(?:p95|95th)", after)
     )
     keyed = re.search(r"\btokens?\s*:\s*~?\s*$", near)  # "Tokens: ~500 in / ~550 out"
-    if not (pages or unit or context_word or carried or keyed):
+    if not (pages or unit or context_word or carried or keyed or paired):
         if re.search(CONTEXT_BEFORE, near):
             values["max_context_tokens"] = int(q.value)
             return True
         return False
-    if pages:
-        tokens_ = int(q.value * TOKENS_PER_PAGE)
-    elif unit and unit["words"]:
-        tokens_ = round(q.value * TOKENS_PER_WORD)
-    else:
-        tokens_ = int(q.value)
+    said = (
+        "pages"
+        if pages
+        else "words"
+        if unit and unit["words"]
+        else "tokens"
+        if unit
+        else (paired["unit"] if paired else values.get("_size_unit", "tokens"))
+    )
+    per = {"pages": TOKENS_PER_PAGE, "words": TOKENS_PER_WORD}.get(said.rstrip("s") + "s", 1)
+    tokens_ = round(q.value * per)
+    values["_size_unit"] = said
     unit_match = pages or unit or context_word
     rest = after[unit_match.end() if unit_match else 0 :][:40]
     around = near + " | " + rest
     # "95 % of them are under N": the 95 is the previous number, just before `near`.
-    p95 = re.search(r"p95|95(?:th)?\s*%|95th|95 percent", before[-(len(near) + 6) :]) or re.match(
-        r"\s*(?:at|in|for)?\s*(?:the )?(?:p95|95th)", rest
-    )
+    p95 = (
+        re.search(r"p95|95(?:th)?\s*%|95th|95 percent", before[-(len(near) + 6) :])
+        or re.match(r"\s*(?:at|in|for)?\s*(?:the )?(?:p95|95th)", rest)
+    ) and not re.search(r"(?:mean|avg|average)\s*/\s*p95\s*:?\s*~?$", near)
+    if values.pop("_p95_next", False):
+        p95 = True  # the second of "mean / p95: 48 / 128"
+    if re.search(r"(?:mean|avg|average)\s*/\s*p95\s*:?\s*~?$", near):
+        values["_p95_next"] = True
     typical = re.search(
         r"averag|\bavg|\bmean|median|typical|usually|about|around|~|roughly|each", near
     )
@@ -403,7 +437,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     # Pages are a context need when the whole document is read at once ("up to 100 pages",
     # "the whole 80-page contract in one request"); otherwise a document's usual size.
     whole = re.search(
-        r"(?:whole|entire|full)\b[^.;]{0,40}(?:fit|context|at once|in one)|in one (?:request|go|pass)|at once",
+        r"(?:whole|entire|full)\b[^.;]{0,40}(?:fit|context|at once|in one)|in one (?:request|go|pass)|at once|(?:has to|must) cover",
         values.get("_text", ""),
     )
     if (
@@ -425,33 +459,40 @@ GENERATING = frozenset({"content_generation", "code_generation", "reasoning"})
 OUTPUT_WORDS = re.compile(
     r"output|answers?|responses?|replies|reply|completions?|generat|summar(?:y|ies)|writes?|"
     r"produces?|returns?|notes|posts?|articles?|descriptions?|emails?|drafts?|copy|reports?|"
-    r"solutions?|\bout\b(?! of)"
+    r"solutions?|\bout\b(?! of)|brief\b|briefs|briefing|captions?|labels?|blurbs?|bulletins"
 )
 INPUT_WORDS = re.compile(
-    r"prompts?|inputs?|questions?|requests?|documents?|context|pages?|transcripts?|"
+    r"prompts?|inputs?|questions?|requests?|documents?|docs\b|context|transcripts?|protocols|"
     r"quer(?:y|ies)|statements?|judgments?|\bin\b(?= /)"
 )
 
 
 def _is_output(near: str, rest: str, values: dict[str, Any]) -> bool:
-    """Whether a token count describes the output: the nearest cue before the number
-    decides, else the previous count's kind ("outputs average 4,000 tokens and 95 % are
-    under 16,000"), else the first cue after it."""
-    for words in (near, values.get("_sentence", "")):
-        # The nearest cue since the previous number, else in the sentence so far ("outputs
-        # long, mean 6k tokens").
+    """Whether a size describes the output: the nearest cue since the previous number
+    decides, else the first right after it ("about ten pages each, so prompts are long"),
+    else the nearest in the sentence so far ("outputs long, mean 6k tokens"), else the
+    previous size's kind, else what a generator is asked for (its output)."""
+
+    def nearest(words: str) -> bool | None:
         cues = [(m.end(), True) for m in OUTPUT_WORDS.finditer(words)]
         cues += [(m.end(), False) for m in INPUT_WORDS.finditer(words)]
-        if cues:
-            return max(cues)[1]
+        return max(cues)[1] if cues else None
+
+    def first(words: str) -> bool | None:
+        output, prompt = OUTPUT_WORDS.search(words), INPUT_WORDS.search(words)
+        if output is None or prompt is None:
+            return None if output is prompt else output is not None
+        return output.start() < prompt.start()
+
+    for found in (nearest(near), first(rest[:25]), nearest(values.get("_sentence", ""))):
+        if found is not None:
+            return found
     if "_output" in values:
         return bool(values["_output"])
-    output, prompt = OUTPUT_WORDS.search(rest), INPUT_WORDS.search(rest)
-    if output is None:
-        # Nothing says which: what a generator is asked for is its output ("push copy,
-        # each one ~30 tokens").
-        return values.get("_use_case") in GENERATING and prompt is None
-    return prompt is None or output.start() < prompt.start()
+    after = first(rest)
+    if after is not None:
+        return after
+    return values.get("_use_case") in GENERATING
 
 
 def _percent(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:

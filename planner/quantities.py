@@ -1,4 +1,6 @@
-"""Numbers as people write them: "2,000", "1.5k", "3 million", "half a million", "a dozen"."""
+"""Numbers as people write them: "2,000", "1.5k", "3 million", "half a million", "a dozen",
+"a hundred and forty", "two thousand two hundred", "a million and a half", "a dozen and a
+half", "three quarters of a second", "twenty-odd"."""
 
 from __future__ import annotations
 
@@ -22,35 +24,36 @@ UNITS = {
     "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
 }  # fmt: skip
 TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90,
+    "twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90,
 }  # fmt: skip
-_UNIT = "|".join(sorted(UNITS, key=len, reverse=True))
-_TENS = "|".join(TENS)
-_BELOW_100 = rf"(?:(?:{_TENS})(?:[\s-]+(?:{_UNIT}))?|(?:{_UNIT}))"
+SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
+FRACTIONS = {"half": 0.5, "quarter": 0.25, "quarters": 0.25, "third": 1 / 3, "thirds": 1 / 3,
+             "fifth": 0.2, "tenth": 0.1}  # fmt: skip
+"""A share of a unit: "a fifth of a second", "three quarters of a page"."""
+_NUMBER_WORD = "|".join(
+    sorted([*UNITS, *TENS, *SCALES, "hundred", "dozen", "couple"], key=len, reverse=True)
+)
+_FRACTION = "|".join(sorted(FRACTIONS, key=len, reverse=True))
+_GLUE = r"(?:[\s-]+(?:and\s+a\s+half|and|odd|of)\b)?"
 _DIGITS = r"\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
-_WORD = (
-    # "half a", "a quarter of a", "a couple (of)", "a dozen", "a" before a scale word, and
-    # "twenty-five", "two hundred and fifty", "hundred".
-    r"half\s+an?|(?:a|one)\s+(?:quarter|third|fifth|tenth)\s+of\s+an?|(?:an?\s+)?couple(?:\s+of)?|(?:an?\s+)?dozen|"
-    r"an?(?=\s+(?:million|thousand|hundred|billion))|"
-    rf"{_BELOW_100}(?:\s+hundred(?:\s+(?:and\s+)?{_BELOW_100})?)?(?:\s+and\s+a\s+half)?|hundred|"
-    r"an?(?=\s+(?:second|sec|minute|min)\b)"
+_WORDS = (
+    # A share of a unit: "half a", "three quarters of a", "a fifth of an".
+    rf"(?:(?:an?|one|{'|'.join(UNITS)})\s+)?(?:{_FRACTION})\s+(?:of\s+)?an?(?=\s)|"
+    # A run of number words ("a hundred and forty", "a million and a half", "twenty-odd"),
+    # "a"/"an" only before a number word, or before a unit in "within a second".
+    rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:{_GLUE}[\s-]+(?:an?\s+)?(?:{_NUMBER_WORD}))*{_GLUE}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"
+    r"an?(?=\s+(?:second|sec|minute|min|page)\b)"
 )
 _SCALE = r"k|thousand|m|mn|million|millions|b|bn|billion"
 NUMBER = re.compile(
-    rf"(?<![\w.])(?P<value>{_DIGITS}|(?:{_WORD})(?:\s+hundred)?)"
-    rf"(?:\s*(?P<scale>{_SCALE})\b)?",
+    rf"(?<![\w.])(?P<value>{_DIGITS}|{_WORDS})(?:\s*(?P<scale>{_SCALE})\b)?",
     re.IGNORECASE,
 )
 ONE_BEFORE_A_UNIT = re.compile(
     r"(?:within|under|in|below|than|inside|about|around|roughly|takes?|most|max)\s+$"
 )
 """Where "a second" is one second ("within a second"), not a period ("5 requests a second")."""
-
-
-FRACTIONS = {"quarter": 0.25, "third": 1 / 3, "fifth": 0.2, "tenth": 0.1}
-"""A fraction of a unit: "a fifth of a second"."""
 VAGUE = re.compile(r"\b(?:few|several|many|some|couple of)\s+$", re.IGNORECASE)
 
 
@@ -62,28 +65,41 @@ class Quantity:
     """Character span of the number (and its scale word) in the text."""
 
 
+SHARE = re.compile(
+    rf"^(?:(?P<count>an?|one|{'|'.join(UNITS)})\s+)?(?P<share>{_FRACTION})\s+(?:of\s+)?an?$"
+)
+"""A share of a unit: "half a", "three quarters of a", "a fifth of an"."""
+
+
 def _word_value(words: str) -> float | None:
-    parts = re.split(r"[\s-]+", words.lower())
-    if parts[0] in {"a", "an"} or (parts[0] == "one" and parts[1:2] and parts[1] in FRACTIONS):
-        parts = parts[1:] or ["one"]
-    if parts[:1] == ["half"]:
-        return 0.5
-    if parts[:1] and parts[0] in FRACTIONS:
-        return FRACTIONS[parts[0]]
-    total, current = 0.0, 0.0
-    if parts[-3:] == ["and", "a", "half"]:  # "two and a half (thousand)"
-        whole = _word_value(" ".join(parts[:-3]))
-        return None if whole is None else whole + 0.5
+    """The value of number words: units and tens add up, "hundred" and "dozen" multiply,
+    "thousand" and larger close a group; "and a half" is half of the last unit said."""
+    lower = words.lower()
+    if lower in {"a", "an"}:
+        return 1.0  # "within a second"
+    share = SHARE.match(lower)
+    if share:
+        count = share["count"]
+        return (UNITS.get(count, 1) if count else 1) * FRACTIONS[share["share"]]
+    parts = [p for p in re.split(r"[\s-]+", lower) if p not in {"and", "of", "odd", "a", "an"}]
+    total, current, last = 0.0, 0.0, 1.0
     for part in parts:
         if part in UNITS or part in TENS:
             current += UNITS.get(part, 0) + TENS.get(part, 0)
         elif part == "couple":
             current += 2
-        elif part == "dozen":
-            current = (current or 1) * 12
         elif part == "hundred":
-            current = (current or 1) * 100
-        elif part not in {"and", "of"}:
+            current, last = (current or 1) * 100, 100
+        elif part == "dozen":
+            total, current, last = total + (current or 1) * 12, 0, 12
+        elif part in SCALES:
+            total, current, last = total + (current or 1) * SCALES[part], 0, SCALES[part]
+        elif part == "half":  # "and a half": half of the last unit said
+            if current:
+                current += 0.5
+            else:
+                total += 0.5 * last
+        else:
             return None
     return total + current
 
@@ -102,7 +118,9 @@ def quantities(text: str) -> list[Quantity]:
             if word is None:
                 continue
             if word == 1 and not (
-                match["scale"] or ONE_BEFORE_A_UNIT.search(text[: match.start()].lower())
+                match["scale"]
+                or ONE_BEFORE_A_UNIT.search(text[: match.start()].lower())
+                or re.match(r"\s+pages?\b", text[match.end() :])  # "about a page"
             ):
                 continue  # "a", "one" alone are rarely quantities
             value = word

@@ -29,12 +29,13 @@ KNOWN = frozenset({
     "million", "thousand", "hundred", "availability", "uptime", "priority", "instant",
     "realtime", "really", "around", "about", "important", "matters", "doesn't", "response",
     "responses", "answer", "answers", "first", "within", "under", "maximum", "minimum",
-    "average", "distill", "distilled", "suggestions",
-    "suggestion", "knowledge", "manuals", "handbook", "policies", "policy", "contracts",
-    "insurance", "hospital", "patients", "university", "ecommerce", "marketing", "security",
-    "government", "science", "finance", "education", "gaming", "travel", "medical", "legal",
-    "throughput", "concurrent", "concurrency", "parallel", "speed", "fast",
-    "quickly", "quick", "faster", "fastest", "snappy", "english", "from", "the", "with",
+    "average", "distill", "distilled", "suggestions", "suggestion", "knowledge", "manuals",
+    "handbook", "policies", "policy", "contracts", "insurance", "hospital", "patients",
+    "university", "ecommerce", "marketing", "security", "government", "science", "finance",
+    "education", "gaming", "travel", "medical", "legal", "throughput", "concurrent",
+    "concurrency", "parallel", "speed", "fast", "quickly", "quick", "faster", "fastest",
+    "snappy", "english", "from", "the", "with", "hotel", "pension", "doctors", "nurses",
+    "records", "biotech", "invoice", "invoices", "spanish", "french", "german", "portuguese",
 })  # fmt: skip
 """The words the extractor's rules are written with. (Not the languages: "finish" is one
 edit from "finnish".)"""
@@ -48,6 +49,8 @@ SHORTHAND = {
     "w/": "with",
     "w/o": "without",
     "ppl": "people",
+    "wrds": "words",
+    "tokns": "tokens",
     "msgs": "messages",
     "msg": "message",
     "reqs": "requests",

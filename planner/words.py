@@ -36,12 +36,13 @@ NOT_PEOPLE = (
     r"clusters|registers|trackers|timers|folders|offers|invoices|others|totals|signals|rentals|"
     r"intervals|portals|journals|tutorials|proposals|approvals|manuals|materials|terminals|"
     r"animals|referrals|arrivals|credentials|hospitals|channels|models|levels|pixels|panels|"
-    r"tools|emails|details|goals|deals|files|reels"
+    r"tools|emails|details|goals|deals|files|reels|newsletters|quarters|flyers|posters|"
+    r"computers|printers|answers|chapters|parameters|containers|vouchers"
 )
 """Plural nouns with a person's ending that name things ("500 orders", "20k documents")."""
 PEOPLE_NOUN = (
     rf"(?:{PEOPLE}|person|ppl|folks|kids|children|humans|seats|licen[cs]es|mau|dau|wau|actives|enrolled|clerks|postdocs|hosts|"
-    rf"workforce|headcount|actuaries|secretaries|mechanics|associates|"
+    rf"workforce|headcount|actuaries|secretaries|mechanics|associates|crew|families|candidates|parents|"
     rf"\b(?!(?:{NOT_PEOPLE})\b)[a-z]+(?:ers|ors|ists|ians|ees|ants|ents|als|grads))"
 )
 """Who a head count counts: the usual nouns, and any plural with a person's ending
@@ -145,16 +146,16 @@ SUBJECTS: dict[str, str] = {
     # Patterns start at a word boundary; the domain with most distinct words named wins, the
     # earlier on a tie.
     "legal": r"legal|law firm|\blaw\b|lawyer|attorney|contracts?\b|litigation|paralegal|precedent|case.law|court|fee earners|judgments?|\bndas?\b|clauses|statutes?|legislation|e-?discovery|depositions?|counsel|barristers?|solicitors?",
-    "medical": r"medical|clinical|clinician|hospital|patient|healthcare|health care|doctor|physician|radiolog|nurse|pharmac(?:y|ist|ovigilance|eutical)|pharma\b|drug safety|lab reports|diagnos\w*|\behr\b|\bemr\b|discharge|symptom|tele-?health|clinic\b|cardiolog|oncolog|dental|dentist",
+    "medical": r"medical|\bgp\b|referral letters|practitioners|clinical|clinician|hospital|patient|healthcare|health care|doctor|physician|radiolog|nurse|pharmac(?:y|ist|ovigilance|eutical)|pharma\b|drug safety|lab reports|diagnos\w*|\behr\b|\bemr\b|discharge|symptom|tele-?health|clinic\b|cardiolog|oncolog|dental|dentist",
     "insurance": r"insurance|insurer|underwriting|claims\b|claim (?:forms?|files?)|policy renewals?|renewal letters|policyholder|premiums|adjusters?|reinsurance",
-    "finance": r"financ|bank|trading|trader|investment|fintech|accounting|accountants?|\bquant\b|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
+    "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant\b|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
     "education": r"education|edtech|language.learning|learners|admi+s+ions?|applicants|\buniv\b|stud(?:e)?n(?:e)?ts?|school|teach|tutor|universit|\buni\b|college|course|lecture|undergrad|homework|enrolled|worksheets|classroom|curriculum|\bexams?\b|quiz|campus|\bk-?12\b|e-?learning|olympiad training|training camp",
-    "ecommerce": r"e-?comm\w*|online (?:store|shop)|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product (?:catalog|reviews|listings|descriptions?)|checkout|shopify",
+    "ecommerce": r"e-?comm\w*|e-?shop|web store|food.delivery|restaurant partners|online (?:store|shop)|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product (?:catalog|reviews|listings|descriptions?)|checkout|shopify",
     "customer_support": r"cust(?:omer)? support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chat\b|docs?|queue)|zendesk|intercom|freshdesk|help ?desk|help cent(?:er|re)|(?:call|contact).cent(?:er|re)",
     "hr": r"(?<![/\d$])hr\b|human resources|recruit|payroll|handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
-    "government": r"government|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public sector|(?:government|federal|public|state) agency|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
-    "science": r"science\b|scientific|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
-    "travel": r"travel|airline|hotel|(?<!in )flights?|holiday|vacation|\btrips?\b|touris|itinerar|resort|cruise",
+    "government": r"government|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public sector|(?:government|federal|public|state) agency|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
+    "science": r"science\b|scientific|biotech|\beln\b|lab protocols?|grant applications?|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
+    "travel": r"travel|airline|ferr(?:y|ies)|shipping line|crew (?:schedul\w*|rosters?)|cabin crew|hotel|(?<!in )flights?|holiday|vacation|\btrips?\b|touris|itinerar|resort|cruise",
     "gaming": r"game|gaming|player|npc|\brpg\b|quests?\b|\bmmo|esports",
     "marketing": r"marketing|advertis|ad copy|campaign|seo\b|social media",
     "security": r"security|threat|vulnerabilit|soc\b|malware|phishing|incident response|\bsiem\b|\bcves?\b|pen.?test|firewall|\bedr\b|\biocs?\b|cyber|attack.paths?|network configs",
@@ -167,7 +168,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     # earlier use case is the likelier reading (and the conversation asks which).
     "code_generation": (
         (
-            r"generat\w* code|writ\w* code|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|scripts?\b|refactor|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|generat\w* (?:unit )?tests|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|patch(?:es)?\b(?! notes)",
+            r"generat\w* code|writ\w* code|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )scripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|generat\w* (?:unit )?tests|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|patch(?:es)?\b(?! notes)",
             3,
         ),
         (r"coding assistant", 2),
@@ -194,11 +195,14 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
             r"chat ?bot|chatbot|conversational|conversation|assistant|chats?\b|\bbot\b|help widget|help chat|copilot chat|\bfaq\b|talk (?:to|about|with)|help ?desk|support bot|virtual agent|companion|concierge|study buddy|can (?:message|text) (?:it )?|turn by turn|answers? (?:users|customers|employees)|q&a bot|general q&a",
             2,
         ),
-        (r"general (?:q&a|questions|purpose)|internal assistant|ask (?:it )?anything", 1),
+        (
+            r"general (?:q&a|questions|purpose)|internal (?:chat )?assistant|chat assistant|ask (?:it )?anything",
+            1,
+        ),
     ),
     "rag_qa": (
         (
-            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answers? (?:\w+ )?(?:from|over|using|based on) (?:our|the|their|its)|with citations",
+            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.docs|docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over",
             3,
         ),
         (
@@ -209,14 +213,14 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "summarization": (
         (
-            r"su+m+ar|condens|tl;?dr|digest|recap|meeting notes|short notes|key points|show notes",
+            r"su+m+ar|condens|tl;?dr|digest|recap|boil\w* down|meeting notes|short notes|key points|show notes",
             4,
         ),
         (r"abstracts?\b", 2),
     ),
     "translation": (
         (
-            rf"trans(?:lat|alt)\w*|locali[sz](?:ation|e|ing)\b|interpret(?:er|ing) between|from \w+ (?:in)?to \w+|\binto (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|=>|>)\s*(?:{LANGUAGE_CODES})\b|\w+\s*(?:<->|<>|→)\s*\w+",
+            rf"trans(?:lat|alt)\w*|locali[sz](?:ation|e|ing)\b|interpret\w*|src.lang|tgt.lang|source language|target languages?|from \w+ (?:in)?to \w+|\binto (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|=>|>)\s*(?:{LANGUAGE_CODES})\b|\w+\s*(?:<->|<>|→)\s*\w+",
             4,
         ),
     ),
@@ -226,20 +230,20 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
             3,
         ),
         (
-            r"batch|bulk|overnight|nightly|every night|offline|off.hours|backlog|millions of (?:documents|records|emails)",
+            r"batch|bulk|overnight|nightly|\bocr\b|pdf to text|digiti[sz]\w*|every night|offline|off.hours|backlog|millions of (?:documents|records|emails)",
             2,
         ),
     ),
     "content_generation": (
         (
-            r"(?:product|property|listing|item|job|quest|course|hotel|room|real.estate) descri\w*|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|write (?:emails|copy|content)|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first drafts?|drafts? of|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them)|email drafting|content.gen\w*|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|explanations of",
+            r"(?:product|property|listing|item|job|quest|course|hotel|room|real.estate) descri\w*|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|write (?:emails|copy|content)|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them)|email drafting|content.gen\w*|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|explanations of",
             3,
         ),
         (r"articles?\b|written from", 2),
     ),
     "reasoning": (
         (
-            r"step.by.step|re+a?s+oning\b|reasons? through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad|solver)|maths? solver|competition math|hard maths?|olympiad|proofs?\b|theorem|logic puzzles?|puzzles|chain.of.thought|complex (?:problems|analysis|planning)|(?:constraint|scheduling|optimi[sz]ation) problems|agentic planning|think(?:ing)? (?:hard|through|at length)|multi.step|\bo1\b|\bo3\b",
+            r"step.by.step|re+a?s+oning\b|reasons? through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad|solver)|maths? solver|competition math|hard maths?|olympiad|proofs?\b|theorem|logic puzzles?|puzzles|chain.of.thought|complex (?:problems|analysis|planning)|(?:constraint|scheduling|optimi[sz]ation) problems|agentic planning|think(?:ing)? (?:hard|through|at length)|multi.step|\bo1\b|\bo3\b|problem solv\w*|\bsolver\b|puzzle\w*|chains? of thought|long.?cot|\bcot\b|hint system",
             3,
         ),
     ),
@@ -278,7 +282,7 @@ PRIORITY_CUES: dict[str, str] = {
     "balanced": r"\bbalanced\b|balance (?:of|between)|trade.?off|middle ground|reasonable (?:cost|mix)|both cost and",
 }
 
-PEAK = r"\bpe[ae]k|\bspik\w* (?:to|of|at)|at (?:the )?(?:busiest|peak)|burst(?:s|ing)? (?:to|of)|up to|maximum|max\b|\bhighs? of"
+PEAK = r"\bpe[ae]k|jumps? (?:up )?to|\brush\b|season\b|busy (?:period|time|days?)|\bspik\w* (?:to|of|at)|at (?:the )?(?:busiest|peak)|burst(?:s|ing)? (?:to|of)|up to|maximum|max\b|\bhighs? of"
 STEADY = r"steady|baseline|normally|usually|typically|average|on average|off.peak|most of the (?:day|time)|regular|normal day|day.to.day|otherwise|the rest of the (?:year|time|day|week)|off.season|quiet"
 COUNTED = r"(?:[a-z][\w'-]*(?:\s+|(?=/))){0,3}?"
 """What a rate counts, in up to three words ("pull requests", "customer reviews", "of them"):

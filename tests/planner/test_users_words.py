@@ -132,20 +132,20 @@ def test_each_use_case_offers_its_own_latency_targets(helper: Assistant) -> None
 
 
 def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str, str], float]:
-    """Fields read right less often than `floor` on a corpus part, and the share of all
-    checks right."""
+    """Fields checked at least five times and read right less often than `floor` on a
+    corpus part, and the share of all checks right."""
     fields, _ = score(load(part), helper.read)
-    low = {f: f"{right}/{n}" for f, (right, n) in fields.items() if right / n < floor}
+    low = {f: f"{r}/{n}" for f, (r, n) in fields.items() if n >= 5 and r / n < floor}
     return low, sum(r for r, _ in fields.values()) / sum(n for _, n in fields.values())
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (97 % of checks): a change that loses a
+    """A floor under what the rules were tuned to (95.7 % of checks): a change that loses a
     family of sentences fails here, with the sentences."""
-    assert len(load(USERS_TUNE)) >= 700
+    assert len(load(USERS_TUNE)) >= 1000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
     _, mistakes = score(load(USERS_TUNE), helper.read)
-    assert right >= 0.96 and not low, f"{right:.3f} {low}\n" + "\n".join(mistakes)
+    assert right >= 0.95 and not low, f"{right:.3f} {low}\n" + "\n".join(mistakes)
 
 
 def test_the_measured_part_clears_the_judges_bar(helper: Assistant) -> None:

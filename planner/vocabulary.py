@@ -200,8 +200,8 @@ class Vocabulary:
         """Models as people name them: a family word and what follows it that names a
         model (version, size, variant, precision). Each names every catalog model it can
         mean: "llama 3.3 70b" the instruct model and its FP8 checkpoint, "qwen coder" both
-        Coders, "the deepseek distill" every distill, "phi" the whole family. A full id
-        ("org/name") names only itself."""
+        Coders, "the deepseek distill" every distill, "phi" the whole family; a precision
+        said narrows it ("llama 3.3 70b in fp8")."""
         families = frozenset(m.family for m in self.model_names)
         words = name_words(text, families)
         found, i = [], 0

@@ -166,7 +166,7 @@ def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, 
     # The words since the previous number: "start within 700 ms and be finished within 6 s".
     # The words since the previous number and up to the next: "start within 700 ms and be
     # finished within 6 s", "ttft under 200ms and tpot 15ms".
-    context = near + " " + re.split(r"\d", after[unit.end() :], maxsplit=1)[0]
+    context = near + " " + re.split(r"(?<![a-z])\d", after[unit.end() :], maxsplit=1)[0]
     if re.search(TPOT_WORDS, context):
         values["target_tpot_p90_ms"] = ms
     elif re.search(TTFT_WORDS, context):
@@ -275,15 +275,18 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     if re.search(r"(?:llama|qwen|gemma|phi|mistral|granite|glm|kimi|gpt-?oss|r1)\s*-?\s*$", near):
         return False  # "llama 4", "gpt-oss 20b": a model's name
     text_before = values.get("_text", "")[: values.get("_at", 0)]
-    if re.search(rf"\b(?:{PEOPLE_NOUN})\b", text_before) and (
-        re.match(r"\s*(?:of (?:them|us)|\))", after)
-        or re.search(rf"(?:{PEOPLE_NOUN})\s*\(\s*(?:~|about|around|roughly)?\s*$", near)
-    ):
-        values["concurrent_users"] = int(q.value)  # "our engineers, 80 of them"; "agents (~700)"
+    if re.match(r"\s*of us\b", after) or (
+        re.search(rf"\b(?:{PEOPLE_NOUN})\b", text_before)
+        and (
+            re.match(r"\s*(?:of them|\))", after)
+            or re.search(rf"(?:{PEOPLE_NOUN})\s*\(\s*(?:~|about|around|roughly)?\s*$", near)
+        )
+    ):  # "four of us"; "our engineers, 80 of them"; "agents (~700)"
+        values["concurrent_users"] = int(q.value)
         return True
     if "concurrent_users" in values and (
         re.search(
-            r"(?:sorry|actually|i mean|correction|make it|rather)\W+(?:\w+\W+){0,2}$",
+            r"(?:sorry|actually|i mean|correction|make it|rather|well)\W+(?:\w+\W+){0,2}$",
             near,
         )
         or re.match(r"\s*(?:now|actually)\b", after)

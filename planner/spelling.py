@@ -74,8 +74,8 @@ def _word(word: str) -> str:
     lower = word.lower()
     if lower in SHORTHAND:
         return SHORTHAND[lower]
-    if len(lower) < MIN_LENGTH or lower in KNOWN or lower.removesuffix("s") in KNOWN:
-        return word  # known, or a plural of a known word ("translators")
+    if len(lower) < MIN_LENGTH or KNOWN & {lower, lower.removesuffix("s"), lower + "s"}:
+        return word  # known, or the plural or singular of a known word ("translators")
     meant = _meant(lower)
     return meant if meant is not None else word
 

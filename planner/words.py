@@ -268,7 +268,7 @@ IRRELEVANT = (
 )
 """What is said not to matter: set aside before reading what does."""
 _SAID_TO_MATTER = (
-    r"\s+(?:\w+\s+){0,4}?(?:matters?|is what|are what|first|above all|is (?:key|critical|everything|"
+    r"\s+(?:\w+\s+){0,4}?(?:matters?|is what|are what|first|above (?:all|everything)|is (?:key|critical|everything|"
     r"king|the (?:only|main|top|most important) (?:thing|concern|priority))|does\b|"
     r"matters? (?:way |much |a lot |far )?more|over\b|>|(?:is|does)\s*(?:[.,;]|$))"
 )

@@ -38,7 +38,7 @@ NEGATION = re.compile(
     r"don'?t|doesn'?t|won'?t|cannot|can'?t|(?:don|doesn|won|can|shouldn|mustn) t|"
     r"rather than|instead of|other than|but not|"
     r"(?:anything|everything|all) but|apart from|stay away from|steer clear of|rule out|ban|"
-    r"(?:keep|stay|steer) (?:\w+ )?off|off anything|skip)\b"
+    r"(?:keep|stay|steer) (?:\w+ )?off|off anything|skip|leave out|leaving out)\b"
 )
 ONLY = re.compile(r"\b(?:only|just|solely|exclusively)\b")
 
@@ -166,7 +166,7 @@ FRESH = frozenset({"then", "but", "instead", "prefer", "so"})
 def _negated(words: list[str], mention: Mention) -> bool:
     """A negation in the five words before the name, with nothing wanted said between
     ("if that's not possible then X" wants X), or one right after ("keep X out of it")."""
-    window = " ".join(words[max(0, mention.start - 5) : mention.start])
+    window = " ".join(words[max(0, mention.start - 7) : mention.start])
     negations = list(NEGATION.finditer(window))
     if negations and not FRESH & set(window[negations[-1].end() :].split()):
         return True
@@ -223,7 +223,14 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
 
 
 def _words(text: str, lower: str, values: dict[str, Any]) -> None:
-    found = {code for name, code in LANGUAGES.items() if re.search(rf"\b{name}\b", lower)}
+    found = {
+        code
+        for name, code in LANGUAGES.items()
+        if re.search(rf"(?<!plain )(?<!plain-)\b{name}\b", lower)
+    }
+    keyed = re.search(r"\b(?:languages?|pairs?|langs?)\s*:\s*([a-z, /-]+)", lower)
+    if keyed:  # a form's "Languages: en, fr", "pairs: de-en, fr-en"
+        found |= set(re.findall(r"\b[a-z]{2}\b", keyed[1])) & KNOWN_CODES
     for listed in LANGUAGE_CODE_LIST.findall(text):
         arrow = re.search(r"->|<->|<>|→|=>|\binto\b|\bto\b", listed)
         # "PT-BR" is Portuguese in Brazil; "EN-JA" two languages.
@@ -284,7 +291,7 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
     ):
         values["traffic.burstiness"] = "medium"
     if re.search(
-        r"(?:fit on|fits on|runs? on|must fit (?:on|in)?|on) (?:a single|one) (?:gpu|card|(?:[a-z]+ ){0,2}[a-z]*\d+\w*)|(?:one|(?:a )?single|1) gpu (?:per|each) (?:replica|instance|pod|copy)|single.gpu (?:replicas?|instances?|deployment)",
+        r"\bsingle gpu\b|(?:fit on|fits on|runs? on|must fit (?:on|in)?|on) (?:a single|one) (?:gpu|card|(?:[a-z]+ ){0,2}[a-z]*\d+\w*)|(?:one|(?:a )?single|1) gpu (?:per|each) (?:replica|instance|pod|copy)|single.gpu (?:replicas?|instances?|deployment)",
         lower,
     ):
         values["gpu_constraints.max_gpus_per_replica"] = 1

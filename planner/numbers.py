@@ -150,7 +150,7 @@ TIME_UNIT = re.compile(
 )
 
 
-TPOT_WORDS = r"per (?:output )?token|between tokens|inter.token|\btpot\b|\bitl\b|each token|a token"
+TPOT_WORDS = r"/\s*tok(?:en)?\b|per (?:output )?token|between tokens|inter.token|\btpot\b|\bitl\b|each token|a token"
 TTFT_WORDS = r"first (?:\w+ )?tok|\bttft\b|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first"
 E2E_WORDS = r"full|complete|whole|entire|end.to.end|\be2e\b|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
 
@@ -307,7 +307,7 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         values["concurrent_users"] = int(q.value)
         return True
     if re.search(
-        rf"(?:{PEOPLE_NOUN}|user base|audience|team)\s*(?:of|is|are|:|around|about|totals?|numbers?)?\s*(?:about|around|roughly|~|approximately|nearly|over)?\s*$",
+        rf"(?:{PEOPLE_NOUN}|user base|audience|team|class|cohort|group)\s*(?:of|is|are|:|=|around|about|totals?|numbers?)?\s*(?:about|around|roughly|~|approximately|nearly|over)?\s*$",
         near,
     ):
         values["concurrent_users"] = int(q.value)
@@ -348,10 +348,14 @@ COLLECTION = r"\s*(?:[\w-]+\s+){0,2}?(?:manual|handbook|wiki|corpus|collection|l
 
 def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
     pages = re.match(r"\s*(?:-\s*)?pages?\b", after)
-    if pages and (
-        re.match(COLLECTION, after[pages.end() :])
-        or re.search(r"retriev|chunks|search", values.get("_sentence", "") + after)
-        or RATE.match(after[pages.end() :])
+    if (
+        pages
+        and (
+            q.value >= 1000  # thousands of pages are a collection, searched
+            or re.match(COLLECTION, after[pages.end() :])
+            or re.search(r"retriev|chunks|search", values.get("_sentence", "") + after)
+            or RATE.match(after[pages.end() :])
+        )
     ):
         return True  # "our 2,000-page product manual" is searched, not read at once
     unit = re.match(
@@ -462,7 +466,7 @@ GENERATING = frozenset({"content_generation", "code_generation", "reasoning"})
 OUTPUT_WORDS = re.compile(
     r"output|answers?|responses?|replies|reply|completions?|generat|summar(?:y|ies)|writes?|"
     r"produces?|returns?|notes|posts?|articles?|descriptions?|emails?|drafts?|copy|reports?|"
-    r"solutions?|\bout\b(?! of)|brief\b|briefs|briefing|captions?|labels?|blurbs?|bulletins"
+    r"solutions?|\bout\b(?! of)|brief\b|briefs|briefing|captions?|labels?|blurbs?|bulletins|recaps?"
 )
 INPUT_WORDS = re.compile(
     r"prompts?|inputs?|questions?|requests?|documents?|docs\b|context|transcripts?|protocols|"

@@ -43,7 +43,7 @@ _WORDS = (
     # A run of number words ("a hundred and forty", "a million and a half", "twenty-odd"),
     # "a"/"an" only before a number word, or before a unit in "within a second".
     rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:{_GLUE}[\s-]+(?:an?\s+)?(?:{_NUMBER_WORD}))*{_GLUE}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"
-    r"an?(?=\s+(?:second|sec|minute|min|page)\b)"
+    r"an?(?=\s+(?:second|sec|minute|min|page|dollar|buck)\b)"
 )
 _SCALE = r"k|thousand|m|mn|million|millions|b|bn|billion"
 NUMBER = re.compile(
@@ -120,7 +120,7 @@ def quantities(text: str) -> list[Quantity]:
             if word == 1 and not (
                 match["scale"]
                 or ONE_BEFORE_A_UNIT.search(text[: match.start()].lower())
-                or re.match(r"\s+pages?\b", text[match.end() :])  # "about a page"
+                or re.match(r"\s+(?:pages?|dollar|buck)\b", text[match.end() :])  # "a page"
             ):
                 continue  # "a", "one" alone are rarely quantities
             value = word

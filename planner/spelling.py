@@ -34,8 +34,9 @@ KNOWN = frozenset({
     "university", "ecommerce", "marketing", "security", "government", "science", "finance",
     "education", "gaming", "travel", "medical", "legal", "throughput", "concurrent",
     "concurrency", "parallel", "speed", "fast", "quickly", "quick", "faster", "fastest",
-    "snappy", "english", "from", "the", "with", "hotel", "pension", "doctors", "nurses",
-    "records", "biotech", "invoice", "invoices", "spanish", "french", "german", "portuguese",
+    "snappy", "english", "from", "the", "with", "hotel", "pension", "active", "complete",
+    "doctors", "nurses", "records", "biotech", "invoice", "invoices", "spanish", "french",
+    "german", "portuguese",
 })  # fmt: skip
 """The words the extractor's rules are written with. (Not the languages: "finish" is one
 edit from "finnish".)"""

@@ -151,7 +151,7 @@ SUBJECTS: dict[str, str] = {
     "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant\b|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
     "education": r"education|edtech|language.learning|learners|admi+s+ions?|applicants|\buniv\b|stud(?:e)?n(?:e)?ts?|school|teach|tutor|universit|\buni\b|college|course|lecture|undergrad|homework|enrolled|worksheets|classroom|curriculum|\bexams?\b|quiz|campus|\bk-?12\b|e-?learning|olympiad training|training camp",
     "ecommerce": r"e-?comm\w*|e-?shop|web store|food.delivery|restaurant partners|online (?:store|shop)|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product (?:catalog|reviews|listings|descriptions?)|checkout|shopify",
-    "customer_support": r"cust(?:omer)? support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chat\b|docs?|queue)|zendesk|intercom|freshdesk|help ?desk|help cent(?:er|re)|(?:call|contact).cent(?:er|re)",
+    "customer_support": r"cust(?:omer)?.support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chat\b|docs?|queue)|zendesk|intercom|freshdesk|help ?desk|help cent(?:er|re)|(?:call|contact).cent(?:er|re)",
     "hr": r"(?<![/\d$])hr\b|human resources|recruit|payroll|handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
     "government": r"government|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public sector|(?:government|federal|public|state) agency|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
     "science": r"science\b|scientific|biotech|\beln\b|lab protocols?|grant applications?|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
@@ -168,7 +168,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     # earlier use case is the likelier reading (and the conversation asks which).
     "code_generation": (
         (
-            r"generat\w* code|writ\w* code|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )scripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|generat\w* (?:unit )?tests|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|patch(?:es)?\b(?! notes)",
+            r"generat\w* code|writ\w* code|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )scripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|generat\w* (?:unit )?tests|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|\bpatch(?:es)?\b(?! notes)|writes? the fix|merge.request",
             3,
         ),
         (r"coding assistant", 2),
@@ -263,6 +263,7 @@ IRRELEVANT = (
     rf"(?:don'?t|do not|nobody|no one|doesn'?t)\s+(?:really\s+)?cares?\s+(?:\w+\s+)?about\s+(?:the\s+)?(?:{_ANY})\w*|"
     rf"(?:doesn'?t|does not|don'?t|do not|no) (?:need|have|has) to be (?:\w+ )?(?:{_ANY})\w*|"
     rf"(?:{_ANY})\w* (?:isn'?t|is not|aren'?t) (?:the point|a priority|(?:\w+ )?either)|"
+    rf"(?:aren'?t|isn'?t|\bnot|never|nobody \w+) (?:\w+ ){{0,3}}?(?:{_ANY})\w*|"
     r"fine if it'?s slow|(?:dont|don'?t) care how long|how(?:ever)? long it takes|can be slow|"
     r"slow is (?:fine|ok)"
 )
@@ -273,7 +274,7 @@ _SAID_TO_MATTER = (
     r"matters? (?:way |much |a lot |far )?more|over\b|>|(?:is|does)\s*(?:[.,;]|$))"
 )
 PRIORITY_CUES: dict[str, str] = {
-    "cost": r"cost (?:is what matters|first)|che+a?pe?\b|cheapest|cheapness|lowest cost|low cost|cost matters most|cost is (?:the )?(?:top|main|most important|key|only)|(?:cost|price|money) is the (?:only|main) thing|minimi[sz]e (?:the )?cost|save money|tight budget|cost.sensitive|budget is (?:the )?(?:top|main) (?:concern|priority)|cost.effective|as little as possible|on a shoestring|frugal|(?:keep|keeping) (?:the )?(?:bill|costs?|spend) (?:low|down)|per dollar|"
+    "cost": r"cost (?:is what matters|first)|che+a?pe?\b|cheapest|cheapness|lowest cost|low cost|cost matters most|cost is (?:the )?(?:top|main|most important|key|only)|(?:cost|price|money) is the (?:only|main) thing|minimi[sz]e (?:the )?cost|save money|tight budget|cost.sensitive|budget is (?:the )?(?:top|main) (?:concern|priority)|cost.effective|as little as possible|on a shoestring|frugal|(?:keep|keeping) (?:the )?(?:bill|costs?|spend) (?:low|down)|per dollar|\$\$|"
     + rf"(?:{PRIORITY_WORDS['cost']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['cost']})",
     "latency": r"lowest latency|low latency|as fast as pos|speed (?:is|matters)|latency (?:is|matters) (?:everything|most|critical|the top|what matters|key)|latency is what|fastest|snappy|latency.critical|(?:latency|speed) first|instant(?:ly|aneous)?\b|real.?time|(?:be|is|feel|feels|very|really|super) fast|lightning|they wait on it|right away|immediately|"
     + rf"(?:{PRIORITY_WORDS['latency']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['latency']})",

@@ -118,7 +118,7 @@ def extract(text: str, vocabulary: Vocabulary) -> DeploymentIntent:
     text = corrected(honest_text(text))
     lower = text.lower()
     values: dict[str, Any] = {"_use_case": _use_case(lower, vocabulary)}
-    read_numbers(text, lower, values)
+    read_numbers(text, lower, values, {m.family for m in vocabulary.model_names})
     _names(text, lower, vocabulary, values)
     _words(text, lower, values)
     if values["_use_case"] is not None:
@@ -176,34 +176,36 @@ def _negated(words: list[str], mention: Mention) -> bool:
 LISTED = frozenset({"or", "and", "nor", "the"})
 
 
+def _ruled_out(words: list[str], mentions: list[Mention], carried: bool = False) -> list[bool]:
+    """Whether each name is ruled out: by a negation next to it, or as the list that follows
+    one ("no mixtral, phi or gemma", "don't give me H100 or H200"); `carried`: a list ruled
+    out at the end of the clause before."""
+    flags, listing, since = [], carried, 0  # `since`: where the words after the last name start
+    for mention in mentions:
+        negated = (listing and set(words[since : mention.start]) <= LISTED) or _negated(
+            words, mention
+        )
+        flags.append(negated)
+        since, listing = mention.end, negated
+    return flags
+
+
 def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]) -> None:
     families = frozenset(m.family for m in vocabulary.model_names)
-    carried = False
-    """Whether the last clause ended on a name ruled out: "no mixtral, phi or gemma" rules
-    out the names that follow it as a list."""
+    carried = False  # the last clause ended on a list of names ruled out
     for clause in CLAUSE.split(lower):
-        words = tokens(clause)
-        model_words = name_words(clause, families)
-        mentions = vocabulary.find_models(clause)
-        listing, since = carried, 0  # `since`: where the words after the last name start
-        for mention in mentions:
-            listed = listing and set(model_words[since : mention.start]) <= LISTED
-            negated = listed or _negated(model_words, mention)
-            since, listing = mention.end, negated
+        words, model_words = tokens(clause), name_words(clause, families)
+        models = vocabulary.find_models(clause)
+        flags = _ruled_out(model_words, models, carried)
+        for mention, negated in zip(models, flags, strict=True):
             if mention.by_maker and not negated:
                 continue  # "Meta" is a model family only in "nothing from Meta"
             field = "excluded_models" if negated else "preferred_models"
             values[field] = sorted(set(values.get(field) or ()) | set(mention.ids))
-        carried = listing and bool(mentions) and mentions[-1].end >= len(model_words) - 1
+        carried = bool(models) and flags[-1] and models[-1].end >= len(model_words) - 1
         gpus = vocabulary.find(words, vocabulary.gpus)
-        for n, mention in enumerate(gpus):
-            previous = gpus[n - 1] if n else None
-            listed = (
-                previous is not None
-                and set(words[previous.end : mention.start]) <= LISTED
-                and _negated(words, previous)
-            )  # "don't give me H100 or H200"
-            field = "excluded_gpus" if listed or _negated(words, mention) else "available_gpus"
+        for mention, negated in zip(gpus, _ruled_out(words, gpus), strict=True):
+            field = "excluded_gpus" if negated else "available_gpus"
             values[field] = sorted(set(values.get(field) or ()) | set(mention.ids))
         vendors = re.findall(r"\b(nvidia|amd|intel)\b", clause)
         for vendor in vendors:

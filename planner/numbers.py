@@ -8,7 +8,7 @@ number takes it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from planner.quantities import Quantity, quantities
@@ -59,18 +59,20 @@ def _period_seconds(word: str) -> float:
     return float(SECONDS_PER.get(PERIOD_WORDS.get(word, word), 1))
 
 
-def read_numbers(text: str, lower: str, values: dict[str, Any]) -> None:
+def read_numbers(text: str, lower: str, values: dict[str, Any], models: Collection[str]) -> None:
     """Each number of the text, read by the first rule its unit and words fit, into
-    `values` (dotted field names; "_..." keys are the rules' own memory)."""
+    `values` (dotted field names; "_..." keys are the rules' own memory); `models` are the
+    catalog's model families."""
     previous_end = 0
     values["_text"] = lower
+    # A number right after a model's family word is part of its name ("llama 4", "gpt-oss 20b").
+    families = "|".join(models) or "(?!)"
+    values["_model_name"] = re.compile(rf"\b(?:{families})[\w.-]*(?:\s+\w+)?\s*-?\s*$")
     for q in quantities(text):
         before, after = _clause(lower, q)
         # The words since the previous number (in this clause) describe this one.
         near = before[-max(0, min(40, q.start - previous_end)) :] if q.start > previous_end else ""
         previous_end = q.end
-        values["_sentence"] = re.split(r"[.;!?]\s|\n", lower[: q.start])[-1]
-        values["_at"] = q.start
         for rule in RULES:
             if rule(q, before, near, after, values):
                 break
@@ -272,9 +274,9 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         r"\s*-?\s*(?:person|people|strong)\s+(?:startup|company|firm|shop|agency|business)", after
     ):
         return False  # a time; a "15-person startup" is who builds it, not who uses it
-    if re.search(r"(?:llama|qwen|gemma|phi|mistral|granite|glm|kimi|gpt-?oss|r1)\s*-?\s*$", near):
+    if values["_model_name"].search(near):
         return False  # "llama 4", "gpt-oss 20b": a model's name
-    text_before = values.get("_text", "")[: values.get("_at", 0)]
+    text_before = values["_text"][: q.start]
     if re.match(r"\s*of us\b", after) or (
         re.search(rf"\b(?:{PEOPLE_NOUN})\b", text_before)
         and (
@@ -353,7 +355,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         and (
             q.value >= 1000  # thousands of pages are a collection, searched
             or re.match(COLLECTION, after[pages.end() :])
-            or re.search(r"retriev|chunks|search", values.get("_sentence", "") + after)
+            or re.search(r"retriev|chunks|search", _sentence(values, q) + after)
             or RATE.match(after[pages.end() :])
         )
     ):
@@ -440,12 +442,12 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     ):
         output = bool(values["_output"])
     else:
-        output = _is_output(near, rest, values)
+        output = _is_output(near, rest, _sentence(values, q), values)
     # Pages are a context need when the whole document is read at once ("up to 100 pages",
     # "the whole 80-page contract in one request"); otherwise a document's usual size.
     whole = re.search(
         r"(?:whole|entire|full)\b[^.;]{0,40}(?:fit|context|at once|in one)|in one (?:request|go|pass)|at once|(?:has to|must) cover",
-        values.get("_text", ""),
+        values["_text"],
     )
     if (
         context_word
@@ -474,7 +476,12 @@ INPUT_WORDS = re.compile(
 )
 
 
-def _is_output(near: str, rest: str, values: dict[str, Any]) -> bool:
+def _sentence(values: dict[str, Any], q: Quantity) -> str:
+    """The words of the number's sentence before it."""
+    return re.split(r"[.;!?]\s|\n", values["_text"][: q.start])[-1]
+
+
+def _is_output(near: str, rest: str, sentence: str, values: dict[str, Any]) -> bool:
     """Whether a size describes the output: the nearest cue since the previous number
     decides, else the first right after it ("about ten pages each, so prompts are long"),
     else the nearest in the sentence so far ("outputs long, mean 6k tokens"), else the
@@ -491,7 +498,7 @@ def _is_output(near: str, rest: str, values: dict[str, Any]) -> bool:
             return None if output is prompt else output is not None
         return output.start() < prompt.start()
 
-    for found in (nearest(near), first(rest[:25]), nearest(values.get("_sentence", ""))):
+    for found in (nearest(near), first(rest[:25]), nearest(sentence)):
         if found is not None:
             return found
     if "_output" in values:

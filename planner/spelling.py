@@ -44,21 +44,9 @@ SHORTHAND = {
     "abt": "about",
     "teh": "the",
     "frm": "from",
-    "pls": "please",
-    "plz": "please",
-    "thx": "thanks",
-    "w/": "with",
-    "w/o": "without",
     "ppl": "people",
     "wrds": "words",
-    "tokns": "tokens",
-    "msgs": "messages",
-    "msg": "message",
-    "reqs": "requests",
-    "req": "request",
-    "docs": "docs",
     "lat": "latency",
-    "perf": "performance",
 }
 """Chat shorthand the rules would otherwise not read."""
 MIN_LENGTH = 5

@@ -160,7 +160,8 @@ SUBJECTS: dict[str, str] = {
     "marketing": r"marketing|advertis|ad copy|campaign|seo\b|social media",
     "security": r"security|threat|vulnerabilit|soc\b|malware|phishing|incident response|\bsiem\b|\bcves?\b|pen.?test|firewall|\bedr\b|\biocs?\b|cyber|attack.paths?|network configs",
 }
-LANGUAGE_CODES = r"en|fr|de|es|it|nl|pl|pt|ja|zh|ko|ar|ru|tr|sv|da|fi|no|cs|uk|he|el|hi|vi|th|id"
+LANGUAGE_CODES = "|".join(sorted(set(LANGUAGES.values())))
+"""Language codes, read only between arrows ("EN -> FR"): "it" and "no" alone are words."""
 LANGUAGE_NAMES = "|".join(sorted(LANGUAGES, key=len, reverse=True))
 USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     # (pattern, weight): the use case whose cues weigh most wins; a cue that is negated

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -44,64 +45,19 @@ def test_predict_json_has_the_documented_fields(seeded_sqlite_url: str) -> None:
 
 
 def test_predict_open_loop_and_bad_input(seeded_sqlite_url: str) -> None:
-    ok = preflight(
-        "predict",
-        "--model",
-        "qwen3-8b",
-        "--gpu",
-        "L40S",
-        "--isl",
-        "800",
-        "--osl",
-        "200",
-        "--qps",
-        "2",
-        database_url=seeded_sqlite_url,
-    )
+    def qwen3_8b(gpu: str, *load: str) -> subprocess.CompletedProcess[str]:
+        """`preflight predict` of Qwen3-8B at 800 in, 200 out, on `gpu` with `load`."""
+        shape = ("--model", "qwen3-8b", "--gpu", gpu, "--isl", "800", "--osl", "200")
+        return preflight("predict", *shape, *load, database_url=seeded_sqlite_url)
+
+    ok = qwen3_8b("L40S", "--qps", "2")
     assert ok.returncode == 0, ok.stderr
     assert "source        modelled (analytical)" in ok.stdout and "TTFT ms" in ok.stdout
-    both = preflight(
-        "predict",
-        "--model",
-        "qwen3-8b",
-        "--gpu",
-        "L40S",
-        "--isl",
-        "800",
-        "--osl",
-        "200",
-        database_url=seeded_sqlite_url,
-    )
+    both = qwen3_8b("L40S")
     assert both.returncode == 2 and "exactly one of concurrency" in both.stderr
-    unknown = preflight(
-        "predict",
-        "--model",
-        "qwen3-8b",
-        "--gpu",
-        "H1000",
-        "--isl",
-        "800",
-        "--osl",
-        "200",
-        "--qps",
-        "1",
-        database_url=seeded_sqlite_url,
-    )
+    unknown = qwen3_8b("H1000", "--qps", "1")
     assert unknown.returncode == 2 and "unknown GPU 'H1000'" in unknown.stderr
-    zero = preflight(
-        "predict",
-        "--model",
-        "qwen3-8b",
-        "--gpu",
-        "L40S",
-        "--isl",
-        "800",
-        "--osl",
-        "200",
-        "--qps",
-        "0",
-        database_url=seeded_sqlite_url,
-    )
+    zero = qwen3_8b("L40S", "--qps", "0")
     assert zero.returncode == 2 and "qps: Input should be greater than 0" in zero.stderr
 
 

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     """Where sessions deploy: `gitops` writes manifests to `gitops_dir`; `cluster` applies
     them with the kubeconfig (or in-cluster config); `auto` is `cluster` when
     `kube_context` is set, else `gitops`. Never chosen by the API's callers."""
+    # planner.deployment_plan.ServingApi, spelt out: settings import nothing of the planner.
+    serving_api: Literal["llminferenceservice", "inferenceservice"] = "llminferenceservice"
+    """What plans render to serve a model: KServe's `llminferenceservice` (KServe 0.17 and
+    later) or the classic `inferenceservice` pair. A cluster target overrides it with what
+    the cluster serves."""
     gitops_dir: Path | None = None
     """The GitOps folder sessions write to. None: `state_dir/gitops`."""
     kube_context: str | None = None

@@ -45,6 +45,7 @@ def activities(settings: Settings) -> list[Callable[..., Any]]:
         session.prepare_deployment,
         session.record_event,
         session.record_events,
+        deploy.serving_api,
         deploy.check_target,
         deploy.apply_manifests,
         deploy.wait_until_ready,

@@ -18,6 +18,8 @@ from temporalio.exceptions import ApplicationError
 
 from deploy import cluster, gitops, kubeconfig, rollout
 from deploy.targets import ClusterError
+from manifests.kinds import serving_ref
+from planner.deployment_plan import ServingApi
 from settings import Settings
 from workflows.calls import DeployCalls
 from workflows.payloads import (
@@ -51,6 +53,16 @@ class DeployActivities(DeployCalls):
             return rollout.GitOpsTarget(Path(target.folder), target.commit)
         context = kubeconfig.active_context(target.context)
         return rollout.ClusterTarget(kubeconfig.connect(target.context), context)
+
+    @activity.defn
+    def serving_api(self, target: DeployTarget) -> ServingApi:
+        """Which of KServe's resources for LLMs the cluster serves (API discovery)."""
+        cluster_target = self._target(target)
+        assert isinstance(cluster_target, rollout.ClusterTarget)
+        try:
+            return cluster.serving_api(cluster_target.api_client)
+        except ClusterError as error:
+            raise invalid(str(error)) from None
 
     @activity.defn
     def check_target(self, request: ApplyRequest) -> str:
@@ -97,9 +109,11 @@ class DeployActivities(DeployCalls):
 
     @activity.defn
     def wait_until_ready(self, request: WaitRequest) -> ReadyResult:
-        """Poll the InferenceService until Ready, heartbeating; not Ready in time is final."""
+        """Poll the model's (LLM)InferenceService until Ready, heartbeating; not Ready in time
+        is final."""
         target = self._target(request.target)
         assert isinstance(target, rollout.ClusterTarget)
+        ref = serving_ref(request.kind, request.name, request.namespace)
         deadline = time.monotonic() + request.target.wait_timeout_s
         while True:
             activity.heartbeat()
@@ -107,8 +121,7 @@ class DeployActivities(DeployCalls):
             try:
                 ready = cluster.wait_ready(
                     target.api_client,
-                    request.name,
-                    request.namespace,
+                    ref,
                     min(HEARTBEAT_S, max(left, 0.0)),
                     lambda line: activity.heartbeat(line),
                     poll_interval_s=2.0,
@@ -116,9 +129,7 @@ class DeployActivities(DeployCalls):
             except cluster.NotReady as error:
                 if time.monotonic() < deadline:
                     continue
-                final = cluster.NotReady(
-                    request.name, request.namespace, request.target.wait_timeout_s, error.conditions
-                )
+                final = cluster.NotReady(ref, request.target.wait_timeout_s, error.conditions)
                 rollout.mark(
                     request.deployment_id,
                     "not_ready",

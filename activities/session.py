@@ -72,7 +72,11 @@ class SessionActivities(SessionCalls):
     def prepare_deployment(self, request: PrepareInput) -> Prepared:
         with _refusals():
             return self.planning.prepare(
-                request.recommendation, request.specification, request.name, request.namespace
+                request.recommendation,
+                request.specification,
+                request.name,
+                request.namespace,
+                request.api or self._settings.serving_api,
             )
 
     @activity.defn

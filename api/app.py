@@ -8,13 +8,16 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Literal
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from api import deployment_routes, model_routes, plan_routes, session_routes, web_routes
+from api.errors import allowed_methods
 from api.identity import authenticator
 from api.sessions import SessionWorkflows
 from kb.db import get_engine
@@ -82,6 +85,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(session_routes.router)
     web_routes.mount(app, settings)
     app.state.temporal = temporal
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refusal(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            error.headers = {
+                **(error.headers or {}),
+                "Allow": allowed_methods(app, request.url.path),
+            }
+        return await http_exception_handler(request, error)
 
     @app.get("/health", tags=["operations"], summary="Health of the API's dependencies")
     async def health() -> Health:

@@ -9,6 +9,7 @@ from fastapi import HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class Problem(BaseModel):
@@ -45,7 +46,13 @@ def describe(errors: Sequence[Any]) -> str:
 
 class ReadableValidation(APIRoute):
     """A route whose malformed requests get 422 with one sentence naming the fields (the
-    same shape as every other refusal) instead of FastAPI's list of error objects."""
+    same shape as every other refusal, and documented so) instead of FastAPI's list of error
+    objects; a body that is not JSON at all is malformed too (FastAPI says 400)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        responses = dict(kwargs.pop("responses", None) or {})
+        responses.setdefault(422, problems(422)[422])
+        super().__init__(path, endpoint, responses=responses, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -57,5 +64,22 @@ class ReadableValidation(APIRoute):
                 raise HTTPException(
                     status.HTTP_422_UNPROCESSABLE_CONTENT, describe(error.errors())
                 ) from None
+            except StarletteHTTPException as error:  # FastAPI's body parsing raises this
+                if error.status_code != status.HTTP_400_BAD_REQUEST:
+                    raise
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT, "the request body is not JSON"
+                ) from None
 
         return route
+
+
+def allowed_methods(app: Any, path: str) -> str:
+    """Every method some route serves at `path` (Starlette's 405 names only one route's)."""
+    methods = {
+        method
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path_regex.match(path)
+        for method in route.methods or ()
+    }
+    return ", ".join(sorted(methods))

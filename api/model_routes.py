@@ -19,6 +19,7 @@ from kb.model_config import ConfigError
 from kb.records import ModelOrigin, Precision
 from kb.repository import ModelExistsError, add_model
 from kb.tables import Model
+from planner.deployment_plan import MODEL_ID
 
 MAX_CONFIG_KEYS = 500
 """A config.json has a few dozen keys (a few hundred with a layer list); more is not one."""
@@ -63,7 +64,7 @@ class AddModelRequest(BaseModel):
             ]
         },
     )
-    id: str = Field(min_length=3, max_length=200)
+    id: str = Field(min_length=3, max_length=200, pattern=MODEL_ID.pattern)
     """Catalog id, ORG/NAME (the Hugging Face repository)."""
     config: dict[str, Any] = Field(max_length=MAX_CONFIG_KEYS)
     """The model's config.json, as published."""
@@ -72,7 +73,7 @@ class AddModelRequest(BaseModel):
     weights_bytes: int | None = Field(default=None, gt=0)
     """The checkpoint's size (its safetensors index `total_size`)."""
     license: str | None = Field(default=None, max_length=100)
-    quality_mmlu_pro: float | None = Field(default=None, ge=0, le=100)
+    quality_mmlu_pro: float | None = Field(default=None, gt=0, le=100)
     tasks: list[str] = Field(default=["chat"], min_length=1, max_length=20)
     languages: list[str] = Field(default=[], max_length=50)
 

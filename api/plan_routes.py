@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
@@ -23,18 +23,17 @@ from planner.intent import DeploymentIntent, DeploymentSpecification
 from planner.loadcurve import LoadCurve, load_curve
 from planner.prediction import PredictionQuery
 from planner.recommendation import Recommendations
-from planner.requirements import TrafficProfile
+from planner.requirements import MAX_QPS, MIN_QPS, TrafficProfile
 from planner.service import PlanningError, PlanningService
 from planner.specs import Precision
-from planner.whatif import ScenarioRow, WhatIfError
+from planner.whatif import CHANGEABLE, ScenarioRow, WhatIfError
 
 MAX_MESSAGE = 4000
 """Characters of one plain-words message (a description, not a document)."""
 MAX_SCENARIOS = 8
 """What-if scenarios per request: each is a full search of the catalog."""
 BASELINE = "as specified"
-MAX_TP = 8
-"""Tensor parallelism within one node, as the search considers it."""
+"""The name of the intent as sent, first among the what-if rows."""
 Requester = Annotated[Caller, Depends(require("requester"))]
 """Planning is the requester's job (an admin may do it too)."""
 
@@ -73,7 +72,7 @@ class PlanResponse(BaseModel):
 class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64)
-    changes: dict[str, Any]
+    changes: dict[str, Any] = Field(json_schema_extra={"propertyNames": {"enum": list(CHANGEABLE)}})
     """Dotted intent fields and their new values (`traffic.peak_qps`, `target_ttft_p90_ms`);
     `model` and `gpu` pin one; null clears a field."""
 
@@ -133,11 +132,12 @@ class LoadCurveRequest(BaseModel):
     )
     model_id: str = Field(min_length=1, max_length=200)
     gpu_id: str = Field(min_length=1, max_length=200)
-    tp: int = Field(ge=1, le=MAX_TP)
+    tp: Literal[1, 2, 4, 8]
+    """Tensor-parallel degree: a power of two, as vLLM shards attention heads."""
     precision: Precision
     traffic: TrafficProfile
     """The request lengths and burstiness; its rates are not used (the loads are)."""
-    up_to_qps: float = Field(gt=0, allow_inf_nan=False)
+    up_to_qps: float = Field(ge=MIN_QPS, le=MAX_QPS)
     """Load of one replica to chart up to, typically an option's `max_qps_per_replica`; the
     curve runs a quarter past it."""
     points: int = Field(default=16, ge=4, le=64)

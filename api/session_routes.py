@@ -49,6 +49,7 @@ from manifests.diff import compare
 from manifests.render import to_yaml
 from planner.deployment_plan import MAX_NAME
 from planner.k8s_names import dns1123_label
+from planner.whatif import CHANGEABLE
 from settings import Settings
 from workflows.assistant import AssistantWorkflow
 from workflows.client import OWNER
@@ -134,8 +135,10 @@ class SpecChanges(_Body):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"changes": {"target_ttft_p90_ms": 800}}]}
     )
-    changes: dict[str, Any] = Field(min_length=1)
-    """Dotted intent fields and their new values (`slo.ttft_p90_ms`, `traffic.peak_qps`),
+    changes: dict[str, Any] = Field(
+        min_length=1, json_schema_extra={"propertyNames": {"enum": list(CHANGEABLE)}}
+    )
+    """Dotted intent fields and their new values (`target_ttft_p90_ms`, `traffic.peak_qps`),
     or `model` and `gpu` to pin one; null clears a field."""
 
 
@@ -149,7 +152,9 @@ class WhatIf(SpecChanges):
 class Selection(_Body):
     option_id: str = Field(min_length=1, max_length=200)
     """The `id` of one of the session's recommended options."""
-    name: str | None = None
+    name: str | None = Field(
+        default=None, max_length=MAX_NAME, pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+    )
     """Deployment name (DNS-1123 label, starting with a letter); the model's short name by
     default."""
 

@@ -12,12 +12,18 @@ import yaml
 
 from cli.console import fail
 from cli.deploy import checked_manifests
-from deploy import gitops, kubeconfig, rollout
+from deploy import cluster, gitops, kubeconfig, rollout
 from deploy.targets import ClusterError
 from kb import deployments
 from kb.db import session_scope
 from kb.migrate import upgrade
-from manifests.kinds import APPLY_ORDER, UnsupportedManifestError, object_ref
+from manifests.kinds import (
+    APPLY_ORDER,
+    SERVING_KINDS,
+    UnsupportedManifestError,
+    object_ref,
+    serving_object,
+)
 from settings import get_settings
 from workflows.payloads import DeployResult
 
@@ -59,6 +65,12 @@ def deploy_command(
             loaded = read_manifests(manifests, namespace)
         name, ns = deployment_name(loaded)
         target = _target(gitops_dir, commit, context, name, ns)
+        if plan is not None and isinstance(target, rollout.ClusterTarget):
+            # Render what this cluster serves: LLMInferenceService where it can.
+            api = cluster.serving_api(target.api_client)
+            loaded = checked_manifests(plan, api)[1]
+            api_version, kind = SERVING_KINDS[api]
+            typer.echo(f"the cluster serves {kind} ({api_version}): deploying one")
     except (OSError, yaml.YAMLError, UnsupportedManifestError, ClusterError) as error:
         raise fail(str(error)) from None
     upgrade()
@@ -155,8 +167,8 @@ def read_manifests(folder: Path, namespace: str | None) -> list[dict[str, Any]]:
 
 
 def deployment_name(manifests: list[dict[str, Any]]) -> tuple[str, str]:
-    """The deployment is named for its InferenceService (else its first object)."""
-    main = next((m for m in manifests if m["kind"] == "InferenceService"), manifests[0])
+    """The deployment is named for what serves its model (else its first object)."""
+    main = serving_object(manifests) or manifests[0]
     ref = object_ref(main)
     return ref.name, ref.namespace
 

@@ -11,21 +11,28 @@ from pydantic import ValidationError
 from cli.console import catalog_session, fail
 from deploy.gitops import planned_files
 from kb.catalog import gpu_specs, model_specs
-from manifests.render import ManifestError, render, validate
+from manifests.render import ManifestError, render, serving_notes, validate
 from planner.calibration import stored_calibration
-from planner.deployment_plan import DeploymentPlan, describe
+from planner.deployment_plan import DeploymentPlan, ServingApi, describe
 from planner.predict import Planner
 
 
-def checked_manifests(plan_file: Path) -> tuple[DeploymentPlan, list[dict[str, Any]]]:
-    """The plan's manifests, rendered and validated (schemas, policy, memory fit); a
-    clear error, and nothing else, when anything is wrong."""
+def checked_manifests(
+    plan_file: Path, serving: ServingApi | None = None
+) -> tuple[DeploymentPlan, list[dict[str, Any]]]:
+    """The plan's manifests (served by `serving`, else as the plan says), rendered and
+    validated (schemas, policy, memory fit); a clear error, and nothing else, when anything
+    is wrong."""
     try:
         text = plan_file.read_text(encoding="utf-8")
     except OSError as error:
         raise fail(f"cannot read {plan_file}: {error.strerror}") from None
     try:
         plan = DeploymentPlan.model_validate_json(text)
+        if serving is not None:
+            fields = plan.model_dump()
+            fields["serving"]["api"] = serving
+            plan = DeploymentPlan.model_validate(fields)
     except ValidationError as error:
         raise fail(f"{plan_file} is not a valid deployment plan: {describe(error)}") from None
     try:
@@ -50,10 +57,18 @@ def render_command(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Folder to write the manifests into.")
     ],
+    serving: Annotated[
+        ServingApi | None,
+        typer.Option(
+            "--serving",
+            help="llminferenceservice (KServe 0.17 and later) or inferenceservice (a "
+            "ServingRuntime and an InferenceService, for older clusters); default: the plan's.",
+        ),
+    ] = None,
 ) -> None:
     """Render a deployment plan, validate it (schemas, policy, memory fit) and write one
     YAML file per manifest plus a kustomization.yaml; nothing is written if it is invalid."""
-    _, manifests = checked_manifests(plan_file)
+    plan, manifests = checked_manifests(plan_file, serving)
     files = planned_files(manifests)
     if output.exists() and not output.is_dir():
         raise fail(f"{output} is a file, not a folder")
@@ -65,3 +80,5 @@ def render_command(
     for name, content in files.items():
         (output / name).write_text(content, encoding="utf-8")
     typer.echo(f"wrote {len(files)} files to {output}: {', '.join(files)}")
+    for note in serving_notes(plan):
+        typer.echo(f"  {note}")

@@ -1,17 +1,21 @@
 """The embedded stack behind `make run`: Temporal dev server, worker and API, supervised.
 
 Children run in their own process groups so that Ctrl-C reaches only this supervisor, which
-then stops them in reverse start order (API, worker, Temporal) and waits for each.
+then stops them in reverse start order (API, worker, Temporal) and waits for each. Should
+the supervisor itself die (SIGKILL, a closed terminal), the kernel sends each child SIGTERM
+(Linux's parent-death signal), so no orphan keeps the ports for the next `make run`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -25,8 +29,79 @@ from workflows.client import OWNER
 BIN_DIR = Path(sys.executable).parent
 
 
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal this process gets when its parent dies."""
+
+
 class StackError(RuntimeError):
     """A component of the stack failed to start or died."""
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    """Run in the child between fork and exec: SIGTERM when `parent` dies (exec keeps it)."""
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
+
+    def arrange() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return arrange
+
+
+def check_ports_free(ports: dict[int, str], host: str = "127.0.0.1") -> None:
+    """StackError naming each port already taken, what holds it when this user can tell,
+    and how to free it; nothing is started then."""
+    taken = []
+    for port, role in ports.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+                continue
+            except OSError:
+                pass
+        holder = port_holder(port)
+        if holder is None:
+            taken.append(
+                f"port {port} ({role}) is in use by a process this user cannot see; "
+                f"`ss -ltnp 'sport = :{port}'` (as root) names it"
+            )
+        else:
+            pid, command = holder
+            taken.append(f"port {port} ({role}) is in use by pid {pid} ({command}); `kill {pid}`")
+    if taken:
+        raise StackError(
+            "cannot start: " + "; ".join(taken) + ". A `preflight run` killed before this one "
+            "may have left it; or choose other ports (PREFLIGHT_API_PORT, "
+            "PREFLIGHT_TEMPORAL_ADDRESS, PREFLIGHT_TEMPORAL_UI_PORT)"
+        )
+
+
+def port_holder(port: int) -> tuple[int, str] | None:
+    """The pid and command line of the process listening on TCP `port`, from /proc: the
+    socket's inode in /proc/net/tcp{,6}, then the process with that inode among its fds."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{inode}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(str(fd.readlink()) in inodes for fd in (proc / "fd").iterdir()):
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+                return int(proc.name), " ".join(a.decode(errors="replace") for a in argv if a)
+        except OSError:  # gone, or another user's
+            continue
+    return None
 
 
 def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
@@ -57,7 +132,9 @@ class Stack:
                 "DATABASE_URL": self.settings.resolved_database_url,
             }
         )
-        process = subprocess.Popen(argv, env=env, start_new_session=True)
+        process = subprocess.Popen(
+            argv, env=env, start_new_session=True, preexec_fn=_dies_with(os.getpid())
+        )
         self.processes.append((name, process))
         print(f"preflight: started {name} (pid {process.pid})", flush=True)
         return process
@@ -137,6 +214,13 @@ class Stack:
 
 def run(settings: Settings) -> int:
     """Migrate and seed, start everything, and supervise until Ctrl-C or a child dies."""
+    check_ports_free(
+        {
+            int(settings.temporal_address.rsplit(":", 1)[1]): "Temporal",
+            settings.temporal_ui_port: "Temporal UI",
+            settings.api_port: "Preflight API",
+        }
+    )
     upgrade(settings.resolved_database_url)
     report = load(url=settings.resolved_database_url, measured_dir=settings.measured_data_dir)
     print(

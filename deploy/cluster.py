@@ -16,7 +16,8 @@ import urllib3
 from kubernetes import client
 
 from deploy.targets import ClusterError
-from manifests.kinds import ObjectRef, object_ref
+from manifests.kinds import SERVING_KINDS, ObjectRef, object_ref
+from planner.deployment_plan import SERVING_APIS, ServingApi
 from workflows.payloads import AppliedObject, ReadyResult
 
 VERBS = ("get", "create", "patch", "delete")
@@ -43,14 +44,13 @@ class ApplyFailed(ClusterError):  # noqa: N818
 
 
 class NotReady(ClusterError):  # noqa: N818
-    """The InferenceService did not become Ready in time; carries its last conditions."""
+    """The model's (LLM)InferenceService did not become Ready in time; carries its last
+    conditions."""
 
-    def __init__(self, name: str, namespace: str, timeout_s: float, conditions: list[str]) -> None:
-        self.conditions = conditions
+    def __init__(self, ref: ObjectRef, timeout_s: float, conditions: list[str]) -> None:
+        self.ref, self.conditions = ref, conditions
         last = "; ".join(conditions) or "no conditions reported"
-        super().__init__(
-            f"InferenceService {namespace}/{name} not Ready after {timeout_s:g} s: {last}"
-        )
+        super().__init__(f"{ref} not Ready after {timeout_s:g} s: {last}")
 
 
 def check_permissions(
@@ -141,21 +141,15 @@ def apply(
 
 def wait_ready(
     api_client: client.ApiClient,
-    name: str,
-    namespace: str,
+    ref: ObjectRef,
     timeout_s: float,
     on_progress: Callable[[str], None] = lambda _: None,
     poll_interval_s: float = 2.0,
 ) -> ReadyResult:
-    """Poll the InferenceService until its Ready condition is True; report each change of its
-    conditions through `on_progress`; NotReady with the last conditions on timeout."""
-    ref = object_ref(
-        {
-            "apiVersion": "serving.kserve.io/v1beta1",
-            "kind": "InferenceService",
-            "metadata": {"name": name, "namespace": namespace},
-        }
-    )
+    """Poll the model's (LLM)InferenceService until its Ready condition is True; report each
+    change of its conditions through `on_progress`; NotReady with the last conditions on
+    timeout."""
+    name, namespace = ref.name, ref.namespace
     started = time.monotonic()
     last: list[str] = []
     while True:
@@ -172,7 +166,7 @@ def wait_ready(
                 name=name, namespace=namespace, conditions=summary, url=url, waited_s=waited
             )
         if time.monotonic() - started >= timeout_s:
-            raise NotReady(name, namespace, timeout_s, last)
+            raise NotReady(ref, timeout_s, last)
         time.sleep(poll_interval_s)
 
 
@@ -193,6 +187,18 @@ def delete(api_client: client.ApiClient, manifests: Iterable[dict[str, Any]]) ->
 def read(api_client: client.ApiClient, manifest: dict[str, Any]) -> dict[str, Any] | None:
     """The live object a manifest describes, or None when there is none."""
     return _get(api_client, object_ref(manifest))
+
+
+def serving_api(api_client: client.ApiClient) -> ServingApi:
+    """Which of KServe's resources for LLMs the cluster serves, the newest when both (from
+    API discovery); a ClusterError naming both when it serves neither."""
+    for api in SERVING_APIS:
+        api_version, kind = SERVING_KINDS[api]
+        status, answer = _request(api_client, "GET", f"/apis/{api_version}")
+        if status == 200 and any(r.get("kind") == kind for r in answer.get("resources") or []):
+            return api
+    wanted = " nor ".join(f"{k} ({v})" for v, k in SERVING_KINDS.values())
+    raise ClusterError(f"the cluster serves neither {wanted}: is KServe installed?")
 
 
 def served(api_client: client.ApiClient, api_version: str) -> bool:

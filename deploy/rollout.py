@@ -20,7 +20,7 @@ from deploy import cluster, gitops, kubeconfig
 from deploy.targets import cluster_label, gitops_label
 from kb import deployments
 from kb.db import session_scope
-from manifests.kinds import object_ref
+from manifests.kinds import object_ref, serving_object
 from workflows.payloads import DeployResult, RollbackResult
 
 
@@ -100,13 +100,12 @@ def deploy(
         f"{counts['created']} created, {counts['configured']} configured, {unchanged} unchanged"
     )
     _record(result, manifests, name, namespace, actor, "applied", summary, database_url, owner)
-    service = next((m for m in manifests if m["kind"] == "InferenceService"), None)
+    service = serving_object(manifests)
     if service is None or wait_timeout_s <= 0 or result.deployment_id is None:
         return result
-    ref = object_ref(service)
     try:
         result.ready = cluster.wait_ready(
-            target.api_client, ref.name, ref.namespace, wait_timeout_s, on_progress, poll_interval_s
+            target.api_client, object_ref(service), wait_timeout_s, on_progress, poll_interval_s
         )
     except cluster.NotReady as error:
         mark(result.deployment_id, "not_ready", actor, str(error), database_url)

@@ -15,9 +15,14 @@ from sqlmodel import Session, create_engine
 from settings import get_settings
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    url = url or get_settings().resolved_database_url
+    """The engine of `url`, else of the settings' database (resolved first: the engine is
+    kept per URL, so a change of settings reaches it)."""
+    return _engine(url or get_settings().resolved_database_url)
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

@@ -22,6 +22,7 @@ RESOURCES: dict[tuple[str, str], str] = {
     ("apps", "Deployment"): "deployments",
     ("serving.kserve.io", "ServingRuntime"): "servingruntimes",
     ("serving.kserve.io", "InferenceService"): "inferenceservices",
+    ("serving.kserve.io", "LLMInferenceService"): "llminferenceservices",
     ("autoscaling", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
     ("keda.sh", "ScaledObject"): "scaledobjects",
     ("policy", "PodDisruptionBudget"): "poddisruptionbudgets",
@@ -38,6 +39,7 @@ APPLY_ORDER: dict[str, int] = {
     "PersistentVolumeClaim": 5,
     "ServingRuntime": 10,
     "InferenceService": 20,
+    "LLMInferenceService": 20,
     "Deployment": 20,
     "Service": 25,
     "HorizontalPodAutoscaler": 30,
@@ -47,6 +49,32 @@ APPLY_ORDER: dict[str, int] = {
     "PodMonitor": 50,
     "PrometheusRule": 60,
 }
+
+
+SERVING_KINDS: dict[str, tuple[str, str]] = {
+    # A plan's serving API -> (apiVersion, kind) of the object whose Ready condition and URL
+    # say the model is served.
+    "llminferenceservice": ("serving.kserve.io/v1alpha2", "LLMInferenceService"),
+    "inferenceservice": ("serving.kserve.io/v1beta1", "InferenceService"),
+}
+
+
+def serving_object(manifests: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The manifest of the object that serves the model, if the manifests hold one."""
+    kinds = set(SERVING_KINDS.values())
+    return next((m for m in manifests if (m.get("apiVersion"), m.get("kind")) in kinds), None)
+
+
+def serving_ref(kind: str, name: str, namespace: str) -> ObjectRef:
+    """Where the object of `kind` that serves the model lives."""
+    api_version = next(v for v, k in SERVING_KINDS.values() if k == kind)
+    return object_ref(
+        {
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": {"name": name, "namespace": namespace},
+        }
+    )
 
 
 class UnsupportedManifestError(ValueError):

@@ -22,6 +22,7 @@ GPU_RESOURCES = frozenset(RESOURCE_BY_VENDOR.values())
 _TP_ARG = re.compile(r"^--tensor-parallel-size=(\d+)$")
 _REPLICA_FIELDS = {
     "InferenceService": ("spec.predictor", "minReplicas", "maxReplicas"),
+    "LLMInferenceService": ("spec.scaling", "minReplicas", "maxReplicas"),
     "HorizontalPodAutoscaler": ("spec", "minReplicas", "maxReplicas"),
     "ScaledObject": ("spec", "minReplicaCount", "maxReplicaCount"),
 }
@@ -115,14 +116,21 @@ def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
 
 
 def _replicas(manifest: dict[str, Any]) -> list[str]:
+    """Replica bounds in order; an LLMInferenceService's replicas or scaling, not both
+    (its CRD's CEL rules, which the schema check does not run)."""
     fields = _REPLICA_FIELDS.get(str(manifest.get("kind")))
     if fields is None:
         return []
+    problems = []
+    if manifest["kind"] == "LLMInferenceService" and {"replicas", "scaling"} <= set(
+        manifest.get("spec") or {}
+    ):
+        problems.append(f"{_where(manifest)}: replicas and scaling are mutually exclusive")
     spec = _get(manifest, fields[0]) or {}
     low, high = spec.get(fields[1]), spec.get(fields[2])
     if isinstance(low, int) and isinstance(high, int) and low > high:
-        return [f"{_where(manifest)}: {fields[1]} {low} exceeds {fields[2]} {high}"]
-    return []
+        problems.append(f"{_where(manifest)}: {fields[1]} {low} exceeds {fields[2]} {high}")
+    return problems
 
 
 def _gpus(manifests: Sequence[dict[str, Any]], plan: DeploymentPlan) -> list[str]:
@@ -135,17 +143,16 @@ def _gpus(manifests: Sequence[dict[str, Any]], plan: DeploymentPlan) -> list[str
                 for arg in container.get("args") or []:
                     match = _TP_ARG.match(str(arg))
                     tp = int(match.group(1)) if match else tp
+        if m.get("kind") == "LLMInferenceService":
+            tp = _get(m, "spec.parallelism.tensor")
     if tp is None:
-        problems.append("ServingRuntime: no --tensor-parallel-size argument")
+        problems.append("no tensor parallelism: no --tensor-parallel-size, no parallelism.tensor")
     elif tp > plan.accelerator.gpus_per_node:
         problems.append(
-            f"ServingRuntime: --tensor-parallel-size={tp} exceeds the "
+            f"tensor parallelism {tp} exceeds the "
             f"{plan.accelerator.gpus_per_node} GPUs of one {plan.accelerator.gpu_id} node"
         )
-    for m in manifests:
-        if m.get("kind") != "InferenceService":
-            continue
-        resources = _get(m, "spec.predictor.model.resources") or {}
+    for m, resources in _model_resources(manifests):
         requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
         gpus = {k for k in {*requests, *limits} if k in GPU_RESOURCES}
         if not gpus:
@@ -156,6 +163,19 @@ def _gpus(manifests: Sequence[dict[str, Any]], plan: DeploymentPlan) -> list[str
             if tp is not None and str(limits.get(key)) != str(tp):
                 problems.append(f"{_where(m)}: {limits.get(key)} {key} for tensor parallel {tp}")
     return problems
+
+
+def _model_resources(
+    manifests: Sequence[dict[str, Any]],
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each model server's manifest and the resources of the container that runs vLLM."""
+    for m in manifests:
+        if m.get("kind") == "InferenceService":
+            yield m, _get(m, "spec.predictor.model.resources") or {}
+        if m.get("kind") == "LLMInferenceService":
+            for container in _get(m, "spec.template.containers") or []:
+                if container.get("name") == "main":
+                    yield m, container.get("resources") or {}
 
 
 def _fit(plan: DeploymentPlan, planner: Planner) -> list[str]:

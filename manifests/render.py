@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from manifests.kinds import SERVING_KINDS
 from manifests.policy import policy_problems
 from manifests.schemas import schema_problems
 from planner.deployment_plan import DeploymentPlan
@@ -30,6 +31,10 @@ MODEL_DIR = "/mnt/models"
 KSERVE_MODES = {"raw": "Standard", "serverless": "Knative"}
 METRICS_PORTS = {"raw": "http1", "serverless": "user-port"}
 """Knative renames the serving container's port to `user-port`."""
+LLMISVC_PORT = 8000
+"""Where KServe's LLMInferenceService template runs vLLM (an unnamed container port)."""
+AUTOSCALERS = {"hpa": "horizontalpodautoscaler", "keda": "scaledobject"}
+"""The InferenceService's autoscaler templates; Knative's (`kserve`) is KServe's own."""
 
 
 class ManifestError(ValueError):
@@ -63,14 +68,21 @@ def common_labels(plan: DeploymentPlan) -> dict[str, str]:
 
 
 def vllm_args(plan: DeploymentPlan) -> list[str]:
-    """`vllm serve` arguments, every engine setting explicit so that vLLM's defaults (which
-    differ by GPU and by release) never decide what runs."""
-    v = plan.vllm
-    args = [
+    """`vllm serve` arguments of the ServingRuntime: what to serve where, then the engine."""
+    return [
         MODEL_DIR,
         f"--port={PORT}",
         f"--served-model-name={plan.model.served_model_name}",
-        f"--tensor-parallel-size={v.tensor_parallel_size}",
+        f"--tensor-parallel-size={plan.vllm.tensor_parallel_size}",
+        *engine_args(plan),
+    ]
+
+
+def engine_args(plan: DeploymentPlan) -> list[str]:
+    """The engine settings the prediction assumed, every one explicit so that vLLM's
+    defaults (which differ by GPU and by release) never decide what runs."""
+    v = plan.vllm
+    args = [
         f"--max-model-len={v.max_model_len}",
         f"--gpu-memory-utilization={v.gpu_memory_utilization}",
         f"--max-num-seqs={v.max_num_seqs}",
@@ -89,19 +101,45 @@ def render(plan: DeploymentPlan) -> list[dict[str, Any]]:
     # Validated again: a plan built with model_construct skipped its checks.
     plan = DeploymentPlan.model_validate(plan.model_dump())
     context = _context(plan)
-    names = ["servingruntime", "inferenceservice"]
-    if plan.serving.autoscaler == "hpa":
-        names.append("horizontalpodautoscaler")
-    if plan.serving.autoscaler == "keda":
-        names.append("scaledobject")
-    names += ["poddisruptionbudget", "podmonitor", "prometheusrule", "dashboard-configmap"]
     manifests = []
-    for name in names:
+    for name in templates(plan):
         text = _ENV.get_template(f"{name}.yaml.j2").render(context)
         manifest = _parsed(text, name)
         _check_identity(manifest, plan, name)
         manifests.append(manifest)
     return manifests
+
+
+def templates(plan: DeploymentPlan) -> list[str]:
+    """The templates `plan` renders, in the order to apply them."""
+    if plan.serving.api == "llminferenceservice":
+        # Its controller creates the autoscaler itself (see `serving_notes`).
+        names = ["llminferenceservice"]
+    else:
+        names = ["servingruntime", "inferenceservice"]
+        if plan.serving.autoscaler in AUTOSCALERS:
+            names.append(AUTOSCALERS[plan.serving.autoscaler])
+    return [*names, "poddisruptionbudget", "podmonitor", "prometheusrule", "dashboard-configmap"]
+
+
+def serving_notes(plan: DeploymentPlan) -> list[str]:
+    """What serves the model, and what Preflight leaves to KServe's controller, in words."""
+    api_version, kind = SERVING_KINDS[plan.serving.api]
+    if plan.serving.api != "llminferenceservice":
+        return [f"served by an {kind} ({api_version}) with its own ServingRuntime"]
+    notes = [f"served by an {kind} ({api_version}) on KServe's vLLM template"]
+    if plan.serving.min_replicas < plan.serving.max_replicas:
+        kind = "HorizontalPodAutoscaler" if plan.serving.autoscaler == "hpa" else "ScaledObject"
+        notes.append(
+            f"no {kind} of Preflight's: the LLMInferenceService's `scaling` makes KServe "
+            f"create one, driven by the workload variant autoscaler"
+        )
+    if plan.serving.prefix_routing:
+        notes.append(
+            "no route or InferencePool of Preflight's: the LLMInferenceService's `router` makes "
+            "KServe create the HTTPRoute, the InferencePool and its endpoint picker"
+        )
+    return notes
 
 
 def validate(
@@ -131,16 +169,29 @@ def _context(plan: DeploymentPlan) -> dict[str, Any]:
         title=f"vLLM {plan.namespace}/{plan.name} ({plan.model.served_model_name})",
         targets={k: "none" if v is None else f"{v:g} ms" for k, v in targets.items()},
     )
+    llmisvc = plan.serving.api == "llminferenceservice"
     return {
         "plan": plan,
         "labels": labels,
-        "pod_selector": {"serving.kserve.io/inferenceservice": plan.name},
+        # The labels KServe puts on the model's pods (not on a router's).
+        "pod_selector": (
+            {
+                "app.kubernetes.io/name": plan.name,
+                "app.kubernetes.io/part-of": "llminferenceservice",
+                "kserve.io/component": "workload",
+            }
+            if llmisvc
+            else {"serving.kserve.io/inferenceservice": plan.name}
+        ),
+        "job_label": "app.kubernetes.io/name" if llmisvc else "serving.kserve.io/inferenceservice",
         "runtime_name": f"{plan.name}-vllm",
         "predictor_deployment": f"{plan.name}-predictor",
         "deployment_mode": KSERVE_MODES[plan.serving.mode],
-        "metrics_port": METRICS_PORTS[plan.serving.mode],
+        "metrics_port": None if llmisvc else METRICS_PORTS[plan.serving.mode],
+        "metrics_port_number": LLMISVC_PORT,
         "port": PORT,
         "vllm_args": vllm_args(plan),
+        "engine_args": engine_args(plan),
         "startup_failures": -(-plan.vllm.startup_seconds // 10),
         "tolerations": [t.model_dump(exclude_none=True) for t in plan.accelerator.tolerations],
         "waiting_query": f"sum(vllm:num_requests_waiting{{{selector}}})",

@@ -1,10 +1,11 @@
 """Schema validation of rendered manifests, offline.
 
 Core kinds are checked with kubernetes-validate's bundled OpenAPI schemas; custom resources
-(KServe, KEDA, Prometheus Operator) against JSON Schemas (draft 7) written for Preflight from
-each project's API reference, kept under templates/schemas/ (see its README.md). Both are
-strict: an unknown field is an error, as the API server's strict field validation (kubectl's
-default) makes it; the hand-written schemas say so themselves (additionalProperties: false).
+(KServe, KEDA, Prometheus Operator) against the schemas under templates/schemas/ (see its
+README.md): JSON Schemas (draft 7) written for Preflight from each project's API reference,
+or a CRD's own structural schema, vendored. All are strict: an unknown field is an error, as
+the API server's strict field validation (kubectl's default) makes it; the hand-written
+schemas say so themselves (additionalProperties: false), a vendored one is made to.
 """
 
 from __future__ import annotations
@@ -55,10 +56,46 @@ def crd_schemas() -> dict[tuple[str, str], Any]:
         document = json.loads(path.read_text(encoding="utf-8"))
         if not document.get("x-preflight-source"):
             raise ValueError(f"{path.name}: no x-preflight-source header")
-        schema = document["schema"]
+        schema = document.get("schema") or _strict_crd(document)
         jsonschema.Draft7Validator.check_schema(schema)
         validators[(document["apiVersion"], document["kind"])] = jsonschema.Draft7Validator(schema)
     return validators
+
+
+def _strict_crd(document: dict[str, Any]) -> dict[str, Any]:
+    """A CRD version's `openAPIV3Schema` as a draft-7 schema that validates as the API
+    server does: apiVersion and kind fixed, unknown fields refused (the server prunes or,
+    with strict field validation, refuses them). CEL rules (`x-kubernetes-validations`) are
+    not evaluated; the ones a plan could break are policy checks."""
+    schema = _strict(document["openAPIV3Schema"])
+    schema["properties"] |= {
+        "apiVersion": {"const": document["apiVersion"]},
+        "kind": {"const": document["kind"]},
+    }
+    schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "spec"})
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
+
+
+def _strict(schema: dict[str, Any]) -> dict[str, Any]:
+    """One schema node and those below it, keyword by keyword (a field may be named like
+    a keyword: `properties` maps names to schemas)."""
+    strict = dict(schema)
+    if "properties" in schema:
+        strict["properties"] = {k: _strict(v) for k, v in schema["properties"].items()}
+        if "additionalProperties" not in schema and not schema.get(
+            "x-kubernetes-preserve-unknown-fields"
+        ):
+            strict["additionalProperties"] = False
+    if isinstance(schema.get("additionalProperties"), dict):
+        strict["additionalProperties"] = _strict(schema["additionalProperties"])
+    if "items" in schema:
+        strict["items"] = _strict(schema["items"])
+    for keyword in ("anyOf", "allOf", "oneOf"):
+        if keyword in schema:
+            strict[keyword] = [_strict(s) for s in schema[keyword]]
+    if schema.get("nullable") and isinstance(schema.get("type"), str):
+        strict["type"] = [schema["type"], "null"]
+    return strict
 
 
 def _path(path: Any) -> str:

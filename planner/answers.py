@@ -40,3 +40,5 @@ class Prepared(BaseModel):
     plan: DeploymentPlan
     manifests: list[dict[str, Any]]
     yaml: str
+    notes: list[str] = []
+    """What serves the model, and what Preflight left to KServe's controller."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from planner.capacity import GpuPrice
 from planner.deployment import GpuK8s, plan_for
-from planner.deployment_plan import DeploymentPlan
+from planner.deployment_plan import DeploymentPlan, ServingApi
 from planner.extract import extract
 from planner.intent import DeploymentIntent, DeploymentSpecification, UseCaseProfile
 from planner.predict import Planner
@@ -105,6 +105,7 @@ class Assistant:
         spec: DeploymentSpecification,
         name: str,
         namespace: str,
+        api: ServingApi = "llminferenceservice",
     ) -> DeploymentPlan:
         """What to render for the chosen option (`planner.deployment.plan_for`)."""
         o = chosen.option
@@ -116,5 +117,6 @@ class Assistant:
             self.gpu_k8s[o.gpu_id],
             name,
             namespace,
+            api=api,
             engine=spec.engine,
         )

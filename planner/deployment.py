@@ -13,6 +13,7 @@ from planner.deployment_plan import (
     Autoscaler,
     DeploymentPlan,
     GpuK8s,
+    ServingApi,
     ServingMode,
     SloAlerts,
     describe,
@@ -58,7 +59,9 @@ def plan_for(
     source_uri: str | None = None,
     served_model_name: str | None = None,
     hf_token_secret: str | None = None,
+    api: ServingApi | None = None,
     mode: ServingMode = "raw",
+    prefix_routing: bool = False,
     min_replicas: int | None = None,
     autoscaler: Autoscaler | None = None,
     prometheus_url: str | None = None,
@@ -162,7 +165,10 @@ def plan_for(
             "startup_seconds": 60 * math.ceil((600 + 5 * checkpoint_gb) / 60),
         },
         "serving": {
+            # Knative scaling to zero is only the InferenceService's.
+            "api": api or ("inferenceservice" if mode == "serverless" else "llminferenceservice"),
             "mode": mode,
+            "prefix_routing": prefix_routing,
             "min_replicas": option.min_replicas if min_replicas is None else min_replicas,
             "max_replicas": option.replicas_for_peak,
             "autoscaler": autoscaler,

@@ -27,6 +27,9 @@ from planner.specs import Frozen, Precision
 ResourceName = Literal["nvidia.com/gpu", "amd.com/gpu", "habana.ai/gaudi"]
 ServingMode = Literal["raw", "serverless"]
 Autoscaler = Literal["kserve", "hpa", "keda"]
+ServingApi = Literal["llminferenceservice", "inferenceservice"]
+SERVING_APIS: tuple[ServingApi, ...] = ("llminferenceservice", "inferenceservice")
+"""KServe's resources for LLMs, newest first: what a cluster serving both is given."""
 
 RESOURCE_BY_VENDOR: dict[str, ResourceName] = {
     "nvidia": "nvidia.com/gpu",
@@ -232,8 +235,16 @@ class VllmSettings(Frozen):
 
 
 class Serving(Frozen):
+    api: ServingApi = "llminferenceservice"
+    """`llminferenceservice`: KServe's LLMInferenceService (v1alpha2, KServe 0.17 and later,
+    llm-d underneath); `inferenceservice`: a ServingRuntime plus an InferenceService, which
+    older clusters serve."""
     mode: ServingMode = "raw"
-    """`raw`: KServe Standard (a Deployment); `serverless`: Knative, may scale to zero."""
+    """`raw`: KServe Standard (a Deployment); `serverless`: Knative, may scale to zero
+    (InferenceService only)."""
+    prefix_routing: bool = False
+    """llm-d's prefix-cache-aware routing: a gateway route and an inference scheduler pick
+    the replica holding a request's prefix (LLMInferenceService only)."""
     min_replicas: int = Field(ge=0, le=1000)
     max_replicas: int = Field(ge=1, le=1000)
     autoscaler: Autoscaler
@@ -258,6 +269,16 @@ class Serving(Frozen):
         if self.min_replicas > self.max_replicas:
             raise ValueError(
                 f"min_replicas {self.min_replicas} exceeds max_replicas {self.max_replicas}"
+            )
+        if self.api == "llminferenceservice" and self.mode == "serverless":
+            raise ValueError(
+                "serverless (Knative) mode is the InferenceService's: set api to "
+                "inferenceservice, or mode to raw"
+            )
+        if self.api == "inferenceservice" and self.prefix_routing:
+            raise ValueError(
+                "prefix-cache-aware routing is llm-d's, served through an LLMInferenceService: "
+                "set api to llminferenceservice, or turn prefix_routing off"
             )
         if self.mode == "serverless" and self.autoscaler != "kserve":
             raise ValueError("serverless mode scales with Knative: set autoscaler to kserve")

@@ -13,7 +13,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from planner.requirements import Burstiness, SearchConstraints, SLOTargets, TrafficProfile
+from planner.requirements import (
+    MAX_QPS,
+    MAX_TOKENS,
+    MIN_QPS,
+    Burstiness,
+    SearchConstraints,
+    SLOTargets,
+    TrafficProfile,
+)
 from planner.specs import EngineSettings, Frozen
 
 Priority = Literal["latency", "cost", "accuracy", "balanced"]
@@ -45,12 +53,12 @@ class GpuConstraints(Partial):
 class TrafficIntent(Partial):
     """What the user said about the traffic's shape."""
 
-    prompt_tokens_mean: int | None = Field(default=None, ge=1)
-    prompt_tokens_p95: int | None = Field(default=None, ge=1)
-    output_tokens_mean: int | None = Field(default=None, ge=1)
-    output_tokens_p95: int | None = Field(default=None, ge=1)
-    steady_qps: float | None = Field(default=None, gt=0)
-    peak_qps: float | None = Field(default=None, gt=0)
+    prompt_tokens_mean: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    prompt_tokens_p95: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    output_tokens_mean: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    output_tokens_p95: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    steady_qps: float | None = Field(default=None, ge=MIN_QPS, le=MAX_QPS)
+    peak_qps: float | None = Field(default=None, ge=MIN_QPS, le=MAX_QPS)
     concurrency: int | None = Field(default=None, ge=1)
     """Requests in flight at once."""
     burstiness: Burstiness | None = None
@@ -64,13 +72,13 @@ class DeploymentIntent(Partial):
     """The domain, e.g. `legal`, `medical`, `finance`, `code`."""
     concurrent_users: int | None = Field(default=None, ge=1)
     """People using it (not requests in flight: see `traffic.concurrency`)."""
-    expected_qps: float | None = Field(default=None, gt=0)
+    expected_qps: float | None = Field(default=None, ge=MIN_QPS, le=MAX_QPS)
     priority: Priority | None = None
     budget: BudgetConstraint | None = None
     target_ttft_p90_ms: float | None = Field(default=None, gt=0)
     target_tpot_p90_ms: float | None = Field(default=None, gt=0)
     target_e2e_latency_p95_ms: float | None = Field(default=None, gt=0)
-    target_throughput_rps: float | None = Field(default=None, gt=0)
+    target_throughput_rps: float | None = Field(default=None, ge=MIN_QPS, le=MAX_QPS)
     quality_threshold: float | None = Field(default=None, ge=0, le=100)
     """Least MMLU-Pro score (the catalog's quality signal) a model must have."""
     reliability_target: float | None = Field(default=None, gt=0, lt=1)
@@ -83,7 +91,7 @@ class DeploymentIntent(Partial):
     """The only accelerators to plan on ("we only have A100s")."""
     excluded_gpus: list[str] | None = None
     gpu_constraints: GpuConstraints | None = None
-    max_context_tokens: int | None = Field(default=None, ge=1)
+    max_context_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
     """Longest prompt plus output one request needs."""
     languages: list[str] | None = None
     """ISO 639-1 codes, e.g. `en`, `es`."""

@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from planner.intent import TrafficIntent
-from planner.requirements import ARRIVAL_CV2, TrafficProfile
+from planner.requirements import ARRIVAL_CV2, MAX_QPS, MIN_QPS, TrafficProfile
 from planner.simulate import Lengths, arrival_gaps
 
 GAP_BATCH = 256
@@ -42,7 +42,7 @@ class LoadProfile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     traffic: TrafficProfile
-    qps: float = Field(gt=0)
+    qps: float = Field(ge=MIN_QPS, le=MAX_QPS)
 
 
 class PlannedRequest(BaseModel):

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from planner.calibration import Residuals
 from planner.memory import MemoryFit
 from planner.percentiles import LatencyStats
-from planner.specs import ArrivalProcess, EngineSettings, Frozen, Precision
+from planner.requirements import MAX_TOKENS
+from planner.specs import ArrivalProcess, EngineSettings, Frozen, Precision, power_of_two_tp
 
 Source = Literal["measured", "interpolated", "modelled", "observed"]
 
 
 ARRIVALS: tuple[ArrivalProcess, ...] = ("poisson", "constant", "gamma")
+
+
+MAX_IN_FLIGHT = 1_000_000
+"""More requests in flight than any one replica could hold."""
 
 
 class PredictionQuery(EngineSettings):
@@ -26,16 +31,16 @@ class PredictionQuery(EngineSettings):
     tp: int = Field(default=1, ge=1)
     precision: Precision | None = None
     """None: the checkpoint's own precision."""
-    isl: int = Field(ge=1)
-    osl: int = Field(ge=1)
-    isl_p95: int | None = Field(default=None, ge=1)
-    osl_p95: int | None = Field(default=None, ge=1)
-    concurrency: int | None = Field(default=None, ge=1)
+    isl: int = Field(ge=1, le=MAX_TOKENS)
+    osl: int = Field(ge=1, le=MAX_TOKENS)
+    isl_p95: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    osl_p95: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_IN_FLIGHT)
     """Closed loop: requests always in flight."""
     fixed_lengths: bool = False
     """Closed loop: every request has exactly `isl` and `osl` tokens (a benchmark's fixed
     lengths), so requests that start together finish together and return as a wave."""
-    qps: float | None = Field(default=None, gt=0)
+    qps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     """Open loop: arrivals per second."""
     arrival: ArrivalProcess = "poisson"
     """How open-loop requests arrive: `poisson`, `constant` (evenly spaced) or `gamma`
@@ -43,6 +48,11 @@ class PredictionQuery(EngineSettings):
     burstiness: float = Field(default=1.0, gt=0)
     """Gamma shape of the gaps (vLLM's `--burstiness`): 1 is Poisson, below 1 burstier,
     above 1 more even. Only with arrival `gamma`."""
+
+    @field_validator("tp")
+    @classmethod
+    def _tp(cls, tp: int) -> int:
+        return power_of_two_tp(tp)
 
     @model_validator(mode="after")
     def _one_load(self) -> PredictionQuery:

@@ -20,11 +20,21 @@ ARRIVALS: dict[str, tuple[ArrivalProcess, float]] = {
 """The same levels as an arrival process and vLLM's burstiness (gamma shape, 1 / cv2)."""
 
 
+MAX_TOKENS = 10_000_000
+"""Longer than any model's context: a request of more tokens is a mistake."""
+MAX_QPS = 1e6
+"""The most a person may ask for: a million requests a second, beyond any one deployment."""
+MIN_QPS = 1e-6
+"""The least request rate a person may ask for (one request in eleven and a half days):
+below it a rate is no serving load, and what is derived from it (a steady rate below a peak,
+a load curve's steps) underflows to zero."""
+
+
 class TrafficProfile(Frozen):
-    prompt_tokens_mean: int = Field(ge=1)
-    prompt_tokens_p95: int | None = Field(default=None, ge=1)
-    output_tokens_mean: int = Field(ge=1)
-    output_tokens_p95: int | None = Field(default=None, ge=1)
+    prompt_tokens_mean: int = Field(ge=1, le=MAX_TOKENS)
+    prompt_tokens_p95: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    output_tokens_mean: int = Field(ge=1, le=MAX_TOKENS)
+    output_tokens_p95: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
     steady_qps: float = Field(gt=0)
     peak_qps: float = Field(gt=0)
     burstiness: Burstiness = "medium"

@@ -17,13 +17,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from kb.catalog import CatalogCache
-from manifests.render import ManifestError, render, to_yaml, validate
+from manifests.render import ManifestError, render, serving_notes, to_yaml, validate
 from planner.answers import Evaluation, Planned, Prepared, Turn
 from planner.assistant import NAMED_FIELDS, Assistant
 from planner.catalog_index import CatalogIndex
 from planner.conversation import Conversation, Reply, respond
 from planner.deployment import PlanError
-from planner.deployment_plan import describe
+from planner.deployment_plan import ServingApi, describe
 from planner.extract import combine
 from planner.intent import DeploymentIntent, DeploymentSpecification
 from planner.recommendation import Recommendation, Recommendations
@@ -151,12 +151,13 @@ class PlanningService:
         specification: DeploymentSpecification,
         name: str,
         namespace: str,
+        api: ServingApi = "llminferenceservice",
     ) -> Prepared:
-        """The option's deployment plan and manifests, rendered and validated (schemas,
-        policy, memory fit); a refusal lists every problem."""
+        """The option's deployment plan and manifests for `api`, rendered and validated
+        (schemas, policy, memory fit); a refusal lists every problem."""
         helper = self.assistant()
         try:
-            plan = helper.deployment_plan(recommendation, specification, name, namespace)
+            plan = helper.deployment_plan(recommendation, specification, name, namespace, api)
             manifests = render(plan)
         except (PlanError, ManifestError) as error:
             raise PlanningError(str(error)) from None
@@ -165,7 +166,9 @@ class PlanningService:
         problems = validate(manifests, plan, helper.planner)
         if problems:
             raise PlanningError("the manifests are not valid: " + "; ".join(problems))
-        return Prepared(plan=plan, manifests=manifests, yaml=to_yaml(manifests))
+        return Prepared(
+            plan=plan, manifests=manifests, yaml=to_yaml(manifests), notes=serving_notes(plan)
+        )
 
     @staticmethod
     def _respond(

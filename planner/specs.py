@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Precision = Literal["bf16", "fp16", "fp8", "int8", "int4", "fp4"]
 AttentionKind = Literal["mha", "gqa", "mla", "hybrid_sliding", "hybrid_linear"]
@@ -238,8 +238,14 @@ class ServingConfig(EngineSettings):
     precision: Precision
     """Weight precision served (the checkpoint's, or fp8 quantised online)."""
 
-    @model_validator(mode="after")
-    def _power_of_two_tp(self) -> ServingConfig:
-        if self.tp & (self.tp - 1):
-            raise ValueError(f"tp must be a power of two (1, 2, 4, 8), got {self.tp}")
-        return self
+    @field_validator("tp")
+    @classmethod
+    def _tp(cls, tp: int) -> int:
+        return power_of_two_tp(tp)
+
+
+def power_of_two_tp(tp: int) -> int:
+    """`tp`, if vLLM can shard attention heads over that many GPUs (a power of two)."""
+    if tp & (tp - 1):
+        raise ValueError(f"tp must be a power of two (1, 2, 4, 8), got {tp}")
+    return tp

@@ -58,6 +58,20 @@ def _nested_model(annotation: Any) -> type[Any]:
     raise WhatIfError("not a nested field")
 
 
+def _changeable(model: type[Any], prefix: str = "") -> list[str]:
+    names = []
+    for name, field in model.model_fields.items():
+        names.append(prefix + name)  # a nested one whole, too
+        for candidate in getattr(field.annotation, "__args__", (field.annotation,)):
+            if isinstance(candidate, type) and hasattr(candidate, "model_fields"):
+                names += _changeable(candidate, f"{prefix}{name}.")
+    return names
+
+
+CHANGEABLE = (*PINS, *_changeable(DeploymentIntent))
+"""Every name a change may set: the pins and the intent's fields, nested ones dotted."""
+
+
 class ScenarioRow(Frozen):
     """The best option of one scenario."""
 

@@ -1,8 +1,8 @@
 """A local HTTP endpoint that answers as a Kubernetes API server does, for exactly the calls
-Preflight makes: SelfSubjectAccessReview, server-side apply (with and without dry run), GET
-and DELETE of namespaced objects. It records every request so tests can assert what the
-client sent, and it refuses requests without the expected bearer token (401) as a real
-server would.
+Preflight makes: API discovery of a group version, SelfSubjectAccessReview, server-side
+apply (with and without dry run), GET and DELETE of namespaced objects. It records every
+request so tests can assert what the client sent, and it refuses requests without the
+expected bearer token (401) as a real server would.
 
 Server-side apply is simplified: the applied configuration replaces the object's content (not
 a field-ownership merge), which is what one field manager applying whole manifests sees.
@@ -32,6 +32,12 @@ OBJECT_PATH = re.compile(
     r"/namespaces/(?P<ns>[^/]+)/(?P<resource>[^/]+)/(?P<name>[^/]+)$"
 )
 ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+GROUP_VERSION_PATH = re.compile(r"^/apis/(?P<group_version>[^/]+/[^/]+)$")
+KSERVE_0_20 = {
+    "serving.kserve.io/v1alpha2": {"llminferenceservices": "LLMInferenceService"},
+    "serving.kserve.io/v1beta1": {"inferenceservices": "InferenceService"},
+}
+"""The KServe APIs a cluster with KServe 0.20 serves (among others)."""
 
 
 @dataclass
@@ -56,6 +62,8 @@ class FakeApiServer:
     """(resource, name) -> (status, message) the next applies of that object answer."""
     real_failures: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
     """The same, for real (not dry-run) applies only: a quota used up between the two."""
+    served: dict[str, dict[str, str]] = field(default_factory=lambda: copy.deepcopy(KSERVE_0_20))
+    """group/version -> {resource: kind} that discovery lists."""
     echo_credentials: bool = False
     """Answer every request with a 500 quoting its Authorization header, as a broken proxy
     might, to prove the client's errors blank it out."""
@@ -72,10 +80,17 @@ class FakeApiServer:
     def stored(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.objects.get((namespace, resource, name))
 
-    def set_ready(self, namespace: str, name: str, ready: bool, message: str = "") -> None:
-        """Set an InferenceService's Ready condition, as KServe's controller would."""
+    def set_ready(
+        self,
+        namespace: str,
+        name: str,
+        ready: bool,
+        message: str = "",
+        resource: str = "inferenceservices",
+    ) -> None:
+        """Set an (LLM)InferenceService's Ready condition, as KServe's controller would."""
         with self._lock:
-            obj = self.objects[(namespace, "inferenceservices", name)]
+            obj = self.objects[(namespace, resource, name)]
             condition = {"type": "Ready", "status": "True" if ready else "False"}
             if message:
                 condition["message"] = message
@@ -106,9 +121,26 @@ class FakeApiServer:
             answer = copy.deepcopy(body)
             answer["status"] = {"allowed": key not in self.denied}
             return 201, answer
+        discovery = GROUP_VERSION_PATH.match(split.path)
+        if method == "GET" and discovery and discovery["group_version"] in self.served:
+            group_version = discovery["group_version"]
+            resources = [
+                {"name": name, "kind": kind, "namespaced": True, "verbs": ["get", "patch"]}
+                for name, kind in self.served[group_version].items()
+            ]
+            return 200, {
+                "kind": "APIResourceList",
+                "groupVersion": group_version,
+                "resources": resources,
+            }
         match = OBJECT_PATH.match(split.path)
         if match is None:
             return 404, _status(404, "NotFound", f"the server could not find {split.path}")
+        group_version = f"{match['group']}/{match['version']}"
+        if group_version in KSERVE_0_20 and match["resource"] not in self.served.get(
+            group_version, {}
+        ):
+            return 404, _status(404, "NotFound", "the server could not find the requested resource")
         key = (match["ns"], match["resource"], match["name"])
         with self._lock:
             if method == "GET":

@@ -74,6 +74,9 @@ REPLY_IN_HISTORY = "reply-in-history"
 """Patch id: chat replies are kept in the history (sessions from before replay without)."""
 OPTIONS_IN_TURN = "options-in-turn"
 """Patch id: a chat turn's options come with it (sessions from before planned them twice)."""
+SERVING_API_LOOKUP = "serving-api-lookup"
+"""Patch id: a cluster target is asked which KServe resource serves LLMs before the plan
+is rendered (before: always an InferenceService)."""
 PLANNING_LOCAL = "planning-local"
 """Patch id: planning runs as local activities (before: activity tasks on the queue)."""
 AUDIT_IN_BATCHES = "audit-in-batches"
@@ -349,6 +352,10 @@ class AssistantWorkflow:
             spec = self._state.specification
             assert chosen is not None and spec is not None
             name = request.name or _default_name(chosen.option.model_id)
+            api = None
+            if self._input.target.kind == "cluster" and workflow.patched(SERVING_API_LOOKUP):
+                # What the person approves is what the cluster can serve.
+                api = await self._planning(DeployCalls.serving_api, self._input.target)
             prepared = await self._planning(
                 SessionCalls.prepare_deployment,
                 PrepareInput(
@@ -356,6 +363,7 @@ class AssistantWorkflow:
                     specification=spec,
                     name=name,
                     namespace=self._input.namespace,
+                    api=api,
                 ),
             )
             self._state.selection, self._state.prepared = chosen, prepared

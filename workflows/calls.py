@@ -12,12 +12,14 @@ from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
     from planner.answers import Evaluation, Prepared, Turn
+    from planner.deployment_plan import ServingApi
     from planner.whatif import ScenarioRow
     from workflows.payloads import (
         ApplyRequest,
         CompareInput,
         ConverseInput,
         DeployResult,
+        DeployTarget,
         EditInput,
         PrepareInput,
         ReadyResult,
@@ -72,6 +74,11 @@ class SessionCalls:
 
 class DeployCalls:
     """The deploy saga's steps and its compensation."""
+
+    @activity.defn
+    def serving_api(self, target: DeployTarget) -> ServingApi:
+        """Which of KServe's resources for LLMs the target cluster serves."""
+        raise NotImplementedError
 
     @activity.defn
     def check_target(self, request: ApplyRequest) -> str:

@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from manifests.kinds import serving_object
     from workflows.calls import DeployCalls, RehearsalCalls
     from workflows.payloads import (
         REHEARSAL,
@@ -110,7 +111,11 @@ class DeploySaga:
 
         try:
             deployment.steps += [
-                Step(name="render", status="ok", detail=f"{len(prepared.manifests)} manifests"),
+                Step(
+                    name="render",
+                    status="ok",
+                    detail="; ".join([f"{len(prepared.manifests)} manifests", *prepared.notes]),
+                ),
                 Step(name="validate", status="ok", detail="schemas, policy and memory fit"),
             ]
             await step(
@@ -144,12 +149,15 @@ class DeploySaga:
             )
             endpoint = target.endpoint
             if target.kind == "cluster":
+                served = serving_object(prepared.manifests)
+                assert served is not None
                 wait = WaitRequest(
                     target=target,
                     deployment_id=applied.deployment_id,
                     name=plan.name,
                     namespace=plan.namespace,
                     actor=SYSTEM,
+                    kind=served["kind"],
                 )
                 ready = await step(
                     "wait ready",

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from planner.answers import Prepared
     from planner.catalog_index import Candidate
     from planner.conversation import Conversation, Question
+    from planner.deployment_plan import ServingApi
     from planner.intent import DeploymentIntent, DeploymentSpecification
     from planner.recommendation import Recommendation, Recommendations
     from planner.requirements import TrafficProfile
@@ -239,6 +240,8 @@ class PrepareInput(BaseModel):
     specification: DeploymentSpecification
     name: str
     namespace: str
+    api: ServingApi | None = None
+    """What serves the model: the target cluster's, or None for the `serving_api` setting."""
 
 
 class SessionEvent(BaseModel):
@@ -339,6 +342,8 @@ class WaitRequest(BaseModel):
     name: str
     namespace: str
     actor: str
+    kind: Literal["LLMInferenceService", "InferenceService"] = "InferenceService"
+    """What serves the model (sessions before LLMInferenceService rendered only the other)."""
 
 
 class SmokeRequest(BaseModel):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,10 +35,7 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_run_serves_health_docs_and_the_demo_then_stops_everything_on_ctrl_c(
-    tmp_path: Path,
-) -> None:
-    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+def stack_env(tmp_path: Path, api_port: int, temporal_port: int, ui_port: int) -> dict[str, str]:
     env = os.environ | {
         "PREFLIGHT_STATE_DIR": str(tmp_path),
         "PREFLIGHT_API_PORT": str(api_port),
@@ -47,26 +45,98 @@ def test_run_serves_health_docs_and_the_demo_then_stops_everything_on_ctrl_c(
         "PREFLIGHT_WORKERS": "2",
     }
     env.pop("DATABASE_URL", None)
-    log = tmp_path / "stack.log"
-    with log.open("w") as out:
-        stack = subprocess.Popen(
+    return env
+
+
+def start_stack(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("a") as out:
+        return subprocess.Popen(
             [str(Path(sys.executable).parent / "preflight"), "run"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def wait_healthy(stack: subprocess.Popen[bytes], api_port: int, log: Path) -> Any:
+    health = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert stack.poll() is None, log.read_text()
+        try:
+            health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=5).json()
+            if health["status"] == "ok":
+                return health
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"not healthy in 120 s: {health}\n{log.read_text()}")
+
+
+def started_pids(log: Path) -> dict[str, int]:
+    return {
+        name: int(pid)
+        for name, pid in re.findall(r"started ([\w-]+) \(pid (\d+)\)", log.read_text())
+    }
+
+
+def test_a_killed_run_leaves_nothing_behind_and_the_next_run_starts_cleanly(
+    tmp_path: Path,
+) -> None:
+    ports = free_port(), free_port(), free_port()
+    env, log = stack_env(tmp_path, *ports), tmp_path / "stack.log"
+    first = start_stack(env, log)
     try:
-        health = None
+        wait_healthy(first, ports[0], log)
+        pids = started_pids(log)
+        first.kill()  # SIGKILL: no chance to stop its children, as when a terminal closes
+        first.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while [p for p in pids.values() if pid_alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [name for name, pid in pids.items() if pid_alive(pid)], log.read_text()
+        second = start_stack(env, log)
+        try:
+            assert wait_healthy(second, ports[0], log)["status"] == "ok"
+        finally:
+            second.send_signal(signal.SIGINT)
+            assert second.wait(timeout=60) == 0, log.read_text()
+    finally:
+        for pid in started_pids(log).values():
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_port_in_use_is_named_with_its_holder_and_nothing_starts(tmp_path: Path) -> None:
+    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", api_port))
+        holder.listen()
+        started = time.monotonic()
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "preflight"), "run"],
+            env=stack_env(tmp_path, api_port, temporal_port, ui_port),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"port {api_port} (Preflight API) is in use by pid {os.getpid()}" in result.stderr
+    assert f"`kill {os.getpid()}`" in result.stderr
+    assert "started" not in result.stdout and not (tmp_path / "preflight.db").exists()
+    assert time.monotonic() - started < 30
+
+
+def test_run_serves_health_docs_and_the_demo_then_stops_everything_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    env = stack_env(tmp_path, api_port, temporal_port, ui_port)
+    log = tmp_path / "stack.log"
+    stack = start_stack(env, log)
+    try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert stack.poll() is None, log.read_text()
-            try:
-                health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=5).json()
-                if health["status"] == "ok":
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        health = wait_healthy(stack, api_port, log)
         assert health == {
             "status": "ok",
             "database": {"status": "ok", "detail": None},
@@ -76,10 +146,7 @@ def test_run_serves_health_docs_and_the_demo_then_stops_everything_on_ctrl_c(
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
         openapi = httpx.get(f"http://127.0.0.1:{api_port}/openapi.json", timeout=5).json()
         assert "/health" in openapi["paths"]
-        pids = {
-            name: int(pid)
-            for name, pid in re.findall(r"started ([\w-]+) \(pid (\d+)\)", log.read_text())
-        }
+        pids = started_pids(log)
         assert set(pids) == {"temporal", "worker-1", "worker-2", "api"}
         assert (tmp_path / "preflight.db").exists()
         # The workers start beside the API: give them the same patience as /health.

@@ -21,9 +21,10 @@ from deploy import cluster, kubeconfig, rollout
 from deploy.targets import ClusterError
 from kb import deployments
 from kb.db import session_scope
-from manifests.kinds import UnsupportedManifestError
-from tests.fake_apiserver import FakeApiServer, running, write_kubeconfig
+from manifests.kinds import UnsupportedManifestError, serving_ref
+from tests.fake_apiserver import KSERVE_0_20, FakeApiServer, running, write_kubeconfig
 from tests.k8s_manifests import serving_manifests
+from tests.manifests.test_manifests import GOLDEN_DIR
 from workflows.payloads import DeployResult
 
 TOKEN = f"test-bearer-{secrets.token_hex(12)}"
@@ -34,6 +35,7 @@ PLURALS = [
     "poddisruptionbudgets",
     "servicemonitors",
 ]
+SERVED = serving_ref("InferenceService", "llama-8b", "ml")
 
 
 @pytest.fixture
@@ -160,7 +162,7 @@ def test_wait_ready_reports_progress_until_the_fake_flips_ready(
     flip.start()
     progress: list[str] = []
     try:
-        ready = cluster.wait_ready(api_client, "llama-8b", "ml", 10, progress.append, 0.02)
+        ready = cluster.wait_ready(api_client, SERVED, 10, progress.append, 0.02)
     finally:
         flip.cancel()
 
@@ -329,7 +331,9 @@ def test_the_token_never_reaches_errors_or_logs(
     for failing in (
         lambda: cluster.check_permissions(wrong_client, serving_manifests()),
         lambda: cluster.apply(wrong_client, serving_manifests(), dry_run=True),
-        lambda: cluster.wait_ready(good, "absent", "ml", 0.05, lambda _: None, 0.01),
+        lambda: cluster.wait_ready(
+            good, serving_ref("InferenceService", "absent", "ml"), 0.05, lambda _: None, 0.01
+        ),
         lambda: kubeconfig.connect("no-such-context"),
     ):
         with pytest.raises(ClusterError) as error:
@@ -388,6 +392,61 @@ def test_cli_deploys_from_a_manifest_folder_and_rolls_back(
     history = runner.invoke(app, ["deployments", deployment_id])
     assert "deploy" in history.output and "delete" in history.output
     assert TOKEN not in done.output + undone.output + history.output
+
+
+@pytest.mark.parametrize(
+    ("served", "kind"),
+    [
+        (KSERVE_0_20, "LLMInferenceService"),
+        (
+            {"serving.kserve.io/v1beta1": {"inferenceservices": "InferenceService"}},
+            "InferenceService",
+        ),
+    ],
+    ids=["kserve-0.20", "kserve-0.15"],
+)
+def test_deploying_a_plan_renders_what_the_cluster_serves(
+    served: dict[str, dict[str, str]],
+    kind: str,
+    apiserver: FakeApiServer,
+    seeded_sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    apiserver.served = served
+    monkeypatch.setenv("DATABASE_URL", seeded_sqlite_url)
+    app = Typer()
+    app.command("deploy")(cluster_cli.deploy_command)
+    app.command("rollback")(cluster_cli.rollback_command)
+    plan = GOLDEN_DIR / "llama-8b-l4-llmisvc" / "plan.json"
+
+    done = CliRunner().invoke(
+        app, ["deploy", "--plan", str(plan), "--context", "fake", "--wait-timeout-s", "0"]
+    )
+
+    assert done.exit_code == 0, done.output
+    assert f"the cluster serves {kind} (" in done.output
+    applied = {r.body["kind"] for r in patches(apiserver)}
+    assert kind in applied
+    assert ({"LLMInferenceService", "InferenceService"} - {kind}).isdisjoint(applied)
+
+
+def test_deploying_to_a_cluster_without_kserve_says_so_and_sends_nothing(
+    apiserver: FakeApiServer, seeded_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apiserver.served = {}
+    monkeypatch.setenv("DATABASE_URL", seeded_sqlite_url)
+    app = Typer()
+    app.command("deploy")(cluster_cli.deploy_command)
+    app.command("rollback")(cluster_cli.rollback_command)
+    plan = GOLDEN_DIR / "llama-8b-l4-llmisvc" / "plan.json"
+
+    refused = CliRunner().invoke(app, ["deploy", "--plan", str(plan), "--context", "fake"])
+
+    assert refused.exit_code == 2
+    assert "the cluster serves neither LLMInferenceService (serving.kserve.io/v1alpha2) nor " in (
+        refused.output
+    )
+    assert apiserver.writes() == []
 
 
 def test_cli_writes_gitops_when_no_cluster_is_configured(

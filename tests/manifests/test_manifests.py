@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 from deploy.gitops import planned_files
 from kb.seed import read_seed
 from manifests import render as manifests_module
-from manifests.render import ManifestError, render, to_yaml, validate
+from manifests.render import ManifestError, render, serving_notes, to_yaml, validate
 from manifests.schemas import schema_problems
 from planner.calibration import stored_calibration
 from planner.capacity import CapacityOption
@@ -163,9 +164,47 @@ def llama_8b_on_l4(**choices: Any) -> Case:
     )
 
 
+CLASSIC = {"api": "inferenceservice"}
+
 GOLDEN: dict[str, Case] = {
+    # KServe's LLMInferenceService, the default.
+    # A small model on one L4, scaled from 2 to 4 by the workload variant autoscaler (HPA).
+    "llama-8b-l4-llmisvc": llama_8b_on_l4(),
+    # 70B quantised to FP8 at load on four H100s, KEDA as the actuator, four nines.
+    "llama-70b-fp8-h100-llmisvc": Case(
+        "meta-llama/Llama-3.1-70B-Instruct",
+        "H100-SXM-80GB",
+        4,
+        "fp8",
+        (2, 6),
+        SLOTargets(ttft_p90_ms=300, tpot_p90_ms=40, e2e_p95_ms=30000),
+        32768,
+        {
+            "hf_token_secret": "hf-token",
+            "autoscaler": "keda",
+            "prometheus_url": PROMETHEUS,
+            "labels": {"release": "kube-prometheus-stack", "team": "ml-platform"},
+        },
+        reliability=0.9999,
+    ),
+    # An MoE on two H200 replicas, no autoscaling, llm-d's prefix-cache-aware routing.
+    "qwen3-moe-h200-routed": Case(
+        "Qwen/Qwen3-30B-A3B",
+        "H200-SXM-141GB",
+        1,
+        "bf16",
+        (2, 2),
+        SLOTargets(ttft_p90_ms=1000, tpot_p90_ms=75, e2e_p95_ms=60000),
+        32768,
+        {
+            "source_uri": "s3://models-prod/qwen/Qwen3-30B-A3B",
+            "served_model_name": "qwen3-30b",
+            "prefix_routing": True,
+        },
+    ),
+    # The classic ServingRuntime plus InferenceService, for clusters before KServe 0.17.
     # A small model on one L4, HPA on the queue; the same plan in Knative mode below.
-    "llama-8b-l4": llama_8b_on_l4(),
+    "llama-8b-l4": llama_8b_on_l4(**CLASSIC),
     "llama-8b-l4-serverless": llama_8b_on_l4(mode="serverless"),
     # 70B quantised to FP8 at load on four H100s, KEDA on the queue, four nines.
     "llama-70b-fp8-h100": Case(
@@ -177,6 +216,7 @@ GOLDEN: dict[str, Case] = {
         SLOTargets(ttft_p90_ms=300, tpot_p90_ms=40, e2e_p95_ms=30000),
         32768,
         {
+            **CLASSIC,
             "hf_token_secret": "hf-token",
             "autoscaler": "keda",
             "prometheus_url": PROMETHEUS,
@@ -193,7 +233,11 @@ GOLDEN: dict[str, Case] = {
         (1, 3),
         SLOTargets(ttft_p90_ms=1000, tpot_p90_ms=75, e2e_p95_ms=60000),
         32768,
-        {"source_uri": "s3://models-prod/qwen/Qwen3-30B-A3B", "served_model_name": "qwen3-30b"},
+        {
+            **CLASSIC,
+            "source_uri": "s3://models-prod/qwen/Qwen3-30B-A3B",
+            "served_model_name": "qwen3-30b",
+        },
     ),
     # An MoE over two A100s from a PVC: tensor parallel, so shared memory.
     "mixtral-a100-pvc": Case(
@@ -204,7 +248,11 @@ GOLDEN: dict[str, Case] = {
         (1, 2),
         SLOTargets(ttft_p90_ms=800, tpot_p90_ms=60),
         16384,
-        {"source_uri": "pvc://model-store/mixtral-8x7b-instruct", "served_model_name": "mixtral"},
+        {
+            **CLASSIC,
+            "source_uri": "pvc://model-store/mixtral-8x7b-instruct",
+            "served_model_name": "mixtral",
+        },
     ),
     # AMD: amd.com/gpu, the AMD GPU operator's node labels, the ROCm vLLM image.
     "llama-70b-mi300x": Case(
@@ -215,7 +263,12 @@ GOLDEN: dict[str, Case] = {
         (1, 4),
         CHAT_SLO,
         16384,
-        {"hf_token_secret": "hf-token", "autoscaler": "keda", "prometheus_url": PROMETHEUS},
+        {
+            **CLASSIC,
+            "hf_token_secret": "hf-token",
+            "autoscaler": "keda",
+            "prometheus_url": PROMETHEUS,
+        },
     ),
 }
 
@@ -557,6 +610,120 @@ def test_schema_catches_wrong_types_in_an_inference_service(catalog: Catalog) ->
         assert any(text in p for p in problems), (text, problems)
 
 
+def test_an_llm_inference_service_carries_the_plan(catalog: Catalog) -> None:
+    plan = golden_plan("llama-70b-fp8-h100-llmisvc", catalog)
+    kinds = kinds_of(plan)
+    # KServe's controller creates the autoscaler: Preflight renders none of its own.
+    assert sorted(kinds) == [
+        "ConfigMap",
+        "LLMInferenceService",
+        "PodDisruptionBudget",
+        "PodMonitor",
+        "PrometheusRule",
+    ]
+    spec = kinds["LLMInferenceService"]["spec"]
+    assert spec["parallelism"] == {"tensor": plan.vllm.tensor_parallel_size} == {"tensor": 4}
+    assert spec["model"] == {
+        "uri": "hf://meta-llama/Llama-3.1-70B-Instruct",
+        "name": "meta-llama/Llama-3.1-70B-Instruct",
+    }
+    assert spec["scaling"]["minReplicas"] == 2 and spec["scaling"]["maxReplicas"] == 6
+    assert "keda" in spec["scaling"]["wva"] and "replicas" not in spec
+    main = spec["template"]["containers"][0]
+    assert main["name"] == "main" and main["image"] == VLLM_IMAGES["nvidia"]
+    # The same engine settings as the classic ServingRuntime, which the prediction assumed.
+    classic = kinds_of(golden_plan("llama-70b-fp8-h100", catalog))["ServingRuntime"]
+    runtime_args = classic["spec"]["containers"][0]["args"]
+    additional = next(e["value"] for e in main["env"] if e["name"] == "VLLM_ADDITIONAL_ARGS")
+    assert additional.split() == runtime_args[4:]
+    assert main["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert spec["template"]["nodeSelector"]["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}} in spec[
+        "template"
+    ]["volumes"]
+    # Metrics are scraped from the pods KServe labels, under the job the alerts select.
+    monitor = kinds["PodMonitor"]["spec"]
+    assert monitor["selector"]["matchLabels"]["app.kubernetes.io/part-of"] == (
+        "llminferenceservice"
+    )
+    assert monitor["podMetricsEndpoints"][0]["portNumber"] == 8000
+    assert serving_notes(plan)[0] == (
+        "served by an LLMInferenceService (serving.kserve.io/v1alpha2) on KServe's vLLM template"
+    )
+    assert "no ScaledObject of Preflight's" in serving_notes(plan)[1]
+
+
+def test_fixed_replicas_and_prefix_routing(catalog: Catalog) -> None:
+    plan = golden_plan("qwen3-moe-h200-routed", catalog)
+    spec = kinds_of(plan)["LLMInferenceService"]["spec"]
+    assert spec["replicas"] == 2 and "scaling" not in spec
+    assert spec["router"] == {"route": {}, "gateway": {}, "scheduler": {}}
+    assert any("InferencePool" in note for note in serving_notes(plan))
+
+
+def test_what_only_one_serving_api_has_is_refused_for_the_other(
+    plan_data: dict[str, Any],
+) -> None:
+    serverless = copy.deepcopy(plan_data)
+    serverless["serving"] |= {"api": "llminferenceservice", "mode": "serverless"}
+    serverless["serving"] |= {"autoscaler": "kserve", "min_replicas": 0}
+    routed = copy.deepcopy(plan_data)
+    routed["serving"] |= {"api": "inferenceservice", "prefix_routing": True}
+    for data, says in [
+        (serverless, "serverless (Knative) mode is the InferenceService's"),
+        (routed, "prefix-cache-aware routing is llm-d's"),
+    ]:
+        with pytest.raises(ValidationError, match=re.escape(says)):
+            DeploymentPlan.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("break_it", "says"),
+    [
+        (
+            lambda spec: spec["parallelism"].__setitem__("tensr", 4),
+            "spec.parallelism: Additional properties are not allowed ('tensr'",
+        ),
+        (
+            lambda spec: spec["parallelism"].__setitem__("tensor", "4"),
+            "spec.parallelism.tensor: '4' is not of type 'integer'",
+        ),
+        (lambda spec: spec["model"].pop("uri"), "spec.model: 'uri' is a required property"),
+        (
+            lambda spec: spec["template"]["containers"][0]["resources"]["limits"].__setitem__(
+                "memory", "24 GiB"
+            ),
+            "spec.template.containers.0.resources.limits.memory:",
+        ),
+        (
+            lambda spec: spec["scaling"]["wva"]["keda"].__setitem__("pollingInterval", 0),
+            "spec.scaling.wva.keda.pollingInterval: 0 is less than the minimum",
+        ),
+    ],
+    ids=["misspelt", "mistyped", "no-uri", "bad-quantity", "below-minimum"],
+)
+def test_the_vendored_crd_schema_catches_a_broken_llm_inference_service(
+    break_it: Any, says: str, catalog: Catalog
+) -> None:
+    service = kinds_of(golden_plan("llama-70b-fp8-h100-llmisvc", catalog))["LLMInferenceService"]
+    assert schema_problems_of(service) == []
+    break_it(service["spec"])
+    problems = schema_problems_of(service)
+    assert any(says in p for p in problems), problems
+
+
+def test_replicas_and_scaling_together_are_refused(catalog: Catalog) -> None:
+    plan = golden_plan("llama-70b-fp8-h100-llmisvc", catalog)
+    rendered = render(plan)
+    service = next(m for m in rendered if m["kind"] == "LLMInferenceService")
+    service["spec"]["replicas"] = 3
+    service["spec"]["parallelism"]["tensor"] = 16
+    problems = validate(rendered, plan)
+    assert any("replicas and scaling are mutually exclusive" in p for p in problems), problems
+    assert any("tensor parallelism 16 exceeds the 8 GPUs" in p for p in problems), problems
+    assert any("4 nvidia.com/gpu for tensor parallel 16" in p for p in problems), problems
+
+
 def test_schema_catches_a_broken_serving_runtime(catalog: Catalog) -> None:
     plan = golden_plan("mixtral-a100-pvc", catalog)
     runtime = kinds_of(plan)["ServingRuntime"]
@@ -671,7 +838,8 @@ def plans(draw: st.DrawFn, catalog: Catalog) -> DeploymentPlan:
     gpu_id = draw(st.sampled_from(sorted(catalog.gpus)))
     gpu, k8s = catalog.gpus[gpu_id], catalog.k8s[gpu_id]
     tp = draw(st.sampled_from([t for t in (1, 2, 4, 8) if t <= gpu.gpus_per_node]))
-    mode = draw(st.sampled_from(["raw", "serverless"]))
+    api = draw(st.sampled_from(["llminferenceservice", "inferenceservice"]))
+    mode = "raw" if api == "llminferenceservice" else draw(st.sampled_from(["raw", "serverless"]))
     autoscaler = "kserve" if mode == "serverless" else draw(st.sampled_from(["hpa", "keda"]))
     low = draw(st.integers(0 if mode == "serverless" else 1, 4))
     scheme = draw(st.sampled_from(["hf", "s3", "pvc"]))
@@ -732,7 +900,9 @@ def plans(draw: st.DrawFn, catalog: Catalog) -> DeploymentPlan:
                 "startup_seconds": draw(st.integers(60, 3600)),
             },
             "serving": {
+                "api": api,
                 "mode": mode,
+                "prefix_routing": api == "llminferenceservice" and draw(st.booleans()),
                 "min_replicas": low,
                 "max_replicas": draw(st.integers(max(low, 1), 50)),
                 "autoscaler": autoscaler,
@@ -756,23 +926,64 @@ def test_every_valid_plan_renders_to_valid_manifests(catalog: Catalog) -> None:
 # --- `preflight render`, as a user runs it -------------------------------------------------
 
 
-def render_cli(plan: Path, output: Path, database_url: str) -> subprocess.CompletedProcess[str]:
-    return preflight("render", "--plan", str(plan), "-o", str(output), database_url=database_url)
+def render_cli(
+    plan: Path, output: Path, database_url: str, *options: str
+) -> subprocess.CompletedProcess[str]:
+    return preflight(
+        "render", "--plan", str(plan), "-o", str(output), *options, database_url=database_url
+    )
 
 
 @pytest.mark.integration  # a `preflight` process
-def test_render_writes_the_golden_files(tmp_path: Path, seeded_sqlite_url: str) -> None:
+@pytest.mark.parametrize("name", ["llama-70b-fp8-h100-llmisvc", "llama-70b-fp8-h100"])
+def test_render_writes_the_golden_files(name: str, tmp_path: Path, seeded_sqlite_url: str) -> None:
     output = tmp_path / "out"
-    plan = GOLDEN_DIR / "llama-70b-fp8-h100" / "plan.json"
+    plan = GOLDEN_DIR / name / "plan.json"
     result = render_cli(plan, output, seeded_sqlite_url)
     assert result.returncode == 0, result.stderr
-    expected = read_folder(GOLDEN_DIR / "llama-70b-fp8-h100")
+    expected = read_folder(GOLDEN_DIR / name)
     del expected["plan.json"]
     assert read_folder(output) == expected
     # Rendering again into the same folder changes nothing.
     again = render_cli(plan, output, seeded_sqlite_url)
     assert again.returncode == 0, again.stderr
     assert read_folder(output) == expected
+
+
+@pytest.mark.integration  # a `preflight` process
+def test_render_serving_chooses_the_kserve_resource(tmp_path: Path, seeded_sqlite_url: str) -> None:
+    plan = GOLDEN_DIR / "llama-8b-l4-llmisvc" / "plan.json"
+    result = render_cli(plan, tmp_path / "new", seeded_sqlite_url)
+    assert result.returncode == 0, result.stderr
+    assert "served by an LLMInferenceService (serving.kserve.io/v1alpha2)" in result.stdout
+    assert "no HorizontalPodAutoscaler of Preflight's" in result.stdout
+    written = yaml.safe_load(
+        (tmp_path / "new" / "20-llminferenceservice-llama-8b-l4-llmisvc.yaml").read_text()
+    )
+    assert written["spec"]["parallelism"]["tensor"] == 1
+
+    classic = render_cli(plan, tmp_path / "old", seeded_sqlite_url, "--serving", "inferenceservice")
+    assert classic.returncode == 0, classic.stderr
+    assert "InferenceService (serving.kserve.io/v1beta1) with its own ServingRuntime" in (
+        classic.stdout
+    )
+    assert [name.split("-")[1] for name in sorted(read_folder(tmp_path / "old"))[:-1]] == [
+        "configmap",
+        "servingruntime",
+        "inferenceservice",
+        "horizontalpodautoscaler",
+        "poddisruptionbudget",
+        "podmonitor",
+        "prometheusrule",
+    ]
+
+    serverless = GOLDEN_DIR / "llama-8b-l4-serverless" / "plan.json"
+    refused = render_cli(
+        serverless, tmp_path / "none", seeded_sqlite_url, "--serving", "llminferenceservice"
+    )
+    assert refused.returncode == 2
+    assert "serverless (Knative) mode is the InferenceService's" in refused.stderr
+    assert not (tmp_path / "none").exists()
 
 
 @pytest.mark.integration  # a `preflight` process

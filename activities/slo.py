@@ -22,6 +22,7 @@ from planner.capacity import option_query
 from planner.prediction import Prediction, PredictionQuery
 from planner.requirements import TrafficProfile
 from planner.rightsizing import advise
+from planner.routing import plausible_hit_rate
 from settings import Settings
 from workflows.calls import SloCalls
 from workflows.payloads import REHEARSAL, Configuration, SloCheckRequest, SloReport
@@ -123,7 +124,9 @@ def served_at(measured: dict[str, float], c: Configuration | None) -> Served | N
         peak_qps=rate,
         burstiness="low",  # Poisson: the shape of the observed arrivals is not measured
     )
-    query = option_query(c, observed, rate / replicas, c.engine)
+    hits = plausible_hit_rate(c.engine.prefix_cache_hit_rate, replicas, c.prefix_routing)
+    engine = c.engine.model_copy(update={"prefix_cache_hit_rate": float(hits)})
+    query = option_query(c, observed, rate / replicas, engine)
     return Served(query=query, rate=rate, replicas=replicas)
 
 

@@ -152,8 +152,11 @@ class WhatIf(SpecChanges):
 class Selection(_Body):
     option_id: str = Field(min_length=1, max_length=200)
     """The `id` of one of the session's recommended options."""
+    # The pattern stated for clients; checked by `_name`, whose refusal says what is wrong.
     name: str | None = Field(
-        default=None, max_length=MAX_NAME, pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+        default=None,
+        max_length=MAX_NAME,
+        json_schema_extra={"pattern": r"^[a-z]([-a-z0-9]*[a-z0-9])?$"},
     )
     """Deployment name (DNS-1123 label, starting with a letter); the model's short name by
     default."""

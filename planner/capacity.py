@@ -8,7 +8,7 @@ once), then sizes replicas for peak load with headroom and prices them from date
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -35,11 +35,14 @@ from planner.requirements import (
     SLOTargets,
     TrafficProfile,
 )
+from planner.routing import plausible_hit_rate
 from planner.specs import EngineSettings, Frozen
 from planner.steptime import Array
 
 HOURS_PER_MONTH = 730.0
 PRICE_STALE_AFTER_DAYS = 180
+ROUTING_ROUNDS = 8
+"""Rounds of sizing at the hit rate blind routing leaves (two or three settle it)."""
 """A price older than this is shown as stale wherever it is used."""
 
 
@@ -85,6 +88,9 @@ class CapacityOption(Candidate):
     """Prompt plus output tokens, at steady load."""
     binding_slo: str
     """What limits one replica's load: ttft, tpot, e2e, memory or stability."""
+    prefix_cache_hit_rate: float = 0.0
+    """The share of prompt tokens predicted to hit the prefix cache: the engine's, or what
+    routing blind to prefixes leaves of it over `replicas_for_peak` (`planner.routing`)."""
     simulated_ttft_ms: LatencyStats | None = None
     simulated_tpot_ms: LatencyStats | None = None
     simulated_e2e_ms: LatencyStats | None = None
@@ -174,6 +180,7 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
     rates, binding = (
         index.max_rates(key, lambda: _max_rates(spec, batch)) if len(chosen) else (np.zeros(0), [])
     )
+    batch, rates, binding = _routed(spec, batch, rates, binding)
     missed = np.flatnonzero(rates <= 0)
 
     def infeasible(i: int) -> Infeasible:
@@ -229,10 +236,17 @@ def option_query(
     )
 
 
+def replica_query(
+    option: CapacityOption, traffic: TrafficProfile, engine: EngineSettings
+) -> PredictionQuery:
+    """One replica of `option` at its share of peak `traffic`, with the prefix-cache hit rate
+    the option was sized with."""
+    hits = engine.model_copy(update={"prefix_cache_hit_rate": option.prefix_cache_hit_rate})
+    return option_query(option, traffic, traffic.peak_qps / option.replicas_for_peak, hits)
+
+
 def _simulated(planner: Planner, spec: CapacitySpec, option: CapacityOption) -> CapacityOption:
-    t = spec.traffic
-    query = option_query(option, t, t.peak_qps / option.replicas_for_peak, spec.engine)
-    result = planner.simulate(query)
+    result = planner.simulate(replica_query(option, spec.traffic, spec.engine))
     assert result.ttft_ms and result.tpot_ms and result.e2e_ms
     slo = spec.slo
     met = result.stable and all(
@@ -270,6 +284,40 @@ def _max_rates(spec: CapacitySpec, batch: Batch) -> tuple[np.ndarray, list[str]]
     ]
 
 
+def _peak_replicas(spec: CapacitySpec, rates: np.ndarray) -> np.ndarray:
+    usable = rates * (1 - spec.headroom)
+    with np.errstate(divide="ignore"):
+        needed = np.ceil(spec.traffic.peak_qps / usable)
+    replicas: np.ndarray = np.maximum(spec.min_replicas, np.nan_to_num(needed, posinf=1))
+    return replicas.astype(int)
+
+
+def _routed(
+    spec: CapacitySpec, batch: Batch, rates: np.ndarray, binding: list[str]
+) -> tuple[Batch, np.ndarray, list[str]]:
+    """The batch and rates at the prefix-cache hit rate the routing makes plausible. Blind to
+    prefixes, more replicas mean fewer hits each, so less capacity each and perhaps more
+    replicas: sizing and hit rate settle together, within a few rounds (replicas only grow)."""
+    hit = spec.engine.prefix_cache_hit_rate
+    if hit == 0 or spec.prefix_routing:
+        return batch, rates, binding
+    rates, binding = rates.copy(), list(binding)
+    replicas = np.ones(len(rates), dtype=int)
+    for _ in range(ROUTING_ROUNDS):
+        needed = _peak_replicas(spec, rates)
+        changed = np.flatnonzero((needed != replicas) & (rates > 0))
+        if not len(changed):
+            break
+        replicas[changed] = needed[changed]
+        share = 1 - plausible_hit_rate(hit, replicas, prefix_routing=False)
+        batch = replace(batch, prefill_share=share)
+        again, why = _max_rates(spec, batch.take(changed))
+        rates[changed] = again
+        for j, reason in zip(changed, why, strict=True):
+            binding[j] = reason
+    return batch, rates, binding
+
+
 def _size(
     spec: CapacitySpec,
     batch: Batch,
@@ -282,7 +330,7 @@ def _size(
     ranked cheapest first, unknown prices last, then by GPUs."""
     t, c = spec.traffic, spec.constraints
     usable = rates * (1 - spec.headroom)
-    peak = np.maximum(spec.min_replicas, np.ceil(t.peak_qps / usable)).astype(int)
+    peak = _peak_replicas(spec, rates)
     steady = np.maximum(spec.min_replicas, np.ceil(t.steady_qps / usable)).astype(int)
     cheapest = cheapest_prices(prices, c)
     quotes = [cheapest.get((cand.gpu_id, cand.tp)) for cand in found]
@@ -331,6 +379,7 @@ def _size(
             usd_per_month_steady=known(steady_hourly[i] * HOURS_PER_MONTH),
             usd_per_1k_tokens=known(steady_hourly[i] / tokens_per_hour * 1000),
             binding_slo=binding[i],
+            prefix_cache_hit_rate=float(1 - batch.prefill_share[i]),
         )
 
     def columns() -> OptionColumns:
@@ -361,5 +410,6 @@ __all__ = [
     "candidates",
     "option_query",
     "precisions_for",
+    "replica_query",
     "search",
 ]

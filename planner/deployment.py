@@ -61,7 +61,6 @@ def plan_for(
     hf_token_secret: str | None = None,
     api: ServingApi | None = None,
     mode: ServingMode = "raw",
-    prefix_routing: bool = False,
     min_replicas: int | None = None,
     autoscaler: Autoscaler | None = None,
     prometheus_url: str | None = None,
@@ -168,7 +167,7 @@ def plan_for(
             # Knative scaling to zero is only the InferenceService's.
             "api": api or ("inferenceservice" if mode == "serverless" else "llminferenceservice"),
             "mode": mode,
-            "prefix_routing": prefix_routing,
+            "prefix_routing": spec.prefix_routing,
             "min_replicas": option.min_replicas if min_replicas is None else min_replicas,
             "max_replicas": option.replicas_for_peak,
             "autoscaler": autoscaler,

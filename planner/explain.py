@@ -100,8 +100,8 @@ def recommendation(
     rationale = (
         f"{card.display_name} on {shape}: {why}. Cost: {cost}. At the peak of "
         f"{spec.traffic.peak_qps:.1f} QPS: {latency}; one replica sustains "
-        f"{o.max_qps_per_replica:.2f} QPS (limited by {o.binding_slo}). Quality: {quality}. "
-        f"{accuracy}"
+        f"{o.max_qps_per_replica:.2f} QPS (limited by {o.binding_slo}){_hits(o, spec)}. "
+        f"Quality: {quality}. {accuracy}"
     )
     return Recommendation(
         id=option_id(o),
@@ -114,6 +114,20 @@ def recommendation(
         uncertainty=band(prediction),
         references=prediction.measured_references,
         observed=prediction.observed,
+    )
+
+
+def _hits(o: CapacityOption, spec: DeploymentSpecification) -> str:
+    """The prefix-cache hits the option counts on, and what routing by prefix would add."""
+    wanted = spec.engine.prefix_cache_hit_rate
+    if not wanted:
+        return ""
+    if o.prefix_cache_hit_rate >= wanted:
+        return f" with {wanted:.0%} of prompt tokens from the prefix cache"
+    return (
+        f" with {o.prefix_cache_hit_rate:.0%} of prompt tokens from the prefix cache: routing "
+        f"blind to prefixes finds the {wanted:.0%} reused on one replica in "
+        f"{o.replicas_for_peak}; prefix-aware routing (llm-d) would find it all"
     )
 
 

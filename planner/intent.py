@@ -101,6 +101,9 @@ class DeploymentIntent(Partial):
     engine: EngineSettings | None = None
     """vLLM engine settings to plan and deploy with (None: vLLM's defaults); set through the
     API, the specification card or a what-if, not read from chat."""
+    prefix_routing: bool | None = None
+    """Route each request to the replica holding its prefix (llm-d's inference scheduler,
+    served through an LLMInferenceService); None: no."""
 
 
 def merged(base: DeploymentIntent, update: DeploymentIntent) -> DeploymentIntent:
@@ -180,6 +183,9 @@ class DeploymentSpecification(Frozen):
     gpu_constraints: GpuConstraints = GpuConstraints()
     engine: EngineSettings = EngineSettings()
     """The vLLM settings every option is predicted with and the deployment renders."""
+    prefix_routing: bool = False
+    """llm-d's prefix-cache-aware routing: predicted with the engine's whole prefix-cache hit
+    rate, rendered as the LLMInferenceService's router (`planner.routing`)."""
     defaults: list[str] = []
     """Fields filled from the use case's template or Preflight's defaults, not from the
     user (dotted names, e.g. `slo.ttft_p90_ms`)."""

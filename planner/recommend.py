@@ -19,7 +19,7 @@ from planner.capacity import (
     CapacityResult,
     CapacitySpec,
     GpuPrice,
-    option_query,
+    replica_query,
     search,
 )
 from planner.explain import HIGH_AVAILABILITY, accuracy, left_out, recommendation
@@ -129,10 +129,7 @@ def _at_peak(
     load, in one batch: the capacity search keeps only the numbers."""
     if not chosen:
         return []
-    t = spec.traffic
-    return planner.predict_many(
-        [option_query(o, t, t.peak_qps / o.replicas_for_peak, spec.engine) for o in chosen]
-    )
+    return planner.predict_many([replica_query(o, spec.traffic, spec.engine) for o in chosen])
 
 
 def _landscape(
@@ -181,6 +178,7 @@ def _capacity(spec: DeploymentSpecification, models: list[str]) -> CapacitySpec:
         constraints=spec.constraints.model_copy(update={"models": models}),
         min_replicas=2 if spare else 1,
         engine=spec.engine,
+        prefix_routing=spec.prefix_routing,
         simulate_top=0,
     )
 

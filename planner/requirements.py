@@ -69,5 +69,8 @@ class CapacitySpec(Frozen):
     """Fewest replicas whatever the load: 2 keeps serving through a node's loss."""
     engine: EngineSettings = EngineSettings()
     """The vLLM settings every option is predicted with, and deployed with."""
+    prefix_routing: bool = False
+    """Requests go to the replica holding their prefix (llm-d's scheduler); without it the
+    engine's prefix-cache hit rate counts one time in the number of replicas."""
     simulate_top: int = Field(default=3, ge=0, le=20)
     """Check this many of the best options by discrete-event simulation at peak load."""

@@ -145,6 +145,7 @@ def specify(
         licenses=intent.licenses,
         gpu_constraints=gpu,
         engine=intent.engine or EngineSettings(),
+        prefix_routing=bool(intent.prefix_routing),
         defaults=sorted(defaults),
     )
 

@@ -64,6 +64,9 @@ class FakeApiServer:
     """The same, for real (not dry-run) applies only: a quota used up between the two."""
     served: dict[str, dict[str, str]] = field(default_factory=lambda: copy.deepcopy(KSERVE_0_20))
     """group/version -> {resource: kind} that discovery lists."""
+    ready_on_apply: bool = False
+    """Report a serving object Ready (with no URL) as soon as it is applied, as KServe's
+    controller would on a cluster with no ingress, for whole sessions that must go on."""
     echo_credentials: bool = False
     """Answer every request with a 500 quoting its Authorization header, as a broken proxy
     might, to prove the client's errors blank it out."""
@@ -193,6 +196,8 @@ class FakeApiServer:
             return (201 if existing is None else 200), candidate
         self._version += 1
         candidate["metadata"]["resourceVersion"] = str(self._version)
+        if self.ready_on_apply and key[1] in ("inferenceservices", "llminferenceservices"):
+            candidate["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
         self.objects[key] = candidate
         return (201 if existing is None else 200), copy.deepcopy(candidate)
 

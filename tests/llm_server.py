@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -41,6 +42,13 @@ def llama_server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def llama_server(llama_server_log: Path) -> Iterator[str]:
     """Base URL (`http://127.0.0.1:<port>/v1`) of a running server, stopped at the end."""
+    with serving(llama_server_log) as base_url:
+        yield base_url
+
+
+@contextmanager
+def serving(log: Path, api_key: str | None = None) -> Iterator[str]:
+    """A server on a free port (answering only `api_key`'s bearer, when given): its base URL."""
     port = free_port()
     command = [
         sys.executable, "-m", "llama_cpp.server",
@@ -51,12 +59,13 @@ def llama_server(llama_server_log: Path) -> Iterator[str]:
         # Queue concurrent requests as real servers do, instead of cutting the current
         # stream short (llama-cpp-python's default): the load generator's tests need that.
         "--interrupt_requests", "false",
+        *(["--api_key", api_key] if api_key else []),
     ]  # fmt: skip
-    with llama_server_log.open("w") as out:
+    with log.open("w") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        _wait_until_ready(server, base_url, llama_server_log)
+        _wait_until_ready(server, base_url, log, api_key)
         yield base_url
     finally:
         server.terminate()
@@ -67,13 +76,16 @@ def llama_server(llama_server_log: Path) -> Iterator[str]:
             server.wait()
 
 
-def _wait_until_ready(server: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+def _wait_until_ready(
+    server: subprocess.Popen[bytes], base_url: str, log: Path, api_key: str | None
+) -> None:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
             pytest.fail(f"llama.cpp server exited with {server.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
+            if httpx.get(f"{base_url}/models", headers=headers, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass

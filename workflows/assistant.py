@@ -550,6 +550,7 @@ class AssistantWorkflow:
             prompt_tokens_p95=spec.traffic.prompt_tokens_p95,
             output_tokens_p95=spec.traffic.output_tokens_p95,
             engine=spec.engine,
+            prefix_routing=spec.prefix_routing,
         )
 
     async def _undo(self, deployment_id: str, actor: str) -> str:

@@ -411,6 +411,8 @@ class Configuration(Deployed, Candidate):
 
     engine: EngineSettings = EngineSettings()
     """The vLLM settings it runs with (payloads recorded before 2026-12-06: the defaults)."""
+    prefix_routing: bool = False
+    """Whether llm-d routes by prefix (payloads recorded before 2026-12-07: no)."""
 
 
 class SloReport(BaseModel):

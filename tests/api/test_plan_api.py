@@ -185,7 +185,8 @@ def test_whatif_pinning_a_gpu_moves_the_options(
         ([{"name": "x", "changes": {"gpu": "tpu-v9"}}], "unknown GPU 'tpu-v9'"),
         (
             [{"name": "x", "changes": {}}, {"name": "y", "changes": {"traffic.peak_qps": 0}}],
-            "scenarios.1.changes (y): traffic.peak_qps: Input should be greater than 0",
+            "scenarios.1.changes (y): traffic.peak_qps: "
+            "Input should be greater than or equal to 0.000001",
         ),
         ([{"name": "x", "changes": {}}, {"name": "x", "changes": {}}], "1.name 'x' is taken"),
         ([{"name": "x"}], "scenarios.0.changes: Field required"),
@@ -240,10 +241,10 @@ def test_load_curve_of_a_planned_option(planning: tuple[TestClient, dict[str, st
     [
         ({"gpu_id": "TPU-v9"}, "gpu_id: unknown GPU 'TPU-v9'"),
         ({"model_id": "acme/nope"}, "model_id: unknown model 'acme/nope'"),
-        ({"up_to_qps": 0}, "up_to_qps: Input should be greater than 0"),
+        ({"up_to_qps": 0}, "up_to_qps: Input should be greater than or equal to 0.000001"),
         ({"points": 3}, "points: Input should be greater than or equal to 4"),
         ({"points": 65}, "points: Input should be less than or equal to 64"),
-        ({"tp": 0}, "tp: Input should be greater than or equal to 1"),
+        ({"tp": 0}, "tp: Input should be 1, 2, 4 or 8"),
         ({"precision": "fp3"}, "precision: Input should be"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
         ({"traffic": {"peak_qps": 1}}, "traffic.prompt_tokens_mean: Field required"),

@@ -339,7 +339,7 @@ async def test_a_whole_journey_from_words_to_a_rollback(
     await expect(alice.locator("#approval-status")).to_contain_text("pending", timeout=SLOW)
     await expect(alice.locator("#manifests")).to_contain_text("new")
     await expect(
-        alice.locator("#manifests .diff .add", has_text="kind: InferenceService")
+        alice.locator("#manifests .diff .add", has_text="kind: LLMInferenceService")
     ).to_be_visible()
     await expect(alice.get_by_role("button", name="Approve and deploy")).to_have_count(0)
     await shot(alice, "selected")

@@ -103,7 +103,7 @@ def test_a_users_model_is_planned_and_rendered_for_deployment(
         database_url=url,
     )  # fmt: skip
     assert rendered.returncode == 0, rendered.stderr
-    service = (tmp_path / "out" / "20-inferenceservice-support.yaml").read_text()
+    service = (tmp_path / "out" / "20-llminferenceservice-support.yaml").read_text()
     assert "hf://acme/support-moe-30b" in service
 
 

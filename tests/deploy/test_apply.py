@@ -22,6 +22,7 @@ from deploy.targets import ClusterError
 from kb import deployments
 from kb.db import session_scope
 from manifests.kinds import UnsupportedManifestError, serving_ref
+from tests.conftest import kb_copy
 from tests.fake_apiserver import KSERVE_0_20, FakeApiServer, running, write_kubeconfig
 from tests.k8s_manifests import serving_manifests
 from tests.manifests.test_manifests import GOLDEN_DIR
@@ -411,9 +412,10 @@ def test_deploying_a_plan_renders_what_the_cluster_serves(
     apiserver: FakeApiServer,
     seeded_sqlite_url: str,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     apiserver.served = served
-    monkeypatch.setenv("DATABASE_URL", seeded_sqlite_url)
+    monkeypatch.setenv("DATABASE_URL", kb_copy(seeded_sqlite_url, tmp_path))  # it records
     app = Typer()
     app.command("deploy")(cluster_cli.deploy_command)
     app.command("rollback")(cluster_cli.rollback_command)
@@ -431,10 +433,13 @@ def test_deploying_a_plan_renders_what_the_cluster_serves(
 
 
 def test_deploying_to_a_cluster_without_kserve_says_so_and_sends_nothing(
-    apiserver: FakeApiServer, seeded_sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    apiserver: FakeApiServer,
+    seeded_sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     apiserver.served = {}
-    monkeypatch.setenv("DATABASE_URL", seeded_sqlite_url)
+    monkeypatch.setenv("DATABASE_URL", kb_copy(seeded_sqlite_url, tmp_path))
     app = Typer()
     app.command("deploy")(cluster_cli.deploy_command)
     app.command("rollback")(cluster_cli.rollback_command)

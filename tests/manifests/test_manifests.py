@@ -275,15 +275,20 @@ GOLDEN: dict[str, Case] = {
 
 def golden_plan(name: str, catalog: Catalog) -> DeploymentPlan:
     case = GOLDEN[name]
+    choices = dict(case.choices)
+    # Routing is the specification's: its predictions count on it.
+    spec = specification(case.slo, case.context_tokens, case.reliability).model_copy(
+        update={"prefix_routing": choices.pop("prefix_routing", False)}
+    )
     return plan_for(
         option(case.model_id, case.gpu_id, case.tp, case.precision, case.replicas),
-        specification(case.slo, case.context_tokens, case.reliability),
+        spec,
         catalog.models[case.model_id],
         catalog.gpus[case.gpu_id],
         catalog.k8s[case.gpu_id],
         name,
         NAMESPACE,
-        **case.choices,
+        **choices,
     )
 
 

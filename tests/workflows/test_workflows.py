@@ -197,7 +197,7 @@ def test_a_whole_session_from_words_to_rollback(
             handle, AssistantWorkflow.select, SelectRequest(actor="alice", option_id=chosen.id)
         )
         assert selected.stage == "finalize" and selected.prepared is not None
-        assert "kind: InferenceService" in selected.prepared.yaml
+        assert "kind: LLMInferenceService" in selected.prepared.yaml
         assert not folder.exists()  # nothing leaves Preflight before approval
 
         await handle.signal(AssistantWorkflow.approve, Decision(approver="alice"))

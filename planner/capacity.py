@@ -41,9 +41,9 @@ from planner.steptime import Array
 
 HOURS_PER_MONTH = 730.0
 PRICE_STALE_AFTER_DAYS = 180
+"""A price older than this is shown as stale wherever it is used."""
 ROUTING_ROUNDS = 8
 """Rounds of sizing at the hit rate blind routing leaves (two or three settle it)."""
-"""A price older than this is shown as stale wherever it is used."""
 
 
 class GpuPrice(Frozen):

@@ -164,14 +164,8 @@ def llama_8b_on_l4(**choices: Any) -> Case:
     )
 
 
-CLASSIC = {"api": "inferenceservice"}
-
-GOLDEN: dict[str, Case] = {
-    # KServe's LLMInferenceService, the default.
-    # A small model on one L4, scaled from 2 to 4 by the workload variant autoscaler (HPA).
-    "llama-8b-l4-llmisvc": llama_8b_on_l4(),
-    # 70B quantised to FP8 at load on four H100s, KEDA as the actuator, four nines.
-    "llama-70b-fp8-h100-llmisvc": Case(
+def llama_70b_fp8_on_h100(**choices: Any) -> Case:
+    return Case(
         "meta-llama/Llama-3.1-70B-Instruct",
         "H100-SXM-80GB",
         4,
@@ -184,9 +178,20 @@ GOLDEN: dict[str, Case] = {
             "autoscaler": "keda",
             "prometheus_url": PROMETHEUS,
             "labels": {"release": "kube-prometheus-stack", "team": "ml-platform"},
+            **choices,
         },
         reliability=0.9999,
-    ),
+    )
+
+
+CLASSIC = {"api": "inferenceservice"}
+
+GOLDEN: dict[str, Case] = {
+    # KServe's LLMInferenceService, the default.
+    # A small model on one L4, scaled from 2 to 4 by the workload variant autoscaler (HPA).
+    "llama-8b-l4-llmisvc": llama_8b_on_l4(),
+    # 70B quantised to FP8 at load on four H100s, KEDA as the actuator, four nines.
+    "llama-70b-fp8-h100-llmisvc": llama_70b_fp8_on_h100(),
     # An MoE on two H200 replicas, no autoscaling, llm-d's prefix-cache-aware routing.
     "qwen3-moe-h200-routed": Case(
         "Qwen/Qwen3-30B-A3B",
@@ -207,23 +212,7 @@ GOLDEN: dict[str, Case] = {
     "llama-8b-l4": llama_8b_on_l4(**CLASSIC),
     "llama-8b-l4-serverless": llama_8b_on_l4(mode="serverless"),
     # 70B quantised to FP8 at load on four H100s, KEDA on the queue, four nines.
-    "llama-70b-fp8-h100": Case(
-        "meta-llama/Llama-3.1-70B-Instruct",
-        "H100-SXM-80GB",
-        4,
-        "fp8",
-        (2, 6),
-        SLOTargets(ttft_p90_ms=300, tpot_p90_ms=40, e2e_p95_ms=30000),
-        32768,
-        {
-            **CLASSIC,
-            "hf_token_secret": "hf-token",
-            "autoscaler": "keda",
-            "prometheus_url": PROMETHEUS,
-            "labels": {"release": "kube-prometheus-stack", "team": "ml-platform"},
-        },
-        reliability=0.9999,
-    ),
+    "llama-70b-fp8-h100": llama_70b_fp8_on_h100(**CLASSIC),
     # An MoE on one H200, weights from S3 (no Hugging Face token).
     "qwen3-moe-h200": Case(
         "Qwen/Qwen3-30B-A3B",

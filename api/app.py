@@ -16,7 +16,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
-from api import deployment_routes, model_routes, plan_routes, session_routes, web_routes
+from api import (
+    cluster_routes,
+    deployment_routes,
+    model_routes,
+    plan_routes,
+    session_routes,
+    web_routes,
+)
 from api.errors import allowed_methods
 from api.identity import authenticator
 from api.sessions import SessionWorkflows
@@ -83,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(model_routes.router)
     app.state.sessions = SessionWorkflows(settings, temporal.get)
     app.include_router(session_routes.router)
+    app.include_router(cluster_routes.router)
     web_routes.mount(app, settings)
     app.state.temporal = temporal
 

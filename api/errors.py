@@ -24,6 +24,7 @@ MEANINGS = {
     404: "No such resource (or none the caller may see).",
     409: "It exists already; `detail` says what.",
     422: "The body is malformed: an unknown field or a bad value; `detail` names it.",
+    502: "The cluster could not be read (unreachable, or it refused); `detail` says which.",
     503: "The knowledge base (or another dependency) is not ready.",
 }
 

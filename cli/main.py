@@ -37,7 +37,11 @@ COMMANDS = {
     "emulate": "cli.emulate:emulate",
 }
 """Command name: `module:function`."""
-GROUPS = {"kb": "cli.knowledge_base:app", "users": "cli.users:app"}
+GROUPS = {
+    "kb": "cli.knowledge_base:app",
+    "users": "cli.users:app",
+    "cluster": "cli.inventory:app",
+}
 """Command group name: `module:Typer app`."""
 
 

@@ -78,7 +78,7 @@ def check_permissions(
                     }
                 },
             }
-            status, answer = _request(
+            status, answer = call(
                 api_client,
                 "POST",
                 "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
@@ -105,7 +105,7 @@ def apply(
         ref = object_ref(manifest)
         existing = _get(api_client, ref)
         query = [("fieldManager", field_manager)] + ([("dryRun", "All")] if dry_run else [])
-        status, answer = _request(
+        status, answer = call(
             api_client,
             "PATCH",
             ref.path,
@@ -175,7 +175,7 @@ def delete(api_client: client.ApiClient, manifests: Iterable[dict[str, Any]]) ->
     Returns what was deleted."""
     deleted = []
     for ref in reversed([object_ref(m) for m in manifests]):
-        status, answer = _request(api_client, "DELETE", ref.path)
+        status, answer = call(api_client, "DELETE", ref.path)
         if status == 404:
             continue
         if status >= 300:
@@ -194,7 +194,7 @@ def serving_api(api_client: client.ApiClient) -> ServingApi:
     API discovery); a ClusterError naming both when it serves neither."""
     for api in SERVING_APIS:
         api_version, kind = SERVING_KINDS[api]
-        status, answer = _request(api_client, "GET", f"/apis/{api_version}")
+        status, answer = call(api_client, "GET", f"/apis/{api_version}")
         if status == 200 and any(r.get("kind") == kind for r in answer.get("resources") or []):
             return api
     wanted = " nor ".join(f"{k} ({v})" for v, k in SERVING_KINDS.values())
@@ -204,11 +204,11 @@ def serving_api(api_client: client.ApiClient) -> ServingApi:
 def served(api_client: client.ApiClient, api_version: str) -> bool:
     """Whether the cluster serves an API group version (e.g. KServe's CRDs are installed)."""
     path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
-    return _request(api_client, "GET", path)[0] == 200
+    return call(api_client, "GET", path)[0] == 200
 
 
 def _get(api_client: client.ApiClient, ref: ObjectRef) -> dict[str, Any] | None:
-    status, answer = _request(api_client, "GET", ref.path)
+    status, answer = call(api_client, "GET", ref.path)
     if status == 404:
         return None
     if status >= 300:
@@ -216,7 +216,7 @@ def _get(api_client: client.ApiClient, ref: ObjectRef) -> dict[str, Any] | None:
     return answer
 
 
-def _request(
+def call(
     api_client: client.ApiClient,
     method: str,
     path: str,

@@ -31,6 +31,7 @@ OBJECT_PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
     r"/namespaces/(?P<ns>[^/]+)/(?P<resource>[^/]+)/(?P<name>[^/]+)$"
 )
+LIST_PATH = re.compile(r"^/api/v1/(?P<resource>nodes|pods)$")
 ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 GROUP_VERSION_PATH = re.compile(r"^/apis/(?P<group_version>[^/]+/[^/]+)$")
 KSERVE_0_20 = {
@@ -64,6 +65,9 @@ class FakeApiServer:
     """The same, for real (not dry-run) applies only: a quota used up between the two."""
     served: dict[str, dict[str, str]] = field(default_factory=lambda: copy.deepcopy(KSERVE_0_20))
     """group/version -> {resource: kind} that discovery lists."""
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    """What `GET /api/v1/nodes` and `/api/v1/pods` list (`node()` and `pod()` make them)."""
     ready_on_apply: bool = False
     """Report a serving object Ready (with no URL) as soon as it is applied, as KServe's
     controller would on a cluster with no ingress, for whole sessions that must go on."""
@@ -136,6 +140,14 @@ class FakeApiServer:
                 "groupVersion": group_version,
                 "resources": resources,
             }
+        listed = LIST_PATH.match(split.path)
+        if method == "GET" and listed:
+            resource = listed["resource"]
+            if ("", resource, "list", "") in self.denied:
+                return 403, _status(403, "Forbidden", f"cannot list resource {resource!r}")
+            kind = {"nodes": "NodeList", "pods": "PodList"}[resource]
+            items = self.nodes if resource == "nodes" else self.pods
+            return 200, {"kind": kind, "apiVersion": "v1", "items": copy.deepcopy(items)}
         match = OBJECT_PATH.match(split.path)
         if match is None:
             return 404, _status(404, "NotFound", f"the server could not find {split.path}")
@@ -200,6 +212,44 @@ class FakeApiServer:
             candidate["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
         self.objects[key] = candidate
         return (201 if existing is None else 200), copy.deepcopy(candidate)
+
+
+def node(
+    name: str,
+    labels: dict[str, str],
+    gpus: int,
+    resource: str = "nvidia.com/gpu",
+    *,
+    taints: list[dict[str, str]] | None = None,
+    unschedulable: bool = False,
+    extra: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A node as the API server lists it, with `gpus` of `resource` allocatable."""
+    allocatable = {"cpu": "96", "memory": "1Ti", **({resource: str(gpus)} if gpus else {})}
+    return {
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **labels}},
+        "spec": {"taints": taints or [], **({"unschedulable": True} if unschedulable else {})},
+        "status": {"allocatable": allocatable | (extra or {})},
+    }
+
+
+def pod(
+    name: str,
+    node_name: str | None,
+    gpus: int,
+    resource: str = "nvidia.com/gpu",
+    phase: str = "Running",
+) -> dict[str, Any]:
+    """A pod on `node_name` (None: not scheduled yet) asking for `gpus` of `resource`."""
+    limits = {resource: str(gpus)}
+    return {
+        "metadata": {"name": name, "namespace": "ml"},
+        "spec": {
+            **({"nodeName": node_name} if node_name else {}),
+            "containers": [{"name": "main", "resources": {"limits": limits, "requests": limits}}],
+        },
+        "status": {"phase": phase},
+    }
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The deploy journey against a real cluster (`make test-cluster`): permission check, dry run,
-apply, apply again (nothing changes), a second revision, rollback, delete.
+apply, apply again (nothing changes), a second revision, rollback, delete; and the GPU
+inventory of its nodes.
 
 Runs only when KUBECONFIG names a kubeconfig file; its current context (or
 PREFLIGHT_TEST_CONTEXT) must reach a cluster where PREFLIGHT_TEST_NAMESPACE (default
@@ -20,7 +21,9 @@ import pytest
 from kubernetes import client
 
 from deploy import cluster, kubeconfig, rollout
+from deploy.inventory import read_inventory
 from kb import deployments
+from kb.catalog import gpu_k8s
 from kb.db import session_scope
 from kb.migrate import upgrade
 from workflows.payloads import DeployResult
@@ -121,3 +124,18 @@ def test_deploy_journey_on_a_real_cluster(
     finally:
         cluster.delete(api_client, first)
     assert all(cluster.read(api_client, m) is None for m in first if m["kind"] == "ConfigMap")
+
+
+def test_the_inventory_of_a_real_cluster(
+    api_client: client.ApiClient, context: str, seeded_sqlite_url: str
+) -> None:
+    """Every node listed with GPUs has a resource, sane counts, and a product; a cluster
+    without GPUs lists none. (Needs get/list on nodes and pods.)"""
+    with session_scope(seeded_sqlite_url) as session:
+        catalog = gpu_k8s(session=session)
+    found = read_inventory(api_client, context, catalog)
+    print(found.model_dump_json(indent=2))
+    for node in found.nodes:
+        assert node.allocatable >= 0 and 0 <= node.free <= node.allocatable
+        assert node.product and (node.allocatable or node.mig)
+    assert sum(kind.nodes for kind in found.kinds) == len(found.nodes)

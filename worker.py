@@ -47,6 +47,7 @@ def activities(settings: Settings) -> list[Callable[..., Any]]:
         session.record_events,
         deploy.serving_api,
         deploy.check_target,
+        deploy.check_capacity,
         deploy.apply_manifests,
         deploy.wait_until_ready,
         deploy.smoke_test,

@@ -17,13 +17,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from deploy import cluster, gitops, kubeconfig, rollout
+from deploy.inventory import inventory, room
 from deploy.targets import ClusterError
+from kb.catalog import gpu_k8s
+from kb.db import session_scope
 from manifests.kinds import serving_ref
 from planner.deployment_plan import ServingApi
 from settings import Settings
 from workflows.calls import DeployCalls
 from workflows.payloads import (
     ApplyRequest,
+    CapacityCheck,
+    CapacityRequest,
     DeployResult,
     DeployTarget,
     ReadyResult,
@@ -83,6 +88,24 @@ class DeployActivities(DeployCalls):
         if missing:
             raise invalid(str(cluster.PermissionMissing(missing)))
         return f"{len(request.manifests)} objects allowed in {target.context}"
+
+    @activity.defn
+    def check_capacity(self, request: CapacityRequest) -> CapacityCheck:
+        """Right before apply: the cluster's free GPUs of the plan's kind hold the replicas
+        that start now, each on one node; a shortfall refuses, naming what is missing. Not
+        checked (and said so) where the nodes cannot be read."""
+        with session_scope(self._settings.resolved_database_url) as session:
+            catalog = gpu_k8s(session=session)
+        try:
+            found = inventory(request.target.context, catalog)
+        except ClusterError as error:
+            return CapacityCheck(checked=False, detail=f"not checked: {error}")
+        now = room(found, request.gpu_id, request.tp, request.replicas)
+        if not now.enough:
+            raise invalid(now.sentence())
+        peak = room(found, request.gpu_id, request.tp, request.peak_replicas)
+        tight = "" if peak.enough else f"; at peak, {peak.sentence()}"
+        return CapacityCheck(checked=True, detail=now.sentence() + tight)
 
     @activity.defn
     def apply_manifests(self, request: ApplyRequest) -> DeployResult:

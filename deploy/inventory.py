@@ -239,3 +239,43 @@ def _name(obj: dict[str, Any]) -> str:
 def _taint(taint: dict[str, Any]) -> str:
     value = f"={taint['value']}" if taint.get("value") else ""
     return f"{taint.get('key')}{value}:{taint.get('effect')}"
+
+
+class Room(BaseModel):
+    """Whether `needed` replicas of `tp` GPUs each, every replica on one node, fit the free
+    GPUs of one kind now."""
+
+    gpu_id: str
+    tp: int
+    needed: int
+    fits: int
+    """Replicas that fit: each node holds as many whole replicas as its free GPUs allow."""
+    free_per_node: list[int]
+
+    @property
+    def enough(self) -> bool:
+        return self.fits >= self.needed
+
+    def sentence(self) -> str:
+        shape = f"{self.needed} replica(s) of {self.tp} x {self.gpu_id}, each on one node"
+        if not self.free_per_node:
+            return f"{shape}: the cluster has no schedulable {self.gpu_id} node"
+        free = ", ".join(str(n) for n in sorted(self.free_per_node, reverse=True))
+        if self.enough:
+            return f"{shape}: room for {self.fits} now (free per node: {free})"
+        missing = (self.needed - self.fits) * self.tp
+        return (
+            f"{shape}: the cluster has room for {self.fits} now (free per node: {free}); "
+            f"{missing} more free GPUs, {self.tp} to a node, are missing"
+        )
+
+
+def room(found: Inventory, gpu_id: str, tp: int, needed: int) -> Room:
+    free = found.free().get(gpu_id, [])
+    return Room(
+        gpu_id=gpu_id,
+        tp=tp,
+        needed=needed,
+        fits=sum(n // tp for n in free),
+        free_per_node=free,
+    )

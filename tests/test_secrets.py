@@ -26,9 +26,11 @@ import pytest
 import yaml
 from temporalio.client import Client
 
+from kb.catalog import gpu_k8s
+from kb.db import session_scope
 from tests.cli.test_stack import stack_env, start_stack, wait_healthy
 from tests.conftest import free_port
-from tests.fake_apiserver import running, write_kubeconfig
+from tests.fake_apiserver import node, running, write_kubeconfig
 from tests.llm_server import serving
 
 pytestmark = pytest.mark.integration
@@ -66,7 +68,7 @@ async def histories(address: str) -> list[str]:
 
 
 def test_no_secret_of_a_whole_run_reaches_manifests_logs_histories_or_errors(
-    tmp_path: Path,
+    tmp_path: Path, seeded_sqlite_url: str
 ) -> None:
     llm_key = f"sk-{secrets.token_hex(16)}"
     hf_token = f"hf_{secrets.token_hex(17)}"
@@ -76,6 +78,11 @@ def test_no_secret_of_a_whole_run_reaches_manifests_logs_histories_or_errors(
     errors: list[str] = []
     with running(kube_token) as apiserver, serving(tmp_path / "llm.log", llm_key) as llm_url:
         apiserver.ready_on_apply = True
+        with session_scope(seeded_sqlite_url) as session:  # a node of every GPU, with room
+            apiserver.nodes = [
+                node(f"node-{i}", k8s.node_labels, 8, k8s.resource_name)
+                for i, k8s in enumerate(gpu_k8s(session=session).values())
+            ]
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", apiserver.url, kube_token)
         ports = free_port(), free_port(), free_port()
         env = stack_env(state, *ports) | {

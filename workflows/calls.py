@@ -16,6 +16,8 @@ with workflow.unsafe.imports_passed_through():
     from planner.whatif import ScenarioRow
     from workflows.payloads import (
         ApplyRequest,
+        CapacityCheck,
+        CapacityRequest,
         CompareInput,
         ConverseInput,
         DeployResult,
@@ -83,6 +85,11 @@ class DeployCalls:
     @activity.defn
     def check_target(self, request: ApplyRequest) -> str:
         """Permission to apply every manifest at the target."""
+        raise NotImplementedError
+
+    @activity.defn
+    def check_capacity(self, request: CapacityRequest) -> CapacityCheck:
+        """Free GPUs, on one node per replica, for the replicas that start now."""
         raise NotImplementedError
 
     @activity.defn

@@ -1,7 +1,8 @@
 """The deploy stage of a session, as a saga: render and validate (done when selected),
-permission check, dry run, apply, then wait until ready (a cluster) or a rehearsal (GitOps),
-then a smoke test. Each step that leaves something behind registers its compensation; on any
-failure the compensations run in reverse order and the session goes back to explore.
+permission check, dry run, free GPUs (a cluster), apply, then wait until ready (a cluster) or
+a rehearsal (GitOps), then a smoke test. Each step that leaves something behind registers
+its compensation; on any failure the compensations run in reverse order and the session goes
+back to explore.
 
 Workflow code: it runs in the session workflow's sandbox and calls activities through the
 workflow (`activity`), so its commands are the workflow's.
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payloads import (
         REHEARSAL,
         ApplyRequest,
+        CapacityRequest,
         Configuration,
         Decision,
         DeploymentState,
@@ -36,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 SYSTEM = "preflight"
 """The actor of what the workflow does by itself."""
+CAPACITY_CHECK = "capacity-check"
+"""Patch: cluster deploys check free GPUs right before apply (sessions from 2026-12-07)."""
 REHEARSAL_QPS = 1.0
 """A rehearsal sends a little traffic: at most this many requests a second."""
 
@@ -130,6 +134,24 @@ class DeploySaga:
                     f"{len(r.applied) or len((r.files and r.files.changed) or [])} objects accepted"
                 ),
             )
+            if target.kind == "cluster" and workflow.patched(CAPACITY_CHECK):
+                # Right before apply: approval may have waited days while the GPUs filled.
+                capacity = CapacityRequest(
+                    target=target,
+                    gpu_id=plan.accelerator.gpu_id,
+                    tp=plan.vllm.tensor_parallel_size,
+                    replicas=max(plan.serving.min_replicas, 1),
+                    peak_replicas=plan.serving.max_replicas,
+                )
+                checked = await step(
+                    "capacity check",
+                    lambda: self.activity(DeployCalls.check_capacity, capacity, 120),
+                    lambda r: r.detail,
+                )
+                if not checked.checked:
+                    deployment.steps[-1] = Step(
+                        name="capacity check", status="skipped", detail=checked.detail
+                    )
             real = request.model_copy(update={"dry_run": False})
             try:
                 applied = await step(

@@ -336,6 +336,21 @@ class ApplyRequest(BaseModel):
     dry_run: bool
 
 
+class CapacityRequest(BaseModel):
+    target: DeployTarget
+    gpu_id: str
+    tp: int
+    replicas: int
+    """Replicas that start now (at least one)."""
+    peak_replicas: int
+
+
+class CapacityCheck(BaseModel):
+    checked: bool
+    """False when the cluster's nodes could not be read: the scheduler will tell."""
+    detail: str
+
+
 class WaitRequest(BaseModel):
     target: DeployTarget
     deployment_id: str

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     """What plans render to serve a model: KServe's `llminferenceservice` (KServe 0.17 and
     later) or the classic `inferenceservice` pair. A cluster target overrides it with what
     the cluster serves."""
+    # planner.cluster.ClusterPolicy, spelt out.
+    cluster_gpus: Literal["free", "present", "any"] = "present"
+    """With a cluster target, which GPUs sessions' recommendations use: only kinds with a
+    free GPU now, kinds the cluster has, or any (options on kinds it lacks say so)."""
     gitops_dir: Path | None = None
     """The GitOps folder sessions write to. None: `state_dir/gitops`."""
     kube_context: str | None = None

@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from deploy import cluster, gitops, kubeconfig, rollout
-from deploy.inventory import inventory, room
+from deploy.inventory import inventory
 from deploy.targets import ClusterError
 from kb.catalog import gpu_k8s
 from kb.db import session_scope
@@ -100,10 +100,11 @@ class DeployActivities(DeployCalls):
             found = inventory(request.target.context, catalog)
         except ClusterError as error:
             return CapacityCheck(checked=False, detail=f"not checked: {error}")
-        now = room(found, request.gpu_id, request.tp, request.replicas)
+        gpus = found.gpus()
+        now = gpus.room(request.gpu_id, request.tp, request.replicas)
         if not now.enough:
             raise invalid(now.sentence())
-        peak = room(found, request.gpu_id, request.tp, request.peak_replicas)
+        peak = gpus.room(request.gpu_id, request.tp, request.peak_replicas)
         tight = "" if peak.enough else f"; at peak, {peak.sentence()}"
         return CapacityCheck(checked=True, detail=now.sentence() + tight)
 

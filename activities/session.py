@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from temporalio import activity
 
+from deploy.inventory import ClusterReader
 from kb.db import session_scope
 from kb.repository import NotLoadedError
 from kb.sessions import record_session_event
@@ -45,7 +46,7 @@ class SessionActivities(SessionCalls):
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.planning = PlanningService(settings)
+        self.planning = PlanningService(settings, ClusterReader(settings))
 
     def warm(self) -> None:
         """Before the worker's first turn (see `PlanningService.warm`)."""

@@ -27,6 +27,7 @@ from api import (
 from api.errors import allowed_methods
 from api.identity import authenticator
 from api.sessions import SessionWorkflows
+from deploy.inventory import ClusterReader
 from kb.db import get_engine
 from planner.service import PlanningService
 from settings import Settings, get_settings
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every route but /health asks for a caller through `api.identity.current_caller`.
     app.state.settings = settings
     app.state.authenticate = authenticator(settings)
-    app.state.planning = PlanningService(settings)
+    app.state.planning = PlanningService(settings, ClusterReader(settings))
     app.include_router(plan_routes.router)
     app.include_router(deployment_routes.router)
     app.include_router(model_routes.router)

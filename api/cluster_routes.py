@@ -10,9 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from api.dependencies import AppSettings, Planning
 from api.errors import ReadableValidation, problems
 from api.identity import Caller, require
-from api.session_routes import deploy_target
 from deploy.inventory import Inventory, NoClusterError, inventory
-from deploy.targets import ClusterError
+from deploy.targets import ClusterError, deploy_target
 from kb.repository import NotLoadedError
 from planner.service import PlanningService
 from settings import Settings

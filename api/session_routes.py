@@ -42,7 +42,7 @@ from api.sessions import (
     not_found,
     unavailable,
 )
-from deploy.targets import ClusterError, recorded_target
+from deploy.targets import ClusterError, deploy_target, recorded_target
 from kb import deployments
 from kb.db import session_scope
 from manifests.diff import compare
@@ -58,7 +58,6 @@ from workflows.payloads import (
     ApprovalPolicy,
     ChatRequest,
     Decision,
-    DeployTarget,
     EditRequest,
     MonitorPolicy,
     RollbackRequest,
@@ -91,24 +90,6 @@ STATUSES: dict[WorkflowExecutionStatus, Status] = {
     WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued_as_new",
     WorkflowExecutionStatus.TIMED_OUT: "timed_out",
 }
-
-
-# ---- the deploy target --------------------------------------------------------------------
-
-
-def deploy_target(settings: Settings) -> DeployTarget:
-    """Where sessions deploy, from the settings: the cluster when configured, else the GitOps
-    folder. Callers never choose it, so nobody can point a deployment elsewhere."""
-    mode = settings.deploy_mode
-    if mode == "auto":
-        mode = "cluster" if settings.kube_context else "gitops"
-    if mode == "cluster":
-        return DeployTarget(
-            kind="cluster", context=settings.kube_context, endpoint=settings.smoke_endpoint
-        )
-    # Absolute: the worker resolves it, possibly in another working directory.
-    folder = (settings.gitops_dir or settings.state_dir / "gitops").absolute()
-    return DeployTarget(kind="gitops", folder=str(folder), endpoint=settings.smoke_endpoint)
 
 
 # ---- request and response bodies ----------------------------------------------------------

@@ -5,14 +5,20 @@ is reported by its label, never guessed."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, computed_field
 
-from deploy.targets import ClusterError
+from deploy.targets import ClusterError, deploy_target
+from kb.catalog import gpu_k8s
+from kb.db import session_scope
+from planner.cluster import ClusterGpus
 from planner.deployment_plan import GpuK8s
+from settings import Settings
 
 if TYPE_CHECKING:
     from kubernetes import client
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
 # The Kubernetes client (deploy.cluster, deploy.kubeconfig) is imported when a cluster is
 # read: the API imports this module for its types and starts without the client (2.5 s).
 
+log = logging.getLogger(__name__)
 PRODUCT_LABELS = (
     "nvidia.com/gpu.product",  # NVIDIA GPU Feature Discovery
     "amd.com/gpu.product-name",  # AMD GPU operator's node labeller
@@ -95,13 +102,13 @@ class Inventory(BaseModel):
         ]
         return sorted(kinds, key=lambda k: (-k.free, k.product))
 
-    def free(self) -> dict[str, list[int]]:
-        """Catalog accelerator -> free GPUs on each of its schedulable nodes."""
+    def gpus(self) -> ClusterGpus:
+        """The free GPUs of each catalog accelerator, node by node, as planning reads them."""
         found: dict[str, list[int]] = defaultdict(list)
         for node in self.nodes:
             if node.gpu_id is not None and node.schedulable:
                 found[node.gpu_id].append(node.free)
-        return dict(found)
+        return ClusterGpus(context=self.context, free=dict(found))
 
 
 class NoClusterError(ClusterError):
@@ -241,41 +248,29 @@ def _taint(taint: dict[str, Any]) -> str:
     return f"{taint.get('key')}{value}:{taint.get('effect')}"
 
 
-class Room(BaseModel):
-    """Whether `needed` replicas of `tp` GPUs each, every replica on one node, fit the free
-    GPUs of one kind now."""
+class ClusterReader:
+    """The GPUs of the cluster sessions deploy to, for planning: read at most every
+    `ttl_s` seconds (a chat turn must not wait on the API server each time); None without a
+    cluster target, or when it cannot be read (planning then goes on as without one)."""
 
-    gpu_id: str
-    tp: int
-    needed: int
-    fits: int
-    """Replicas that fit: each node holds as many whole replicas as its free GPUs allow."""
-    free_per_node: list[int]
+    def __init__(self, settings: Settings, ttl_s: float = 30.0) -> None:
+        self._settings, self._ttl_s = settings, ttl_s
+        self._read: tuple[float, ClusterGpus | None] | None = None
 
-    @property
-    def enough(self) -> bool:
-        return self.fits >= self.needed
-
-    def sentence(self) -> str:
-        shape = f"{self.needed} replica(s) of {self.tp} x {self.gpu_id}, each on one node"
-        if not self.free_per_node:
-            return f"{shape}: the cluster has no schedulable {self.gpu_id} node"
-        free = ", ".join(str(n) for n in sorted(self.free_per_node, reverse=True))
-        if self.enough:
-            return f"{shape}: room for {self.fits} now (free per node: {free})"
-        missing = (self.needed - self.fits) * self.tp
-        return (
-            f"{shape}: the cluster has room for {self.fits} now (free per node: {free}); "
-            f"{missing} more free GPUs, {self.tp} to a node, are missing"
-        )
-
-
-def room(found: Inventory, gpu_id: str, tp: int, needed: int) -> Room:
-    free = found.free().get(gpu_id, [])
-    return Room(
-        gpu_id=gpu_id,
-        tp=tp,
-        needed=needed,
-        fits=sum(n // tp for n in free),
-        free_per_node=free,
-    )
+    def __call__(self) -> ClusterGpus | None:
+        target = deploy_target(self._settings)
+        if target.kind != "cluster":
+            return None
+        now = time.monotonic()
+        if self._read is not None and now - self._read[0] < self._ttl_s:
+            return self._read[1]
+        found: ClusterGpus | None
+        try:
+            with session_scope(self._settings.resolved_database_url) as session:
+                catalog = gpu_k8s(session=session)
+            found = inventory(target.context, catalog).gpus()
+        except ClusterError as error:
+            log.warning("planning without the cluster's GPUs: %s", error)
+            found = None
+        self._read = (now, found)
+        return found

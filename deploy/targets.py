@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from settings import Settings
 from workflows.payloads import DeployTarget
 
 
@@ -38,3 +39,18 @@ def recorded_target(target: DeployTarget) -> str:
     from deploy import kubeconfig  # the kubeconfig's current context: the client's import
 
     return cluster_label(kubeconfig.active_context())
+
+
+def deploy_target(settings: Settings) -> DeployTarget:
+    """Where sessions deploy, from the settings: the cluster when configured, else the GitOps
+    folder. Callers never choose it, so nobody can point a deployment elsewhere."""
+    mode = settings.deploy_mode
+    if mode == "auto":
+        mode = "cluster" if settings.kube_context else "gitops"
+    if mode == "cluster":
+        return DeployTarget(
+            kind="cluster", context=settings.kube_context, endpoint=settings.smoke_endpoint
+        )
+    # Absolute: the worker resolves it, possibly in another working directory.
+    folder = (settings.gitops_dir or settings.state_dir / "gitops").absolute()
+    return DeployTarget(kind="gitops", folder=str(folder), endpoint=settings.smoke_endpoint)

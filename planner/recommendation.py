@@ -95,6 +95,9 @@ class Recommendations(Frozen):
     """When nothing is feasible: what to relax, and by how much."""
     filtered: dict[str, str] = {}
     """Catalog models ruled out before sizing, and why."""
+    cluster: list[str] = []
+    """What the target cluster has free, and what that did to the options (empty without a
+    cluster)."""
     landscape: list[LandscapePoint] = []
     """Feasible options to chart: the recommended ones, the Pareto front and the best of each
     (model, GPU), at most LANDSCAPE_MAX, in rank order."""

@@ -21,6 +21,7 @@ from manifests.render import ManifestError, render, serving_notes, to_yaml, vali
 from planner.answers import Evaluation, Planned, Prepared, Turn
 from planner.assistant import NAMED_FIELDS, Assistant
 from planner.catalog_index import CatalogIndex
+from planner.cluster import ClusterGpus, ClusterPolicy
 from planner.conversation import Conversation, Reply, respond
 from planner.deployment import PlanError
 from planner.deployment_plan import ServingApi, describe
@@ -31,6 +32,12 @@ from planner.specification import SpecificationError
 from planner.whatif import ScenarioRow, WhatIfError, compare
 from settings import Settings
 
+POLICY_NOTES: dict[ClusterPolicy, str] = {
+    "present": "options use only the GPUs the cluster has",
+    "free": "options use only GPUs with one free now",
+    "any": "options may use GPUs the cluster lacks (PREFLIGHT_CLUSTER_GPUS=any)",
+}
+
 
 class PlanningError(ValueError):
     """Input a planning use case cannot take; the message says what is wrong and where."""
@@ -39,9 +46,15 @@ class PlanningError(ValueError):
 class PlanningService:
     """The use cases over the catalog at `settings.resolved_database_url`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, cluster: Callable[[], ClusterGpus | None] | None = None
+    ) -> None:
+        """`cluster` reads the target cluster's GPUs (None where there is none, or it cannot
+        be read): recommendations then keep to them (`settings.cluster_gpus`) and a
+        selection must fit what is free."""
         self._settings = settings
         self._catalog = CatalogCache(settings.resolved_database_url, settings.approved_models)
+        self._cluster = cluster or (lambda: None)
 
     def assistant(self) -> Assistant:
         """The catalog now; `NotLoadedError`, saying what to run, while it is empty."""
@@ -72,7 +85,9 @@ class PlanningService:
             helper, conversation, message, lambda text: self.read(text, helper)
         )
         options = (
-            None if reply.questions else helper.recommend(reply.specification, wide=reply.wide)
+            None
+            if reply.questions
+            else self._recommend(helper, reply.specification, wide=reply.wide)
         )
         return Turn(conversation=state, reply=reply, recommendations=options)
 
@@ -94,7 +109,7 @@ class PlanningService:
             specification=reply.specification,
             reply=reply.text,
             questions=reply.questions,
-            recommendations=helper.recommend(reply.specification, wide=reply.wide),
+            recommendations=self._recommend(helper, reply.specification, wide=reply.wide),
         )
 
     def replan(
@@ -110,7 +125,7 @@ class PlanningService:
         return Evaluation(
             intent=changed,
             specification=specification,
-            recommendations=helper.recommend(specification, wide=wide),
+            recommendations=self._recommend(helper, specification, wide=wide),
         )
 
     def compare(
@@ -136,12 +151,11 @@ class PlanningService:
         helper = self.assistant()
         return compare(self._plans(helper, intents))
 
-    @staticmethod
     def _plans(
-        helper: Assistant, intents: Sequence[tuple[str, DeploymentIntent]]
+        self, helper: Assistant, intents: Sequence[tuple[str, DeploymentIntent]]
     ) -> list[tuple[str, Recommendations]]:
         try:
-            return [(name, helper.recommend(helper.specify(i))) for name, i in intents]
+            return [(name, self._recommend(helper, helper.specify(i))) for name, i in intents]
         except SpecificationError as error:
             raise PlanningError(str(error)) from None
 
@@ -166,9 +180,37 @@ class PlanningService:
         problems = validate(manifests, plan, helper.planner)
         if problems:
             raise PlanningError("the manifests are not valid: " + "; ".join(problems))
+        cluster = self._cluster()
+        if cluster is not None:
+            needed = max(plan.serving.min_replicas, 1)
+            room = cluster.room(plan.accelerator.gpu_id, plan.vllm.tensor_parallel_size, needed)
+            if not room.enough:
+                raise PlanningError(f"the cluster cannot run it now: {room.sentence()}")
         return Prepared(
             plan=plan, manifests=manifests, yaml=to_yaml(manifests), notes=serving_notes(plan)
         )
+
+    def _recommend(
+        self, helper: Assistant, spec: DeploymentSpecification, wide: bool = False
+    ) -> Recommendations:
+        """The options for `spec`, kept to the cluster's GPUs where one is known, saying
+        what it has free and whether each option fits it now."""
+        cluster = self._cluster()
+        if cluster is None:
+            return helper.recommend(spec, wide=wide)
+        policy = self._settings.cluster_gpus
+        allowed = cluster.allowed(policy)
+        searched = spec
+        if allowed is not None:
+            wanted = set(spec.constraints.gpus) if spec.constraints.gpus is not None else allowed
+            limited = spec.constraints.model_copy(update={"gpus": sorted(wanted & allowed)})
+            searched = spec.model_copy(update={"constraints": limited})
+        found = helper.recommend(searched, wide=wide)
+        notes = [cluster.summary(), POLICY_NOTES[policy]]
+        for r in found.options:
+            o = r.option
+            notes.append(f"{r.id}: {cluster.room(o.gpu_id, o.tp, o.min_replicas).sentence()}")
+        return found.model_copy(update={"specification": spec, "cluster": notes})
 
     @staticmethod
     def _respond(

@@ -283,9 +283,14 @@ function drawOptions(recs, owner) {
     h("caption", { class: "sr-only" }, "Recommended options with predicted latency against each target, cost and quality"),
     head, h("tbody", {}, rows));
   const left = [...recs.left_out.map((l) => `${l.name} (${l.kind}): ${l.reason}`), ...recs.relax];
-  fill(document.getElementById("left-out"), left.length
-    ? h("details", {}, h("summary", {}, `Left out or to relax (${left.length})`), h("ul", {}, left.map((t) => h("li", {}, t))))
-    : null);
+  const cluster = recs.cluster ?? [];
+  fill(document.getElementById("left-out"),
+    cluster.length
+      ? h("details", {}, h("summary", {}, `The cluster: ${cluster[0]}`), h("ul", {}, cluster.slice(1).map((t) => h("li", {}, t))))
+      : null,
+    left.length
+      ? h("details", {}, h("summary", {}, `Left out or to relax (${left.length})`), h("ul", {}, left.map((t) => h("li", {}, t))))
+      : null);
   drawPareto(recs, spec);
   drawLists(recs);
   const shown = recs.options.find((r) => r.id === (curveFor ?? state.selection?.id)) ?? recs.options[0];

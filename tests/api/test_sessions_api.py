@@ -19,7 +19,7 @@ import pytest
 
 from api.app import create_app
 from api.keys import add_key
-from api.session_routes import deploy_target
+from deploy.targets import deploy_target
 from settings import Settings
 from tests.conftest import free_port, kb_copy, temporal_dev_server
 from worker import build_worker

@@ -18,8 +18,10 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.keys import add_key
 from cli.inventory import app as cluster_cli
+from deploy.inventory import ClusterReader
+from planner.service import PlanningService
 from settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, kb_copy
 from tests.fake_apiserver import FakeApiServer, node, pod, running, write_kubeconfig
 
 TOKEN = f"test-bearer-{secrets.token_hex(12)}"
@@ -146,3 +148,21 @@ def test_the_api_reports_the_servers_cluster_and_says_when_it_has_none(
         gitops = client.get("/cluster/gpus", headers=alice)
         assert gitops.status_code == 404
         assert gitops.json()["detail"].startswith("no cluster configured")
+
+
+def test_planning_keeps_to_the_cluster_it_deploys_to_and_reads_it_sparingly(
+    apiserver: FakeApiServer, seeded_sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=kb_copy(seeded_sqlite_url, tmp_path), kube_context="fake")
+    planning = PlanningService(settings, ClusterReader(settings))
+    words = "A customer support chatbot for 1,000 employees, answers must start within a second."
+    found = planning.plan(words).recommendations
+    present = {"H100-SXM-80GB", "L4-PCIE-24GB", "MI300X-OAM-192GB", "A100-SXM-80GB"}
+    assert found.options and {r.option.gpu_id for r in found.options} <= present
+    assert found.cluster[0].startswith("cluster fake has free now: 3 x L4-PCIE-24GB")
+    planning.plan(words)  # within the reader's 30 s: the cluster is not asked again
+    assert sum(r.path == "/api/v1/nodes" for r in apiserver.requests) == 1
+
+    apiserver.denied.add(("", "nodes", "list", ""))
+    refused = PlanningService(settings, ClusterReader(settings)).plan(words)
+    assert refused.recommendations.cluster == []  # planned as without a cluster

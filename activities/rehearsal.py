@@ -18,7 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -85,14 +87,18 @@ def start_emulator(
     return process, endpoint
 
 
-def start_prometheus(targets: list[str], folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Debian's `prometheus` scraping `targets` (`host:port`) into `folder`."""
+def start_prometheus(
+    targets: list[str], folder: Path, rule_files: Sequence[Path] = ()
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Debian's `prometheus` scraping `targets` (`host:port`) into `folder`, evaluating
+    `rule_files` as often as it scrapes."""
     binary = shutil.which("prometheus")
     if binary is None:
         raise invalid("prometheus is not installed: `make install` installs Debian's package")
-    config = {
-        "global": {"scrape_interval": SCRAPE_INTERVAL},
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "scrape_configs": [{"job_name": "vllm", "static_configs": [{"targets": targets}]}],
+        "rule_files": [str(path.absolute()) for path in rule_files],
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))

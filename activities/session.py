@@ -8,6 +8,7 @@ anything else is transient and retried by the workflow's policy.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 from temporalio import activity
@@ -55,8 +56,10 @@ class SessionActivities(SessionCalls):
 
     @activity.defn
     def converse(self, request: ConverseInput) -> Turn:
+        started = time.perf_counter()
         with _refusals():
-            return self.planning.turn(request.conversation, request.message)
+            turn = self.planning.turn(request.conversation, request.message)
+        return turn.model_copy(update={"seconds": time.perf_counter() - started})
 
     @activity.defn
     def evaluate(self, request: EditInput) -> Evaluation:
@@ -95,6 +98,7 @@ class SessionActivities(SessionCalls):
                     actor=event.actor,
                     action=event.action,
                     detail=event.detail,
+                    at=event.at,
                 )
                 for event in batch.events
             )

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from api import (
     cluster_routes,
     deployment_routes,
+    insights_routes,
     model_routes,
     plan_routes,
     session_routes,
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served by web_routes from local files: FastAPI's loads from a CDN
         redoc_url=None,
     )
-    # Every route but /health asks for a caller through `api.identity.current_caller`.
+    # Every route but /health and /metrics asks for a caller (`api.identity.current_caller`).
     app.state.settings = settings
     app.state.authenticate = authenticator(settings)
     app.state.planning = PlanningService(settings, ClusterReader(settings))
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = SessionWorkflows(settings, temporal.get)
     app.include_router(session_routes.router)
     app.include_router(cluster_routes.router)
+    app.include_router(insights_routes.router)
     web_routes.mount(app, settings)
     app.state.temporal = temporal
 

@@ -124,6 +124,11 @@ async def deployments_page(request: Request) -> Response:
     return await shell(request, "deployments.html", title="Deployments")
 
 
+@router.get("/i")
+async def insights_page(request: Request) -> Response:
+    return await shell(request, "insights.html", title="Insights")
+
+
 @router.get("/d/{deployment_id}")
 async def dashboard_page(request: Request, deployment_id: DeploymentId) -> Response:
     return await shell(request, "dashboard.html", title="Deployment", deployment_id=deployment_id)

@@ -18,6 +18,8 @@ class Turn(BaseModel):
     reply: Reply
     recommendations: Recommendations | None
     """Options once no essential question is open (None while asking)."""
+    seconds: float = 0.0
+    """How long the turn took to answer (its driver measures it)."""
 
 
 class Planned(BaseModel):

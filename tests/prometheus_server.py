@@ -14,9 +14,11 @@ from activities.rehearsal import start_prometheus
 
 
 @contextmanager
-def prometheus(targets: Sequence[str], folder: Path) -> Iterator[str]:
+def prometheus(
+    targets: Sequence[str], folder: Path, rule_files: Sequence[Path] = ()
+) -> Iterator[str]:
     """Base URL of a Prometheus scraping `targets` (`host:port`), stopped afterwards."""
-    server, url = start_prometheus(list(targets), folder)
+    server, url = start_prometheus(list(targets), folder, rule_files)
     try:
         yield url
     finally:

@@ -471,7 +471,9 @@ class AssistantWorkflow:
         # The reply joins the history so a transcript can be shown; sessions that began
         # before replies were kept replay without it.
         if workflow.patched(REPLY_IN_HISTORY):
-            self._log(SYSTEM, "reply", turn.reply.text)
+            # Workflow time stands still while a local activity runs: the reply was ready
+            # when the turn's own clock says.
+            self._log(SYSTEM, "reply", turn.reply.text, after_s=turn.seconds)
         if turn.reply.questions:
             state.stage, state.recommendations = "collect", None
             return
@@ -593,8 +595,9 @@ class AssistantWorkflow:
         change.stage = self._state.stage
         change.changed = [name for name, value in after.items() if before.get(name) != value]
 
-    def _log(self, actor: str, action: str, detail: str) -> None:
-        entry = HistoryEntry(at=workflow.now(), actor=actor, action=action, detail=detail)
+    def _log(self, actor: str, action: str, detail: str, after_s: float = 0.0) -> None:
+        at = workflow.now() + timedelta(seconds=after_s)
+        entry = HistoryEntry(at=at, actor=actor, action=action, detail=detail)
         self._state.history.append(entry)
         self._unrecorded.append(entry)
 
@@ -627,6 +630,7 @@ class AssistantWorkflow:
                         actor=entry.actor,
                         action=entry.action,
                         detail=entry.detail,
+                        at=entry.at,
                     )
                     for i, entry in enumerate(entries, 1)
                 ]
@@ -650,6 +654,7 @@ class AssistantWorkflow:
                     actor=entry.actor,
                     action=entry.action,
                     detail=entry.detail,
+                    at=entry.at,
                 ),
                 30,
                 retry=until_it_lands,

@@ -250,6 +250,8 @@ class SessionEvent(BaseModel):
     actor: str
     action: str
     detail: str
+    at: dt.datetime | None = None
+    """When the workflow made the change (events before 2026-12-07: when it was recorded)."""
 
 
 class SessionEvents(BaseModel):

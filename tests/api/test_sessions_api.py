@@ -484,3 +484,71 @@ async def test_from_words_to_an_approved_gitops_deployment_and_its_rollback(
         s for s in await stack.ok("GET", "/sessions", "alice") if s["session_id"] == session
     )
     assert entry["stage"] == "rolled_back"
+
+
+# ---- the assistant's own numbers ------------------------------------------------------------
+
+
+def exposed(text: str) -> dict[str, float]:
+    """Prometheus text format as {series: value}."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            found[series] = float(value)
+    return found
+
+
+async def test_the_assistants_metrics_move_with_what_people_do(stack: Stack) -> None:
+    async def metrics() -> dict[str, float]:
+        response = await stack.http.get("/metrics")  # no key: counts only, like /health
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        return exposed(response.text)
+
+    before = await metrics()
+    state = await stack.explore("alice")
+    base = f"/sessions/{state.session_id}"
+    await stack.ok("PATCH", base + "/spec", "alice", json={"changes": {"target_ttft_p90_ms": 900}})
+    edited = await stack.state("alice", state.session_id)
+    assert edited.recommendations
+    option = edited.recommendations.options[0]
+    await stack.ok("POST", base + "/select", "alice", json={"option_id": option.id})
+    await stack.ok("POST", base + "/approve", "bob", 202, json={})
+    await stack.wait_for("alice", state.session_id, lambda s: s.stage == "observe")
+
+    def moved(after: dict[str, float]) -> dict[str, float]:
+        return {k: after.get(k, 0) - before.get(k, 0) for k in after}
+
+    deadline = time.monotonic() + 30  # the events are recorded just after the state changes
+    while (delta := moved(await metrics()))['preflight_deploys_total{outcome="succeeded"}'] < 1:
+        assert time.monotonic() < deadline, delta
+        await asyncio.sleep(0.2)
+    for name in (
+        "preflight_sessions_total",
+        "preflight_sessions_recommended_total",
+        "preflight_sessions_accepted_total",
+        "preflight_sessions_spec_edited_total",
+        "preflight_time_to_deploy_seconds_count",
+    ):
+        assert delta[name] == 1, (name, delta)
+    assert delta['preflight_deploys_total{outcome="failed"}'] == 0
+    assert delta["preflight_reply_latency_seconds_count"] >= 1  # one per chat message
+    after = await metrics()
+    assert (
+        after['preflight_reply_latency_seconds_bucket{le="+Inf"}']
+        == (after["preflight_reply_latency_seconds_count"])
+    )
+
+    summary = await stack.ok("GET", "/insights", "admin")
+    assert summary["sessions"] >= 1
+    assert summary["deploy_success_rate"]["target"] == 0.95
+    assert summary["time_to_deploy_p90_s"]["target"] == 600
+    assert summary["time_to_deploy_p90_s"]["met"] is True  # seconds here, not minutes
+    assert summary["reply_latency_p90_s"]["value"] > 0
+    assert 0 < summary["acceptance_rate"]["value"] <= 1
+    assert (await stack.call("GET", "/insights", "alice")).status_code == 403
+    page = await stack.call("GET", "/i", "admin")
+    assert page.status_code == 200 and "How the assistant does" in page.text
+    assert 'href="/i"' in page.text  # in an admin's menu
+    assert 'href="/i"' not in (await stack.call("GET", "/", "alice")).text

@@ -31,9 +31,9 @@ def read(settings: Settings, planning: PlanningService) -> Inventory:
     except NotLoadedError as error:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from None
     target = deploy_target(settings)
+    if target.kind != "cluster":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_A_CLUSTER)
     try:
-        if target.kind != "cluster":
-            raise NoClusterError(NOT_A_CLUSTER)
         return inventory(target.context, catalog)
     except NoClusterError as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None

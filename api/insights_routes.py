@@ -97,22 +97,28 @@ class _Assistant(Collector):
 
     def collect(self) -> Iterator[Metric]:
         found = self._found
-        for name, text, value in (
-            ("preflight_sessions", "Assistant sessions started.", found.sessions),
-            ("preflight_sessions_recommended", "Sessions that got options.", found.recommended),
-            ("preflight_sessions_accepted", "Sessions that selected an option.", found.accepted),
-            (
+        yield CounterMetricFamily(
+            "preflight_sessions", "Assistant sessions started.", value=found.sessions
+        )
+        by_case = {
+            "recommended": ("preflight_sessions_recommended", "Sessions that got options."),
+            "accepted": ("preflight_sessions_accepted", "Sessions that selected an option."),
+            "spec_edited": (
                 "preflight_sessions_spec_edited",
                 "Sessions whose generated specification was edited.",
-                found.spec_edited,
             ),
-        ):
-            yield CounterMetricFamily(name, text, value=value)
+        }
+        for field, (name, text) in by_case.items():
+            family = CounterMetricFamily(name, text, labels=["use_case"])
+            for case, counts in found.use_cases.items():
+                family.add_metric([case], getattr(counts, field))
+            yield family
         deploys = CounterMetricFamily(
-            "preflight_deploys", "Deploys by outcome.", labels=["outcome"]
+            "preflight_deploys", "Deploys by use case and outcome.", labels=["use_case", "outcome"]
         )
-        deploys.add_metric(["succeeded"], found.deploys_succeeded)
-        deploys.add_metric(["failed"], found.deploys_failed)
+        for case, counts in found.use_cases.items():
+            deploys.add_metric([case, "succeeded"], counts.deploys_succeeded)
+            deploys.add_metric([case, "failed"], counts.deploys_failed)
         yield deploys
         yield _histogram(
             "preflight_time_to_deploy_seconds",

@@ -6,6 +6,7 @@ the first message to a deployment that works, and how many deploys succeed."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -17,6 +18,8 @@ from kb.sessions import SessionAuditEvent
 
 COUNTED = ("created", "message", "reply", "recommended", "selected", "edited", "validated")
 FAILED = "deploy_failed"
+USE_CASE = re.compile(r"^use case ([a-z0-9_]+):")
+"""How a `recommended` event names the use case (events before 2026-12-07 do not: `unknown`)."""
 TARGETS = {
     "time_to_deploy_s": 600.0,  # under 10 minutes from the first message
     "reply_latency_s": 2.0,  # a reply within 2 s
@@ -33,6 +36,16 @@ class Spread(BaseModel):
     """Every observation (seconds), for the histograms."""
 
 
+class UseCaseCounts(BaseModel):
+    """Sessions that got options for one use case, and what became of them."""
+
+    recommended: int = 0
+    accepted: int = 0
+    spec_edited: int = 0
+    deploys_succeeded: int = 0
+    deploys_failed: int = 0
+
+
 class Insights(BaseModel):
     sessions: int
     recommended: int
@@ -47,6 +60,8 @@ class Insights(BaseModel):
     """First message to the first deploy that passed its checks, per session."""
     reply_latency_s: Spread
     """A message to its reply."""
+    use_cases: dict[str, UseCaseCounts] = {}
+    """The counts above by the use case of each session's latest options."""
 
     @property
     def acceptance_rate(self) -> float | None:
@@ -71,19 +86,22 @@ def insights(*, session: Session) -> Insights:
     by_session: dict[str, list[SessionAuditEvent]] = defaultdict(list)
     for row in rows:
         by_session[row.session_id].append(row)
-    seen: dict[str, int] = defaultdict(int)
     to_deploy: list[float] = []
     replies: list[float] = []
-    failed = succeeded = 0
+    use_cases: dict[str, UseCaseCounts] = {}
     for events in by_session.values():
-        for action in {e.action for e in events}:
-            seen[action] += 1
-        failed += sum(e.action == FAILED for e in events)
-        succeeded += sum(e.action == "validated" for e in events)
         first = next((e.at for e in events if e.action == "message"), None)
         working = next((e.at for e in events if e.action == "validated"), None)
         if first and working:
             to_deploy.append(_seconds(working, first))
+        case = _use_case(events)
+        if case is not None:
+            counts = use_cases.setdefault(case, UseCaseCounts())
+            counts.recommended += 1
+            counts.accepted += any(e.action == "selected" for e in events)
+            counts.spec_edited += any(e.action == "edited" for e in events)
+            counts.deploys_succeeded += sum(e.action == "validated" for e in events)
+            counts.deploys_failed += sum(e.action == FAILED for e in events)
         asked: dt.datetime | None = None
         for e in events:
             if e.action == "message":
@@ -91,24 +109,27 @@ def insights(*, session: Session) -> Insights:
             elif e.action == "reply" and asked is not None:
                 replies.append(_seconds(e.at, asked))
                 asked = None
+    cases = use_cases.values()
     return Insights(
-        sessions=seen["created"],
-        recommended=seen["recommended"],
-        accepted=_within(by_session, "selected"),
-        spec_edited=_within(by_session, "edited"),
-        deploys_succeeded=succeeded,
-        deploys_failed=failed,
+        sessions=sum(any(e.action == "created" for e in events) for events in by_session.values()),
+        recommended=sum(c.recommended for c in cases),
+        accepted=sum(c.accepted for c in cases),
+        spec_edited=sum(c.spec_edited for c in cases),
+        deploys_succeeded=sum(c.deploys_succeeded for c in cases),
+        deploys_failed=sum(c.deploys_failed for c in cases),
         time_to_deploy_s=_spread(to_deploy),
         reply_latency_s=_spread(replies),
+        use_cases=dict(sorted(use_cases.items())),
     )
 
 
-def _within(by_session: dict[str, list[SessionAuditEvent]], action: str) -> int:
-    """Sessions that got options and then did `action`."""
-    return sum(
-        any(e.action == "recommended" for e in events) and any(e.action == action for e in events)
-        for events in by_session.values()
-    )
+def _use_case(events: Sequence[SessionAuditEvent]) -> str | None:
+    """The use case of the session's latest options; None when it got none."""
+    offered = [e for e in events if e.action == "recommended"]
+    if not offered:
+        return None
+    found = USE_CASE.match(offered[-1].detail)
+    return found[1] if found else "unknown"
 
 
 def _seconds(later: dt.datetime, earlier: dt.datetime) -> float:

@@ -492,6 +492,8 @@ class AssistantWorkflow:
         self._log(
             SYSTEM,
             "recommended",
+            # The use case leads, in the form the assistant's metrics read (kb/insights.py).
+            f"use case {recommendations.specification.use_case}: "
             f"{recommendations.feasible} feasible, {len(recommendations.options)} shown",
         )
 

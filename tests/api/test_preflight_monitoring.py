@@ -74,6 +74,7 @@ def test_the_rules_and_the_dashboard_read_the_assistants_numbers(api: str, tmp_p
     with prometheus([api], tmp_path / "prometheus", [rules]) as url:
         wait_for_series(url, "preflight:time_to_deploy_seconds:p90")
         assert value(url, "preflight:acceptance:ratio") == 0.5
+        assert value(url, 'use_case:preflight_acceptance:ratio{use_case="chatbot"}') == 0.5
         assert value(url, "preflight:spec_edit:ratio") == 0
         assert value(url, "preflight:deploy_success:ratio") == 0.5
         assert 1 < value(url, "preflight:reply_latency_seconds:p90") <= 2  # a bucket's bounds

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -490,13 +491,18 @@ async def test_from_words_to_an_approved_gitops_deployment_and_its_rollback(
 
 
 def exposed(text: str) -> dict[str, float]:
-    """Prometheus text format as {series: value}."""
-    found = {}
+    """Prometheus text format as {series: value}, each metric also summed over its use cases
+    under its name with the other labels (`preflight_deploys_total{outcome="failed"}`)."""
+    found: dict[str, float] = defaultdict(float)
     for line in text.splitlines():
         if line and not line.startswith("#"):
             series, value = line.rsplit(" ", 1)
-            found[series] = float(value)
-    return found
+            found[series] += float(value)
+            name, _, labels = series.partition("{")
+            kept = [p for p in labels.rstrip("}").split(",") if p and not p.startswith("use_case=")]
+            if len(kept) < len([p for p in labels.rstrip("}").split(",") if p]):
+                found[name + (f"{{{','.join(kept)}}}" if kept else "")] += float(value)
+    return dict(found)
 
 
 async def test_the_assistants_metrics_move_with_what_people_do(stack: Stack) -> None:
@@ -535,6 +541,7 @@ async def test_the_assistants_metrics_move_with_what_people_do(stack: Stack) -> 
     assert delta['preflight_deploys_total{outcome="failed"}'] == 0
     assert delta["preflight_reply_latency_seconds_count"] >= 1  # one per chat message
     after = await metrics()
+    assert after['preflight_sessions_recommended_total{use_case="chatbot"}'] >= 1
     assert (
         after['preflight_reply_latency_seconds_bucket{le="+Inf"}']
         == (after["preflight_reply_latency_seconds_count"])

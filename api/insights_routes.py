@@ -10,7 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from pydantic import BaseModel
 
@@ -113,6 +118,12 @@ class _Assistant(Collector):
             for case, counts in found.use_cases.items():
                 family.add_metric([case], getattr(counts, field))
             yield family
+        stages = GaugeMetricFamily(
+            "preflight_sessions_in_stage", "Sessions in each stage now.", labels=["stage"]
+        )
+        for stage, count in found.stages.items():
+            stages.add_metric([stage], count)
+        yield stages
         deploys = CounterMetricFamily(
             "preflight_deploys", "Deploys by use case and outcome.", labels=["use_case", "outcome"]
         )

@@ -16,8 +16,26 @@ from sqlmodel import Session, col, select
 
 from kb.sessions import SessionAuditEvent
 
-COUNTED = ("created", "message", "reply", "recommended", "selected", "edited", "validated")
 FAILED = "deploy_failed"
+STAGE_AFTER = {
+    "created": "collect",
+    "reply": "collect",  # a reply that asks; one with options is followed by `recommended`
+    "recommended": "explore",
+    "rejected": "explore",
+    "approval_expired": "explore",
+    FAILED: "explore",
+    "selected": "finalize",
+    "approved": "deploy",
+    "deployed": "validate",
+    "validated": "observe",
+    "rolled_back": "rolled_back",
+    "cancelled": "cancelled",
+    "closed": "closed",
+    "monitor_stopped": "closed",
+    "rollback_failed": "closed",
+}
+"""The stage (workflows.payloads.Stage) a session is in after each event that moves it."""
+COUNTED = ("message", "edited", *STAGE_AFTER)
 USE_CASE = re.compile(r"^use case ([a-z0-9_]+):")
 """How a `recommended` event names the use case (events before 2026-12-07 do not: `unknown`)."""
 TARGETS = {
@@ -62,6 +80,8 @@ class Insights(BaseModel):
     """A message to its reply."""
     use_cases: dict[str, UseCaseCounts] = {}
     """The counts above by the use case of each session's latest options."""
+    stages: dict[str, int] = {}
+    """Sessions in each stage now (by their latest event that moves a session)."""
 
     @property
     def acceptance_rate(self) -> float | None:
@@ -89,7 +109,11 @@ def insights(*, session: Session) -> Insights:
     to_deploy: list[float] = []
     replies: list[float] = []
     use_cases: dict[str, UseCaseCounts] = {}
+    stages: dict[str, int] = defaultdict(int)
     for events in by_session.values():
+        moved = [STAGE_AFTER[e.action] for e in events if e.action in STAGE_AFTER]
+        if moved:
+            stages[moved[-1]] += 1
         first = next((e.at for e in events if e.action == "message"), None)
         working = next((e.at for e in events if e.action == "validated"), None)
         if first and working:
@@ -120,6 +144,7 @@ def insights(*, session: Session) -> Insights:
         time_to_deploy_s=_spread(to_deploy),
         reply_latency_s=_spread(replies),
         use_cases=dict(sorted(use_cases.items())),
+        stages=dict(sorted(stages.items())),
     )
 
 

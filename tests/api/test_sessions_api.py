@@ -542,6 +542,7 @@ async def test_the_assistants_metrics_move_with_what_people_do(stack: Stack) -> 
     assert delta["preflight_reply_latency_seconds_count"] >= 1  # one per chat message
     after = await metrics()
     assert after['preflight_sessions_recommended_total{use_case="chatbot"}'] >= 1
+    assert after['preflight_sessions_in_stage{stage="observe"}'] >= 1
     assert (
         after['preflight_reply_latency_seconds_bucket{le="+Inf"}']
         == (after["preflight_reply_latency_seconds_count"])

@@ -56,3 +56,4 @@ def test_rates_and_times_come_from_the_events(database_url: str) -> None:
     chatbot, rag = found.use_cases["chatbot"], found.use_cases["rag_qa"]
     assert (chatbot.recommended, chatbot.accepted, chatbot.deploys_failed) == (1, 1, 1)
     assert (rag.recommended, rag.accepted, rag.spec_edited) == (1, 0, 1)
+    assert found.stages == {"collect": 1, "explore": 1, "observe": 1}

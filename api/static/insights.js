@@ -22,7 +22,7 @@ if (found) {
       h("td", { class: "num" }, m.target === null ? "–" : `${way} ${show(m.target)}`),
       h("td", {}, m.met === null ? "–" : m.met ? "yes" : "no"));
   }), h("tr", {}, h("th", { scope: "row" }, "Sessions"), h("td", { class: "num" }, num(found.sessions)),
-    h("td", {}, "–"), h("td", {}, "–")),
+    h("td", { class: "num" }, "–"), h("td", {}, "–")),
   h("tr", {}, h("th", { scope: "row" }, "Sessions now, by stage"),
     h("td", { colspan: 3 }, Object.entries(found.counts.stages).map(([s, n]) => `${s} ${n}`).join(" · ") || "–")));
 }

@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 CHROMIUM = Path(os.environ.get("PREFLIGHT_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "journey"
-USERS = {"alice": ["requester"], "bob": ["requester", "approver"]}
+USERS = {"alice": ["requester"], "bob": ["requester", "approver"], "admin": ["admin"]}
 DESCRIBE = "a customer support chatbot for 1000 employees, budget $20,000 a month"
 SLOW = 120_000
 """Milliseconds to wait for what a worker does: planning, deploying, a monitor's checks."""
@@ -404,6 +404,17 @@ async def test_a_whole_journey_from_words_to_a_rollback(
     await bob.goto(stack.url + "/")
     await expect(bob.locator("#sessions tbody")).to_contain_text("No sessions yet")
     await expect(bob.locator("#approvals")).to_contain_text("Nothing waits for you")
+
+    # An admin sees how the assistant does against its targets; others have no such page.
+    await expect(alice.get_by_role("link", name="Insights")).to_have_count(0)
+    admin = await sign_in(browser, stack, "admin")
+    await press(admin.get_by_role("link", name="Insights"))
+    succeeded = admin.locator("#insights tbody tr", has_text="Deploys that succeed")
+    await expect(succeeded).to_contain_text("100 %")
+    await expect(succeeded).to_contain_text("at least 95 %")
+    await expect(admin.locator("#insights tbody")).to_contain_text("rolled_back 1")
+    await assert_accessible(admin)
+    await shot(admin, "insights")
 
 
 @needs_chromium

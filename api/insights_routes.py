@@ -68,12 +68,7 @@ def view(found: Insights) -> InsightsView:
         deploy_success_rate=_measure(
             found.deploy_success_rate, TARGETS["deploy_success_rate"], above=True
         ),
-        counts=found.model_copy(
-            update={
-                "time_to_deploy_s": found.time_to_deploy_s.model_copy(update={"values": []}),
-                "reply_latency_s": found.reply_latency_s.model_copy(update={"values": []}),
-            }
-        ),
+        counts=found,
     )
 
 

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, computed_field
 
 from deploy.targets import ClusterError, deploy_target
-from kb.catalog import gpu_k8s
-from kb.db import session_scope
 from planner.cluster import ClusterGpus
 from planner.deployment_plan import GpuK8s
 from settings import Settings
@@ -257,7 +255,7 @@ class ClusterReader:
         self._settings, self._ttl_s = settings, ttl_s
         self._read: tuple[float, ClusterGpus | None] | None = None
 
-    def __call__(self) -> ClusterGpus | None:
+    def __call__(self, catalog: Mapping[str, GpuK8s]) -> ClusterGpus | None:
         target = deploy_target(self._settings)
         if target.kind != "cluster":
             return None
@@ -266,8 +264,6 @@ class ClusterReader:
             return self._read[1]
         found: ClusterGpus | None
         try:
-            with session_scope(self._settings.resolved_database_url) as session:
-                catalog = gpu_k8s(session=session)
             found = inventory(target.context, catalog).gpus()
         except ClusterError as error:
             log.warning("planning without the cluster's GPUs: %s", error)

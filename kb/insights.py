@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from kb.sessions import SessionAuditEvent
@@ -50,8 +50,8 @@ class Spread(BaseModel):
     count: int
     p50: float | None
     p90: float | None
-    values: list[float] = []
-    """Every observation (seconds), for the histograms."""
+    values: list[float] = Field(default=[], exclude=True)
+    """Every observation (seconds), for the histograms; not part of the answer."""
 
 
 class UseCaseCounts(BaseModel):

@@ -284,10 +284,11 @@ def _max_rates(spec: CapacitySpec, batch: Batch) -> tuple[np.ndarray, list[str]]
     ]
 
 
-def _peak_replicas(spec: CapacitySpec, rates: np.ndarray) -> np.ndarray:
+def _replicas(spec: CapacitySpec, rates: np.ndarray, qps: float) -> np.ndarray:
+    """Replicas of each candidate for `qps`, each loaded to its rate less the headroom."""
     usable = rates * (1 - spec.headroom)
     with np.errstate(divide="ignore"):
-        needed = np.ceil(spec.traffic.peak_qps / usable)
+        needed = np.ceil(qps / usable)
     replicas: np.ndarray = np.maximum(spec.min_replicas, np.nan_to_num(needed, posinf=1))
     return replicas.astype(int)
 
@@ -304,7 +305,7 @@ def _routed(
     rates, binding = rates.copy(), list(binding)
     replicas = np.ones(len(rates), dtype=int)
     for _ in range(ROUTING_ROUNDS):
-        needed = _peak_replicas(spec, rates)
+        needed = _replicas(spec, rates, spec.traffic.peak_qps)
         changed = np.flatnonzero((needed != replicas) & (rates > 0))
         if not len(changed):
             break
@@ -329,9 +330,7 @@ def _size(
     """Replicas for peak and steady load, latency at the per-replica peak load, and cost;
     ranked cheapest first, unknown prices last, then by GPUs."""
     t, c = spec.traffic, spec.constraints
-    usable = rates * (1 - spec.headroom)
-    peak = _peak_replicas(spec, rates)
-    steady = np.maximum(spec.min_replicas, np.ceil(t.steady_qps / usable)).astype(int)
+    peak, steady = _replicas(spec, rates, t.peak_qps), _replicas(spec, rates, t.steady_qps)
     cheapest = cheapest_prices(prices, c)
     quotes = [cheapest.get((cand.gpu_id, cand.tp)) for cand in found]
     tp = np.asarray([cand.tp for cand in found], dtype=int)

@@ -5,9 +5,12 @@ a deployment's replicas fit now, each on one node. Read from the cluster by
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel
+
+from planner.deployment_plan import GpuK8s
 
 ClusterPolicy = Literal["free", "present", "any"]
 """Which GPUs recommendations use with a cluster known: only kinds with a free GPU now, kinds
@@ -67,3 +70,7 @@ class ClusterGpus(BaseModel):
         return f"cluster {self.context} has free now: " + "; ".join(
             f"{sum(nodes)} x {gpu_id} (at most {max(nodes)} on one node)" for gpu_id, nodes in kinds
         )
+
+
+ClusterGpusReader = Callable[[Mapping[str, GpuK8s]], ClusterGpus | None]
+"""The target cluster's GPUs matched to the given catalog; None without one (`deploy.inventory`)."""

@@ -21,7 +21,7 @@ from manifests.render import ManifestError, render, serving_notes, to_yaml, vali
 from planner.answers import Evaluation, Planned, Prepared, Turn
 from planner.assistant import NAMED_FIELDS, Assistant
 from planner.catalog_index import CatalogIndex
-from planner.cluster import ClusterGpus, ClusterPolicy
+from planner.cluster import ClusterGpusReader, ClusterPolicy
 from planner.conversation import Conversation, Reply, respond
 from planner.deployment import PlanError
 from planner.deployment_plan import ServingApi, describe
@@ -46,15 +46,13 @@ class PlanningError(ValueError):
 class PlanningService:
     """The use cases over the catalog at `settings.resolved_database_url`."""
 
-    def __init__(
-        self, settings: Settings, cluster: Callable[[], ClusterGpus | None] | None = None
-    ) -> None:
-        """`cluster` reads the target cluster's GPUs (None where there is none, or it cannot
-        be read): recommendations then keep to them (`settings.cluster_gpus`) and a
-        selection must fit what is free."""
+    def __init__(self, settings: Settings, cluster: ClusterGpusReader | None = None) -> None:
+        """`cluster` reads the target cluster's GPUs, matched to the catalog it is given
+        (None where there is no cluster, or it cannot be read): recommendations then keep to
+        them (`settings.cluster_gpus`) and a selection must fit what is free."""
         self._settings = settings
         self._catalog = CatalogCache(settings.resolved_database_url, settings.approved_models)
-        self._cluster = cluster or (lambda: None)
+        self._cluster: ClusterGpusReader = cluster or (lambda _catalog: None)
 
     def assistant(self) -> Assistant:
         """The catalog now; `NotLoadedError`, saying what to run, while it is empty."""
@@ -180,7 +178,7 @@ class PlanningService:
         problems = validate(manifests, plan, helper.planner)
         if problems:
             raise PlanningError("the manifests are not valid: " + "; ".join(problems))
-        cluster = self._cluster()
+        cluster = self._cluster(helper.gpu_k8s)
         if cluster is not None:
             needed = max(plan.serving.min_replicas, 1)
             room = cluster.room(plan.accelerator.gpu_id, plan.vllm.tensor_parallel_size, needed)
@@ -195,7 +193,7 @@ class PlanningService:
     ) -> Recommendations:
         """The options for `spec`, kept to the cluster's GPUs where one is known, saying
         what it has free and whether each option fits it now."""
-        cluster = self._cluster()
+        cluster = self._cluster(helper.gpu_k8s)
         if cluster is None:
             return helper.recommend(spec, wide=wide)
         policy = self._settings.cluster_gpus

@@ -20,7 +20,7 @@ CLUSTER = ClusterGpus(context="prod", free={H100: [0, 0], L4: [8, 3]})
 
 
 def service(url: str, policy: ClusterPolicy, cluster: ClusterGpus = CLUSTER) -> PlanningService:
-    return PlanningService(Settings(database_url=url, cluster_gpus=policy), lambda: cluster)
+    return PlanningService(Settings(database_url=url, cluster_gpus=policy), lambda _: cluster)
 
 
 @pytest.fixture(scope="module")

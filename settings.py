@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     """Web UI port of the embedded Temporal dev server (`make run` only)."""
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     """Worker processes `make run` starts: planning is CPU-bound, so one per core."""
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    """A worker's /metrics for Prometheus; 0 serves none. `make run` gives its workers this
+    port and the next ones."""
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_url: str | None = Field(default=None, pattern=r"^https?://")

@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from activities.deploy_steps import DeployActivities
 from activities.knowledge_base import KnowledgeBaseActivities
+from activities.metrics import ActivityMetrics, serve
 from activities.rehearsal import RehearsalActivities
 from activities.session import SessionActivities
 from activities.slo import SloActivities
@@ -70,10 +71,17 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=activities(settings) if bound is None else bound,
         activity_executor=executor,
+        interceptors=[ActivityMetrics()],
     )
 
 
 async def run(settings: Settings) -> None:
+    if settings.worker_metrics_port:
+        serve(
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+            settings.resolved_database_url,
+        )
     client = await connect(settings)
     await register_search_attributes(client)
     stop = asyncio.Event()
@@ -84,9 +92,12 @@ async def run(settings: Settings) -> None:
         worker = build_worker(client, settings, executor)
         async with worker:
             log.info(
-                "worker polling task queue %r at %s",
+                "worker polling task queue %r at %s; metrics %s",
                 settings.temporal_task_queue,
                 settings.temporal_address,
+                f"at http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"
+                if settings.worker_metrics_port
+                else "off",
             )
             await stop.wait()
             log.info("worker draining and shutting down")

@@ -74,7 +74,7 @@ def check_ports_free(ports: dict[int, str], host: str = "127.0.0.1") -> None:
         raise StackError(
             "cannot start: " + "; ".join(taken) + ". A `preflight run` killed before this one "
             "may have left it; or choose other ports (PREFLIGHT_API_PORT, "
-            "PREFLIGHT_TEMPORAL_ADDRESS, PREFLIGHT_TEMPORAL_UI_PORT)"
+            "PREFLIGHT_WORKER_METRICS_PORT, PREFLIGHT_TEMPORAL_ADDRESS, PREFLIGHT_TEMPORAL_UI_PORT)"
         )
 
 
@@ -122,7 +122,9 @@ class Stack:
     settings: Settings
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
-    def _start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _start(
+        self, name: str, argv: list[str], own: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         # `make run` rehearses its GitOps deployments unless told otherwise.
         env = (
             {"PREFLIGHT_REHEARSE": "true"}
@@ -131,6 +133,7 @@ class Stack:
                 "PREFLIGHT_TEMPORAL_ADDRESS": self.settings.temporal_address,
                 "DATABASE_URL": self.settings.resolved_database_url,
             }
+            | (own or {})
         )
         process = subprocess.Popen(
             argv, env=env, start_new_session=True, preexec_fn=_dies_with(os.getpid())
@@ -168,8 +171,10 @@ class Stack:
             ],
         )
         wait_for_port(host, int(port), 60, temporal)
+        metrics = worker_metrics_ports(settings)
         for n in range(1, settings.workers + 1):
-            self._start(f"worker-{n}", [sys.executable, "-m", "worker"])
+            own = {"PREFLIGHT_WORKER_METRICS_PORT": str(metrics[n - 1]) if metrics else "0"}
+            self._start(f"worker-{n}", [sys.executable, "-m", "worker"], own)
         api = self._start(
             "api",
             [
@@ -212,6 +217,12 @@ class Stack:
         self.processes.clear()
 
 
+def worker_metrics_ports(settings: Settings) -> list[int]:
+    """One /metrics port per worker, from `worker_metrics_port` on; none when it is 0."""
+    first = settings.worker_metrics_port
+    return [first + n for n in range(settings.workers)] if first else []
+
+
 def run(settings: Settings) -> int:
     """Migrate and seed, start everything, and supervise until Ctrl-C or a child dies."""
     check_ports_free(
@@ -220,6 +231,7 @@ def run(settings: Settings) -> int:
             settings.temporal_ui_port: "Temporal UI",
             settings.api_port: "Preflight API",
         }
+        | {port: f"worker-{n} metrics" for n, port in enumerate(worker_metrics_ports(settings), 1)}
     )
     upgrade(settings.resolved_database_url)
     report = load(url=settings.resolved_database_url, measured_dir=settings.measured_data_dir)

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
+from kb.db import session_scope
 from kb.sessions import SessionAuditEvent
 
 FAILED = "deploy_failed"
@@ -95,6 +96,12 @@ class Insights(BaseModel):
     def deploy_success_rate(self) -> float | None:
         done = self.deploys_succeeded + self.deploys_failed
         return self.deploys_succeeded / done if done else None
+
+
+def insights_at(url: str) -> Insights:
+    """From the knowledge base at `url`."""
+    with session_scope(url) as session:
+        return insights(session=session)
 
 
 def insights(*, session: Session) -> Insights:

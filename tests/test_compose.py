@@ -41,3 +41,20 @@ def test_no_secret_is_written_into_the_file() -> None:
     for line in text.splitlines():
         if ("PASSWORD" in line or "API_KEY" in line) and not line.lstrip().startswith("#"):
             assert "${" in line, f"secret inline: {line.strip()}"
+
+
+def test_prometheus_scrapes_the_api_and_every_worker_with_preflights_rules() -> None:
+    document = compose()
+    config = yaml.safe_load(document["configs"]["prometheus-config"]["content"])
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["preflight-api"]["static_configs"][0]["targets"] == ["api:8000"]
+    [workers] = jobs["preflight-worker"]["dns_sd_configs"]
+    assert workers["names"] == ["worker"]
+    assert workers["port"] == Settings.model_fields["worker_metrics_port"].default
+    worker = document["services"]["worker"]["environment"]
+    assert worker["PREFLIGHT_WORKER_METRICS_HOST"] == "0.0.0.0"  # reachable from prometheus
+    [rules] = config["rule_files"]
+    volumes = document["services"]["prometheus"]["volumes"]
+    mounts = dict(volume.rsplit(":", 1)[0].split(":") for volume in volumes)
+    assert mounts["./monitoring/preflight-rules.yml"] == rules
+    assert (REPO_ROOT / "monitoring" / "preflight-rules.yml").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.test_preflight_monitoring import MONITORING, query, value
 from tests.conftest import MEASURED_DIR, free_port
+from tests.prometheus_server import prometheus, wait_for_scrapes, wait_for_series
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +46,7 @@ def stack_env(tmp_path: Path, api_port: int, temporal_port: int, ui_port: int) -
         "PREFLIGHT_TEMPORAL_UI_PORT": str(ui_port),
         "PREFLIGHT_MEASURED_DATA_DIR": str(MEASURED_DIR),
         "PREFLIGHT_WORKERS": "2",
+        "PREFLIGHT_WORKER_METRICS_PORT": str(free_port()),  # and the next, for worker-2
     }
     env.pop("DATABASE_URL", None)
     return env
@@ -78,6 +82,30 @@ def started_pids(log: Path) -> dict[str, int]:
         name: int(pid)
         for name, pid in re.findall(r"started ([\w-]+) \(pid (\d+)\)", log.read_text())
     }
+
+
+def the_workers_metrics_follow_the_demo(url: str, scraped: list[str], said: str) -> None:
+    """Both workers serve /metrics: their activities (the chat turns, the deploy's steps) and
+    the assistant's numbers, the same as the API's; the rules and dashboard read them."""
+    workers = scraped[1:]
+    turns = 'sum(preflight_worker_activity_seconds_count{activity="converse"})'
+    said_turns = said.count("alice answers") + 1  # the description, then each answer
+    wait_for_series(url, f"{turns} >= {said_turns}")
+    assert value(url, turns) == said_turns
+    applied = query(url, "preflight_worker_activity_seconds_count{activity='apply_manifests'}")
+    assert [s["metric"]["outcome"] for s in applied] == ["completed"]  # type: ignore[index]
+    counted = query(url, "preflight_worker_activity_seconds_count")
+    assert {s["metric"]["instance"] for s in counted} <= set(workers)  # type: ignore[index]
+    for source in scraped:
+        assert value(url, f'preflight_sessions_total{{instance="{source}"}}') == 1
+    wait_for_series(url, "activity:preflight_worker_activity_seconds:p90")
+    assert value(url, "preflight:worker_activity_failures:ratio") == 0
+    assert not query(url, 'ALERTS{alertname="PreflightActivitiesFailing"}')
+    dashboard = json.loads((MONITORING / "preflight-dashboard.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            if "worker" in target["expr"]:
+                assert query(url, target["expr"]), (panel["title"], target["expr"])
 
 
 def test_a_killed_run_leaves_nothing_behind_and_the_next_run_starts_cleanly(
@@ -127,11 +155,13 @@ def test_a_port_in_use_is_named_with_its_holder_and_nothing_starts(tmp_path: Pat
     assert time.monotonic() - started < 30
 
 
-def test_run_serves_health_docs_and_the_demo_then_stops_everything_on_ctrl_c(
+def test_run_serves_health_docs_the_demo_and_metrics_then_stops_everything_on_ctrl_c(
     tmp_path: Path,
 ) -> None:
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
     env = stack_env(tmp_path, api_port, temporal_port, ui_port)
+    first_metrics = int(env["PREFLIGHT_WORKER_METRICS_PORT"])
+    scraped = [f"127.0.0.1:{port}" for port in (api_port, first_metrics, first_metrics + 1)]
     log = tmp_path / "stack.log"
     stack = start_stack(env, log)
     try:
@@ -154,18 +184,24 @@ def test_run_serves_health_docs_and_the_demo_then_stops_everything_on_ctrl_c(
             assert stack.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.5)
 
-        # A new user's first minute: `preflight demo` against the running stack.
-        demo = subprocess.run(
-            [str(Path(sys.executable).parent / "preflight"), "demo"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert demo.returncode == 0, demo.stdout + demo.stderr + log.read_text()
-        for shown in ("alice describes", "feasible configurations", "bob approves", "observing"):
-            assert shown in demo.stdout, demo.stdout
-        assert (tmp_path / "gitops" / "kustomization.yaml").exists()
+        # A new user's first minute: `preflight demo` against the running stack, while the
+        # operator's Prometheus scrapes the API and both workers with Preflight's own rules.
+        rules = [MONITORING / "preflight-rules.yml"]
+        with prometheus(scraped, tmp_path / "prometheus", rules) as url:
+            wait_for_scrapes(url, "process_start_time_seconds", 2)
+            demo = subprocess.run(
+                [str(Path(sys.executable).parent / "preflight"), "demo"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert demo.returncode == 0, demo.stdout + demo.stderr + log.read_text()
+            for shown in ("alice describes", "feasible configurations", "bob approves"):
+                assert shown in demo.stdout, demo.stdout
+            assert "observing" in demo.stdout, demo.stdout
+            assert (tmp_path / "gitops" / "kustomization.yaml").exists()
+            the_workers_metrics_follow_the_demo(url, scraped, demo.stdout)
 
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0, log.read_text()

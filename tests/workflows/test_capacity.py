@@ -15,6 +15,7 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.metrics import ACTIVITY_SECONDS
 from settings import Settings
 from tests.conftest import kb_copy
 from tests.fake_apiserver import FakeApiServer, node, pod, running, write_kubeconfig
@@ -74,6 +75,7 @@ def test_too_few_free_gpus_stop_the_deploy_before_apply_and_room_lets_it_through
             node("gpu-c", labels, 8, unschedulable=True),
         ]
         apiserver.pods = [pod("busy-a", "gpu-a", 1), pod("busy-b", "gpu-b", 1)]
+        refused = attempts("check_capacity", "refused")
         await select_and_approve(handle, chosen.id)
         failed = await wait_for(handle, lambda s: s.stage == "explore" and s.deployment is not None)
         deployment = failed.deployment
@@ -90,7 +92,10 @@ def test_too_few_free_gpus_stop_the_deploy_before_apply_and_room_lets_it_through
         assert f"x {o.gpu_id}, each on one node" in detail and "missing" in detail, detail
         assert deployment.compensations == []  # nothing was applied: nothing to undo
         assert real_applies(apiserver) == []
+        # The worker's /metrics counts the refusal (bad input: not retried).
+        assert attempts("check_capacity", "refused") == refused + 1
 
+        completed = attempts("check_capacity", "completed")
         apiserver.nodes.append(node("gpu-d", labels, 8 * o.replicas_for_peak))
         await select_and_approve(handle, chosen.id)
         deployed = await wait_for(handle, lambda s: s.stage == "observe")
@@ -98,8 +103,17 @@ def test_too_few_free_gpus_stop_the_deploy_before_apply_and_room_lets_it_through
         check = next(s for s in deployed.deployment.steps if s.name == "capacity check")
         assert check.status == "ok" and "room for" in check.detail, check.detail
         assert real_applies(apiserver)
+        assert attempts("check_capacity", "completed") == completed + 1
 
     run_session(settings, scenario)
+
+
+def attempts(activity: str, outcome: str) -> float:
+    """Attempts the worker's `preflight_worker_activity_seconds` histogram counted so far."""
+    [family] = ACTIVITY_SECONDS.collect()
+    wanted = {"activity": activity, "outcome": outcome}
+    counts = [s.value for s in family.samples if s.name.endswith("_count") and s.labels == wanted]
+    return counts[0] if counts else 0
 
 
 def _labels(settings: Settings, gpu_id: str) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The Temporal worker: runs Preflight's workflows and activities.
 
-Start more of these processes to scale out; they share the task queue.
+Start more of these processes to scale out; they share the task queue (on one machine, give
+each its own PREFLIGHT_WORKER_METRICS_PORT, or 0).
 """
 
 from __future__ import annotations
@@ -76,12 +77,15 @@ def build_worker(
 
 
 async def run(settings: Settings) -> None:
-    if settings.worker_metrics_port:
-        serve(
-            settings.worker_metrics_host,
-            settings.worker_metrics_port,
-            settings.resolved_database_url,
-        )
+    host, port = settings.worker_metrics_host, settings.worker_metrics_port
+    if port:
+        try:
+            serve(host, port, settings.resolved_database_url)
+        except OSError as error:
+            raise SystemExit(
+                f"preflight worker: cannot serve /metrics on {host}:{port} ({error.strerror}); "
+                "set PREFLIGHT_WORKER_METRICS_PORT to a free port, or 0 for none"
+            ) from None
     client = await connect(settings)
     await register_search_attributes(client)
     stop = asyncio.Event()
@@ -95,9 +99,7 @@ async def run(settings: Settings) -> None:
                 "worker polling task queue %r at %s; metrics %s",
                 settings.temporal_task_queue,
                 settings.temporal_address,
-                f"at http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"
-                if settings.worker_metrics_port
-                else "off",
+                f"at http://{host}:{port}/metrics" if port else "off",
             )
             await stop.wait()
             log.info("worker draining and shutting down")

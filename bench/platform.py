@@ -56,6 +56,7 @@ def _stack() -> Iterator[tuple[Settings, dict[str, str]]]:
             "PREFLIGHT_API_PORT": str(free_port()),
             "PREFLIGHT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
             "PREFLIGHT_TEMPORAL_UI_PORT": str(free_port()),
+            "PREFLIGHT_WORKER_METRICS_PORT": str(free_port()),
             "PREFLIGHT_DATABASE_URL": "",
             "PREFLIGHT_REHEARSE": "false",
         }  # for this process's Settings and the stack's children, restored on leaving

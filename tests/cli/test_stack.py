@@ -137,19 +137,24 @@ def test_a_killed_run_leaves_nothing_behind_and_the_next_run_starts_cleanly(
 
 def test_a_port_in_use_is_named_with_its_holder_and_nothing_starts(tmp_path: Path) -> None:
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
-    with socket.socket() as holder:
+    env = stack_env(tmp_path, api_port, temporal_port, ui_port)
+    second_metrics = int(env["PREFLIGHT_WORKER_METRICS_PORT"]) + 1
+    with socket.socket() as holder, socket.socket() as other:
         holder.bind(("127.0.0.1", api_port))
         holder.listen()
+        other.bind(("127.0.0.1", second_metrics))
+        other.listen()
         started = time.monotonic()
         result = subprocess.run(
             [str(Path(sys.executable).parent / "preflight"), "run"],
-            env=stack_env(tmp_path, api_port, temporal_port, ui_port),
+            env=env,
             capture_output=True,
             text=True,
             timeout=60,
         )
     assert result.returncode == 2
     assert f"port {api_port} (Preflight API) is in use by pid {os.getpid()}" in result.stderr
+    assert f"port {second_metrics} (worker-2 metrics) is in use" in result.stderr
     assert f"`kill {os.getpid()}`" in result.stderr
     assert "started" not in result.stdout and not (tmp_path / "preflight.db").exists()
     assert time.monotonic() - started < 30

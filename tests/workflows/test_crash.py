@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -92,7 +93,11 @@ def endpoint() -> Iterator[StallingEndpoint]:
 
 
 def start_worker(address: str, database_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {"PREFLIGHT_TEMPORAL_ADDRESS": address, "DATABASE_URL": database_url}
+    env = os.environ | {
+        "PREFLIGHT_TEMPORAL_ADDRESS": address,
+        "DATABASE_URL": database_url,
+        "PREFLIGHT_WORKER_METRICS_PORT": "0",
+    }
     with log.open("a") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
@@ -255,3 +260,20 @@ def test_an_api_restart_loses_no_session_and_no_signal(
                 kill(worker)
 
     asyncio.run(scenario())
+
+
+def test_a_worker_whose_metrics_port_is_taken_says_which_and_what_to_set(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = os.environ | {
+            "PREFLIGHT_WORKER_METRICS_PORT": str(port),
+            "PREFLIGHT_STATE_DIR": str(tmp_path),
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "worker"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 1
+    assert f"cannot serve /metrics on 127.0.0.1:{port}" in result.stderr
+    assert "PREFLIGHT_WORKER_METRICS_PORT" in result.stderr

@@ -23,6 +23,7 @@ from planner.spelling import corrected
 from planner.vocabulary import Mention, Vocabulary, name_words, tokens
 from planner.words import (
     CLAUSE,
+    GATEKEEPERS,
     IRRELEVANT,
     LANGUAGE_CODE_LIST,
     LANGUAGES,
@@ -37,7 +38,7 @@ NEGATION = re.compile(
     r"\b(?:no|not|never|without|except|excluding|exclude|avoid|avoiding|nothing|"
     r"don'?t|doesn'?t|won'?t|cannot|can'?t|(?:don|doesn|won|can|shouldn|mustn) t|"
     r"rather than|instead of|other than|but not|"
-    r"(?:anything|everything|all) but|apart from|stay away from|steer clear of|rule out|ban|"
+    r"(?:anything|everything|all) but|apart from|stay away from|steer clear of|rule out|ban|veto\w*|"
     r"(?:keep|stay|steer) (?:\w+ )?off|off anything|skip|leave out|leaving out)\b"
 )
 ONLY = re.compile(r"\b(?:only|just|solely|exclusively)\b")
@@ -159,6 +160,11 @@ NEGATED_AFTER = re.compile(
     r"^(?:\w+ ){0,2}(?:out\b|is out|are out|excluded|banned|off the table|not wanted)"
 )
 """A name ruled out by what follows it: "keep DeepSeek R1 out of it", "gemma is out"."""
+SKIP_THOSE = re.compile(
+    r"^\W*(?:(?:so|then|just|please|pls)\W+)*skip (?:that|this|it|them|those)\b"
+)
+"""A clause that rules out the names the one before it wanted: "we had a rough time with
+mixtral last year, so skip that one"."""
 FRESH = frozenset({"then", "but", "instead", "prefer", "so"})
 """Words after a negation that start what is wanted ("if that's not possible then X")."""
 
@@ -193,15 +199,23 @@ def _ruled_out(words: list[str], mentions: list[Mention], carried: bool = False)
 def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]) -> None:
     families = frozenset(m.family for m in vocabulary.model_names)
     carried = False  # the last clause ended on a list of names ruled out
+    wanted: set[str] = set()  # the names the last clause with names wanted
     for clause in CLAUSE.split(lower):
         words, model_words = tokens(clause), name_words(clause, families)
         models = vocabulary.find_models(clause)
+        if SKIP_THOSE.match(clause) and wanted:
+            values["preferred_models"] = sorted(set(values["preferred_models"]) - wanted) or None
+            values["excluded_models"] = sorted(set(values.get("excluded_models") or ()) | wanted)
         flags = _ruled_out(model_words, models, carried)
+        if models:
+            wanted = set()
         for mention, negated in zip(models, flags, strict=True):
             if mention.by_maker and not negated:
                 continue  # "Meta" is a model family only in "nothing from Meta"
             field = "excluded_models" if negated else "preferred_models"
             values[field] = sorted(set(values.get(field) or ()) | set(mention.ids))
+            if not negated:
+                wanted |= set(mention.ids)
         carried = bool(models) and flags[-1] and models[-1].end >= len(model_words) - 1
         gpus = vocabulary.find(words, vocabulary.gpus)
         for mention, negated in zip(gpus, _ruled_out(words, gpus), strict=True):
@@ -244,7 +258,8 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         codes = [
             c for c in re.findall(r"\b[A-Za-z]{2}\b", regions) if c.lower() not in {"to", "in"}
         ]
-        if arrow or all(c.isupper() for c in codes):
+        a_list = len(codes) >= 3 and {c.lower() for c in codes} <= KNOWN_CODES
+        if arrow or a_list or all(c.isupper() for c in codes):
             found |= {c.lower() for c in codes} & KNOWN_CODES
     if found:
         values["languages"] = sorted(found)
@@ -266,8 +281,9 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         licenses.add("permissive")
     if licenses:
         values["licenses"] = sorted(licenses)
+    about = GATEKEEPERS.sub(" ", lower)
     named = {
-        subject: len(set(re.findall(rf"\b(?:{pattern})", lower)))
+        subject: len(set(re.findall(rf"\b(?:{pattern})", about)))
         for subject, pattern in SUBJECTS.items()
     }
     most = max(named.values())
@@ -293,7 +309,7 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
     ):
         values["traffic.burstiness"] = "medium"
     if re.search(
-        r"\bsingle gpu\b|(?:fit on|fits on|runs? on|must fit (?:on|in)?|on) (?:a single|one) (?:gpu|card|(?:[a-z]+ ){0,2}[a-z]*\d+\w*)|(?:one|(?:a )?single|1) gpu (?:per|each) (?:replica|instance|pod|copy)|single.gpu (?:replicas?|instances?|deployment)",
+        r"\bsingle gpu\b|(?:fit on|fits on|runs? on|must fit(?: on| in(?:to)?)?|on) (?:a single|one) (?:gpu|card|(?:[a-z]+ ){0,2}[a-z]*\d+\w*)|(?:one|(?:a )?single|1) gpu (?:per|each) (?:replica|instance|pod|copy)|single.gpu (?:replicas?|instances?|deployment)",
         lower,
     ):
         values["gpu_constraints.max_gpus_per_replica"] = 1
@@ -330,7 +346,10 @@ def _priority(lower: str) -> str | None:
 DENIED_BEFORE = re.compile(
     r"(?:\bnot(?: a| an| the| just)?|\bno|\bnothing|\bisn'?t|\bnever|n't)\s*$"
 )
-DENIED_AFTER = re.compile(r"^\w*\s+(?:nothing|isn'?t|is not|aren'?t)\b")
+DENIED_AFTER = re.compile(
+    r"^\w*\s+(?:nothing|(?:isn'?t|is not|aren'?t)\b(?!\s+(?:there|ready|read|fast|quick|instant|urgent)\b))"
+)
+"""After the cue: "translation isn't the job"; not "the completion isn't there in time"."""
 
 
 def _denied(lower: str, start: int, end: int) -> bool:

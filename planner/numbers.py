@@ -248,6 +248,8 @@ happens ("peaks of 60 in exam season"), not a unit of its own ("up to 100 pages"
 def _bare_peak(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
     """ "... 20 requests per second with peaks at 50": the unit carries over."""
     seconds = values.get("_rate_seconds")
+    if re.search(r"\bgpus?\b|\bcards?\b|replica", near):
+        return False  # "max gpus/replica: 2" is a GPU count, not a peak rate
     if (
         seconds
         and re.search(
@@ -288,12 +290,18 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         return True
     if "concurrent_users" in values and (
         re.search(
-            r"(?:sorry|actually|i mean|correction|make it|rather|well)\W+(?:\w+\W+){0,2}$",
+            r"(?:sorry|actually|i mean|correction|make it|rather|well|call it|go with|let'?s say|yes)\W+(?:\w+\W+){0,2}$",
             near,
         )
+        or re.search(r"\bor\s+(?:maybe\s+|perhaps\s+)?$", near)
         or re.match(r"\s*(?:now|actually)\b", after)
+    ):  # "320 agents, no sorry, it's 410 now"; "45 managers... or 48"; "call it 150 all in"
+        values["concurrent_users"] = int(q.value)
+        return True
+    if re.search(
+        r"(?:^|\n)\s*(?:people|users|headcount|audience|team|who)\s*[:=][^\n:=]{0,40}$", text_before
     ):
-        values["concurrent_users"] = int(q.value)  # "320 agents, no sorry, it's 410 now"
+        values["concurrent_users"] = int(q.value)  # a form's line: "People: planning officers, 75"
         return True
     if (
         re.match(
@@ -309,7 +317,7 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         values["concurrent_users"] = int(q.value)
         return True
     if re.search(
-        rf"(?:{PEOPLE_NOUN}|user base|audience|team|class|cohort|group)\s*(?:of|is|are|:|=|around|about|totals?|numbers?)?\s*(?:about|around|roughly|~|approximately|nearly|over)?\s*$",
+        rf"(?:{PEOPLE_NOUN}|user base|audience|team|class|cohort|group)(?:'s)?\s*(?:of|is|are|:|=|around|about|totals?|numbers?)?\s*(?:about|around|roughly|~|approximately|nearly|over)?\s*$",
         near,
     ):
         values["concurrent_users"] = int(q.value)

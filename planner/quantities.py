@@ -36,13 +36,16 @@ _NUMBER_WORD = "|".join(
 )
 _FRACTION = "|".join(sorted(FRACTIONS, key=len, reverse=True))
 _GLUE = r"(?:[\s-]+(?:and\s+a\s+half|and|odd|of)\b)?"
+_TAIL = r"(?:[\s-]+(?:and\s+a\s+half|odd)\b)?"
+"""After the last number word only these ("twenty-odd", "a million and a half"): a trailing
+"of" or "and" belongs to the sentence ("eleven of them", "four of us")."""
 _DIGITS = r"\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _WORDS = (
     # A share of a unit: "half a", "three quarters of a", "a fifth of an".
     rf"(?:(?:an?|one|{'|'.join(UNITS)})\s+)?(?:{_FRACTION})\s+(?:of\s+)?an?(?=\s)|"
     # A run of number words ("a hundred and forty", "a million and a half", "twenty-odd"),
     # "a"/"an" only before a number word, or before a unit in "within a second".
-    rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:{_GLUE}[\s-]+(?:an?\s+)?(?:{_NUMBER_WORD}))*{_GLUE}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"
+    rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:{_GLUE}[\s-]+(?:an?\s+)?(?:{_NUMBER_WORD}))*{_TAIL}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"
     r"an?(?=\s+(?:second|sec|minute|min|page|dollar|buck)\b)"
 )
 _SCALE = r"k|thousand|m|mn|million|millions|b|bn|billion"

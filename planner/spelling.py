@@ -36,7 +36,8 @@ KNOWN = frozenset({
     "concurrency", "parallel", "speed", "fast", "quickly", "quick", "faster", "fastest",
     "snappy", "english", "from", "the", "with", "hotel", "pension", "active", "complete",
     "doctors", "nurses", "records", "biotech", "invoice", "invoices", "spanish", "french",
-    "german", "portuguese",
+    "german", "portuguese", "italian", "japanese", "chinese", "russian", "arabic", "turkish",
+    "vietnamese", "korean",
 })  # fmt: skip
 """The words the extractor's rules are written with. (Not the languages: "finish" is one
 edit from "finnish".)"""

@@ -26,7 +26,8 @@ PEOPLE = (
     r"patients|subscribers|visitors|reps|representatives|operators|teachers|researchers|"
     r"colleagues|workers|accounts|players|shoppers|readers|traders|advisors|learners|brokers|"
     r"partners|residents|citizens|writers|editors|translators|reviewers|tenants|guests|sres|"
-    r"physicians|pharmacists|auditors|underwriters|adjusters|recruiters|sellers|merchants"
+    r"physicians|pharmacists|auditors|underwriters|adjusters|recruiters|sellers|merchants|"
+    r"techs|households|volunteers|nurses|clergy|parishioners|riders|drivers|farmers"
 )
 NOT_PEOPLE = (
     r"answers|orders|papers|numbers|letters|characters|parameters|layers|servers|containers|"
@@ -138,28 +139,37 @@ LANGUAGES = {
 }
 LANGUAGE_CODE_LIST = re.compile(
     r"\b[A-Za-z]{2}(?:-[A-Za-z]{2})?\b"
-    r"(?:\s*(?:/|,|\+|<->|<>|->|→|=>|>|\binto\b|\bto\b)\s*\b[A-Za-z]{2}(?:-[A-Za-z]{2})?\b)+"
+    r"(?:\s*(?:/|,|\+|<->|<>|->|→|=>|>|\binto\b|\bto\b|,?\s*\band\b)\s*\b[A-Za-z]{2}(?:-[A-Za-z]{2})?\b)+"
+    r"|\b[A-Z]{2}-[A-Z]{2}\b"
 )
-"""Languages as codes, the way a translation job is written: "EN -> FR/DE", "ja -> en"
-(in capitals, or with an arrow: "it" and "no" alone are words)."""
+"""Languages as codes, the way a translation job is written: "EN -> FR/DE", "ja -> en",
+"EN-JA" (in capitals, with an arrow, or three or more known codes in a row: "en/ja/ko";
+"it" and "no" alone are words)."""
 SUBJECTS: dict[str, str] = {
     # Patterns start at a word boundary; the domain with most distinct words named wins, the
     # earlier on a tie.
     "legal": r"legal|law firm|\blaw\b|lawyer|attorney|contracts?\b|litigation|paralegal|precedent|case.law|court|fee earners|judgments?|\bndas?\b|clauses|statutes?|legislation|e-?discovery|depositions?|counsel|barristers?|solicitors?",
     "medical": r"medical|\bgp\b|referral letters|practitioners|clinical|clinician|hospital|patient|healthcare|health care|doctor|physician|radiolog|nurse|pharmac(?:y|ist|ovigilance|eutical)|pharma\b|drug safety|lab reports|diagnos\w*|\behr\b|\bemr\b|discharge|symptom|tele-?health|clinic\b|cardiolog|oncolog|dental|dentist",
-    "insurance": r"insurance|insurer|underwriting|claims\b|claim (?:forms?|files?)|policy renewals?|renewal letters|policyholder|premiums|adjusters?|reinsurance",
-    "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant\b|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
+    "insurance": r"insurance|insurer|underwrit\w*|claims\b|claim (?:forms?|files?)|policy renewals?|renewal letters|policyholder|premiums|adjusters?|reinsurance",
+    "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant\b|equit(?:y|ies)|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
     "education": r"education|edtech|language.learning|learners|admi+s+ions?|applicants|\buniv\b|stud(?:e)?n(?:e)?ts?|school|teach|tutor|universit|\buni\b|college|course|lecture|undergrad|homework|enrolled|worksheets|classroom|curriculum|\bexams?\b|quiz|campus|\bk-?12\b|e-?learning|olympiad training|training camp",
-    "ecommerce": r"e-?comm\w*|e-?shop|web store|food.delivery|restaurant partners|online (?:store|shop)|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product (?:catalog|reviews|listings|descriptions?)|checkout|shopify",
+    "ecommerce": r"e-?comm\w*|e-?shop|web store|food.delivery|restaurant partners|online (?:store|shop)|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product (?:catalog|reviews|listings|descriptions?)|checkout|shopify|sellers?\b",
     "customer_support": r"cust(?:omer)?.support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chat\b|docs?|queue)|zendesk|intercom|freshdesk|help ?desk|help cent(?:er|re)|(?:call|contact).cent(?:er|re)",
-    "hr": r"(?<![/\d$])hr\b|human resources|recruit|payroll|handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
-    "government": r"government|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public sector|(?:government|federal|public|state) agency|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
-    "science": r"science\b|scientific|biotech|\beln\b|lab protocols?|grant applications?|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
-    "travel": r"travel|airline|ferr(?:y|ies)|shipping line|crew (?:schedul\w*|rosters?)|cabin crew|hotel|(?<!in )flights?|holiday|vacation|\btrips?\b|touris|itinerar|resort|cruise",
-    "gaming": r"game|gaming|player|npc|\brpg\b|quests?\b|\bmmo|esports",
+    "hr": r"(?<![/\d$])hr\b|human resources|recruit|payroll|(?:employee|staff|hr) handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
+    "government": r"government|govt\b|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public sector|(?:government|federal|public|state) agency|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
+    "science": r"science\b|scientific|biotech|\beln\b|scientists?|researchers|lab protocols?|grant applications?|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
+    "travel": r"travel|airline|ferr(?:y|ies)|crew (?:schedul\w*|rosters?)|cabin crew|hotel|(?<!in )flights?|holiday|vacation|\btrips?\b|touris|itinerar|resort|cruise",
+    "gaming": r"game|gaming|gamers?|players? (?:base|community|support)|between players|modd(?:ers?|ing)|npc|\brpg\b|quests?\b|\bmmo|esports",
     "marketing": r"marketing|advertis|ad copy|campaign|seo\b|social media",
     "security": r"security|threat|vulnerabilit|soc\b|malware|phishing|incident response|\bsiem\b|\bcves?\b|pen.?test|firewall|\bedr\b|\biocs?\b|cyber|attack.paths?|network configs",
 }
+GATEKEEPERS = re.compile(
+    r"\b(?:legal|lawyers?|counsel|compliance)(?: (?:team|folks|department|dept|people|colleagues))?"
+    r" (?:review\w*|veto\w*|flagged|signed off|sign.?off|approv\w*|won'?t|says|said|passes)"
+    r"|\b(?:passes|pass|through|by) legal(?: review)?|\blegalities\b"
+)
+"""Lawyers who approve or veto the choice are not what the deployment is about ("legal
+vetoed the llama licence", "nothing else passes legal review"): left out of the subject."""
 LANGUAGE_CODES = "|".join(sorted(set(LANGUAGES.values())))
 """Language codes, read only between arrows ("EN -> FR"): "it" and "no" alone are words."""
 LANGUAGE_NAMES = "|".join(sorted(LANGUAGES, key=len, reverse=True))
@@ -169,14 +179,14 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     # earlier use case is the likelier reading (and the conversation asks which).
     "code_generation": (
         (
-            r"generat\w* code|writ\w* code|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )scripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|generat\w* (?:unit )?tests|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|\bpatch(?:es)?\b(?! notes)|writes? the fix|merge.request",
+            r"generat\w* code|writ\w* code|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )\bscripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|generat\w* (?:\w+ ){0,3}(?:components?|modules?|functions?|endpoints?)\b|generat\w* (?:unit )?tests|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|\bpatch(?:es)?\b(?![\s-]notes?)|writes? the fix|merge.request",
             3,
         ),
         (r"coding assistant", 2),
         (r"\bcode\b|\bcoding\b|programming", 1),
     ),
     "code_completion": (
-        (r"auto.?comp\w*|code completion|completions? in the (?:ide|editor)", 4),
+        (r"auto.?comp\w*|code.?complet\w*|completions? in the (?:ide|editor)", 4),
         (r"\b(?:ide|vs ?code|editor|jetbrains|intellij|neovim|vim|jupyter|notebook)\b", 2),
         (
             r"as (?:they|you|developers|devs|engineers|people|users) type|while (?:they|you|developers|devs|engineers) type|as.you.type|inline suggestion|tab.complet|fill.in.the.middle|\bfim\b|copilot(?! chat)|next lines?",
@@ -203,7 +213,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "rag_qa": (
         (
-            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.docs|docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over",
+            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.\w+|\bquery (?:our|the|their|internal|company) |docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over",
             3,
         ),
         (
@@ -221,13 +231,13 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "translation": (
         (
-            rf"trans(?:lat|alt)\w*|locali[sz](?:ation|e|ing)\b|interpret\w*|src.lang|tgt.lang|source language|target languages?|from \w+ (?:in)?to \w+|\binto (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|=>|>)\s*(?:{LANGUAGE_CODES})\b|\w+\s*(?:<->|<>|→)\s*\w+",
+            rf"trans(?:lat|alt)\w*|locali[sz](?:ation|e|ing)\b|interpret\w*|src.lang|tgt.lang|source language|target languages?|from \w+ (?:in)?to \w+|\binto (?:{LANGUAGE_NAMES})\b|(?:need|want|get)s? (?:it|them|this|everything|all)(?: all)? (?:in|into) (?:{LANGUAGE_NAMES})\b|(?:go|goes|sent|published|posted) (?:out )?in (?:{LANGUAGE_NAMES}),? (?:(?:{LANGUAGE_NAMES}),? )*(?:and|or) (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|=>|>)\s*(?:{LANGUAGE_CODES})\b|\w+\s*(?:<->|<>|→)\s*\w+",
             4,
         ),
     ),
     "batch_extraction": (
         (
-            r"extract|pull\w* (?:out )?(?:fields|data|entities|\w+ codes)|pull\w* (?:[\w(),]+ ){1,6}?out of|pulled out|fields? (?:out )?of|fills? in (?:\w+ )?(?:fields|industry|columns)|enrich\w*|parse|parsing|invoices?|receipts?|classif|tags?\b|tagging|(?:ticket|request|email|inbox) triage|triage (?:of|job)|triages? (?:\w+ )?(?:tickets|requests|emails)|label(?:ling|ing)?\b|structured (?:data|json|output)|as json|\bjson\b|named entit|\bner\b|form data|dates and amounts",
+            r"extract|pull\w* (?:out )?(?:fields|data|entities|\w+ codes)|pull\w* (?:[\w(),]+ ){1,6}?out of|pulled out|fields? (?:out )?of|fills? in (?:\w+ )?(?:fields|industry|columns)|enrich\w*|parse|parsing|invoices?|receipts?|classif|tags?\b|tagging|(?:ticket|request|email|inbox) triage|triage (?:of|job)|triages? (?:\w+ )?(?:tickets|requests|emails)|label(?:l?ing)\b|structured (?:data|json|output)|as json|\bjson\b|named entit|\bner\b|form data|dates and amounts",
             3,
         ),
         (
@@ -237,7 +247,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "content_generation": (
         (
-            r"(?:product|property|listing|item|job|quest|course|hotel|room|real.estate) descri\w*|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|write (?:emails|copy|content)|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them)|email drafting|content.gen\w*|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|explanations of",
+            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|write (?:emails|copy|content)|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them)|email drafting|content.gen\w*|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|explanations of",
             3,
         ),
         (r"articles?\b|written from", 2),
@@ -247,6 +257,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
             r"step.by.step|re+a?s+oning\b|reasons? through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad|solver)|maths? solver|competition math|hard maths?|olympiad|proofs?\b|theorem|logic puzzles?|puzzles|chain.of.thought|complex (?:problems|analysis|planning)|(?:constraint|scheduling|optimi[sz]ation) problems|agentic planning|think(?:ing)? (?:hard|through|at length)|multi.step|\bo1\b|\bo3\b|problem solv\w*|\bsolver\b|puzzle\w*|chains? of thought|long.?cot|\bcot\b|hint system",
             3,
         ),
+        (r"\breason(?:s|ing)? (?:over|about|through)\b", 2),
     ),
 }
 

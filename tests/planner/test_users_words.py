@@ -141,12 +141,12 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (95.6 % of checks): a change that loses a
+    """A floor under what the rules were tuned to (97.0 % of checks): a change that loses a
     family of sentences fails here, with the sentences."""
     assert len(load(USERS_TUNE)) >= 1000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
     _, mistakes = score(load(USERS_TUNE), helper.read)
-    assert right >= 0.95 and not low, f"{right:.3f} {low}\n" + "\n".join(mistakes)
+    assert right >= 0.965 and not low, f"{right:.3f} {low}\n" + "\n".join(mistakes)
 
 
 def test_the_measured_part_clears_the_judges_bar(helper: Assistant) -> None:
@@ -218,3 +218,31 @@ def test_typos_are_read_as_the_words_meant() -> None:
     # plurals of known words are known.
     kept = "content must finish for 300 lawyers and translators in Polish, one patient chart"
     assert corrected(kept) == kept
+
+
+def test_head_counts_corrections_and_who_vetoes_in_any_words(helper: Assistant) -> None:
+    def users(words: str) -> int | None:
+        return helper.read(words).concurrent_users
+
+    # People counted after their noun, by the team, on a form's line, or corrected.
+    assert users("completions for our firmware developers, all nineteen of them") == 19
+    assert users("a drafting tool; only five of us write the grants") == 5
+    assert users("the support team's about seventy, mostly on nights") == 70
+    assert users("Tool: policy Q&A\nPeople: claims handlers, 140\nBudget: $3k/month") == 140
+    assert users("roughly 60 dispatchers use it... or 65, I'd have to check. yes, 65") == 65
+    assert users("about 2k seats, though finance says 2.4k, go with 2.4k") == 2400
+    # Languages as a list of codes; a legal team that vetoes is not the subject.
+    intent = helper.read("help-centre answers in de/fr/it for our insurance customers")
+    assert intent.languages == ["de", "fr", "it"] and intent.subject_matter == "insurance"
+    vetoed = helper.read("chat assistant for our bank tellers; legal vetoed the gemma licence")
+    assert vetoed.subject_matter == "finance"
+    assert vetoed.excluded_models and all("gemma" in m for m in vetoed.excluded_models)
+    skipped = helper.read("we tried mistral small last spring and it was meh, so skip that one")
+    assert skipped.excluded_models and not skipped.preferred_models
+    # A GPU count on a form is not a peak rate; a replica that must fit one GPU.
+    form = helper.read("task: FAQ bot\nqps: 30\nmax gpus/replica: 4")
+    assert form.gpu_constraints and form.gpu_constraints.max_gpus_per_replica == 4
+    assert form.traffic is None or form.traffic.peak_qps is None
+    one = helper.read("nightly extraction over lab reports, it must fit one GPU")
+    assert one.gpu_constraints and one.gpu_constraints.max_gpus_per_replica == 1
+    assert helper.read("code-complete for our 12 verilog engineers").use_case == "code_completion"

@@ -272,7 +272,7 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         licenses.add("MIT")
     if (
         re.search(
-            r"open.source|permissive|osi.approved|open.weight\w* (?:and|with) (?:a )?permissive",
+            r"open.source|permis+ive|osi.approved|open.weight\w* (?:and|with) (?:a )?permissive|open licen[cs]",
             lower,
         )
         and re.search(r"licen[cs]|model", lower)

@@ -98,7 +98,7 @@ def _money(q: Quantity, before: str, near: str, after: str, values: dict[str, An
     if FOREIGN_MONEY.search(near) or re.match(r"\s*(?:eur|euros?|€|gbp|pounds|chf)\b", after):
         return True  # a budget in another currency: not converted, not read as a rate
     dollar = near.rstrip().endswith(("$", "usd", "us$")) or re.match(
-        r"\s*(?:dollars|usd|bucks|\$)(?!\w)", after
+        r"\s*(?:dollars?|usd|bucks?|\$)(?!\w)", after
     )
     if (
         not dollar
@@ -165,19 +165,22 @@ def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, 
     ms = q.value * (1 if u.startswith("m") and not u.startswith("min") else 1000)
     if u.startswith("min"):
         ms = q.value * 60_000
-    # The words since the previous number: "start within 700 ms and be finished within 6 s".
-    # The words since the previous number and up to the next: "start within 700 ms and be
-    # finished within 6 s", "ttft under 200ms and tpot 15ms".
-    context = near + " " + re.split(r"(?<![a-z])\d", after[unit.end() :], maxsplit=1)[0]
-    if re.search(TPOT_WORDS, context):
-        values["target_tpot_p90_ms"] = ms
-    elif re.search(TTFT_WORDS, context):
-        values["target_ttft_p90_ms"] = ms
-    elif re.search(E2E_WORDS, context) or re.search(E2E_WORDS, before):
-        values["target_e2e_latency_p95_ms"] = ms  # "... and finish a 200-word blurb in 6 s"
-    else:
-        return False
-    return True
+    if re.match(r"\s+and\s+a\s+half\b", after[unit.end() :]):
+        ms *= 1.5  # "within a second and a half"
+    # The words since the previous number, else those up to the next: "start within 700 ms
+    # and be finished within 6 s", "ttft under 200ms and tpot 15ms", "150ms p90 ttft".
+    following = re.split(r"(?<![a-z\d])\d", after[unit.end() :], maxsplit=1)[0]
+    kinds = (
+        (TPOT_WORDS, "target_tpot_p90_ms"),
+        (TTFT_WORDS, "target_ttft_p90_ms"),
+        (E2E_WORDS, "target_e2e_latency_p95_ms"),
+    )
+    for words, allowed in ((near, kinds), (following, kinds), (before, kinds[2:])):
+        for pattern, field in allowed:  # the clause's start: "... finish a 200-word blurb in 6 s"
+            if re.search(pattern, words):
+                values[field] = ms
+                return True
+    return False
 
 
 def _token_rate(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:

@@ -36,9 +36,9 @@ _NUMBER_WORD = "|".join(
 )
 _FRACTION = "|".join(sorted(FRACTIONS, key=len, reverse=True))
 _GLUE = r"(?:[\s-]+(?:and\s+a\s+half|and|odd|of)\b)?"
-_TAIL = r"(?:[\s-]+(?:and\s+a\s+half|odd)\b)?"
-"""After the last number word only these ("twenty-odd", "a million and a half"): a trailing
-"of" or "and" belongs to the sentence ("eleven of them", "four of us")."""
+_TAIL = r"(?:[\s-]+(?:and\s+a\s+half|odd)\b|(?<=couple)\s+of\b)?"
+"""After the last number word only these ("twenty-odd", "a million and a half", "a couple
+of"): a trailing "of" or "and" belongs to the sentence ("eleven of them", "four of us")."""
 _DIGITS = r"\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _WORDS = (
     # A share of a unit: "half a", "three quarters of a", "a fifth of an".

@@ -141,7 +141,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (97.0 % of checks): a change that loses a
+    """A floor under what the rules were tuned to (97.2 % of checks): a change that loses a
     family of sentences fails here, with the sentences."""
     assert len(load(USERS_TUNE)) >= 1000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
@@ -246,3 +246,20 @@ def test_head_counts_corrections_and_who_vetoes_in_any_words(helper: Assistant) 
     one = helper.read("nightly extraction over lab reports, it must fit one GPU")
     assert one.gpu_constraints and one.gpu_constraints.max_gpus_per_replica == 1
     assert helper.read("code-complete for our 12 verilog engineers").use_case == "code_completion"
+
+
+def test_latencies_prices_and_licences_in_any_order(helper: Assistant) -> None:
+    both = helper.read("chat for 40 nurses, we need ttft under 300ms and tpot 20ms")
+    assert both.target_ttft_p90_ms == 300 and both.target_tpot_p90_ms == 20
+    assert helper.read("autocomplete, can't go over 120ms p90 ttft").target_ttft_p90_ms == 120
+    slow = helper.read("a tutor bot; first token within a second and a half is fine")
+    assert slow.target_ttft_p90_ms == 1500
+    assert (
+        helper.read(
+            "summaries; the whole answer can take a couple of minutes"
+        ).target_e2e_latency_p95_ms
+        == 120_000
+    )
+    price = helper.read("batch tagging, no more than a dollar per million tokens")
+    assert price.budget and price.budget.cost_per_1k_tokens == pytest.approx(0.001)
+    assert helper.read("Batch job: no gemma, open licences only.").licenses == ["permissive"]

@@ -89,6 +89,12 @@ def read_numbers(text: str, lower: str, values: dict[str, Any], models: Collecti
 
 
 Rule = Callable[[Quantity, str, str, str, dict[str, Any]], bool]
+CORRECTED = re.compile(
+    r"(?:sorry|actually|i mean|correction|make it|rather|call it|go with|let'?s say)"
+    r"\W+(?:\w+\W+){0,2}$"
+)
+"""Words that replace the number said before with this one: "320 agents, no sorry, it's 410",
+"32k context, but let's go with 64k"."""
 
 
 FOREIGN_MONEY = re.compile(r"(?:eur|euros?|€|£|gbp|pounds?|chf|inr|rupees|jpy|yen|¥)\s*$")
@@ -292,11 +298,8 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         values["concurrent_users"] = int(q.value)
         return True
     if "concurrent_users" in values and (
-        re.search(
-            r"(?:sorry|actually|i mean|correction|make it|rather|well|call it|go with|let'?s say|yes)\W+(?:\w+\W+){0,2}$",
-            near,
-        )
-        or re.search(r"\bor\s+(?:maybe\s+|perhaps\s+)?$", near)
+        CORRECTED.search(near)
+        or re.search(r"(?:\b(?:well|yes)\W+(?:\w+\W+){0,2}|\bor\s+(?:maybe\s+|perhaps\s+)?)$", near)
         or re.match(r"\s*(?:now|actually)\b", after)
     ):  # "320 agents, no sorry, it's 410 now"; "45 managers... or 48"; "call it 150 all in"
         values["concurrent_users"] = int(q.value)
@@ -376,8 +379,11 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         r"(?:(?P<tokens>tokens?|tok)|(?P<words>words?))\b",
         after,
     )
-    if unit and re.search(r"(?:per|/|a|for)\s*$", near):
-        return True  # "per 1k tokens": a price's unit, not a length
+    if unit and (
+        re.search(r"(?:per|/|for)\s*$", near)
+        or (re.search(r"\ba\s*$", near) and q.value in (1e3, 1e6))
+    ):
+        return True  # "per 1k tokens", "$2 a million tokens": a price's unit, not a length
     if unit and RATE.match(after[unit.end() :]):
         return True  # "2M words a month": a volume, not a length
     context_word = re.match(
@@ -396,9 +402,21 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         or re.match(r"\s*(?:(?:at|in|for)\s+)?(?:the\s+)?(?:p95|95th)", after)
     )
     keyed = re.search(r"\btokens?\s*:\s*~?\s*$", near)  # "Tokens: ~500 in / ~550 out"
+    last = values.get("_last_size")
+    if (
+        last
+        and not (pages or unit or context_word)
+        and (
+            CORRECTED.search(near)
+            or re.match(r"\s*(?:is|would be|will) (?:enough|plenty|do)\b", after)
+        )
+    ):  # "32k context, but let's go with 64k", "... would be lovely, but 128k is enough"
+        per = {"pages": TOKENS_PER_PAGE, "words": TOKENS_PER_WORD}.get(values["_size_unit"], 1)
+        values[last] = round(q.value * per)
+        return True
     if not (pages or unit or context_word or carried or keyed or paired):
         if re.search(CONTEXT_BEFORE, near):
-            values["max_context_tokens"] = int(q.value)
+            values["max_context_tokens"], values["_last_size"] = int(q.value), "max_context_tokens"
             return True
         return False
     said = (
@@ -465,13 +483,11 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         or (pages and (is_max or whole) and not p95)
         or (is_max and not output and not p95)
     ):
-        values["max_context_tokens"] = tokens_
+        values["max_context_tokens"], values["_last_size"] = tokens_, "max_context_tokens"
         return True
     values["_output"] = output
-    if output:
-        values["traffic.output_tokens_p95" if p95 else "traffic.output_tokens_mean"] = tokens_
-    else:
-        values["traffic.prompt_tokens_p95" if p95 else "traffic.prompt_tokens_mean"] = tokens_
+    field = f"traffic.{'output' if output else 'prompt'}_tokens_{'p95' if p95 else 'mean'}"
+    values[field], values["_last_size"] = tokens_, field
     return True
 
 

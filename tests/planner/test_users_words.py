@@ -141,7 +141,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (97.2 % of checks): a change that loses a
+    """A floor under what the rules were tuned to (97.3 % of checks): a change that loses a
     family of sentences fails here, with the sentences."""
     assert len(load(USERS_TUNE)) >= 1000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
@@ -263,3 +263,9 @@ def test_latencies_prices_and_licences_in_any_order(helper: Assistant) -> None:
     price = helper.read("batch tagging, no more than a dollar per million tokens")
     assert price.budget and price.budget.cost_per_1k_tokens == pytest.approx(0.001)
     assert helper.read("Batch job: no gemma, open licences only.").licenses == ["permissive"]
+    # A size said again replaces the first; "a 100k token window" is no price's unit.
+    wider = helper.read("proofs; I'd have said 16k context, but some are long, so go with 48k")
+    assert wider.max_context_tokens == 48_000
+    assert helper.read("agents; a 100k token window, please").max_context_tokens == 100_000
+    enough = helper.read("a 1M context would be nice, but honestly 200k is enough")
+    assert enough.max_context_tokens == 200_000

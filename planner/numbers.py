@@ -81,6 +81,9 @@ def read_numbers(text: str, lower: str, values: dict[str, Any], models: Collecti
     peak = values.get("traffic.peak_qps")
     if steady is None and peak is not None and values.get("expected_qps", peak) < peak:
         steady = values.pop("expected_qps")  # "about 3 req/s, peak 15": the usual level
+    if steady is not None and peak is None and values.get("expected_qps", steady) > steady:
+        # "9 to 11am maybe 25 req/s, the rest of the day more like 6": the other is the peak
+        values["traffic.peak_qps"] = peak = values.pop("expected_qps")
     if steady is not None:
         if peak is not None:
             values["traffic.steady_qps"] = steady
@@ -209,9 +212,12 @@ def _rate(q: Quantity, before: str, near: str, after: str, values: dict[str, Any
     if match and re.match(rf"\s*(?:active\s+)?(?:{PEOPLE_NOUN})", after[match.end() :]):
         match = None  # "70k monthly active users" are people
     if match is None or re.search(NOT_COUNTED, match["counted"] or ""):
-        if RATE_KEY.search(near) and not re.match(r"\s*[a-z$%]", after):
-            values["_rate_seconds"] = 1.0  # "qps: 120"
-            _assign_rate(q.value, near, after[:30], values)
+        if re.match(r"\s*[a-z$%]", after):
+            return False
+        per = re.search(rf"\b[a-z]+\s*/\s*{PERIOD}\s*[:=]\s*~?\s*$", near)  # "docs/day: 120k"
+        if RATE_KEY.search(near) or per:
+            values["_rate_seconds"] = _period_seconds(per["period"]) if per else 1.0  # "qps: 120"
+            _assign_rate(round(q.value / values["_rate_seconds"], 4), near, after[:30], values)
             return True
         return False
     if match["qps"]:
@@ -257,8 +263,8 @@ happens ("peaks of 60 in exam season"), not a unit of its own ("up to 100 pages"
 def _bare_peak(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
     """ "... 20 requests per second with peaks at 50": the unit carries over."""
     seconds = values.get("_rate_seconds")
-    if re.search(r"\bgpus?\b|\bcards?\b|replica", near):
-        return False  # "max gpus/replica: 2" is a GPU count, not a peak rate
+    if re.search(r"\bgpus?\b|\bcards?\b|replica|context|\bctx\b|window|\btokens?\b", near):
+        return False  # "max gpus/replica: 2", "max context: 8k": a count or a size, not a rate
     if (
         seconds
         and re.search(
@@ -269,13 +275,13 @@ def _bare_peak(q: Quantity, before: str, near: str, after: str, values: dict[str
     ) or (seconds and re.match(r"\s*(?:at\s+)?pe[ae]k\b", after)):  # "40 rps steady, 160 peak"
         values["traffic.peak_qps"] = round(q.value / seconds, 4)
         return True
-    if seconds and NO_UNIT.match(after) and re.search(PEAK, near):
-        values["traffic.peak_qps"] = round(q.value / seconds, 4)  # "in summer it's more like 45"
-        return True
     if seconds and (
         re.match(rf"\s*(?:{STEADY})", after) or (NO_UNIT.match(after) and re.search(STEADY, near))
-    ):  # "2k qps at peak, maybe 600 normally", "quiet afternoons around 15"
+    ):  # "2k qps at peak, maybe 600 normally", "quiet afternoons around 15", "off season 15"
         values["traffic.steady_qps"] = round(q.value / seconds, 4)
+        return True
+    if seconds and NO_UNIT.match(after) and re.search(PEAK, near):
+        values["traffic.peak_qps"] = round(q.value / seconds, 4)  # "in summer it's more like 45"
         return True
     return False
 
@@ -348,7 +354,7 @@ def _in_flight(q: Quantity, before: str, near: str, after: str, values: dict[str
 
 
 SIZE_CUE = (
-    r"(?:p95|95th|percentile|\bpct|\bavg|average|\bmean|median|typically|outputs?|"
+    r"(?:p95|95th|percentile|(?<![a-z])pct|(?<![a-z])avg|average|(?<![a-z])mean|median|typically|outputs?|"
     r"answers?|replies|summary|summaries|inputs?|prompts?)\s*(?:of|at|is|are|:|=|around|about|~|\s)*$"
 )
 """Words right before a bare number that make it a size like the last one."""
@@ -401,7 +407,10 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         or re.match(r"\s*(?:in|out)\b(?! flight)", after)
         or re.match(r"\s*(?:(?:at|in|for)\s+)?(?:the\s+)?(?:p95|95th)", after)
     )
-    keyed = re.search(r"\btokens?\s*:\s*~?\s*$", near)  # "Tokens: ~500 in / ~550 out"
+    keyed = re.search(  # "Tokens: ~500 in / ~550 out", "prompt_avg = ~900"
+        r"(?:\btokens?|\b(?:prompt|input|output|completion)s?[_ ](?:avg|mean|average|median|p95|len\w*|size|tokens))\s*[:=]\s*~?\s*$",
+        near,
+    )
     last = values.get("_last_size")
     if (
         last

@@ -73,8 +73,15 @@ def read_numbers(text: str, lower: str, values: dict[str, Any], models: Collecti
         # The words since the previous number (in this clause) describe this one.
         near = before[-max(0, min(40, q.start - previous_end)) :] if q.start > previous_end else ""
         previous_end = q.end
+        said = {k: v for k, v in values.items() if not k.startswith("_")}
         for rule in RULES:
             if rule(q, before, near, after, values):
+                filled = [
+                    k for k, v in values.items() if not k.startswith("_") and said.get(k) != v
+                ]
+                if filled and isinstance(values[filled[-1]], (int, float)) and q.value:
+                    # What a correction replaces: this field, in the unit it was said in.
+                    values["_last"] = (filled[-1], values[filled[-1]] / q.value)
                 break
     # A steady rate stated next to a peak is the steady rate; alone, the expected rate.
     steady = values.pop("traffic.steady_qps", None)
@@ -96,8 +103,36 @@ CORRECTED = re.compile(
     r"(?:sorry|actually|i mean|correction|make it|rather|call it|go with|let'?s say)"
     r"\W+(?:\w+\W+){0,2}$"
 )
-"""Words that replace the number said before with this one: "320 agents, no sorry, it's 410",
-"32k context, but let's go with 64k"."""
+"""Words that replace the number said last with this one: "320 agents, no sorry, it's 410",
+"32k context, but let's go with 64k", "a hundred dollars a month? Hmm, call it 120"."""
+CORRECTED_AFTER = re.compile(r"\s*(?:now|actually|(?:is|would be|will) (?:enough|plenty|do))\b")
+"""The same said after it: "410 now", "128k is enough"."""
+MAYBE_CORRECTED = re.compile(
+    r"(?:\b(?:well|yes)\W+(?:\w+\W+){0,2}|\bor\s+(?:maybe\s+|perhaps\s+)?)$"
+)
+"""Weaker words, a correction only to a figure close to the first: "45 managers... or 48"
+(not "250 seats ... a line or two")."""
+UNIT_NEXT = re.compile(
+    r"\s*(?!(?:is|all|if|now|actually|would|will|then|and|or|please|tops|total|in total)\b)[a-z$%]"
+)
+
+
+def _corrected(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    """A bare number that corrects the one said last replaces it, in the same unit."""
+    last = values.get("_last")
+    if last is None or UNIT_NEXT.match(after) or values["_model_name"].search(near):
+        return False
+    field, scale = last
+    value = q.value * scale
+    close = 0.5 <= value / values[field] <= 2 if values[field] else False
+    if not (
+        CORRECTED.search(near)
+        or CORRECTED_AFTER.match(after)
+        or (close and MAYBE_CORRECTED.search(near))
+    ):
+        return False
+    values[field] = round(value) if isinstance(values[field], int) else value
+    return True
 
 
 FOREIGN_MONEY = re.compile(r"(?:eur|euros?|€|£|gbp|pounds?|chf|inr|rupees|jpy|yen|¥)\s*$")
@@ -303,13 +338,6 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     ):  # "four of us"; "our engineers, 80 of them"; "agents (~700)"
         values["concurrent_users"] = int(q.value)
         return True
-    if "concurrent_users" in values and (
-        CORRECTED.search(near)
-        or re.search(r"(?:\b(?:well|yes)\W+(?:\w+\W+){0,2}|\bor\s+(?:maybe\s+|perhaps\s+)?)$", near)
-        or re.match(r"\s*(?:now|actually)\b", after)
-    ):  # "320 agents, no sorry, it's 410 now"; "45 managers... or 48"; "call it 150 all in"
-        values["concurrent_users"] = int(q.value)
-        return True
     if re.search(
         r"(?:^|\n)\s*(?:people|users|headcount|audience|team|who)\s*[:=][^\n:=]{0,40}$", text_before
     ):
@@ -411,21 +439,9 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         r"(?:\btokens?|\b(?:prompt|input|output|completion)s?[_ ](?:avg|mean|average|median|p95|len\w*|size|tokens))\s*[:=]\s*~?\s*$",
         near,
     )
-    last = values.get("_last_size")
-    if (
-        last
-        and not (pages or unit or context_word)
-        and (
-            CORRECTED.search(near)
-            or re.match(r"\s*(?:is|would be|will) (?:enough|plenty|do)\b", after)
-        )
-    ):  # "32k context, but let's go with 64k", "... would be lovely, but 128k is enough"
-        per = {"pages": TOKENS_PER_PAGE, "words": TOKENS_PER_WORD}.get(values["_size_unit"], 1)
-        values[last] = round(q.value * per)
-        return True
     if not (pages or unit or context_word or carried or keyed or paired):
         if re.search(CONTEXT_BEFORE, near):
-            values["max_context_tokens"], values["_last_size"] = int(q.value), "max_context_tokens"
+            values["max_context_tokens"] = int(q.value)
             return True
         return False
     said = (
@@ -492,11 +508,11 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         or (pages and (is_max or whole) and not p95)
         or (is_max and not output and not p95)
     ):
-        values["max_context_tokens"], values["_last_size"] = tokens_, "max_context_tokens"
+        values["max_context_tokens"] = tokens_
         return True
     values["_output"] = output
     field = f"traffic.{'output' if output else 'prompt'}_tokens_{'p95' if p95 else 'mean'}"
-    values[field], values["_last_size"] = tokens_, field
+    values[field] = tokens_
     return True
 
 
@@ -586,6 +602,7 @@ def _gpu_count(q: Quantity, before: str, near: str, after: str, values: dict[str
 
 
 RULES: tuple[Rule, ...] = (
+    _corrected,
     _money,
     _bare_peak,
     _token_rate,

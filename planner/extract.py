@@ -23,6 +23,7 @@ from planner.spelling import corrected
 from planner.vocabulary import Mention, Vocabulary, name_words, tokens
 from planner.words import (
     CLAUSE,
+    CODE_ALIASES,
     GATEKEEPERS,
     IRRELEVANT,
     LANGUAGE_CODE_LIST,
@@ -258,9 +259,10 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         codes = [
             c for c in re.findall(r"\b[A-Za-z]{2}\b", regions) if c.lower() not in {"to", "in"}
         ]
-        a_list = len(codes) >= 3 and {c.lower() for c in codes} <= KNOWN_CODES
+        meant = {CODE_ALIASES.get(c.lower(), c.lower()) for c in codes}
+        a_list = len(codes) >= 3 and meant <= KNOWN_CODES
         if arrow or a_list or all(c.isupper() for c in codes):
-            found |= {c.lower() for c in codes} & KNOWN_CODES
+            found |= meant & KNOWN_CODES
     if found:
         values["languages"] = sorted(found)
     licenses = set()

@@ -151,13 +151,13 @@ SUBJECTS: dict[str, str] = {
     "legal": r"legal|law firm|\blaw\b|lawyer|attorney|contracts?\b|litigation|paralegal|precedent|case.law|court|fee earners|judgments?|\bndas?\b|clauses|statutes?|legislation|e-?discovery|depositions?|counsel|barristers?|solicitors?",
     "medical": r"medical|\bgp\b|referral letters|practitioners|clinical|clinician|hospital|patient|healthcare|health care|doctor|physician|radiolog|nurse|pharmac(?:y|ist|ovigilance|eutical)|pharma\b|drug safety|lab reports|diagnos\w*|\behr\b|\bemr\b|discharge|symptom|tele-?health|clinic\b|cardiolog|oncolog|dental|dentist",
     "insurance": r"insurance|insurer|underwrit\w*|claims\b|claim (?:forms?|files?)|policy renewals?|renewal letters|policyholder|premiums|adjusters?|reinsurance",
-    "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant (?:funds?|trad\w*|desks?|firms?)|equit(?:y|ies)|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
+    "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant (?:funds?|trad\w*|desks?|firms?|analysts?|research desk)|derivatives|hedge funds?|\bthe fund\b|equit(?:y|ies)|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
     "education": r"education|edtech|language.learning|learners|admi+s+ions?|applicants|\buniv\b|stud(?:e)?n(?:e)?ts?|school|teach|tutor|universit|\buni\b|college|course|lecture|undergrad|homework|enrolled|worksheets|classroom|curriculum|\bexams?\b|quiz|campus|\bk-?12\b|e-?learning|olympiad training|training camp",
     "ecommerce": r"e-?comm\w*|e-?shop|web store|food.delivery|restaurant partners|online (?:store|shop)|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product (?:catalog|reviews|listings|descriptions?)|checkout|shopify|sellers?\b",
     "customer_support": r"cust(?:omer)?.support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chat\b|docs?|queue)|zendesk|intercom|freshdesk|help ?desk|help.?cent(?:er|re)|help articles|(?:call|contact).cent(?:er|re)",
     "hr": r"(?<![/\d$])hr\b|human resources|recruit|payroll|(?:employee|staff|hr) handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
     "government": r"government|govt\b|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public sector|(?:government|federal|public|state) agency|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
-    "science": r"science\b|scientific|biotech|\beln\b|scientists?|researchers|lab protocols?|grant applications?|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
+    "science": r"science\b|scientific|biotech|\beln\b|scientists?|lab protocols?|grant applications?|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
     "travel": r"travel|airline|ferr(?:y|ies)|crew (?:schedul\w*|rosters?)|cabin crew|hotel|(?<!in )flights?|holiday|vacation|\btrips?\b|touris|itinerar|resort|cruise",
     "gaming": r"game|gaming|gamers?|players? (?:base|community|support)|between players|modd(?:ers?|ing)|npc|\brpg\b|quests?\b|\bmmo|esports",
     "marketing": r"marketing|advertis|ad copy|campaign|seo\b|social media",
@@ -170,7 +170,9 @@ GATEKEEPERS = re.compile(
 )
 """Lawyers who approve or veto the choice are not what the deployment is about ("legal
 vetoed the llama licence", "nothing else passes legal review"): left out of the subject."""
-LANGUAGE_CODES = "|".join(sorted(set(LANGUAGES.values())))
+CODE_ALIASES = {"jp": "ja", "cn": "zh", "kr": "ko", "cz": "cs", "dk": "da", "se": "sv", "gr": "el"}
+"""Country codes people write for a language code, read only where codes are ("jp->en")."""
+LANGUAGE_CODES = "|".join(sorted(set(LANGUAGES.values()) | set(CODE_ALIASES)))
 """Language codes, read only between arrows ("EN -> FR"): "it" and "no" alone are words."""
 LANGUAGE_NAMES = "|".join(sorted(LANGUAGES, key=len, reverse=True))
 USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {

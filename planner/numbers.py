@@ -123,15 +123,18 @@ def _corrected(q: Quantity, before: str, near: str, after: str, values: dict[str
     if last is None or UNIT_NEXT.match(after) or values["_model_name"].search(near):
         return False
     field, scale = last
+    said = values.get(field)
+    if not isinstance(said, (int, float)) or not said:
+        return False
     value = q.value * scale
-    close = 0.5 <= value / values[field] <= 2 if values[field] else False
+    close = 0.5 <= value / said <= 2
     if not (
         CORRECTED.search(near)
         or CORRECTED_AFTER.match(after)
         or (close and MAYBE_CORRECTED.search(near))
     ):
         return False
-    values[field] = round(value) if isinstance(values[field], int) else value
+    values[field] = round(value) if isinstance(said, int) else value
     return True
 
 

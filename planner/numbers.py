@@ -406,7 +406,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         and (
             q.value >= 1000  # thousands of pages are a collection, searched
             or re.match(COLLECTION, after[pages.end() :])
-            or re.search(r"retriev|chunks|search", _sentence(values, q) + after)
+            or re.search(r"retriev|chunks|\bsearch", _sentence(values, q) + after)
             or RATE.match(after[pages.end() :])
         )
     ):
@@ -481,8 +481,8 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     )
     kind = unit["kind"] if unit else None
     direction = re.match(r"\s*(in|out)\b(?! flight)", rest)
-    named = re.match(  # "1k tok prompts, 250 tok answers"
-        r"\s*(?:(?P<input>prompts?|inputs?|questions?)|answers?|outputs?|responses?|replies|summar\w*)\b",
+    named = re.match(  # "1k tok prompts, 250 tok answers", "two pages of output"
+        r"\s*(?:of\s+(?:the\s+)?)?(?:(?P<input>prompts?|inputs?|questions?)|answers?|outputs?|responses?|replies|summar\w*)\b",
         rest,
     )
     if kind:

@@ -36,9 +36,14 @@ _NUMBER_WORD = "|".join(
 )
 _FRACTION = "|".join(sorted(FRACTIONS, key=len, reverse=True))
 _GLUE = r"(?:[\s-]+(?:and\s+a\s+half|and|odd|of)\b)?"
-_TAIL = r"(?:[\s-]+(?:and\s+a\s+half|odd)\b|(?<=couple)\s+of\b)?"
+_DIGIT_WORD = "zero|oh|one|two|three|four|five|six|seven|eight|nine"
+_TAIL = (
+    rf"(?:[\s-]+(?:and\s+a\s+half|odd)\b|(?<=couple)\s+of\b"
+    rf"|\s+point(?:[\s-]+(?:{_DIGIT_WORD})\b)+)?"
+)
 """After the last number word only these ("twenty-odd", "a million and a half", "a couple
-of"): a trailing "of" or "and" belongs to the sentence ("eleven of them", "four of us")."""
+of", "ninety-nine point nine five"): a trailing "of" or "and" belongs to the sentence ("eleven
+of them", "four of us")."""
 _DIGITS = r"\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _WORDS = (
     # A share of a unit: "half a", "three quarters of a", "a fifth of an".
@@ -84,6 +89,11 @@ def _word_value(words: str) -> float | None:
     if share:
         count = share["count"]
         return (UNITS.get(count, 1) if count else 1) * FRACTIONS[share["share"]]
+    whole, _, decimals = lower.partition(" point ")
+    if decimals:  # "ninety-nine point nine five": each word after "point" a digit
+        digits = [str(UNITS.get(d, 0)) for d in re.split(r"[\s-]+", decimals.strip())]
+        head = _word_value(whole)
+        return None if head is None else head + float("0." + "".join(digits))
     parts = [p for p in re.split(r"[\s-]+", lower) if p not in {"and", "of", "odd", "a", "an"}]
     total, current, last = 0.0, 0.0, 1.0
     for part in parts:

@@ -141,7 +141,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (97.6 % of checks): a change that loses a
+    """A floor under what the rules were tuned to (97.7 % of checks): a change that loses a
     family of sentences fails here, with the sentences."""
     assert len(load(USERS_TUNE)) >= 1000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
@@ -238,6 +238,11 @@ def test_head_counts_corrections_and_who_vetoes_in_any_words(helper: Assistant) 
     assert budget.concurrent_users == 12 and budget.budget
     assert budget.budget.max_monthly_cost_usd == 350
     assert users("Seats: 250\nAnswers: a line or two") == 250  # no correction of 250
+    # Decimals in words; a page count of output for a research group is read, not searched.
+    uptime = helper.read("a chat assistant that must be up ninety-nine point nine percent")
+    assert uptime.reliability_target == pytest.approx(0.999)
+    drafts = helper.read("our research lab drafts abstracts, about one page of output each")
+    assert drafts.traffic and drafts.traffic.output_tokens_mean == 500
     # Languages as a list of codes; a legal team that vetoes is not the subject.
     intent = helper.read("help-centre answers in de/fr/it for our insurance customers")
     assert intent.languages == ["de", "fr", "it"] and intent.subject_matter == "insurance"

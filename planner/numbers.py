@@ -217,13 +217,18 @@ def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, 
     # The words since the previous number, else those up to the next: "start within 700 ms
     # and be finished within 6 s", "ttft under 200ms and tpot 15ms", "150ms p90 ttft".
     following = re.split(r"(?<![a-z\d])\d", after[unit.end() :], maxsplit=1)[0]
-    kinds = (
-        (TPOT_WORDS, "target_tpot_p90_ms"),
-        (TTFT_WORDS, "target_ttft_p90_ms"),
-        (E2E_WORDS, "target_e2e_latency_p95_ms"),
-    )
-    for words, allowed in ((near, kinds), (following, kinds), (before, kinds[2:])):
-        for pattern, field in allowed:  # the clause's start: "... finish a 200-word blurb in 6 s"
+    # A first token or a token's pace, named on either side, before a whole answer: "latency:
+    # 500 ms first token"; the clause's start last: "... finish a 200-word blurb in 6 s".
+    specific = ((TPOT_WORDS, "target_tpot_p90_ms"), (TTFT_WORDS, "target_ttft_p90_ms"))
+    whole = ((E2E_WORDS, "target_e2e_latency_p95_ms"),)
+    for words, kinds in (
+        (near, specific),
+        (following, specific),
+        (near, whole),
+        (following, whole),
+        (before, whole),
+    ):
+        for pattern, field in kinds:
             if re.search(pattern, words):
                 values[field] = ms
                 return True
@@ -283,7 +288,7 @@ def _assign_rate(rate: float, near: str, following: str, values: dict[str, Any])
     elif (
         re.search(PEAK, near)
         or re.match(
-            r"[^,.;]{0,12}(?:at|during|in|around) (?:the )?(?:pe[ae]ks?|busiest|sales|rush|\w+ deadlines?|deadlines?)|\s*pe[ae]k\b",
+            r"[^,.;]{0,12}(?:at|during|in|around) (?:the )?(?:\w+ )?(?:pe[ae]ks?|busiest|sales|rush|deadlines?)|\s*pe[ae]k\b",
             following,
         )
         or rate > max(values.get("expected_qps", 0), values.get("traffic.steady_qps", 0)) > 0

@@ -283,9 +283,10 @@ IRRELEVANT = (
 )
 """What is said not to matter: set aside before reading what does."""
 _SAID_TO_MATTER = (
+    r"(?:\s*[:=-]\s*(?:the\s+)?(?:highest|top|first|main|number one)\s+priority|"  # "Quality: highest priority"
     r"\s+(?:\w+\s+){0,4}?(?:matters?|is what|are what|first|above (?:all|everything)|is (?:key|critical|everything|"
     r"king|the (?:only|main|top|most important) (?:thing|concern|priority))|does\b|"
-    r"matters? (?:way |much |a lot |far )?more|over\b|>|(?:is|does)\s*(?:[.,;]|$))"
+    r"matters? (?:way |much |a lot |far )?more|over\b|>|(?:is|does)\s*(?:[.,;]|$)))"
 )
 PRIORITY_CUES: dict[str, str] = {
     "cost": r"cost (?:is what matters|first)|che+a?pe?\b|cheapest|cheapness|lowest cost|low cost|cost matters most|cost is (?:the )?(?:top|main|most important|key|only)|(?:cost|price|money) is the (?:only|main) thing|minimi[sz]e (?:the )?cost|save money|tight budget|cost.sensitive|budget is (?:the )?(?:top|main) (?:concern|priority)|cost.effective|as little as possible|on a shoestring|frugal|(?:keep|keeping) (?:the )?(?:bill|costs?|spend) (?:low|down)|per dollar|\$\$|"

@@ -141,7 +141,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (97.7 % of checks): a change that loses a
+    """A floor under what the rules were tuned to (97.8 % of checks): a change that loses a
     family of sentences fails here, with the sentences."""
     assert len(load(USERS_TUNE)) >= 1000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
@@ -264,6 +264,11 @@ def test_latencies_prices_and_licences_in_any_order(helper: Assistant) -> None:
     both = helper.read("chat for 40 nurses, we need ttft under 300ms and tpot 20ms")
     assert both.target_ttft_p90_ms == 300 and both.target_tpot_p90_ms == 20
     assert helper.read("autocomplete, can't go over 120ms p90 ttft").target_ttft_p90_ms == 120
+    form = helper.read("bot: FAQ\nlatency: 400 ms first token\nquality: highest priority")
+    assert form.target_ttft_p90_ms == 400 and form.target_e2e_latency_p95_ms is None
+    assert form.priority == "accuracy"
+    peaks = helper.read("push notifications: ~3.6k/hour at launch peaks")
+    assert peaks.traffic and peaks.traffic.peak_qps == 1 and peaks.expected_qps is None
     slow = helper.read("a tutor bot; first token within a second and a half is fine")
     assert slow.target_ttft_p90_ms == 1500
     assert (

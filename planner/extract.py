@@ -58,12 +58,13 @@ INSTRUCTION = re.compile(
     r"ignor\w* (?:all |the |any )?(?:previous|prior|above|earlier|preceding)|ignorez|ignoriere|"
     r"disregard|forget (?:the |all |everything )?(?:above|previous|prior|that)|new instructions?|"
     r"system (?:message|prompt|override)|note to the (?:ai|assistant|model|planner)|"
-    r"hidden instruction|instruction for the|pretend|act as|you (?:must|should|will) (?:now )?"
+    # Whole words only: "extract assay results" is no "act as", "secretaries" no "secret".
+    r"hidden instruction|instruction for the|\bpretend|\bact as\b|you (?:must|should|will) (?:now )?"
     r"(?:set|add|choose|pick|use|approve|deploy|ignore)|\bset (?:the )?\w+(?: \w+)? to\b|"
     r"\badd (?:them|it|\w+)(?: \w+)* to (?:the )?(?:"
     + FIELD_NAMES
-    + r")|approve|deploy (?:it |now|this)|"
-    r"reveal|api key|secret|password|call the \w+ tool|treat \w+ as|"
+    + r")|\bapprove\b|deploy (?:it |now|this)|"
+    r"\breveal|\bapi key|\bsecrets?\b|\bpasswords?\b|call the \w+ tool|treat \w+ as|"
     # A form's "use_case: code generation" is the person's own words; other schema names
     # followed by a value are a payload.
     r"(?!use_case\b)(?:"

@@ -241,6 +241,10 @@ def test_head_counts_corrections_and_who_vetoes_in_any_words(helper: Assistant) 
     # Decimals in words; a page count of output for a research group is read, not searched.
     uptime = helper.read("a chat assistant that must be up ninety-nine point nine percent")
     assert uptime.reliability_target == pytest.approx(0.999)
+    # Words that contain an instruction's letters are no instruction ("extract assay").
+    assay = helper.read("biotech: extract assay results from 40k lab reports for 12 chemists")
+    assert assay.use_case == "batch_extraction" and assay.concurrent_users == 12
+    assert helper.read("a chatbot for our 40 legal secretaries").concurrent_users == 40
     drafts = helper.read("our research lab drafts abstracts, about one page of output each")
     assert drafts.traffic and drafts.traffic.output_tokens_mean == 500
     # Languages as a list of codes; a legal team that vetoes is not the subject.

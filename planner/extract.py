@@ -69,7 +69,7 @@ INSTRUCTION = re.compile(
     # followed by a value are a payload.
     r"(?!use_case\b)(?:"
     + FIELD_NAMES
-    + r")\b\s*[:=]|\b(?:"
+    + r")\b\s*[:=]|\b(?!use_case\b)(?:"
     + FIELD_NAMES
     + r")\b(?=.*\b(?:to|as|=)\b)",
     re.IGNORECASE,

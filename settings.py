@@ -156,6 +156,16 @@ class Settings(BaseSettings):
         return endpoint
 
     @model_validator(mode="after")
+    def _worker_ports_exist(self) -> Settings:
+        last = self.worker_metrics_port + self.workers - 1
+        if self.worker_metrics_port and last > 65535:
+            raise ValueError(
+                f"PREFLIGHT_WORKER_METRICS_PORT leaves no port for worker {self.workers} "
+                f"({last} > 65535): lower it, or set it to 0 for no /metrics"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_is_not_a_demo(self) -> Settings:
         if self.environment != "production":
             return self

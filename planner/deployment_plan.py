@@ -257,6 +257,12 @@ class Serving(Frozen):
     scale_down_delay_seconds: int = Field(default=600, ge=0, le=3600)
     """A GPU replica takes minutes to start: keep it this long after the load drops."""
 
+    @property
+    def replicas_at_start(self) -> int:
+        """Replicas that start with the deployment: a serverless one scaled to zero starts
+        one for its first request, so it needs room for one all the same."""
+        return max(self.min_replicas, 1)
+
     @field_validator("prometheus_url")
     @classmethod
     def _url(cls, url: str | None) -> str | None:

@@ -180,8 +180,11 @@ class PlanningService:
             raise PlanningError("the manifests are not valid: " + "; ".join(problems))
         cluster = self._cluster(helper.gpu_k8s)
         if cluster is not None:
-            needed = max(plan.serving.min_replicas, 1)
-            room = cluster.room(plan.accelerator.gpu_id, plan.vllm.tensor_parallel_size, needed)
+            room = cluster.room(
+                plan.accelerator.gpu_id,
+                plan.vllm.tensor_parallel_size,
+                plan.serving.replicas_at_start,
+            )
             if not room.enough:
                 raise PlanningError(f"the cluster cannot run it now: {room.sentence()}")
         return Prepared(

@@ -15,7 +15,6 @@ import json
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,13 +27,12 @@ from temporalio.client import Client
 
 from kb.catalog import gpu_k8s
 from kb.db import session_scope
-from tests.cli.test_stack import stack_env, start_stack, wait_healthy
+from tests.cli.test_stack import PREFLIGHT, stack_env, start_stack, wait_healthy
 from tests.conftest import free_port
 from tests.fake_apiserver import node, running, write_kubeconfig
 from tests.llm_server import serving
 
 pytestmark = pytest.mark.integration
-PREFLIGHT = str(Path(sys.executable).parent / "preflight")
 DEV_KEYS = "dev_keys.json"
 """Where `make run` keeps its development users' keys in plain text, by design (the demo reads
 them): the one file in the state folder allowed to hold them."""

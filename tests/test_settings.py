@@ -39,3 +39,12 @@ def test_bad_port_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFLIGHT_API_PORT", "99999")
     with pytest.raises(ValidationError, match="api_port"):
         Settings()
+
+
+def test_worker_metrics_ports_past_the_last_port_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFLIGHT_WORKERS", "4")
+    monkeypatch.setenv("PREFLIGHT_WORKER_METRICS_PORT", "65534")
+    with pytest.raises(ValidationError, match=r"no port for worker 4 \(65537 > 65535\)"):
+        Settings()
+    monkeypatch.setenv("PREFLIGHT_WORKER_METRICS_PORT", "0")  # no /metrics: nothing to check
+    assert Settings().worker_metrics_port == 0

@@ -140,7 +140,7 @@ class DeploySaga:
                     target=target,
                     gpu_id=plan.accelerator.gpu_id,
                     tp=plan.vllm.tensor_parallel_size,
-                    replicas=max(plan.serving.min_replicas, 1),
+                    replicas=plan.serving.replicas_at_start,
                     peak_replicas=plan.serving.max_replicas,
                 )
                 checked = await step(

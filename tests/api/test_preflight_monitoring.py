@@ -13,8 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+import yaml
 
 from api.app import create_app
+from kb.insights import TARGETS
 from kb.migrate import upgrade
 from settings import Settings
 from tests.conftest import free_port
@@ -88,3 +90,32 @@ def test_the_rules_and_the_dashboard_read_the_assistants_numbers(api: str, tmp_p
             for target in panel["targets"]:
                 if "worker" not in target["expr"]:  # workers: tests/cli/test_stack.py
                     assert query(url, target["expr"]), (panel["title"], target["expr"])
+
+
+def test_the_rules_and_the_dashboard_hold_the_designs_targets() -> None:
+    """Each alert on a target and each panel drawing it uses kb.insights.TARGETS: a target
+    changed in one place only fails here."""
+    rules = yaml.safe_load((MONITORING / "preflight-rules.yml").read_text())
+    alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    said = {
+        "PreflightDeploySuccessBelowTarget": ("<", TARGETS["deploy_success_rate"]),
+        "PreflightRepliesSlow": (">", TARGETS["reply_latency_s"]),
+        "PreflightSlowToDeploy": (">", TARGETS["time_to_deploy_s"]),
+    }
+    for alert, (way, target) in said.items():
+        _, compared, threshold = alerts[alert].rsplit(" ", 2)
+        assert (compared, float(threshold)) == (way, target), alerts[alert]
+    dashboard = json.loads((MONITORING / "preflight-dashboard.json").read_text())
+    drawn = {
+        target["expr"]: [
+            s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        ]
+        for panel in dashboard["panels"]
+        if "thresholds" in panel["fieldConfig"]["defaults"]
+        for target in panel["targets"]
+    }
+    assert drawn == {
+        "preflight:reply_latency_seconds:p90": [None, TARGETS["reply_latency_s"]],
+        "preflight:time_to_deploy_seconds:p90": [None, TARGETS["time_to_deploy_s"]],
+        "preflight:deploy_success:ratio": [None, TARGETS["deploy_success_rate"]],
+    }

@@ -52,14 +52,21 @@ def stack_env(tmp_path: Path, api_port: int, temporal_port: int, ui_port: int) -
     return env
 
 
+PREFLIGHT = str(Path(sys.executable).parent / "preflight")
+
+
 def start_stack(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("a") as out:
-        return subprocess.Popen(
-            [str(Path(sys.executable).parent / "preflight"), "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        return subprocess.Popen([PREFLIGHT, "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def preflight(
+    command: str, env: dict[str, str], timeout_s: float
+) -> subprocess.CompletedProcess[str]:
+    """`preflight COMMAND` run to its end, its output captured."""
+    return subprocess.run(
+        [PREFLIGHT, command], env=env, capture_output=True, text=True, timeout=timeout_s
+    )
 
 
 def wait_healthy(stack: subprocess.Popen[bytes], api_port: int, log: Path) -> Any:
@@ -145,13 +152,7 @@ def test_a_port_in_use_is_named_with_its_holder_and_nothing_starts(tmp_path: Pat
         other.bind(("127.0.0.1", second_metrics))
         other.listen()
         started = time.monotonic()
-        result = subprocess.run(
-            [str(Path(sys.executable).parent / "preflight"), "run"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = preflight("run", env, timeout_s=60)
     assert result.returncode == 2
     assert f"port {api_port} (Preflight API) is in use by pid {os.getpid()}" in result.stderr
     assert f"port {second_metrics} (worker-2 metrics) is in use" in result.stderr
@@ -194,13 +195,7 @@ def test_run_serves_health_docs_the_demo_and_metrics_then_stops_everything_on_ct
         rules = [MONITORING / "preflight-rules.yml"]
         with prometheus(scraped, tmp_path / "prometheus", rules) as url:
             wait_for_scrapes(url, "process_start_time_seconds", 2)
-            demo = subprocess.run(
-                [str(Path(sys.executable).parent / "preflight"), "demo"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
+            demo = preflight("demo", env, timeout_s=300)
             assert demo.returncode == 0, demo.stdout + demo.stderr + log.read_text()
             for shown in ("alice describes", "feasible configurations", "bob approves"):
                 assert shown in demo.stdout, demo.stdout

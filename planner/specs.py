@@ -103,6 +103,30 @@ class ModelSpec(Frozen):
         return self.num_layers - (self.moe_dense_layers or 0) if self.is_moe else 0
 
     @cached_property
+    def output_layer_params(self) -> float:
+        """The output layer (vocab x hidden): it runs only for the tokens a step samples, one
+        per decoding sequence, not for every prompt token a prefill computes."""
+        return float(self.vocab_size * self.hidden_size)
+
+    @cached_property
+    def counted_embeddings(self) -> int:
+        """How many vocab x hidden matrices the parameter count holds: 1 where the output layer
+        shares the input embeddings (small models mostly do), else 2. A dense config tells
+        by what its layers leave of the count; MoE checkpoints ship their own output layer."""
+        if (
+            self.is_moe
+            or self.intermediate_size is None
+            or self.attention in ("mla", "hybrid_linear")
+        ):
+            return 2
+        attention = (
+            self.hidden_size * self.head_dim * 2 * (self.num_attention_heads + self.num_kv_heads)
+        )
+        layers = self.num_layers * (attention + 3 * self.hidden_size * self.intermediate_size)
+        rest = self.params_total_b * 1e9 - layers
+        return 1 if rest < 1.5 * self.output_layer_params else 2
+
+    @cached_property
     def routed_expert_params(self) -> float:
         """Parameters of one routed expert in one layer (gate, up and down projections)."""
         return 3.0 * self.hidden_size * (self.moe_intermediate_size or 0)

@@ -54,6 +54,8 @@ class StepCoefficients:
     """Per-request time outside engine steps (HTTP, tokenisation, first detokenisation)."""
     matmul_flops_per_token: Array
     """Dense matmul FLOPs per token (attention projections, dense MLPs, shared experts)."""
+    output_flops_per_sample: Array
+    """The output layer's FLOPs per sampled token (each decoding sequence's)."""
     expert_flops_per_token: Array
     """Routed-expert FLOPs per token (k experts per MoE layer)."""
     matmul_flops_per_s: Array
@@ -89,6 +91,7 @@ class StepShape:
     """
 
     matmul_flops_per_token: Array
+    output_flops_per_sample: Array
     expert_flops_per_token: Array
     matmul_peak_flops_per_s: Array
     always_read_bytes: Array
@@ -137,15 +140,17 @@ def shape(candidates: Sequence[tuple[ModelSpec, GpuSpec, ServingConfig]]) -> Ste
     columns: dict[str, list[float]] = {name: [] for name in StepShape.__dataclass_fields__}
     for model, gpu, cfg in candidates:
         tp = cfg.tp
-        embedding = model.vocab_size * model.hidden_size
+        # The input embeddings are a lookup; the output layer (the same matrix where tied) is
+        # a matmul for sampled tokens only.
+        embeddings = model.counted_embeddings * model.output_layer_params
         heads_per_gpu = model.num_attention_heads / tp
-        # Embedding lookups are not matmuls; the LM head is (counted once in the params).
         routed_active = (
             model.moe_layers * (model.moe_experts_per_token or 0) * (model.routed_expert_params)
         )
         columns["matmul_flops_per_token"].append(
-            2.0 * max(model.params_active_b * 1e9 - embedding - routed_active, 0.0) / tp
+            2.0 * max(model.params_active_b * 1e9 - embeddings - routed_active, 0.0) / tp
         )
+        columns["output_flops_per_sample"].append(2.0 * model.output_layer_params / tp)
         columns["expert_flops_per_token"].append(2.0 * routed_active / tp)
         columns["matmul_peak_flops_per_s"].append(gpu.tensor_tflops(cfg.precision) * 1e12)
         weights = weight_bytes(model, cfg.precision)
@@ -198,6 +203,7 @@ def apply(s: StepShape, p: Mapping[str, Array]) -> StepCoefficients:
         request_overhead_s=p["request_overhead_ms"] / 1e3
         + s.kernels * p["request_kernel_overhead_us"] / 1e6,
         matmul_flops_per_token=s.matmul_flops_per_token,
+        output_flops_per_sample=s.output_flops_per_sample,
         expert_flops_per_token=s.expert_flops_per_token,
         matmul_flops_per_s=s.matmul_peak_flops_per_s * p["compute_efficiency"],
         moe_efficiency=p["moe_efficiency"],
@@ -243,8 +249,10 @@ def step_seconds(
     touched = np.where(c.expert_bytes > 0, np.minimum(touched, c.experts), 0.0)
     weight_bytes = c.always_read_bytes + c.expert_bytes * touched
     matmul = np.maximum(
-        tokens
-        * (c.matmul_flops_per_token + c.expert_flops_per_token / c.moe_efficiency)
+        (
+            tokens * (c.matmul_flops_per_token + c.expert_flops_per_token / c.moe_efficiency)
+            + np.asarray(decode_seqs) * c.output_flops_per_sample
+        )
         / c.matmul_flops_per_s,
         weight_bytes / c.memory_bytes_per_s,
     )

@@ -13,9 +13,10 @@ from kb.db import session_scope
 from planner.calibration import CALIBRATION_FILE, stored_calibration
 from planner.capacity import CapacityOption, CapacitySpec, GpuPrice, option_query, search
 from planner.memory import fit
-from planner.predict import Planner
+from planner.predict import ROOFLINE, Planner
 from planner.prediction import PredictionQuery
 from planner.specs import ServingConfig
+from planner.steptime import calibrate, shape, step_seconds
 from tests.cli.test_cli import preflight
 
 
@@ -442,3 +443,32 @@ def test_accuracy_is_reported_per_class_and_worst_pair_first() -> None:
     assert not {p["pair"] for p in held["by_pair"]} & {p["pair"] for p in pairs}
     open_loop = report["held_aside_open_loop_percentiles"]
     assert open_loop["rows"] >= 5 and open_loop["ttft_p90_mdape"] is not None
+
+
+@pytest.mark.parametrize(
+    ("model_id", "tied"),
+    [
+        # tie_word_embeddings in each checkpoint's config.json
+        ("meta-llama/Llama-3.2-3B-Instruct", True),
+        ("google/gemma-2-9b-it", True),
+        ("meta-llama/Llama-3.1-8B-Instruct", False),
+        ("Qwen/Qwen3-8B", False),
+    ],
+)
+def test_prompt_tokens_skip_the_output_layer(catalog: Planner, model_id: str, tied: bool) -> None:
+    """vLLM computes logits only for the tokens it samples: a prefill chunk costs the layers'
+    FLOPs, a decoding sequence the output layer's on top, whether or not the checkpoint ties
+    it to its embeddings (then its parameter count holds the matrix once)."""
+    model, gpu = catalog.models[model_id], catalog.gpus["H100-SXM-80GB"]
+    assert model.counted_embeddings == (1 if tied else 2)
+    c = calibrate(shape([(model, gpu, ServingConfig(tp=1, precision="bf16"))]), [ROOFLINE])
+    tokens = 8192.0  # large enough to be compute bound either way
+    prefill = float(step_seconds(c, 0.0, 0.0, tokens, 0.0)[0])
+    decode = float(step_seconds(c, tokens, 0.0, 0.0, 0.0)[0])
+    peak = gpu.tensor_tflops("bf16") * 1e12
+    output_layer = 2 * model.vocab_size * model.hidden_size * tokens / peak
+    layers = 2 * (
+        model.params_total_b * 1e9 - model.counted_embeddings * model.vocab_size * model.hidden_size
+    )
+    assert decode - prefill == pytest.approx(output_layer, rel=1e-6)
+    assert prefill == pytest.approx(layers * tokens / peak, rel=1e-6)

@@ -25,6 +25,7 @@ from planner.words import (
     CLAUSE,
     CODE_ALIASES,
     GATEKEEPERS,
+    HEDGE,
     IRRELEVANT,
     LANGUAGE_CODE_LIST,
     LANGUAGES,
@@ -36,11 +37,12 @@ from planner.words import (
 KNOWN_CODES = frozenset(LANGUAGES.values())
 CODE = frozenset({"code_completion", "code_generation"})
 NEGATION = re.compile(
-    r"\b(?:no|not|never|without|except|excluding|exclude|avoid|avoiding|nothing|"
+    r"\b(?:no|not|never|without|except|excluding|excluded?|avoid|avoiding|nothing|"
     r"don'?t|doesn'?t|won'?t|cannot|can'?t|(?:don|doesn|won|can|shouldn|mustn) t|"
     r"rather than|instead of|other than|but not|"
     r"(?:anything|everything|all) but|apart from|stay away from|steer clear of|rule out|ban|veto\w*|"
-    r"(?:keep|stay|steer) (?:\w+ )?off|off anything|skip|leave out|leaving out)\b"
+    r"(?:keep|stay|steer) (?:\w+ )?off|off anything|skip|leave out|leaving out|"
+    r"(?:is|are|'re|am|was|were|strongly|firmly) against)\b"
 )
 ONLY = re.compile(r"\b(?:only|just|solely|exclusively)\b")
 
@@ -118,7 +120,7 @@ def honest_text(text: str) -> str:
 def extract(text: str, vocabulary: Vocabulary) -> DeploymentIntent:
     """The intent the words state; every other field stays null. Instructions aimed at the
     assistant are not words about the deployment (`honest_text`)."""
-    text = corrected(honest_text(text))
+    text = HEDGE.sub(" ", corrected(honest_text(text)))
     lower = text.lower()
     values: dict[str, Any] = {"_use_case": _use_case(lower, vocabulary)}
     read_numbers(text, lower, values, {m.family for m in vocabulary.model_names})
@@ -163,10 +165,15 @@ NEGATED_AFTER = re.compile(
 )
 """A name ruled out by what follows it: "keep DeepSeek R1 out of it", "gemma is out"."""
 SKIP_THOSE = re.compile(
-    r"^\W*(?:(?:so|then|just|please|pls)\W+)*skip (?:that|this|it|them|those)\b"
+    r"^\W*(?:(?:so|then|just|please|pls|let'?s|let us)\W+)*"
+    r"(?:skip (?:that|this|it|them|those)|(?:leave|keep|rule) (?:that|this|it|them|those)"
+    r"(?: ones?)? out)\b"
 )
 """A clause that rules out the names the one before it wanted: "we had a rough time with
-mixtral last year, so skip that one"."""
+mixtral last year, so skip that one", "… so let's leave those out"."""
+INSTEAD = re.compile(r"\binstead\b(?! of)")
+"""A clause whose names replace those the clause before wanted: "I was going to ask for
+llama 3.1 70b but that seems like overkill — maybe mistral small instead"."""
 FRESH = frozenset({"then", "but", "instead", "prefer", "so"})
 """Words after a negation that start what is wanted ("if that's not possible then X")."""
 
@@ -181,7 +188,7 @@ def _negated(words: list[str], mention: Mention) -> bool:
     return bool(NEGATED_AFTER.match(" ".join(words[mention.end : mention.end + 6])))
 
 
-LISTED = frozenset({"or", "and", "nor", "the"})
+LISTED = frozenset({"or", "and", "nor", "the", "any", "anything"})
 
 
 def _ruled_out(words: list[str], mentions: list[Mention], carried: bool = False) -> list[bool]:
@@ -206,9 +213,15 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
         words, model_words = tokens(clause), name_words(clause, families)
         models = vocabulary.find_models(clause)
         if SKIP_THOSE.match(clause) and wanted:
-            values["preferred_models"] = sorted(set(values["preferred_models"]) - wanted) or None
+            values["preferred_models"] = (
+                sorted(set(values.get("preferred_models") or ()) - wanted) or None
+            )
             values["excluded_models"] = sorted(set(values.get("excluded_models") or ()) | wanted)
         flags = _ruled_out(model_words, models, carried)
+        if models and wanted and INSTEAD.search(clause) and not all(flags):
+            values["preferred_models"] = (
+                sorted(set(values.get("preferred_models") or ()) - wanted) or None
+            )
         if models:
             wanted = set()
         for mention, negated in zip(models, flags, strict=True):

@@ -204,6 +204,9 @@ TTFT_WORDS = r"first (?:\w+ )?tok|\bttft\b|start|begin|initial|time to first|fir
 E2E_WORDS = r"full|complete|whole|entire|end.to.end|\be2e\b|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
 
 
+LATENCY_TARGETS = ("target_tpot_p90_ms", "target_ttft_p90_ms", "target_e2e_latency_p95_ms")
+
+
 def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
     unit = TIME_UNIT.match(after)
     if unit is None:
@@ -232,6 +235,12 @@ def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, 
             if re.search(pattern, words):
                 values[field] = ms
                 return True
+    # Named by nothing but a correction of the latency said last: "start within half a
+    # second? ... okay, let's say three quarters of a second".
+    last = values.get("_last")
+    if last and last[0] in LATENCY_TARGETS and CORRECTED.search(near):
+        values[last[0]] = ms
+        return True
     return False
 
 
@@ -401,6 +410,7 @@ CONTEXT_BEFORE = (
 )
 """Words before a context size given without a unit: "ctx: 8k", "the context has to be at
 least 128k"."""
+PER_REQUEST = r"\s*(?:per|a|each|for each)\s+(?:question|prompt|query|request|call)\b"
 COLLECTION = r"\s*(?:[\w-]+\s+){0,2}?(?:manual|handbook|wiki|corpus|collection|library|knowledge base|catalog|archive)"
 
 
@@ -411,7 +421,12 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         and (
             q.value >= 1000  # thousands of pages are a collection, searched
             or re.match(COLLECTION, after[pages.end() :])
-            or re.search(r"retriev|chunks|\bsearch", _sentence(values, q) + after)
+            or (
+                re.search(r"retriev|chunks|\bsearch", _sentence(values, q) + after)
+                # "the retrieved context is ten pages per question" is what a prompt holds
+                and not re.match(PER_REQUEST, after[pages.end() :])
+                and not re.search(r"\b(?:prompts?|context)\b", near)
+            )
             or RATE.match(after[pages.end() :])
         )
     ):
@@ -531,9 +546,19 @@ OUTPUT_WORDS = re.compile(
     r"solutions?|\bout\b(?! of)|brief\b|briefs|briefing|captions?|labels?|blurbs?|bulletins|recaps?"
 )
 INPUT_WORDS = re.compile(
-    r"prompts?|inputs?|questions?|requests?|documents?|docs\b|context|transcripts?|protocols|"
+    r"prompts?|inputs?|questions?|requests?|documents?|docs\b|files?\b|context|transcripts?|protocols|meetings?|recordings?|"
     r"quer(?:y|ies)|statements?|judgments?|\bin\b(?= /)"
 )
+
+
+INPUT_VERB = re.compile(
+    r"\b(?:summari[sz](?:e|es|ing)|condens(?:e|es|ing)|translat(?:e|es|ing)|classif(?:y|ies|ying)|"
+    r"triag(?:e|es|ing)|review(?:s|ing)?|read(?:s|ing)?|translations? of|from)\s+"
+    r"(?:(?!(?:into|to|as|for)\b)[\w'-]+\s+){0,3}$"
+)
+"""A verb whose object is the input (or "from"), right before a noun that is otherwise
+written: "summarise driver incident reports", "drafts from the patient's notes" (not
+"summarize transcripts into notes")."""
 
 
 def _sentence(values: dict[str, Any], q: Quantity) -> str:
@@ -547,8 +572,16 @@ def _is_output(near: str, rest: str, sentence: str, values: dict[str, Any]) -> b
     else the nearest in the sentence so far ("outputs long, mean 6k tokens"), else the
     previous size's kind, else what a generator is asked for (its output)."""
 
+    text = values["_text"]
+    # "summarise driver incident reports": what is summarised is read, not written, here
+    # and wherever the text names it again ("… from the patient's notes. notes avg 6k").
+    read = {m[0] for m in OUTPUT_WORDS.finditer(text) if INPUT_VERB.search(text[: m.start()])}
+
     def nearest(words: str) -> bool | None:
-        cues = [(m.end(), True) for m in OUTPUT_WORDS.finditer(words)]
+        cues = [
+            (m.end(), m[0] not in read and not INPUT_VERB.search(words[: m.start()]))
+            for m in OUTPUT_WORDS.finditer(words)
+        ]
         cues += [(m.end(), False) for m in INPUT_WORDS.finditer(words)]
         return max(cues)[1] if cues else None
 
@@ -558,6 +591,8 @@ def _is_output(near: str, rest: str, sentence: str, values: dict[str, Any]) -> b
             return None if output is prompt else output is not None
         return output.start() < prompt.start()
 
+    if re.search(r"\binto\s+(?:an?\s+|the\s+)?$", near):
+        return True  # "turn each case file into a one-page memo"
     for found in (nearest(near), first(rest[:25]), nearest(sentence)):
         if found is not None:
             return found

@@ -130,10 +130,14 @@ def quantities(text: str) -> list[Quantity]:
             word = _word_value(raw)
             if word is None:
                 continue
-            if word == 1 and not (
-                match["scale"]
-                or ONE_BEFORE_A_UNIT.search(text[: match.start()].lower())
-                or re.match(r"\s+(?:pages?|dollar|buck)\b", text[match.end() :])  # "a page"
+            if (
+                word == 1
+                and not (
+                    match["scale"]
+                    or ONE_BEFORE_A_UNIT.search(text[: match.start()].lower())
+                    # "a page", "a one-page brief"
+                    or re.match(r"(?:\s+|-)(?:pages?|dollar|buck)\b", text[match.end() :])
+                )
             ):
                 continue  # "a", "one" alone are rarely quantities
             value = word

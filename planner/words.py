@@ -304,6 +304,13 @@ COUNTED = r"(?:[a-z][\w'-]*(?:\s+|(?=/))){0,3}?"
 """What a rate counts, in up to three words ("pull requests", "customer reviews", "of them"):
 each is one request, unless it is people or tokens (`NOT_COUNTED`)."""
 NOT_COUNTED = rf"\b(?:{PEOPLE}|tokens?|tok|gpus?|words?|pages?|dollars|usd|bucks|ms|hours?|minutes?|seconds?|days?)\b"
+HEDGE = re.compile(
+    r"(?:,|\.\.\.|…)\s*(?:i dunno|i don'?t know|i guess|i think|i'?d say|i suppose|you know)"
+    r"(?:\s*(?:,|\.\.\.|…))?\s+",
+    re.IGNORECASE,
+)
+"""A hedge set off inside a sentence: "commented within, I dunno, a couple of minutes",
+"start within... I'd say half a second". Taken out, its sentence reads as one clause."""
 CLAUSE = re.compile(
     r"\.(?=\s|$)|[;!?\n|]|//|,\s|(?<!anything )(?<!everything )(?<!all )\bbut\b|\bwhile\b|"
     r"\band\s+(?=no\b|not\b)"

@@ -141,12 +141,12 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (97.9 % of checks): a change that loses a
+    """A floor under what the rules were tuned to (98.3 % of checks): a change that loses a
     family of sentences fails here, with the sentences."""
     assert len(load(USERS_TUNE)) >= 1000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
     _, mistakes = score(load(USERS_TUNE), helper.read)
-    assert right >= 0.965 and not low, f"{right:.3f} {low}\n" + "\n".join(mistakes)
+    assert right >= 0.97 and not low, f"{right:.3f} {low}\n" + "\n".join(mistakes)
 
 
 def test_the_measured_part_clears_the_judges_bar(helper: Assistant) -> None:
@@ -308,3 +308,37 @@ def test_rates_said_as_the_busy_hours_and_the_rest_and_on_forms(helper: Assistan
     assert form.expected_qps == 1 and form.max_context_tokens == 16_000
     assert form.traffic and form.traffic.peak_qps is None
     assert form.traffic.prompt_tokens_mean == 900
+
+
+def test_what_is_read_hedges_and_changes_of_mind(helper: Assistant) -> None:
+    # What a summary or translation is made from is its input, here and when named again.
+    court = helper.read("summarise the ward's handover notes into a short list; two pages each")
+    assert court.traffic and court.traffic.prompt_tokens_mean == 1000
+    notes = helper.read("draft referral letters from the GP's notes. notes run ~3k tokens")
+    assert notes.traffic and notes.traffic.prompt_tokens_mean == 3000
+    assert notes.traffic.output_tokens_mean is None
+    mails = helper.read("translation of our suppliers' emails into English, avg 400 tokens")
+    assert mails.traffic and mails.traffic.prompt_tokens_mean == 400
+    # ... but not what it is made into.
+    into = helper.read("summarize support calls into notes of about 200 tokens")
+    assert into.traffic and into.traffic.output_tokens_mean == 200
+    memo = helper.read("turn each case file into a one-page memo")
+    assert memo.traffic and memo.traffic.output_tokens_mean == 500
+    # Retrieved pages per question are what a prompt holds; a searched collection is not.
+    held = helper.read("we retrieve chunks from the wiki, about four pages per question")
+    assert held.traffic and held.traffic.prompt_tokens_mean == 2000
+    assert helper.read("we retrieve answers from 3,000 pages of manuals").traffic is None
+    # A hedge set off by commas or dots does not cut its sentence; a correction of a latency
+    # said with its unit replaces it.
+    hedged = helper.read("fine if it replies within, I guess, a couple of minutes")
+    assert hedged.target_e2e_latency_p95_ms == 120_000
+    changed = helper.read("first token within a second? hmm, let's say half a second.")
+    assert changed.target_ttft_p90_ms == 500
+    # Names ruled out on a form, by who is against them, or replaced by what comes instead.
+    form = helper.read("Use case: FAQ bot\nExcluded models: qwen, anything phi\nPriority: cost")
+    assert form.excluded_models and form.preferred_models is None
+    assert {"Qwen/Qwen3-8B", "microsoft/phi-4"} <= set(form.excluded_models)
+    against = helper.read("our CTO is firmly against mixtral, so let's keep those out")
+    assert against.excluded_models and against.preferred_models is None
+    instead = helper.read("I'd have said gemma 2 27b, but that's big; maybe qwen3 8b instead?")
+    assert instead.preferred_models == ["Qwen/Qwen3-8B", "Qwen/Qwen3-8B-FP8"]

@@ -259,8 +259,8 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         for name, code in LANGUAGES.items()
         if re.search(rf"(?<!plain )(?<!plain-)\b{name}\b", lower)
     }
-    keyed = re.search(r"\b(?:languages?|pairs?|langs?)\s*:\s*([a-z, /-]+)", lower)
-    if keyed:  # a form's "Languages: en, fr", "pairs: de-en, fr-en"
+    # A form's "Languages: en, fr", "pairs: de-en, fr-en", "src_lang: de", "tgt_langs: en, fr"
+    for keyed in re.finditer(r"(?:\b|_)(?:languages?|pairs?|langs?)\s*:\s*([a-z, /-]+)", lower):
         found |= set(re.findall(r"\b[a-z]{2}\b", keyed[1])) & KNOWN_CODES
     for listed in LANGUAGE_CODE_LIST.findall(text):
         arrow = re.search(r"->|<->|<>|→|=>|\binto\b|\bto\b", listed)

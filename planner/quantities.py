@@ -51,7 +51,7 @@ _WORDS = (
     # A run of number words ("a hundred and forty", "a million and a half", "twenty-odd"),
     # "a"/"an" only before a number word, or before a unit in "within a second".
     rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:{_GLUE}[\s-]+(?:an?\s+)?(?:{_NUMBER_WORD}))*{_TAIL}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"
-    r"an?(?=\s+(?:second|sec|minute|min|page|dollar|buck)\b)"
+    r"an?(?=\s+(?:second|sec|minute|min|page|dollar|buck|grand)\b)"
 )
 _SCALE = r"k|thousand|m|mn|million|millions|b|bn|billion"
 NUMBER = re.compile(
@@ -135,8 +135,8 @@ def quantities(text: str) -> list[Quantity]:
                 and not (
                     match["scale"]
                     or ONE_BEFORE_A_UNIT.search(text[: match.start()].lower())
-                    # "a page", "a one-page brief"
-                    or re.match(r"(?:\s+|-)(?:pages?|dollar|buck)\b", text[match.end() :])
+                    # "a page", "a one-page brief", "a grand a month"
+                    or re.match(r"(?:\s+|-)(?:pages?|dollar|buck|grand)\b", text[match.end() :])
                 )
             ):
                 continue  # "a", "one" alone are rarely quantities

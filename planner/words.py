@@ -38,7 +38,8 @@ NOT_PEOPLE = (
     r"intervals|portals|journals|tutorials|proposals|approvals|manuals|materials|terminals|"
     r"animals|referrals|arrivals|credentials|hospitals|channels|models|levels|pixels|panels|"
     r"tools|emails|details|goals|deals|files|reels|newsletters|quarters|flyers|posters|"
-    r"computers|printers|answers|chapters|parameters|containers|vouchers"
+    r"computers|printers|vouchers|appointments|shipments|assignments|announcements|"
+    r"treatments|settlements|investments|enrollments|departments|apartments|experiments"
 )
 """Plural nouns with a person's ending that name things ("500 orders", "20k documents")."""
 PEOPLE_NOUN = (
@@ -303,7 +304,7 @@ STEADY = r"steady|baseline|normally|usually|typically|average|on average|off.pea
 COUNTED = r"(?:[a-z][\w'-]*(?:\s+|(?=/))){0,3}?"
 """What a rate counts, in up to three words ("pull requests", "customer reviews", "of them"):
 each is one request, unless it is people or tokens (`NOT_COUNTED`)."""
-NOT_COUNTED = rf"\b(?:{PEOPLE}|tokens?|tok|gpus?|words?|pages?|dollars|usd|bucks|ms|hours?|minutes?|seconds?|days?)\b"
+NOT_COUNTED = rf"\b(?:{PEOPLE_NOUN}|tokens?|tok|gpus?|words?|pages?|dollars|usd|bucks|ms|hours?|minutes?|seconds?|days?)\b"
 HEDGE = re.compile(
     r"(?:,|\.\.\.|…)\s*(?:i dunno|i don'?t know|i guess|i think|i'?d say|i suppose|you know)"
     r"(?:\s*(?:,|\.\.\.|…))?\s+",

@@ -141,7 +141,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (98.3 % of checks): a change that loses a
+    """A floor under what the rules were tuned to (98.4 % of checks): a change that loses a
     family of sentences fails here, with the sentences."""
     assert len(load(USERS_TUNE)) >= 1000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
@@ -342,3 +342,17 @@ def test_what_is_read_hedges_and_changes_of_mind(helper: Assistant) -> None:
     assert against.excluded_models and against.preferred_models is None
     instead = helper.read("I'd have said gemma 2 27b, but that's big; maybe qwen3 8b instead?")
     assert instead.preferred_models == ["Qwen/Qwen3-8B", "Qwen/Qwen3-8B-FP8"]
+
+
+def test_slang_halves_keyed_forms_and_weekly_people(helper: Assistant) -> None:
+    grand = helper.read("a drafting tool for our buyers, we could pay a grand a month")
+    assert grand.budget and grand.budget.max_monthly_cost_usd == 1000
+    half = helper.read("release notes of a page and a half each")
+    assert half.traffic and half.traffic.output_tokens_mean == 750
+    form = helper.read("job: translation\nsource_lang: it\ntarget_langs: en, es")
+    assert form.languages == ["en", "es", "it"]
+    # People who use it each week are its users, not a rate of requests.
+    weekly = helper.read("a booking chatbot; roughly five thousand candidates use it each week")
+    assert weekly.concurrent_users == 5000 and weekly.expected_qps is None
+    visits = helper.read("about 6,000 appointments a day get a summary")
+    assert visits.concurrent_users is None and visits.expected_qps is not None

@@ -28,12 +28,15 @@ PERIOD = r"(?P<period>second|sec|s|minute|min|m|hour|hr|h|day|d|night|week|wk|mo
 RATE = re.compile(
     r"\s*(?:(?P<qps>qps|rps|req/s(?:ec)?|requests?/s(?:ec)?|queries/s)\b|"
     rf"(?P<counted>{COUNTED})"
-    rf"(?:(?:/|per\s|a\s|an\s|each\s|every\s|over\s+an?\s|in\s+an?\s|within\s+an?\s)\s*{PERIOD}"
+    rf"(?:(?:/|per\s|a\s|an\s|each\s|every\s|over\s+an?\s|in\s+an?\s|within\s+an?\s"
+    r"|on\s+an?\s+(?:[\w-]+\s+){0,2}?)\s*"
+    rf"{PERIOD}"
     r"|(?P<daily>daily|hourly|weekly|monthly|nightly)\b"
     r"|every\s+(?P<every>[\w.]+)\s+(?P<unit>second|minute|hour)s?\b))"
 )
 """A rate: a number, what it counts, and its period ("200 pull requests an hour",
-"40/min", "1.5M SKUs over a month", "one request every two seconds")."""
+"40/min", "1.5M SKUs over a month", "one request every two seconds", "18k calls on a normal
+day")."""
 RATE_KEY = re.compile(
     r"\b(?:qps|rps|req/s|load|rate|throughput|traffic|volume)\s*[:=]\s*(?:~|about|around)?\s*$"
 )
@@ -374,7 +377,7 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         values["concurrent_users"] = int(q.value)
         return True
     if re.search(
-        rf"(?:{PEOPLE_NOUN}|user base|audience|team|class|cohort|group)(?:'s)?\s*(?:of|is|are|:|=|around|about|totals?|numbers?)?\s*(?:about|around|roughly|~|approximately|nearly|over)?\s*$",
+        rf"(?:{PEOPLE_NOUN}|user base|audience|team|class|cohort|group)(?:'s)?\s*(?:of|is|are|:|=|—|–|around|about|totals?|numbers?)?\s*(?:about|around|roughly|~|approximately|nearly|over)?\s*$",
         near,
     ):
         values["concurrent_users"] = int(q.value)

@@ -480,12 +480,11 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         else (paired["unit"] if paired else values.get("_size_unit", "tokens"))
     )
     per = {"pages": TOKENS_PER_PAGE, "words": TOKENS_PER_WORD}.get(said.rstrip("s") + "s", 1)
-    unit_end = (pages or unit or context_word or paired or re.match("", after)).end()
-    half = re.match(r"\s+and\s+a\s+half\b", after[unit_end:])  # "a page and a half"
-    tokens_ = round(q.value * (1.5 if half else 1) * per)
-    values["_size_unit"] = said
     unit_match = pages or unit or context_word
     rest = after[unit_match.end() if unit_match else 0 :][:40]
+    half = re.match(r"\s+and\s+a\s+half\b", rest)  # "a page and a half"
+    tokens_ = round(q.value * (1.5 if half else 1) * per)
+    values["_size_unit"] = said
     around = near + " | " + rest
     # "95 % of them are under N": the 95 is the previous number, just before `near`.
     p95 = (

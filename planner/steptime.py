@@ -10,7 +10,9 @@ prefill chunks. Its time is a roofline per part, with calibrated efficiencies:
          + prefill attention FLOPs / (16-bit peak x e_compute)
          + TP all-reduces: 2 per layer, each latency + bytes / link bandwidth
 
-MoE: FLOPs follow the active parameters; the weight bytes of a step grow with the number of
+Matmul FLOPs follow the active parameters less the embeddings; the output layer runs only
+for the tokens a step samples (one per decoding sequence), not for a prefill's prompt tokens.
+MoE: expert FLOPs follow the k active experts; the weight bytes of a step grow with the number of
 distinct experts its tokens touch, E x (1 - (1 - k/E)^tokens) per layer (uniform routing);
 and grouped expert GEMMs (routing, permutation, many small GEMMs) reach only a calibrated
 share of the dense matmul rate.
@@ -52,14 +54,11 @@ class StepCoefficients:
     captured sizes; 0 on one GPU)."""
     request_overhead_s: Array
     """Per-request time outside engine steps (HTTP, tokenisation, first detokenisation)."""
-    matmul_flops_per_token: Array
-    """Dense matmul FLOPs per token (attention projections, dense MLPs, shared experts)."""
-    output_flops_per_sample: Array
-    """The output layer's FLOPs per sampled token (each decoding sequence's)."""
-    expert_flops_per_token: Array
-    """Routed-expert FLOPs per token (k experts per MoE layer)."""
-    matmul_flops_per_s: Array
-    moe_efficiency: Array
+    token_matmul_s: Array
+    """Matmul time per token at the calibrated rates: attention projections, dense MLPs,
+    shared experts, and the routed experts' grouped GEMMs at their own share of the rate."""
+    sample_matmul_s: Array
+    """The output layer's matmul time per sampled token (each decoding sequence's)."""
     always_read_bytes: Array
     expert_bytes: Array
     """Bytes of one routed expert across all MoE layers, per GPU (0 for dense models)."""
@@ -196,17 +195,16 @@ def calibrate(s: StepShape, calibrations: Sequence[StepCalibration]) -> StepCoef
 
 def apply(s: StepShape, p: Mapping[str, Array]) -> StepCoefficients:
     """Scale the shape by calibration parameters given as one array per parameter name."""
+    matmul_flops_per_s = s.matmul_peak_flops_per_s * p["compute_efficiency"]
     return StepCoefficients(
         overhead_s=p["step_overhead_ms"] / 1e3,
         graphed_kernels_s=s.kernels * p["kernel_overhead_us"] / 1e6,
         eager_sync_s=s.allreduces * p["eager_allreduce_overhead_us"] / 1e6,
         request_overhead_s=p["request_overhead_ms"] / 1e3
         + s.kernels * p["request_kernel_overhead_us"] / 1e6,
-        matmul_flops_per_token=s.matmul_flops_per_token,
-        output_flops_per_sample=s.output_flops_per_sample,
-        expert_flops_per_token=s.expert_flops_per_token,
-        matmul_flops_per_s=s.matmul_peak_flops_per_s * p["compute_efficiency"],
-        moe_efficiency=p["moe_efficiency"],
+        token_matmul_s=(s.matmul_flops_per_token + s.expert_flops_per_token / p["moe_efficiency"])
+        / matmul_flops_per_s,
+        sample_matmul_s=s.output_flops_per_sample / matmul_flops_per_s,
         always_read_bytes=s.always_read_bytes,
         expert_bytes=s.expert_bytes,
         experts=s.experts,
@@ -244,20 +242,18 @@ def step_seconds(
     Inputs broadcast against the candidates: stacking several step kinds on a leading axis
     evaluates them all in one call.
     """
-    tokens = np.asarray(decode_seqs) + np.asarray(prefill_tokens)
+    decode = np.asarray(decode_seqs)
+    tokens = decode + np.asarray(prefill_tokens)
     touched = c.experts * -np.expm1(tokens * np.log1p(-c.experts_per_token / c.experts))
     touched = np.where(c.expert_bytes > 0, np.minimum(touched, c.experts), 0.0)
     weight_bytes = c.always_read_bytes + c.expert_bytes * touched
+    # Only sampled tokens (one per decoding sequence) run the output layer.
     matmul = np.maximum(
-        (
-            tokens * (c.matmul_flops_per_token + c.expert_flops_per_token / c.moe_efficiency)
-            + np.asarray(decode_seqs) * c.output_flops_per_sample
-        )
-        / c.matmul_flops_per_s,
+        tokens * c.token_matmul_s + decode * c.sample_matmul_s,
         weight_bytes / c.memory_bytes_per_s,
     )
     # Decode attention streams the KV cache (memory bound); prefill attention is compute bound.
-    kv_read = np.asarray(decode_seqs) * np.asarray(decode_context) * c.kv_bytes_per_context_token
+    kv_read = decode * np.asarray(decode_context) * c.kv_bytes_per_context_token
     prefill_attention_flops = (
         c.attention_flops_per_context_token
         * np.asarray(prefill_tokens)

@@ -171,6 +171,9 @@ SKIP_THOSE = re.compile(
 )
 """A clause that rules out the names the one before it wanted: "we had a rough time with
 mixtral last year, so skip that one", "… so let's leave those out"."""
+NARROWED = re.compile(r"\b(?:specifically|in particular|namely|especially|ideally)\b")
+"""A clause whose names pick some of those said before: "one of the deepseek distills —
+specifically the qwen 32b distill"."""
 INSTEAD = re.compile(r"\binstead\b(?! of)")
 """A clause whose names replace those the clause before wanted: "I was going to ask for
 llama 3.1 70b but that seems like overkill — maybe mistral small instead"."""
@@ -218,6 +221,7 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
             )
             values["excluded_models"] = sorted(set(values.get("excluded_models") or ()) | wanted)
         flags = _ruled_out(model_words, models, carried)
+        earlier = set(wanted)
         if models and wanted and INSTEAD.search(clause) and not all(flags):
             values["preferred_models"] = (
                 sorted(set(values.get("preferred_models") or ()) - wanted) or None
@@ -228,9 +232,13 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
             if mention.by_maker and not negated:
                 continue  # "Meta" is a model family only in "nothing from Meta"
             field = "excluded_models" if negated else "preferred_models"
-            values[field] = sorted(set(values.get(field) or ()) | set(mention.ids))
+            picked, said = set(mention.ids), earlier | wanted
+            if not negated and NARROWED.search(clause) and picked < said:
+                values[field] = sorted(set(values.get(field) or ()) - (said - picked))
+                wanted -= said - picked
+            values[field] = sorted(set(values.get(field) or ()) | picked)
             if not negated:
-                wanted |= set(mention.ids)
+                wanted |= picked
         carried = bool(models) and flags[-1] and models[-1].end >= len(model_words) - 1
         gpus = vocabulary.find(words, vocabulary.gpus)
         for mention, negated in zip(gpus, _ruled_out(words, gpus), strict=True):

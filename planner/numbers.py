@@ -403,7 +403,8 @@ def _in_flight(q: Quantity, before: str, near: str, after: str, values: dict[str
 
 SIZE_CUE = (
     r"(?:p95|95th|percentile|(?<![a-z])pct|(?<![a-z])avg|average|(?<![a-z])mean|median|typically|outputs?|"
-    r"answers?|replies|summary|summaries|inputs?|prompts?)\s*(?:of|at|is|are|:|=|around|about|~|\s)*$"
+    r"answers?|replies|summary|summaries|inputs?|prompts?)\s*"
+    r"(?:of|at|is|are|:|=|around|about|roughly|maybe|perhaps|probably|~|\s)*$"
 )
 """Words right before a bare number that make it a size like the last one."""
 CONTEXT_BEFORE = (
@@ -440,7 +441,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         after,
     )
     if unit and (
-        re.search(r"(?:per|/|for)\s*$", near)
+        (re.search(r"(?:per|/|for)\s*$", near) and not values.get("_p95_next"))
         or (re.search(r"\ba\s*$", near) and q.value in (1e3, 1e6))
     ):
         return True  # "per 1k tokens", "$2 a million tokens": a price's unit, not a length

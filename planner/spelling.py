@@ -41,6 +41,8 @@ KNOWN = frozenset({
 })  # fmt: skip
 """The words the extractor's rules are written with. (Not the languages: "finish" is one
 edit from "finnish".)"""
+REAL = frozenset({"germany"})
+"""Real words one edit from a known one, never corrected to it ("in Germany" is no German)."""
 SHORTHAND = {
     "abt": "about",
     "teh": "the",
@@ -64,7 +66,11 @@ def _word(word: str) -> str:
     lower = word.lower()
     if lower in SHORTHAND:
         return SHORTHAND[lower]
-    if len(lower) < MIN_LENGTH or KNOWN & {lower, lower.removesuffix("s"), lower + "s"}:
+    if (
+        len(lower) < MIN_LENGTH
+        or lower in REAL
+        or KNOWN & {lower, lower.removesuffix("s"), lower + "s"}
+    ):
         return word  # known, or the plural or singular of a known word ("translators")
     meant = _meant(lower)
     return meant if meant is not None else word

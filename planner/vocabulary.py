@@ -209,6 +209,8 @@ class Vocabulary:
             start = i
             if words[i] in {"r1", "distill"}:  # "r1 distill llama 8b", "no distills"
                 said = ["deepseek", words[i]]
+                if i >= 2 and words[i - 1] == "based" and words[i - 2] in families:
+                    said.append(words[i - 2])  # "the llama-based R1 distills"
             elif words[i] in MAKERS and MAKERS[words[i]] in families:
                 found.append(Mention(self._meant([MAKERS[words[i]]]), i, i + 1, by_maker=True))
                 i += 1
@@ -228,6 +230,11 @@ class Vocabulary:
                     break
                 said.append(words[i])
                 i += 1
+            if said[0] != "deepseek" and words[i : i + 1] in (["r1"], ["distill"]):
+                # "the qwen 32b distill": a distill of that family and size
+                said = ["deepseek", "distill", *said]
+                while words[i : i + 1] in (["r1"], ["distill"]):
+                    i += 1
             ids = self._meant(said)
             if ids:
                 found.append(Mention(ids, start, i))

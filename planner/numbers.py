@@ -168,6 +168,12 @@ def _money(q: Quantity, before: str, near: str, after: str, values: dict[str, An
         r"[^,;]{0,25}?(?:/|per|a|for)\s*(?:(?P<n>1k|1,000|1000|thousand|one thousand|1m|million|one million|1,000,000|m)\s*)?(?:input |output )?tokens?\b",
         after,
     )
+    if per_tokens is None and re.search(
+        r"\bper (?:input |output )?tok(?:en)?s?\b|\btok(?:en)?s? (?:price|cost)",
+        _sentence(values, q),
+    ):
+        # "priced per token: $3/M": the unit named before the price
+        per_tokens = re.match(r"\s*/\s*(?P<n>1k|1m|m)\b", after)
     if per_tokens:
         scale = per_tokens["n"] or "1"
         per = 1e6 if scale in {"1m", "million", "one million", "1,000,000", "m"} else 1e3

@@ -50,6 +50,7 @@ SHORTHAND = {
     "ppl": "people",
     "wrds": "words",
     "lat": "latency",
+    "engl": "english",
 }
 """Chat shorthand the rules would otherwise not read."""
 MIN_LENGTH = 5

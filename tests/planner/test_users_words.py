@@ -382,3 +382,7 @@ def test_distills_by_base_and_size_forms_and_countries(helper: Assistant) -> Non
     assert short.traffic and short.traffic.output_tokens_mean == 400
     # A country is no language: "offices in Germany" asks for none.
     assert helper.read("a chatbot for our 40 offices in Germany and Austria").languages is None
+    # A price whose unit was named before it; chat shorthand for a language.
+    priced = helper.read("billed per token, so $1.5/M is the most we'd pay")
+    assert priced.budget and priced.budget.cost_per_1k_tokens == 0.0015
+    assert helper.read("subtitles from spanish to engl").languages == ["en", "es"]

@@ -208,6 +208,10 @@ def _ruled_out(words: list[str], mentions: list[Mention], carried: bool = False)
     return flags
 
 
+def _drop(values: dict[str, Any], field: str, ids: set[str]) -> None:
+    values[field] = sorted(set(values.get(field) or ()) - ids) or None
+
+
 def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]) -> None:
     families = frozenset(m.family for m in vocabulary.model_names)
     carried = False  # the last clause ended on a list of names ruled out
@@ -216,16 +220,12 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
         words, model_words = tokens(clause), name_words(clause, families)
         models = vocabulary.find_models(clause)
         if SKIP_THOSE.match(clause) and wanted:
-            values["preferred_models"] = (
-                sorted(set(values.get("preferred_models") or ()) - wanted) or None
-            )
+            _drop(values, "preferred_models", wanted)
             values["excluded_models"] = sorted(set(values.get("excluded_models") or ()) | wanted)
         flags = _ruled_out(model_words, models, carried)
         earlier = set(wanted)
         if models and wanted and INSTEAD.search(clause) and not all(flags):
-            values["preferred_models"] = (
-                sorted(set(values.get("preferred_models") or ()) - wanted) or None
-            )
+            _drop(values, "preferred_models", wanted)
         if models:
             wanted = set()
         for mention, negated in zip(models, flags, strict=True):
@@ -234,7 +234,7 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
             field = "excluded_models" if negated else "preferred_models"
             picked, said = set(mention.ids), earlier | wanted
             if not negated and NARROWED.search(clause) and picked < said:
-                values[field] = sorted(set(values.get(field) or ()) - (said - picked))
+                _drop(values, field, said - picked)
                 wanted -= said - picked
             values[field] = sorted(set(values.get(field) or ()) | picked)
             if not negated:

@@ -557,11 +557,9 @@ OUTPUT_WORDS = re.compile(
     r"solutions?|\bout\b(?! of)|brief\b|briefs|briefing|captions?|labels?|blurbs?|bulletins|recaps?"
 )
 INPUT_WORDS = re.compile(
-    r"prompts?|inputs?|questions?|requests?|documents?|docs\b|files?\b|context|transcripts?|protocols|meetings?|recordings?|"
-    r"quer(?:y|ies)|statements?|judgments?|\bin\b(?= /)"
+    r"prompts?|inputs?|questions?|requests?|documents?|docs\b|files?\b|context|transcripts?|"
+    r"protocols|meetings?|recordings?|quer(?:y|ies)|statements?|judgments?|\bin\b(?= /)"
 )
-
-
 INPUT_VERB = re.compile(
     r"\b(?:summari[sz](?:e|es|ing)|condens(?:e|es|ing)|translat(?:e|es|ing)|classif(?:y|ies|ying)|"
     r"triag(?:e|es|ing)|review(?:s|ing)?|read(?:s|ing)?|translations? of|from)\s+"
@@ -578,11 +576,11 @@ def _sentence(values: dict[str, Any], q: Quantity) -> str:
 
 
 def _is_output(near: str, rest: str, sentence: str, values: dict[str, Any]) -> bool:
-    """Whether a size describes the output: the nearest cue since the previous number
-    decides, else the first right after it ("about ten pages each, so prompts are long"),
-    else the nearest in the sentence so far ("outputs long, mean 6k tokens"), else the
-    previous size's kind, else what a generator is asked for (its output)."""
-
+    """Whether a size describes the output: what it is made into ("into a one-page memo"),
+    else the nearest cue since the previous number (a noun the text reads from is an input
+    wherever it is named), else the first right after it ("about ten pages each, so prompts
+    are long"), else the nearest in the sentence so far ("outputs long, mean 6k tokens"),
+    else the previous size's kind, else what a generator is asked for (its output)."""
     text = values["_text"]
     # "summarise driver incident reports": what is summarised is read, not written, here
     # and wherever the text names it again ("… from the patient's notes. notes avg 6k").

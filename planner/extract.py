@@ -332,10 +332,12 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         lower,
     ):
         values["traffic.burstiness"] = "medium"
-    if re.search(
+    one_gpu = re.search(
         r"\bsingle gpu\b|(?:fit on|fits on|runs? on|must fit(?: on| in(?:to)?)?|on) (?:a single|one) (?:gpu|card|(?:[a-z]+ ){0,2}[a-z]*\d+\w*)|(?:one|(?:a )?single|1) gpu (?:per|each) (?:replica|instance|pod|copy)|single.gpu (?:replicas?|instances?|deployment)",
         lower,
-    ):
+    )
+    # Not a reason given for a model: "gpt-oss 20b, because it runs on one card".
+    if one_gpu and not re.search(r"\b(?:because|since|as) it (?:\w+ )?$", lower[: one_gpu.start()]):
         values["gpu_constraints.max_gpus_per_replica"] = 1
     at_most = re.search(
         r"fit on (\d) gpus|(?:max(?:imum)?|at most|up to) (\d) (?:gpus )?per (?:replica|instance|pod)",

@@ -534,7 +534,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     # Pages are a context need when the whole document is read at once ("up to 100 pages",
     # "the whole 80-page contract in one request"); otherwise a document's usual size.
     whole = re.search(
-        r"(?:whole|entire|full)\b[^.;]{0,40}(?:fit|context|at once|in one)|in one (?:request|go|pass)|at once|(?:has to|must) cover",
+        r"(?:whole|entire|full)\b[^.;]{0,40}(?:fit|context|at once|in one|in the prompt)|in one (?:request|go|pass)|at once|(?:has to|must) cover",
         values["_text"],
     )
     if (

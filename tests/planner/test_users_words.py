@@ -141,7 +141,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (98.6 % of checks): a change that loses a
+    """A floor under what the rules were tuned to (98.7 % of checks): a change that loses a
     family of sentences fails here, with the sentences."""
     assert len(load(USERS_TUNE)) >= 1000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
@@ -386,3 +386,13 @@ def test_distills_by_base_and_size_forms_and_countries(helper: Assistant) -> Non
     priced = helper.read("billed per token, so $1.5/M is the most we'd pay")
     assert priced.budget and priced.budget.cost_per_1k_tokens == 0.0015
     assert helper.read("subtitles from spanish to engl").languages == ["en", "es"]
+    # Whole documents in the prompt are a context need; a reason is no constraint.
+    whole = helper.read(
+        "the manuals run about three hundred pages and they want whole ones in the prompt"
+    )
+    assert whole.max_context_tokens == 150_000 and whole.traffic is None
+    reason = helper.read("we'd like qwen3 8b since it fits on a single GPU")
+    assert reason.gpu_constraints is None
+    assert (
+        helper.read("contnet genration for our shop's newsletters").use_case == "content_generation"
+    )

@@ -177,6 +177,8 @@ specifically the qwen 32b distill"."""
 INSTEAD = re.compile(r"\binstead\b(?! of)")
 """A clause whose names replace those the clause before wanted: "I was going to ask for
 llama 3.1 70b but that seems like overkill — maybe mistral small instead"."""
+GUESSED = re.compile(r"^\W*(?:maybe|perhaps|possibly)\b|\bnot sure\b")
+"""A clause that guesses at the hardware rather than says what there is."""
 FRESH = frozenset({"then", "but", "instead", "prefer", "so"})
 """Words after a negation that start what is wanted ("if that's not possible then X")."""
 
@@ -242,6 +244,8 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
         carried = bool(models) and flags[-1] and models[-1].end >= len(model_words) - 1
         gpus = vocabulary.find(words, vocabulary.gpus)
         for mention, negated in zip(gpus, _ruled_out(words, gpus), strict=True):
+            if not negated and GUESSED.search(clause):
+                continue  # "not sure about hardware yet, maybe A10Gs?" has none yet
             field = "excluded_gpus" if negated else "available_gpus"
             values[field] = sorted(set(values.get(field) or ()) | set(mention.ids))
         vendors = re.findall(r"\b(nvidia|amd|intel)\b", clause)

@@ -396,3 +396,6 @@ def test_distills_by_base_and_size_forms_and_countries(helper: Assistant) -> Non
     assert (
         helper.read("contnet genration for our shop's newsletters").use_case == "content_generation"
     )
+    guessed = helper.read("not sure what cards we'll get, maybe L40S? finance decides in May")
+    assert guessed.available_gpus is None
+    assert helper.read("we have L40S cards").available_gpus

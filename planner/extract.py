@@ -11,7 +11,7 @@ describes, not by one keyword. The tables of words live in `planner.words`.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -210,6 +210,10 @@ def _ruled_out(words: list[str], mentions: list[Mention], carried: bool = False)
     return flags
 
 
+def _add(values: dict[str, Any], field: str, ids: Iterable[str]) -> None:
+    values[field] = sorted(set(values.get(field) or ()) | set(ids))
+
+
 def _drop(values: dict[str, Any], field: str, ids: set[str]) -> None:
     values[field] = sorted(set(values.get(field) or ()) - ids) or None
 
@@ -223,7 +227,7 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
         models = vocabulary.find_models(clause)
         if SKIP_THOSE.match(clause) and wanted:
             _drop(values, "preferred_models", wanted)
-            values["excluded_models"] = sorted(set(values.get("excluded_models") or ()) | wanted)
+            _add(values, "excluded_models", wanted)
         flags = _ruled_out(model_words, models, carried)
         earlier = set(wanted)
         if models and wanted and INSTEAD.search(clause) and not all(flags):
@@ -238,7 +242,7 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
             if not negated and NARROWED.search(clause) and picked < said:
                 _drop(values, field, said - picked)
                 wanted -= said - picked
-            values[field] = sorted(set(values.get(field) or ()) | picked)
+            _add(values, field, picked)
             if not negated:
                 wanted |= picked
         carried = bool(models) and flags[-1] and models[-1].end >= len(model_words) - 1
@@ -246,8 +250,7 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
         for mention, negated in zip(gpus, _ruled_out(words, gpus), strict=True):
             if not negated and GUESSED.search(clause):
                 continue  # "not sure about hardware yet, maybe A10Gs?" has none yet
-            field = "excluded_gpus" if negated else "available_gpus"
-            values[field] = sorted(set(values.get(field) or ()) | set(mention.ids))
+            _add(values, "excluded_gpus" if negated else "available_gpus", mention.ids)
         vendors = re.findall(r"\b(nvidia|amd|intel)\b", clause)
         for vendor in vendors:
             window = clause[: clause.index(vendor)][-45:]
@@ -259,7 +262,7 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
                 key = "gpu_constraints.vendors"
             else:
                 continue
-            values[key] = sorted(set(values.get(key) or ()) | {vendor})
+            _add(values, key, {vendor})
 
 
 # ---- words ---------------------------------------------------------------------------

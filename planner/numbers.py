@@ -68,6 +68,11 @@ def read_numbers(text: str, lower: str, values: dict[str, Any], models: Collecti
     catalog's model families."""
     previous_end = 0
     values["_text"] = lower
+    # "summarise driver incident reports": what is summarised is read, not written, wherever
+    # the text names it ("… from the patient's notes. notes avg 6k").
+    values["_read"] = {
+        m[0] for m in OUTPUT_WORDS.finditer(lower) if INPUT_VERB.search(lower[: m.start()])
+    }
     # A number right after a model's family word is part of its name ("llama 4", "gpt-oss 20b").
     families = "|".join(models) or "(?!)"
     values["_model_name"] = re.compile(rf"\b(?:{families})[\w.-]*(?:\s+\w+)?\s*-?\s*$")
@@ -581,16 +586,9 @@ def _is_output(near: str, rest: str, sentence: str, values: dict[str, Any]) -> b
     wherever it is named), else the first right after it ("about ten pages each, so prompts
     are long"), else the nearest in the sentence so far ("outputs long, mean 6k tokens"),
     else the previous size's kind, else what a generator is asked for (its output)."""
-    text = values["_text"]
-    # "summarise driver incident reports": what is summarised is read, not written, here
-    # and wherever the text names it again ("… from the patient's notes. notes avg 6k").
-    read = {m[0] for m in OUTPUT_WORDS.finditer(text) if INPUT_VERB.search(text[: m.start()])}
 
     def nearest(words: str) -> bool | None:
-        cues = [
-            (m.end(), m[0] not in read and not INPUT_VERB.search(words[: m.start()]))
-            for m in OUTPUT_WORDS.finditer(words)
-        ]
+        cues = [(m.end(), m[0] not in values["_read"]) for m in OUTPUT_WORDS.finditer(words)]
         cues += [(m.end(), False) for m in INPUT_WORDS.finditer(words)]
         return max(cues)[1] if cues else None
 

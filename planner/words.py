@@ -27,7 +27,7 @@ PEOPLE = (
     r"colleagues|workers|accounts|players|shoppers|readers|traders|advisors|learners|brokers|"
     r"partners|residents|citizens|writers|editors|translators|reviewers|tenants|guests|sres|"
     r"physicians|pharmacists|auditors|underwriters|adjusters|recruiters|sellers|merchants|"
-    r"techs|households|volunteers|nurses|clergy|parishioners|riders|drivers|farmers"
+    r"techs|households|volunteers|clergy|parishioners|riders|drivers|farmers"
 )
 NOT_PEOPLE = (
     r"answers|orders|papers|numbers|letters|characters|parameters|layers|servers|containers|"

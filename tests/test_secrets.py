@@ -27,7 +27,8 @@ from temporalio.client import Client
 
 from kb.catalog import gpu_k8s
 from kb.db import session_scope
-from tests.cli.test_stack import PREFLIGHT, stack_env, start_stack, wait_healthy
+from tests.cli.test_cli import PREFLIGHT
+from tests.cli.test_stack import stack_env, start_stack, wait_healthy
 from tests.conftest import free_port
 from tests.fake_apiserver import node, running, write_kubeconfig
 from tests.llm_server import serving

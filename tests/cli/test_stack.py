@@ -8,7 +8,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from tests.api.test_preflight_monitoring import MONITORING, query, value
+from tests.cli.test_cli import PREFLIGHT
 from tests.conftest import MEASURED_DIR, free_port
 from tests.prometheus_server import prometheus, wait_for_scrapes, wait_for_series
 
@@ -50,9 +50,6 @@ def stack_env(tmp_path: Path, api_port: int, temporal_port: int, ui_port: int) -
     }
     env.pop("DATABASE_URL", None)
     return env
-
-
-PREFLIGHT = str(Path(sys.executable).parent / "preflight")
 
 
 def start_stack(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

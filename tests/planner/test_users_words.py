@@ -14,6 +14,7 @@ from kb.db import session_scope
 from planner.assistant import Assistant
 from planner.conversation import DONT_KNOW, Conversation, Reply, respond
 from planner.intent import BudgetConstraint, DeploymentIntent
+from planner.words import SECONDS_PER
 
 VS_CODE = (
     "We need a coding assistant for our 300 developers inside VS Code, completions must feel "
@@ -355,12 +356,16 @@ def test_slang_halves_keyed_forms_and_weekly_people(helper: Assistant) -> None:
     weekly = helper.read("a booking chatbot; roughly five thousand candidates use it each week")
     assert weekly.concurrent_users == 5000 and weekly.expected_qps is None
     visits = helper.read("about 6,000 appointments a day get a summary")
-    assert visits.concurrent_users is None and visits.expected_qps is not None
+    assert visits.concurrent_users is None
+    assert visits.expected_qps == round(6_000 / SECONDS_PER["day"], 4)
     # A head count set off by dashes after its noun; rates "on a normal day" and on the rest.
     nurses = helper.read("our porters — about three hundred of them — want a bot")
     assert nurses.concurrent_users == 300
     days = helper.read("claims notes: 12k claims on a quiet day, 30k on a storm day")
-    assert days.traffic and (days.traffic.steady_qps, days.traffic.peak_qps) == (0.1389, 0.3472)
+    assert days.traffic and (days.traffic.steady_qps, days.traffic.peak_qps) == (
+        round(12_000 / SECONDS_PER["day"], 4),
+        round(30_000 / SECONDS_PER["day"], 4),
+    )
 
 
 def test_distills_by_base_and_size_forms_and_countries(helper: Assistant) -> None:

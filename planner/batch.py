@@ -248,7 +248,8 @@ class Batch:
             for (name, q, target), values in zip(targets, (ttft, tpot, e2e), strict=True):
                 if target is None:
                     continue
-                m = target / np.maximum(percentile(values, q) * 1e3, 1e-12)
+                value = percentile(values, q, ordered=name == "tpot")
+                m = target / np.maximum(value * 1e3, 1e-12)
                 worst = np.where(m < margin, name, worst)
                 margin = np.minimum(margin, m)
         return np.nan_to_num(margin, nan=0.0) - 1, list(worst), state.requests_per_s

@@ -24,7 +24,7 @@ from planner.catalog_index import (
 )
 from planner.lazy import LazyList
 from planner.memory import fit
-from planner.percentiles import LatencyStats, latency_stats, quantiles, samples
+from planner.percentiles import LatencyStats, latency_stats, quantile, quantiles, samples
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
 from planner.requirements import (
@@ -36,6 +36,7 @@ from planner.requirements import (
     TrafficProfile,
 )
 from planner.routing import plausible_hit_rate
+from planner.serving import SteadyState
 from planner.specs import EngineSettings, Frozen
 from planner.steptime import Array
 
@@ -105,11 +106,11 @@ class Infeasible(Candidate):
 
 @dataclass(frozen=True)
 class OptionColumns:
-    """What ranking reads of every option, as arrays in the options' order: a ranking of
-    thousands of options builds only the few it shows."""
+    """What ranking and the cost/latency chart read of every option, as arrays in the
+    options' order: a ranking of thousands of options builds only the few it shows."""
 
-    model_ids: list[str]
-    gpu_ids: list[str]
+    candidates: list[Candidate]
+    replicas_for_peak: np.ndarray
     usd_per_month: np.ndarray
     """NaN where the price is unknown."""
     ttft_p90_ms: np.ndarray
@@ -197,7 +198,9 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
     options, columns = _size(
         spec,
         batch.take(keep),
-        [index.candidates[chosen[j]] for j in keep],
+        [index.candidates[j] for j in chosen[keep]],
+        index.gpu_ids[chosen[keep]],
+        index.tp[chosen[keep]],
         rates[keep],
         [binding[j] for j in keep],
         prices,
@@ -323,6 +326,8 @@ def _size(
     spec: CapacitySpec,
     batch: Batch,
     found: list[Candidate],
+    gpu_ids: np.ndarray,
+    tp: np.ndarray,
     rates: np.ndarray,
     binding: list[str],
     prices: Sequence[GpuPrice],
@@ -332,9 +337,12 @@ def _size(
     t, c = spec.traffic, spec.constraints
     peak, steady = _replicas(spec, rates, t.peak_qps), _replicas(spec, rates, t.steady_qps)
     cheapest = cheapest_prices(prices, c)
-    quotes = [cheapest.get((cand.gpu_id, cand.tp)) for cand in found]
-    tp = np.asarray([cand.tp for cand in found], dtype=int)
-    per_gpu_hour = np.asarray([q.usd_per_gpu_hour if q else np.nan for q in quotes])
+    per_gpu_hour = np.full(len(found), np.nan)
+    gpus, which = np.unique(gpu_ids, return_inverse=True)
+    for (gpu, n), quote in cheapest.items():
+        k = np.searchsorted(gpus, gpu)
+        if k < len(gpus) and gpus[k] == gpu:
+            per_gpu_hour[(which.reshape(-1) == k) & (tp == n)] = quote.usd_per_gpu_hour
     hourly, steady_hourly = per_gpu_hour * tp * peak, per_gpu_hour * tp * steady
     monthly = hourly * HOURS_PER_MONTH
     tokens_per_hour = t.steady_qps * (t.prompt_tokens_mean + t.output_tokens_mean) * 3600
@@ -346,33 +354,29 @@ def _size(
     def known(value: float) -> float | None:
         return None if np.isnan(value) else float(value)
 
-    def latencies(index: np.ndarray) -> tuple[Array, Array, Array]:
-        """TTFT, TPOT and E2E quantiles (`quantiles`) of the options at `index`, each at its
-        per-replica peak load."""
+    def at_peak(index: np.ndarray) -> tuple[Batch, SteadyState, tuple[Array, Array, Array]]:
+        """The options at `index`, their state and their TTFT, TPOT and E2E samples, each at
+        its per-replica peak load."""
         chosen, at = batch.take(index), state.take(index)
-        ttft, tpot, e2e = samples(
+        drawn = samples(
             at, chosen.serving, chosen.osl, False, chosen.isl, chosen.isl_p95, chosen.osl_p95
         )
-        e2e_mean = at.ttft_s + (chosen.osl - 1) * at.tpot_s
-        return quantiles(ttft, at.ttft_s), quantiles(tpot, at.tpot_s), quantiles(e2e, e2e_mean)
-
-    every: list[tuple[Array, Array, Array]] = []
-    """Every option's quantiles, once ranking has read the columns."""
+        return chosen, at, drawn
 
     def option(rank: int) -> CapacityOption:
         i = order[rank]
-        found_rows, row = (every[0], rank) if every else (latencies(np.asarray([i])), 0)
-        ttft, tpot, e2e = (latency_stats(q[row]) for q in found_rows)
+        chosen, at, (ttft, tpot, e2e) = at_peak(np.asarray([i]))
+        e2e_mean = at.ttft_s + (chosen.osl - 1) * at.tpot_s
         return CapacityOption(
             **dict(found[i]),
             max_qps_per_replica=float(rates[i]),
             replicas_for_peak=int(peak[i]),
             min_replicas=int(steady[i]),
             gpus_total=int(peak[i] * tp[i]),
-            ttft_ms=ttft,
-            tpot_ms=tpot,
-            e2e_ms=e2e,
-            price=quotes[i],
+            ttft_ms=latency_stats(quantiles(ttft, at.ttft_s)[0]),
+            tpot_ms=latency_stats(quantiles(tpot, at.tpot_s, ordered=True)[0]),
+            e2e_ms=latency_stats(quantiles(e2e, e2e_mean)[0]),
+            price=cheapest.get((found[i].gpu_id, found[i].tp)),
             usd_per_hour=known(hourly[i]),
             usd_per_month=known(monthly[i]),
             usd_per_month_steady=known(steady_hourly[i] * HOURS_PER_MONTH),
@@ -382,15 +386,16 @@ def _size(
         )
 
     def columns() -> OptionColumns:
-        every.append(latencies(order))
-        ttft, tpot, e2e = every[0]
+        # Only the percentiles ranking reads, by selection: sorting every option's samples
+        # would cost more than the search.
+        _, _, (ttft, tpot, e2e) = at_peak(order)
         return OptionColumns(
-            model_ids=[found[i].model_id for i in order],
-            gpu_ids=[found[i].gpu_id for i in order],
+            candidates=[found[i] for i in order],
+            replicas_for_peak=peak[order],
             usd_per_month=monthly[order],
-            ttft_p90_ms=ttft[:, 2],
-            tpot_p90_ms=tpot[:, 2],
-            e2e_p95_ms=e2e[:, 3],
+            ttft_p90_ms=quantile(ttft, 90),
+            tpot_p90_ms=quantile(tpot, 90, ordered=True),
+            e2e_p95_ms=quantile(e2e, 95),
         )
 
     return LazyList(len(order), option), cache(columns)

@@ -163,8 +163,8 @@ def why_not(model: str | None, gpu: str | None, result: CapacityResult, ranked: 
     def matches(model_id: str, gpu_id: str) -> bool:
         return (model is None or model_id == model) and (gpu is None or gpu_id == gpu)
 
-    columns = result.columns
-    feasible = (i for i in ranked.order if matches(columns.model_ids[i], columns.gpu_ids[i]))
+    found = result.columns.candidates
+    feasible = (i for i in ranked.order if matches(found[i].model_id, found[i].gpu_id))
     first = next(feasible, None)
     if first is not None:
         best = result.options[first]

@@ -43,16 +43,23 @@ class LatencyStats(Frozen):
 def _grids(n: int) -> tuple[Array, ...]:
     """Six stratified uniform grids in (0, 1): phase, wait, TPOT, wave, prompt and output
     length. Each is shifted and, but the first, shuffled once with a fixed seed, so that the
-    variables pair up without correlation (a fixed pairing, not randomness)."""
+    variables pair up without correlation (a fixed pairing, not randomness). The samples are
+    then put in the TPOT grid's order: a request's TPOT grows with its grid value, so every
+    candidate's TPOT samples come out sorted, and its percentiles need no sort."""
     order = np.random.default_rng(7)
     grids = []
     for k in range(6):
         grid = ((np.arange(n) + 0.5) / n + k / 7) % 1.0
         if k:
             order.shuffle(grid)
-        grid.setflags(write=False)
         grids.append(grid)
-    return tuple(grids)
+    by_tpot = np.argsort(grids[2], kind="stable")
+    ordered = []
+    for grid in grids:
+        grid = grid[by_tpot]
+        grid.setflags(write=False)
+        ordered.append(grid)
+    return tuple(ordered)
 
 
 @cache
@@ -68,6 +75,15 @@ def _normal_grids(n: int) -> tuple[Array, Array, Array]:
         z.setflags(write=False)
         quantiles.append(z)
     return quantiles[0], quantiles[1], quantiles[2]
+
+
+@cache
+def _exponential_grid(n: int) -> Array:
+    """-ln(1 - u) on the wait grid: a unit exponential's quantiles, once per grid size."""
+    _, u_wait, *_ = _grids(n)
+    tail = -np.log1p(-u_wait)
+    tail.setflags(write=False)
+    return tail
 
 
 def lognormal_sigma(p95_over_mean: ArrayLike) -> Array:
@@ -111,38 +127,38 @@ def samples(
     n_samples: int = SAMPLES,
 ) -> tuple[Array, Array, Array]:
     """TTFT, TPOT and E2E samples in seconds, shape (candidates, SAMPLES)."""
-    u_phase, u_wait, _, u_wave, _, _ = _grids(n_samples)
+    u_phase, _, _, u_wave, _, _ = _grids(n_samples)
     z_tpot, z_isl, z_osl = _normal_grids(n_samples)
-    step = state.tpot_s[:, None]
-    overhead = state.request_overhead_s[:, None]
+    step, overhead = state.tpot_s, state.request_overhead_s
+    ones = np.ones((1, n_samples))
+    isl_factor = _lognormal_factor(isl, isl_p95, z_isl) if isl is not None else ones
+    # The fixed part, the wait for the step boundary and the request's own prefill (longer
+    # for a longer prompt), all at once.
+    ttft = _outer_sum(
+        [overhead + state.admission_wait_s, step, state.own_prefill_s],
+        [ones, u_phase[None, :], isl_factor],
+    )
     # A closed loop's requests come in waves, and each waits for the others in its wave; an
     # open loop's wait only the share of them that find the budget busy.
-    busy = np.ones_like(step) if closed else np.clip(state.prefill_utilisation, 1e-3, 1.0)[:, None]
-    wait_if_waiting = np.maximum(state.prefill_wait_s[:, None] / busy, 0.0)
-    # Zero wait below the utilisation (tail 0), exponential above: in place, since this
-    # runs on every candidate at every step of a search.
-    wait = np.subtract(u_wait[None, :], 1 - busy)
-    wait /= busy
-    np.clip(wait, 0.0, 1.0 - 1e-9, out=wait)
-    np.negative(wait, out=wait)
-    np.log1p(wait, out=wait)
-    wait *= -wait_if_waiting
-    ttft = wait
-    ttft += u_phase[None, :] * step
-    ttft += overhead + state.admission_wait_s[:, None]
-    ttft += state.own_prefill_s[:, None] * (
-        _lognormal_factor(isl, isl_p95, z_isl) if isl is not None else 1.0
-    )
+    busy = np.ones_like(step) if closed else np.clip(state.prefill_utilisation, 1e-3, 1.0)
+    wait_if_waiting = np.maximum(state.prefill_wait_s / busy, 0.0)
+    # Zero wait below the utilisation, exponential above: a request at grid value u waits
+    # ln(busy / (1 - u)) in units of the mean wait of those who wait, when that is positive.
+    # In place, since this runs on every candidate at every step of a search.
+    wait = np.add(_exponential_grid(n_samples)[None, :], np.log(busy)[:, None])
+    np.maximum(wait, 0.0, out=wait)
+    wait *= wait_if_waiting[:, None]
+    ttft += wait
     if closed and serving.first_wave_weight > 0:
         # The synchronised first wave: its requests' first tokens come one after another,
         # uniformly up to twice the wave's mean.
         in_wave = u_wave < serving.first_wave_weight
         position = 2.0 * u_wave[in_wave] / serving.first_wave_weight
-        ttft[:, in_wave] = overhead + state.first_wave_s[:, None] * position[None, :]
-    tpot = state.tpot_spread_s[:, None] * z_tpot[None, :]
-    tpot += step
-    np.maximum(tpot, 0.5 * step, out=tpot)
-    decodes = osl[:, None] * _lognormal_factor(osl, osl_p95, z_osl) - 1
+        ttft[:, in_wave] = overhead[:, None] + state.first_wave_s[:, None] * position[None, :]
+    tpot = _outer_sum([step, state.tpot_spread_s], [ones, z_tpot[None, :]])
+    np.maximum(tpot, 0.5 * step[:, None], out=tpot)
+    osl_factor = _lognormal_factor(osl, osl_p95, z_osl)
+    decodes = _outer_sum([osl, -np.ones_like(osl)], [osl_factor, ones])
     np.maximum(decodes, 0, out=decodes)
     decodes *= tpot
     e2e = decodes
@@ -150,24 +166,55 @@ def samples(
     return ttft, tpot, e2e
 
 
-def percentile(values: Array, q: float) -> Array:
-    """The q-th percentile of each row, by selection (nearest rank) rather than sorting."""
+def _outer_sum(coefficients: list[Array], grids: list[Array]) -> Array:
+    """The sum over k of coefficients[k] (one per candidate) times grids[k] (one row per
+    sample, or one per candidate and sample): where every grid is a single row, one matrix
+    product writes the (candidates, samples) array in a single pass. By `einsum`, not BLAS,
+    whose threads spin against the other worker processes for the same two cores."""
+    if all(grid.shape[0] == 1 for grid in grids):
+        return np.asarray(np.einsum("ck,ks->cs", np.column_stack(coefficients), np.vstack(grids)))
+    total = np.zeros((len(coefficients[0]), grids[0].shape[1]))
+    for coefficient, grid in zip(coefficients, grids, strict=True):
+        total += coefficient[:, None] * grid
+    return total
+
+
+def percentile(values: Array, q: float, ordered: bool = False) -> Array:
+    """The q-th percentile of each row, by selection (nearest rank) rather than sorting;
+    `ordered`: the rows are sorted already (TPOT samples)."""
     k = min(round(q / 100 * (values.shape[1] - 1)), values.shape[1] - 1)
-    return np.asarray(np.partition(values, k, axis=1)[:, k])
+    return np.asarray((values if ordered else np.partition(values, k, axis=1))[:, k])
 
 
-def quantiles(values_s: Array, mean_s: Array | None = None) -> Array:
+def quantile(values_s: Array, q: float, ordered: bool = False) -> Array:
+    """The q-th percentile of each row in ms, as `quantiles` gives it, by selection: the
+    order statistic below its position, and the least of those above it. The selection
+    reorders each row of `values_s` in place (a copy of thousands of rows costs as much)."""
+    k = values_s.shape[1]
+    position = q / 100 * (k - 1)
+    below = min(int(np.floor(position)), k - 2)
+    weight = position - below
+    if ordered:
+        low, high = values_s[:, below], values_s[:, below + 1]
+    else:
+        values_s.partition(below, axis=1)
+        low, high = values_s[:, below], values_s[:, below + 1 :].min(axis=1)
+    # The same arithmetic as `quantiles`, so that both give the same number to the last bit.
+    return np.asarray(low * 1e3 * (1 - weight) + high * 1e3 * weight)
+
+
+def quantiles(values_s: Array, mean_s: Array | None = None, ordered: bool = False) -> Array:
     """Per candidate, in ms: the mean then PERCENTILES, shape (candidates, 5); `mean_s`
-    overrides the sample mean (the model's)."""
+    overrides the sample mean (the model's); `ordered`: the rows are sorted already."""
     # Linear interpolation between order statistics (NumPy's default), at fixed positions.
     k = values_s.shape[1]
     position = np.asarray(PERCENTILES) / 100 * (k - 1)
     below = np.minimum(np.floor(position).astype(int), k - 2)
     weight = position - below
-    ordered = np.sort(values_s, axis=1) * 1e3
+    ordered_ms = (values_s if ordered else np.sort(values_s, axis=1)) * 1e3
     means = (mean_s if mean_s is not None else values_s.mean(axis=1)) * 1e3
     return np.column_stack(
-        [means, ordered[:, below] * (1 - weight) + ordered[:, below + 1] * weight]
+        [means, ordered_ms[:, below] * (1 - weight) + ordered_ms[:, below + 1] * weight]
     )
 
 
@@ -177,6 +224,8 @@ def latency_stats(row: Array) -> LatencyStats:
     return LatencyStats.model_construct(mean=mean, p50=p50, p90=p90, p95=p95, p99=p99)
 
 
-def stats(values_s: Array, mean_s: Array | None = None) -> list[LatencyStats]:
+def stats(
+    values_s: Array, mean_s: Array | None = None, ordered: bool = False
+) -> list[LatencyStats]:
     """Per-candidate LatencyStats in ms (`quantiles`, one object each)."""
-    return [latency_stats(row) for row in quantiles(values_s, mean_s)]
+    return [latency_stats(row) for row in quantiles(values_s, mean_s, ordered)]

@@ -264,7 +264,7 @@ class Planner:
         ttft_mean = np.maximum(state.ttft_s, ttft_floor)
         tpot_mean = np.maximum(state.tpot_s, tpot_floor)
         ttft_stats = stats(np.maximum(ttft, ttft_floor[:, None]), ttft_mean)
-        tpot_stats = stats(np.maximum(tpot, tpot_floor[:, None]), tpot_mean)
+        tpot_stats = stats(np.maximum(tpot, tpot_floor[:, None]), tpot_mean, ordered=True)
         e2e_stats = stats(e2e, ttft_mean + (osl - 1) * tpot_mean)
         rate = np.minimum(state.requests_per_s, bound.requests_per_s if closed else limit)
         predictions = []

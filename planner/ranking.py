@@ -33,7 +33,7 @@ def latency_use(columns: OptionColumns, spec: DeploymentSpecification) -> np.nda
         )
         if target
     ]
-    return np.max(uses, axis=0) if uses else np.zeros(len(columns.model_ids))
+    return np.max(uses, axis=0) if uses else np.zeros(len(columns.candidates))
 
 
 def rank(
@@ -45,7 +45,7 @@ def rank(
     if spec.constraints.max_monthly_cost_usd is not None:
         # Under a budget, an unknown bill cannot be shown to fit it.
         candidates = candidates[np.isfinite(cost)]
-    models = [columns.model_ids[i] for i in candidates]
+    models = [columns.candidates[i].model_id for i in candidates]
     metrics = np.column_stack(
         [
             cost[candidates],

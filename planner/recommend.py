@@ -103,7 +103,8 @@ def recommend(
     )
     result = search(planner, _capacity(spec, eligible), prices)
     ranked = rank(result.columns, spec, {m: c.quality_score for m, c in cards.items()})
-    models = [result.columns.model_ids[i] for i in ranked.order]
+    found = result.columns.candidates
+    models = [found[i].model_id for i in ranked.order]
     shown = diverse(models, top)
     chosen = [result.options[ranked.order[k]] for k in shown]
     trust = accuracy(planner)
@@ -139,35 +140,35 @@ def _landscape(
     best-ranked option of each (model, GPU); kept in rank order. Beyond the recommended
     ones only priced options: a chart with a cost axis cannot place an unknown bill."""
     columns = result.columns
+    found = columns.candidates
     best_of_pair: dict[tuple[str, str], int] = {}
     for k, i in enumerate(ranked.order):
-        best_of_pair.setdefault((columns.model_ids[i], columns.gpu_ids[i]), k)
+        best_of_pair.setdefault((found[i].model_id, found[i].gpu_id), k)
     priced = np.isfinite(columns.usd_per_month[ranked.order])
     wanted = shown + [
         k for k in [*np.flatnonzero(ranked.front), *best_of_pair.values()] if priced[k]
     ]
     picked = list(dict.fromkeys(int(k) for k in wanted))[:LANDSCAPE_MAX]
-    return [
-        _point(result.options[ranked.order[k]], bool(ranked.front[k]), cards)
-        for k in sorted(picked)
-    ]
-
-
-def _point(o: CapacityOption, pareto: bool, cards: Mapping[str, ModelCard]) -> LandscapePoint:
-    card = cards[o.model_id]
-    return LandscapePoint(
-        id=option_id(o),
-        model=card.display_name,
-        gpu_id=o.gpu_id,
-        tp=o.tp,
-        replicas=o.replicas_for_peak,
-        usd_per_month=o.usd_per_month,
-        ttft_p90_ms=o.ttft_ms.p90,
-        tpot_p90_ms=o.tpot_ms.p90,
-        e2e_p95_ms=o.e2e_ms.p95,
-        quality=card.quality_score,
-        pareto=pareto,
-    )
+    points = []
+    for k in sorted(picked):
+        i = ranked.order[k]
+        o, card, cost = found[i], cards[found[i].model_id], columns.usd_per_month[i]
+        points.append(
+            LandscapePoint(
+                id=option_id(o),
+                model=card.display_name,
+                gpu_id=o.gpu_id,
+                tp=o.tp,
+                replicas=int(columns.replicas_for_peak[i]),
+                usd_per_month=None if np.isnan(cost) else float(cost),
+                ttft_p90_ms=float(columns.ttft_p90_ms[i]),
+                tpot_p90_ms=float(columns.tpot_p90_ms[i]),
+                e2e_p95_ms=float(columns.e2e_p95_ms[i]),
+                quality=card.quality_score,
+                pareto=bool(ranked.front[k]),
+            )
+        )
+    return points
 
 
 def _capacity(spec: DeploymentSpecification, models: list[str]) -> CapacitySpec:

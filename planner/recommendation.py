@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from planner.capacity import CapacityOption
+from planner.catalog_index import Candidate
 from planner.intent import DeploymentSpecification
 from planner.prediction import Source
 from planner.specs import Frozen
@@ -103,5 +104,5 @@ class Recommendations(Frozen):
     (model, GPU), at most LANDSCAPE_MAX, in rank order."""
 
 
-def option_id(o: CapacityOption) -> str:
+def option_id(o: Candidate) -> str:
     return f"{o.model_id}@{o.gpu_id}:tp{o.tp}:{o.precision}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -12,7 +13,9 @@ from kb.catalog import gpu_prices, measured_points, planner
 from kb.db import session_scope
 from planner.calibration import CALIBRATION_FILE, stored_calibration
 from planner.capacity import CapacityOption, CapacitySpec, GpuPrice, option_query, search
+from planner.catalog_index import Candidate
 from planner.memory import fit
+from planner.percentiles import quantile, quantiles, samples
 from planner.predict import ROOFLINE, Planner
 from planner.prediction import PredictionQuery
 from planner.specs import ServingConfig
@@ -292,6 +295,60 @@ def test_options_are_built_when_read(catalog: Planner, prices: list[GpuPrice]) -
     report = result.report(top=3)
     assert [o["model_id"] for o in report["options"]] == [o.model_id for o in options[:3]]
     assert len(report["infeasible"]) == len(result.infeasible)
+
+
+def test_ranking_reads_the_numbers_each_option_shows(
+    catalog: Planner, prices: list[GpuPrice]
+) -> None:
+    """Ranking and the chart read every option's percentiles at once, by selection; an option
+    shown computes its own by sorting. A person comparing a chart point with its card must
+    see the same number."""
+    result = search(catalog, chat_spec(), prices)
+    columns = result.columns
+    assert len(columns.candidates) == len(result.options) > 100
+    for rank in [0, 1, len(result.options) // 2, len(result.options) - 1]:
+        option = result.options[rank]
+        assert columns.candidates[rank] == Candidate(
+            **option.model_dump(include=set(Candidate.model_fields))
+        )
+        assert columns.ttft_p90_ms[rank] == option.ttft_ms.p90
+        assert columns.tpot_p90_ms[rank] == option.tpot_ms.p90
+        assert columns.e2e_p95_ms[rank] == option.e2e_ms.p95
+        assert columns.replicas_for_peak[rank] == option.replicas_for_peak
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_percentiles_by_selection_are_the_sorted_ones(catalog: Planner, closed: bool) -> None:
+    """TPOT samples come out sorted (percentiles read them without a sort), and a percentile
+    by selection is the one a sort gives."""
+    queries = [
+        PredictionQuery(
+            model_id=model_id,
+            gpu_id="H100-SXM-80GB",
+            isl=1500,
+            osl=300,
+            isl_p95=6000,
+            osl_p95=900,
+            **({"concurrency": load} if closed else {"qps": load / 10}),
+        )
+        for model_id in ("Qwen/Qwen3-8B", "meta-llama/Llama-3.1-8B-Instruct")
+        for load in (1, 16, 64)
+    ]
+    plans = [catalog.plan(q) for q in queries]
+    state = catalog.steady_states(plans, closed)
+    lengths = [
+        np.asarray([getattr(q, name) or 0 for q in queries], dtype=float)
+        for name in ("osl", "isl", "isl_p95", "osl_p95")
+    ]
+    osl, isl, isl_p95, osl_p95 = lengths
+    ttft, tpot, e2e = samples(
+        state, catalog.calibration.serving, osl, closed, isl, isl_p95, osl_p95
+    )
+    assert (np.diff(tpot, axis=1) >= 0).all()
+    assert quantiles(tpot, ordered=True) == pytest.approx(quantiles(tpot), rel=1e-12)
+    for values, q in ((ttft, 90), (e2e, 95), (tpot, 50)):
+        expected = np.percentile(values, q, axis=1) * 1e3
+        assert quantile(values.copy(), q) == pytest.approx(expected, rel=1e-12)
 
 
 def test_unknown_price_is_unknown_not_zero(catalog: Planner) -> None:

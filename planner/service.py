@@ -39,6 +39,13 @@ POLICY_NOTES: dict[ClusterPolicy, str] = {
 }
 
 
+WARM_UP = (
+    "A support chatbot for 2,000 employees in English and German, answers within a second, "
+    "about 5 requests/s at peak, prompts of 1k tokens, under $15k a month, no Llama, on H100s."
+)
+"""A message that reads through every kind of rule, so that `warm` compiles their patterns."""
+
+
 class PlanningError(ValueError):
     """Input a planning use case cannot take; the message says what is wrong and where."""
 
@@ -60,11 +67,14 @@ class PlanningService:
 
     def warm(self) -> None:
         """What a first call would otherwise wait a second for: the catalog, its index under
-        vLLM's default settings, and the LLM client's import (with an LLM)."""
+        vLLM's default settings, the rules' patterns (some five hundred, compiled on first
+        use: 0.2 s), and the LLM client's import (with an LLM)."""
         if self._settings.llm_base_url:
             import planner.llm  # noqa: F401
 
-        CatalogIndex.of(self.assistant().planner)
+        helper = self.assistant()
+        CatalogIndex.of(helper.planner)
+        helper.read(WARM_UP)
 
     def read(self, text: str, helper: Assistant | None = None) -> DeploymentIntent:
         """The rules' intent, with the LLM's reading filling only what the rules left open and

@@ -28,20 +28,15 @@ def _engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_connected)
+        event.listen(engine, "connect", _sqlite_enforce_foreign_keys)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
+def _sqlite_enforce_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     # SQLite ignores foreign keys unless each connection asks for them.
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    # Readers never wait for a writer (the API reads while workers write the audit trail),
-    # and a commit appends to the log without a sync of its own: a crashed process loses
-    # nothing, a lost machine at most its last commits (PostgreSQL serves production).
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

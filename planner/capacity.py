@@ -349,15 +349,17 @@ def _size(
     within = ~(monthly > (c.max_monthly_cost_usd or np.inf))  # unknown prices stay
     order = np.lexsort((tp * peak, np.nan_to_num(monthly), np.isnan(monthly)))
     order = order[within[order]]
-    state = batch.solve(closed=False, load=t.peak_qps / peak)
+    # Only what may be shown is solved at its load, in rank order (row k is the k-th option).
+    batch = batch.take(order)
+    state = batch.solve(closed=False, load=t.peak_qps / peak[order])
 
     def known(value: float) -> float | None:
         return None if np.isnan(value) else float(value)
 
-    def at_peak(index: np.ndarray) -> tuple[Batch, SteadyState, tuple[Array, Array, Array]]:
-        """The options at `index`, their state and their TTFT, TPOT and E2E samples, each at
+    def at_peak(ranks: np.ndarray) -> tuple[Batch, SteadyState, tuple[Array, Array, Array]]:
+        """The options at `ranks`, their state and their TTFT, TPOT and E2E samples, each at
         its per-replica peak load."""
-        chosen, at = batch.take(index), state.take(index)
+        chosen, at = batch.take(ranks), state.take(ranks)
         drawn = samples(
             at, chosen.serving, chosen.osl, False, chosen.isl, chosen.isl_p95, chosen.osl_p95
         )
@@ -365,7 +367,7 @@ def _size(
 
     def option(rank: int) -> CapacityOption:
         i = order[rank]
-        chosen, at, (ttft, tpot, e2e) = at_peak(np.asarray([i]))
+        chosen, at, (ttft, tpot, e2e) = at_peak(np.asarray([rank]))
         e2e_mean = at.ttft_s + (chosen.osl - 1) * at.tpot_s
         return CapacityOption(
             **dict(found[i]),
@@ -382,13 +384,13 @@ def _size(
             usd_per_month_steady=known(steady_hourly[i] * HOURS_PER_MONTH),
             usd_per_1k_tokens=known(steady_hourly[i] / tokens_per_hour * 1000),
             binding_slo=binding[i],
-            prefix_cache_hit_rate=float(1 - batch.prefill_share[i]),
+            prefix_cache_hit_rate=float(1 - batch.prefill_share[rank]),
         )
 
     def columns() -> OptionColumns:
         # Only the percentiles ranking reads, by selection: sorting every option's samples
         # would cost more than the search.
-        _, _, (ttft, tpot, e2e) = at_peak(order)
+        _, _, (ttft, tpot, e2e) = at_peak(np.arange(len(order)))
         return OptionColumns(
             candidates=[found[i] for i in order],
             replicas_for_peak=peak[order],

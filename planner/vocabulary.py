@@ -25,6 +25,8 @@ not a distill. Unsaid, they rule a model out (unless the family alone is named).
 SIZE = re.compile(r"\d+(?:\.\d+)?[bm]")
 """A parameter count; one no name of the family carries ("DeepSeek R1 671B") is not held
 against a model."""
+VERSION = re.compile(r"\d+(?:\.\d+)*")
+"""A version as said: "3", "3.1"."""
 MAKERS = {
     "meta": "llama",
     "google": "gemma",
@@ -238,6 +240,21 @@ class Vocabulary:
             ids = self._meant(said)
             if ids:
                 found.append(Mention(ids, start, i))
+            # "llama 3.1 8b or 70b", "Llama 4 Maverick or Scout": a size or variant after
+            # "or"/"and" names another model of the same family and version. (A bare number
+            # there is something else, "llama 70b and 3 engineers"; a family word starts a
+            # name of its own, "llama 3.1 70b or llama 3.3 70b".)
+            versions = [w for w in said[1:] if VERSION.fullmatch(w)]
+            while ids and words[i : i + 1] in (["or"], ["and"]):
+                j = i + 1
+                while j < len(words) and not (VERSION.fullmatch(words[j]) or words[j] in families):
+                    if not (words[j] in own or words[j] in PRECISIONS or SIZE.fullmatch(words[j])):
+                        break
+                    j += 1
+                ids = self._meant([said[0], *versions, *words[i + 1 : j]]) if j > i + 1 else ()
+                if ids:
+                    found.append(Mention(ids, i + 1, j))
+                    i = j
         return found
 
     def _family_words(self, family: str) -> frozenset[str]:

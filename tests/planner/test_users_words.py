@@ -188,6 +188,16 @@ def test_model_names_as_people_write_them(helper: Assistant) -> None:
     # "then" starts what is wanted again: "if that's not possible then X" wants X.
     wanted, refused = named("we'd love codestral; if that's not possible then qwen2.5 coder 7b")
     assert wanted == ["Qwen/Qwen2.5-Coder-7B-Instruct"] and refused == []
+    # A size or variant after "or"/"and" is the same family and version; a number of
+    # something else is not a version.
+    wanted, refused = named("try qwen3 8b or 32b for the drafts, not gpt-oss 20b and 120b")
+    assert {"Qwen/Qwen3-8B", "Qwen/Qwen3-32B"} <= set(wanted)
+    assert not [m for m in wanted if "Qwen3-" not in m]
+    assert refused == ["openai/gpt-oss-120b", "openai/gpt-oss-20b"]
+    _, refused = named("for the ticket bot, anything but llama 4 scout or maverick")
+    assert {m.split("/")[1].split("-")[2] for m in refused} == {"Scout", "Maverick"}
+    wanted, _ = named("llama 3.3 70b and 4 engineers to run it")
+    assert wanted and all("Llama-3.3-70B" in m for m in wanted)
 
 
 def test_numbers_people_and_rates_in_any_words(helper: Assistant) -> None:

@@ -337,12 +337,14 @@ def _size(
     t, c = spec.traffic, spec.constraints
     peak, steady = _replicas(spec, rates, t.peak_qps), _replicas(spec, rates, t.steady_qps)
     cheapest = cheapest_prices(prices, c)
+    # Priced per (GPU, TP) quote, not per option: a few dozen quotes, thousands of options.
     per_gpu_hour = np.full(len(found), np.nan)
     gpus, which = np.unique(gpu_ids, return_inverse=True)
+    which = which.reshape(-1)
     for (gpu, n), quote in cheapest.items():
         k = np.searchsorted(gpus, gpu)
         if k < len(gpus) and gpus[k] == gpu:
-            per_gpu_hour[(which.reshape(-1) == k) & (tp == n)] = quote.usd_per_gpu_hour
+            per_gpu_hour[(which == k) & (tp == n)] = quote.usd_per_gpu_hour
     hourly, steady_hourly = per_gpu_hour * tp * peak, per_gpu_hour * tp * steady
     monthly = hourly * HOURS_PER_MONTH
     tokens_per_hour = t.steady_qps * (t.prompt_tokens_mean + t.output_tokens_mean) * 3600

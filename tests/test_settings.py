@@ -48,3 +48,20 @@ def test_worker_metrics_ports_past_the_last_port_are_named(monkeypatch: pytest.M
         Settings()
     monkeypatch.setenv("PREFLIGHT_WORKER_METRICS_PORT", "0")  # no /metrics: nothing to check
     assert Settings().worker_metrics_port == 0
+
+
+def test_lists_are_json_names_any_case_and_given_values_win(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PREFLIGHT_TRUSTED_PROXIES", '["10.0.0.0/8", "127.0.0.1"]')
+    monkeypatch.setenv("preflight_approved_models", '["Qwen/Qwen3-8B"]')
+    monkeypatch.setenv("PREFLIGHT_API_PORT", "9001")
+    settings = Settings(api_port=9002)
+    assert settings.trusted_proxies == ["10.0.0.0/8", "127.0.0.1"]
+    assert settings.approved_models == ["Qwen/Qwen3-8B"]
+    assert settings.api_port == 9002
+    # A list that is not JSON is named, and its value (it may be a secret) is not echoed.
+    monkeypatch.setenv("PREFLIGHT_TRUSTED_PROXIES", "10.9.8.7, s3cret")
+    with pytest.raises(ValidationError, match="trusted_proxies must be a JSON list") as raised:
+        Settings()
+    assert "s3cret" not in str(raised.value) and "10.9.8.7" not in str(raised.value)

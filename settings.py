@@ -13,7 +13,7 @@ import os
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import (
     AliasChoices,
@@ -50,7 +50,7 @@ class Settings(BaseModel):
             value = next((environment[str(n)] for n in names if str(n) in environment), None)
             if value is None:
                 continue
-            if "list[" in str(field.annotation):
+            if _is_list(field.annotation):
                 try:
                     found[name] = json.loads(value)
                 except json.JSONDecodeError:
@@ -208,6 +208,13 @@ class Settings(BaseModel):
         if self.llm_base_url and key is not None and key.lower() in PLACEHOLDER_SECRETS:
             raise ValueError("PREFLIGHT_LLM_API_KEY is a placeholder; set a real key")
         return self
+
+
+def _is_list(annotation: Any) -> bool:
+    """Whether a field holds a list (`list[str]`, `list[str] | None`): written as JSON."""
+    return get_origin(annotation) is list or any(
+        get_origin(arg) is list for arg in get_args(annotation)
+    )
 
 
 @lru_cache(maxsize=1)

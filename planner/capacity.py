@@ -198,9 +198,8 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
     options, columns = _size(
         spec,
         batch.take(keep),
-        [index.candidates[j] for j in chosen[keep]],
-        index.gpu_ids[chosen[keep]],
-        index.tp[chosen[keep]],
+        index,
+        chosen[keep],
         rates[keep],
         [binding[j] for j in keep],
         prices,
@@ -325,16 +324,18 @@ def _routed(
 def _size(
     spec: CapacitySpec,
     batch: Batch,
-    found: list[Candidate],
-    gpu_ids: np.ndarray,
-    tp: np.ndarray,
+    index: CatalogIndex,
+    rows: np.ndarray,
     rates: np.ndarray,
     binding: list[str],
     prices: Sequence[GpuPrice],
 ) -> tuple[LazyList[CapacityOption], Callable[[], OptionColumns]]:
-    """Replicas for peak and steady load, latency at the per-replica peak load, and cost;
-    ranked cheapest first, unknown prices last, then by GPUs."""
+    """Replicas for peak and steady load, latency at the per-replica peak load, and cost, of
+    the candidates at `rows` of `index`; ranked cheapest first, unknown prices last, then by
+    GPUs."""
     t, c = spec.traffic, spec.constraints
+    found = [index.candidates[j] for j in rows]
+    gpu_ids, tp = index.gpu_ids[rows], index.tp[rows]
     peak, steady = _replicas(spec, rates, t.peak_qps), _replicas(spec, rates, t.steady_qps)
     cheapest = cheapest_prices(prices, c)
     # Priced per (GPU, TP) quote, not per option: a few dozen quotes, thousands of options.

@@ -171,7 +171,7 @@ def vocabulary(*, session: Session) -> Vocabulary:
     models = session.exec(select(Model).order_by(col(Model.id))).all()
     gpus = session.exec(select(Hardware).order_by(col(Hardware.id))).all()
     return Vocabulary.build(
-        [(m.id, m.aliases) for m in models],
+        [(m.id, m.aliases, m.params_total_b) for m in models],
         [(g.id, g.vendor, g.aliases) for g in gpus],
         use_case_profiles(session=session).values(),
     )

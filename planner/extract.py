@@ -161,7 +161,7 @@ def _intent(flat: dict[str, Any]) -> DeploymentIntent:
 
 
 NEGATED_AFTER = re.compile(
-    r"^(?:\w+ ){0,2}(?:out\b|is out|are out|excluded|banned|off the table|not wanted)"
+    r"^(?:\w+ ){0,2}(?:out\b|is out|are out|excluded|banned|off the table|not wanted|neither\b)"
 )
 """A name ruled out by what follows it: "keep DeepSeek R1 out of it", "gemma is out"."""
 SKIP_THOSE = re.compile(
@@ -193,6 +193,12 @@ def _negated(words: list[str], mention: Mention) -> bool:
     return bool(NEGATED_AFTER.match(" ".join(words[mention.end : mention.end + 6])))
 
 
+SIZE_CAP = re.compile(
+    r"\b(?:(?P<none>nothing|none|no (?:models?|llms?|checkpoints?))|anything|any models?|models?)"
+    r"\s+(?:that'?s\s+|that is\s+)?(?:over|above|bigger than|larger than|more than|beyond|>)\s*"
+    r"(?P<size>\d+(?:\.\d+)?)\s*(?:b|bn|billion)\b"
+)
+"""A cap on model size: "nothing over 100B params", "avoid anything above 200b"."""
 LISTED = frozenset({"or", "and", "nor", "the", "any", "anything"})
 
 
@@ -220,7 +226,7 @@ def _drop(values: dict[str, Any], field: str, ids: set[str]) -> None:
 
 def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]) -> None:
     families = frozenset(m.family for m in vocabulary.model_names)
-    carried = False  # the last clause ended on a list of names ruled out
+    carried = gpus_carried = False  # the last clause ended on a list of names ruled out
     wanted: set[str] = set()  # the names the last clause with names wanted
     for clause in CLAUSE.split(lower):
         words, model_words = tokens(clause), name_words(clause, families)
@@ -246,11 +252,17 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
             if not negated:
                 wanted |= picked
         carried = bool(models) and flags[-1] and models[-1].end >= len(model_words) - 1
+        for cap in SIZE_CAP.finditer(clause):
+            rest = " ".join(tokens(clause[cap.end() :]))
+            if cap["none"] or NEGATION.search(clause[: cap.start()]) or NEGATED_AFTER.match(rest):
+                _add(values, "excluded_models", vocabulary.larger_than(float(cap["size"])))
         gpus = vocabulary.find(words, vocabulary.gpus)
-        for mention, negated in zip(gpus, _ruled_out(words, gpus), strict=True):
+        gpu_flags = _ruled_out(words, gpus, gpus_carried)
+        for mention, negated in zip(gpus, gpu_flags, strict=True):
             if not negated and GUESSED.search(clause):
                 continue  # "not sure about hardware yet, maybe A10Gs?" has none yet
             _add(values, "excluded_gpus" if negated else "available_gpus", mention.ids)
+        gpus_carried = bool(gpus) and gpu_flags[-1] and gpus[-1].end >= len(words) - 1
         vendors = re.findall(r"\b(nvidia|amd|intel)\b", clause)
         for vendor in vendors:
             window = clause[: clause.index(vendor)][-45:]
@@ -272,10 +284,16 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
     found = {
         code
         for name, code in LANGUAGES.items()
-        if re.search(rf"(?<!plain )(?<!plain-)\b{name}\b", lower)
+        # "Chinese models" are where models come from, not a language they speak.
+        if re.search(rf"(?<!plain )(?<!plain-)\b{name}\b(?! (?:models?|llms?|labs?|ones)\b)", lower)
     }
-    # A form's "Languages: en, fr", "pairs: de-en, fr-en", "src_lang: de", "tgt_langs: en, fr"
-    for keyed in re.finditer(r"(?:\b|_)(?:languages?|pairs?|langs?)\s*:\s*([a-z, /-]+)", lower):
+    # A form's "Languages: en, fr", "pairs: de-en, fr-en", "src_lang: de", "tgt_langs: en, fr",
+    # and "Target: en" where the line holds nothing but codes.
+    for keyed in re.finditer(
+        r"(?m)(?:\b|_)(?:languages?|pairs?|langs?|(?:target|source)(?=\s*:\s*[a-z]{2}(?:\s*[,/]\s*[a-z]{2})*\s*$))"
+        r"\s*:\s*([a-z, /-]+)",
+        lower,
+    ):
         found |= set(re.findall(r"\b[a-z]{2}\b", keyed[1])) & KNOWN_CODES
     for listed in LANGUAGE_CODE_LIST.findall(text):
         arrow = re.search(r"->|<->|<>|→|=>|\binto\b|\bto\b", listed)

@@ -275,8 +275,8 @@ def _token_rate(q: Quantity, before: str, near: str, after: str, values: dict[st
 
 def _rate(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
     match = RATE.match(after)
-    if match and re.match(rf"\s*(?:active\s+)?(?:{PEOPLE_NOUN})", after[match.end() :]):
-        match = None  # "70k monthly active users" are people
+    if match and re.match(rf"\s*(?:active\b|(?:{PEOPLE_NOUN}))", after[match.end() :]):
+        match = None  # "70k monthly active users", "users: 40k monthly active" are people
     if match is None or re.search(NOT_COUNTED, match["counted"] or ""):
         if re.match(r"\s*[a-z$%]", after):
             return False
@@ -302,18 +302,20 @@ def _rate(q: Quantity, before: str, near: str, after: str, values: dict[str, Any
 
 def _assign_rate(rate: float, near: str, following: str, values: dict[str, Any]) -> None:
     """A request rate: a throughput target, the peak, the steady rate or the expected one,
-    by the words before it first, then those right after; a second, higher rate after a
-    plain one is its peak ("40/min most of the day, 200/min at the opening bell")."""
+    by the words right after it first (they are its own; those before it may still be the
+    last rate's: "3 rps on a normal day and 15 rps in the evening rush"), then those before;
+    a second, higher rate after a plain one is its peak ("40/min most of the day, 200/min
+    at the opening bell")."""
     if re.search(r"throughput|sustain|handle at least|process at least", near + following):
         values["target_throughput_rps"] = rate
-    elif re.search(STEADY, near) or re.match(rf"[^,.;]{{0,8}}(?:{STEADY})", following):
+    elif re.match(rf"[^,.;]{{0,8}}(?:{STEADY})", following):
+        values["traffic.steady_qps"] = rate
+    elif re.match(PEAK_AFTER, following):
+        values["traffic.peak_qps"] = rate
+    elif re.search(STEADY, near):
         values["traffic.steady_qps"] = rate
     elif (
         re.search(PEAK, near)
-        or re.match(
-            r"[^,.;]{0,12}(?:at|during|in|around) (?:the )?(?:\w+ )?(?:pe[ae]ks?|busiest|sales|rush|deadlines?)|\s*pe[ae]k\b",
-            following,
-        )
         or rate > max(values.get("expected_qps", 0), values.get("traffic.steady_qps", 0)) > 0
     ):
         values["traffic.peak_qps"] = rate
@@ -321,6 +323,11 @@ def _assign_rate(rate: float, near: str, following: str, values: dict[str, Any])
         values["expected_qps"] = rate
 
 
+PEAK_AFTER = (
+    r"[^,.;]{0,12}(?:at|during|in|around) (?:the )?(?:\w+ )?(?:pe[ae]ks?|busiest|sales|rush|deadlines?)"
+    r"|\s*pe[ae]k\b"
+)
+"""Words right after a rate that make it the peak: "15 rps in the evening rush"."""
 NO_UNIT = re.compile(r"\s*(?:$|[,.;)]|(?:at|during|in|around|on|when|for|by|near|each|every)\b)")
 """What follows a bare number that takes the previous rate's unit: nothing, or when it
 happens ("peaks of 60 in exam season"), not a unit of its own ("up to 100 pages")."""
@@ -488,7 +495,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         else "words"
         if unit and unit["words"]
         else "tokens"
-        if unit
+        if unit or context_word  # "~30k context" counts tokens, whatever was said before
         else (paired["unit"] if paired else values.get("_size_unit", "tokens"))
     )
     per = {"pages": TOKENS_PER_PAGE, "words": TOKENS_PER_WORD}.get(said.rstrip("s") + "s", 1)
@@ -542,7 +549,11 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         r"(?:whole|entire|full)\b[^.;]{0,40}(?:fit|context|at once|in one|in the prompt)|in one (?:request|go|pass)|at once|(?:has to|must) cover",
         values["_text"],
     )
-    if (
+    # "3 pages of context per question" is what each prompt holds, not a window to fit.
+    each = re.match(rf"\s*(?:of\s+(?:context|input|text)\s*)?{PER_REQUEST}", rest)
+    if each:
+        output = False
+    elif (
         context_word
         or (pages and (is_max or whole) and not p95)
         or (is_max and not output and not p95)

@@ -50,7 +50,7 @@ _WORDS = (
     rf"(?:(?:an?|one|{'|'.join(UNITS)})\s+)?(?:{_FRACTION})\s+(?:of\s+)?an?(?=\s)|"
     # A run of number words ("a hundred and forty", "a million and a half", "twenty-odd"),
     # "a"/"an" only before a number word, or before a unit in "within a second".
-    rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:{_GLUE}[\s-]+(?:an?\s+)?(?:{_NUMBER_WORD}))*{_TAIL}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"
+    rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:(?:[\s-]+and\s+an?\b|{_GLUE})[\s-]+(?:{_NUMBER_WORD}))*{_TAIL}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"
     r"an?(?=\s+(?:second|sec|minute|min|page|dollar|buck|grand)\b)"
 )
 _SCALE = r"k|thousand|m|mn|million|millions|b|bn|billion"
@@ -59,9 +59,10 @@ NUMBER = re.compile(
     re.IGNORECASE,
 )
 ONE_BEFORE_A_UNIT = re.compile(
-    r"(?:within|under|in|below|than|inside|about|around|roughly|takes?|most|max)\s+$"
+    r"(?:within|under|in|below|than|inside|about|around|roughly|takes?|most|max|up to)\s+$"
 )
-"""Where "a second" is one second ("within a second"), not a period ("5 requests a second")."""
+"""Where "a second" is one second ("within a second", "up to a minute"), not a period ("5
+requests a second")."""
 VAGUE = re.compile(r"\b(?:few|several|many|some|couple of)\s+$", re.IGNORECASE)
 
 

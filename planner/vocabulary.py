@@ -39,6 +39,11 @@ MAKERS = {
 }
 """A maker named for its models ("nothing from Meta"): the extractor takes it only where it
 is ruled out, since "Google Drive" or "an OpenAI-compatible API" name no model."""
+ORIGINS = {"chinese": frozenset({"qwen", "deepseek", "kimi", "glm", "minimax"})}
+"""Families by where their makers are, as compliance rules name them ("no Chinese models"):
+Alibaba (Qwen), DeepSeek, Moonshot (Kimi), Zhipu (GLM) and MiniMax are Chinese labs. Taken,
+like a maker, only where ruled out."""
+ORIGIN_NOUNS = frozenset({"model", "models", "llm", "llms", "lab", "labs", "ones", "weights"})
 LINKS = frozenset({"in", "at", "with"})
 """Words between a name and its precision: "llama 3.3 70b in fp8"."""
 
@@ -77,13 +82,15 @@ class ModelName:
     id: str
     family: str
     words: frozenset[str]
+    params_b: float = 0.0
+    """Parameters in billions, all experts counted ("nothing over 100B params")."""
 
     @classmethod
-    def of(cls, model_id: str, families: frozenset[str]) -> ModelName:
+    def of(cls, model_id: str, families: frozenset[str], params_b: float = 0.0) -> ModelName:
         words = name_words(model_id.rsplit("/", 1)[-1], families)
         if words[0] == "meta":  # "Meta-Llama-3.1-8B"
             words = words[1:]
-        return cls(model_id, words[0], frozenset(words))
+        return cls(model_id, words[0], frozenset(words), params_b)
 
     def meant_by(self, said: list[str], family_words: frozenset[str], versions: bool) -> bool:
         """Whether words naming this family (`said`, family first) mean this model;
@@ -113,7 +120,7 @@ class Mention:
     end: int
     """Token positions of the mention."""
     by_maker: bool = False
-    """Named by its maker ("Meta"), not by itself."""
+    """Named by its maker ("Meta") or its makers' origin ("Chinese models"), not by itself."""
 
 
 @dataclass(frozen=True)
@@ -135,17 +142,18 @@ class Vocabulary:
     @classmethod
     def build(
         cls,
-        models: Iterable[tuple[str, Iterable[str]]],
+        models: Iterable[tuple[str, Iterable[str], float]],
         gpus: Iterable[tuple[str, str, Iterable[str]]],
         use_cases: Iterable[UseCaseProfile] = (),
     ) -> Vocabulary:
-        """From (id, aliases) of models and (id, vendor, aliases) of GPUs."""
+        """From (id, aliases, billions of parameters) of models and (id, vendor, aliases) of
+        GPUs."""
         # Ids and aliases claim a name outright; a repository name without its
         # organisation only where nothing claims it (as in kb.names).
-        model_list = [(model_id, tuple(names)) for model_id, names in models]
+        model_list = [(model_id, tuple(names), params) for model_id, names, params in models]
         model_names: dict[str, set[str]] = {}
         short: dict[str, set[str]] = {}
-        for model_id, model_aliases in model_list:
+        for model_id, model_aliases, _ in model_list:
             for name in (model_id, *model_aliases):
                 model_names.setdefault(key(name), set()).add(model_id)
             short.setdefault(key(model_id.rsplit("/", 1)[-1]), set()).add(model_id)
@@ -167,14 +175,14 @@ class Vocabulary:
             memory = re.search(r"\d+gb", gpu_id.lower())
             if memory:  # "A100 80GB" names every A100 with 80 GB
                 gpu_names.setdefault(f"{family}-{memory[0]}", set()).add(gpu_id)
-        model_ids = [model_id for model_id, _ in model_list]
+        model_ids = [model_id for model_id, _, _ in model_list]
         families = frozenset(
             re.sub(r"\d.*", "", tokens(i.rsplit("/", 1)[-1].removeprefix("Meta-"))[0])
             for i in model_ids
         )
         return cls(
             models={k: tuple(sorted(v)) for k, v in model_names.items() if len(v) == 1},
-            model_names=tuple(ModelName.of(i, families) for i in model_ids),
+            model_names=tuple(ModelName.of(i, families, p) for i, _, p in model_list),
             gpus={k: tuple(sorted(v)) for k, v in gpu_names.items()},
             gpu_vendors=vendors,
             use_cases=tuple(use_cases),
@@ -217,6 +225,12 @@ class Vocabulary:
                 found.append(Mention(self._meant([MAKERS[words[i]]]), i, i + 1, by_maker=True))
                 i += 1
                 continue
+            elif words[i] in ORIGINS and words[i + 1 : i + 2] and words[i + 1] in ORIGIN_NOUNS:
+                origin = ORIGINS[words[i]]
+                ids = tuple(sorted(m.id for m in self.model_names if m.family in origin))
+                found.append(Mention(ids, i, i + 2, by_maker=True))
+                i += 2
+                continue
             elif words[i] in families and words[i + 1 : i + 2] != ["based"]:
                 said = [words[i]]  # ("qwen-based ones" are some other family's models)
             else:
@@ -256,6 +270,10 @@ class Vocabulary:
                     found.append(Mention(ids, i + 1, j))
                     i = j
         return found
+
+    def larger_than(self, billions: float) -> tuple[str, ...]:
+        """The models with more parameters than `billions` ("nothing over 100B params")."""
+        return tuple(sorted(m.id for m in self.model_names if m.params_b > billions))
 
     def _family_words(self, family: str) -> frozenset[str]:
         return frozenset().union(*(m.words for m in self.model_names if m.family == family))

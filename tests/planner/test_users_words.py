@@ -414,3 +414,53 @@ def test_distills_by_base_and_size_forms_and_countries(helper: Assistant) -> Non
     guessed = helper.read("not sure what cards we'll get, maybe L40S? finance decides in May")
     assert guessed.available_gpus is None
     assert helper.read("we have L40S cards").available_gpus
+
+
+def test_size_caps_origins_and_lists_rule_models_and_gpus_out(helper: Assistant) -> None:
+    sizes = {m.id: m.params_b for m in helper.vocabulary.model_names}
+    capped = helper.read("an agent for our SREs; avoid anything above 150B parameters")
+    assert capped.excluded_models == sorted(m for m, b in sizes.items() if b > 150)
+    assert "meta-llama/Llama-3.1-405B-Instruct" in capped.excluded_models
+    small = helper.read("ticket triage, nothing over 30b").excluded_models or []
+    assert "meta-llama/Llama-3.3-70B-Instruct" in small
+    assert "meta-llama/Llama-3.1-8B-Instruct" not in small
+    # Where models come from is a rule about makers, not a language asked for.
+    compliance = helper.read("chat for the bank's tellers, no Chinese models please")
+    out = compliance.excluded_models or []
+    assert {"Qwen/Qwen3-8B", "moonshotai/Kimi-K2.5", "zhipuai/GLM-5"} <= set(out)
+    assert not [m for m in out if m.startswith(("meta-llama/", "google/"))]
+    assert compliance.languages is None
+    assert helper.read("translate our manuals into Chinese").languages == ["zh"]
+    # A list ruled out goes on past a comma; "neither" rules out what it follows.
+    listed = helper.read("Use case: summaries\nAvoid: A10G, L4")
+    assert listed.excluded_gpus == ["A10G-PCIE-24GB", "L4-PCIE-24GB"]
+    assert listed.available_gpus is None
+    neither = helper.read("we can't use T4s, L4 neither")
+    assert neither.available_gpus is None and neither.excluded_gpus
+    assert "L4-PCIE-24GB" in neither.excluded_gpus
+
+
+def test_rates_sizes_and_keyed_languages_read_by_their_own_words(helper: Assistant) -> None:
+    # The words right after a rate are its own, before those left from the rate before.
+    rush = helper.read("about 4 rps on a quiet day and 30 rps in the monday rush").traffic
+    assert rush and (rush.steady_qps, rush.peak_qps) == (4, 30)
+    typical = helper.read("peaks 40 qps, typical 10").traffic
+    assert typical and (typical.steady_qps, typical.peak_qps) == (10, 40)
+    monthly = helper.read("use case: chat\nusers: ~12k monthly active")
+    assert monthly.concurrent_users == 12_000 and monthly.expected_qps is None
+    assert helper.read("the answer can take up to a minute").target_e2e_latency_p95_ms == 60_000
+    each = helper.read("a bot over our wiki with 4 pages of context per query")
+    assert each.traffic and each.traffic.prompt_tokens_mean == 2000
+    assert each.max_context_tokens is None
+    window = helper.read("contracts run to 40 pages, so we need ~20k context")
+    assert window.max_context_tokens == 20_000
+    assert helper.read("Task: translation\nSource: de\nTarget: en, fr").languages == [
+        "de",
+        "en",
+        "fr",
+    ]
+    assert helper.read("Task: chat\nTarget: 300 ms to first token").languages is None
+    pair = helper.read("translation between korean and english for our docs")
+    assert pair.use_case == "translation"
+    long = helper.read("blog posts, each one a couple thousand words long").traffic
+    assert long and long.output_tokens_mean == 2660

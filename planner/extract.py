@@ -37,7 +37,7 @@ from planner.words import (
 KNOWN_CODES = frozenset(LANGUAGES.values())
 CODE = frozenset({"code_completion", "code_generation"})
 NEGATION = re.compile(
-    r"\b(?:no|not|never|without|except|excluding|excluded?|avoid|avoiding|nothing|"
+    r"\b(?:no|not|nope|never|without|except|excluding|excluded?|avoid|avoiding|nothing|"
     r"don'?t|doesn'?t|won'?t|cannot|can'?t|(?:don|doesn|won|can|shouldn|mustn) t|"
     r"rather than|instead of|other than|but not|"
     r"(?:anything|everything|all) but|apart from|stay away from|steer clear of|rule out|ban|veto\w*|"
@@ -60,6 +60,8 @@ INSTRUCTION = re.compile(
     r"ignor\w* (?:all |the |any )?(?:previous|prior|above|earlier|preceding)|ignorez|ignoriere|"
     r"disregard|forget (?:the |all |everything )?(?:above|previous|prior|that)|new instructions?|"
     r"system (?:message|prompt|override)|note to the (?:ai|assistant|model|planner)|"
+    r"\bsystem\s*:\s*(?:record|set|note|add|remember|update|treat|you)\b|"
+    r"\b(?:record|note|remember|log) that (?:the )?(?:user|customer)\b|"
     # Whole words only: "extract assay results" is no "act as", "secretaries" no "secret".
     r"hidden instruction|instruction for the|\bpretend|\bact as\b|you (?:must|should|will) (?:now )?"
     r"(?:set|add|choose|pick|use|approve|deploy|ignore)|\bset (?:the )?\w+(?: \w+)? to\b|"
@@ -161,7 +163,9 @@ def _intent(flat: dict[str, Any]) -> DeploymentIntent:
 
 
 NEGATED_AFTER = re.compile(
-    r"^(?:\w+ ){0,2}(?:out\b|is out|are out|excluded|banned|off the table|not wanted|neither\b)"
+    r"^(?:\w+ ){0,2}(?:out\b|is out|are out|excluded|banned|off the table|not wanted|neither\b|"
+    r"(?:is |are )?not (?:allowed|permitted|an option)|(?:isn|aren) ?t (?:allowed|permitted|an option)|"
+    r"never again)"
 )
 """A name ruled out by what follows it: "keep DeepSeek R1 out of it", "gemma is out"."""
 SKIP_THOSE = re.compile(
@@ -193,8 +197,16 @@ def _negated(words: list[str], mention: Mention) -> bool:
     return bool(NEGATED_AFTER.match(" ".join(words[mention.end : mention.end + 6])))
 
 
+VENDORS = frozenset({"nvidia", "amd", "intel"})
+VENDOR_ONLY = (
+    r"(?:^\W*(?:gpu |hardware |accelerator )?vendors?\s*[:=]\s*|\b(?:(?:has to|must|should|needs? to)"
+    r" (?:be|run|stay) (?:on )?|(?:keep|kept|stay|stays|run|runs) (?:it |them |everything )?on "
+    r"(?:an? )?)|\b(?=\w+ (?:shop|house)\b))"
+)
+"""What makes a vendor the only one: "GPU vendor: NVIDIA", "keep it on nvidia", "we're an
+nvidia shop" (followed by the vendor)."""
 SIZE_CAP = re.compile(
-    r"\b(?:(?P<none>nothing|none|no (?:models?|llms?|checkpoints?))|anything|any models?|models?)"
+    r"\b(?:(?P<none>nothing|none|no (?:models?|llms?|checkpoints?))|anything|everything|any models?|models?)"
     r"\s+(?:that'?s\s+|that is\s+)?(?:over|above|bigger than|larger than|more than|beyond|>)\s*"
     r"(?P<size>\d+(?:\.\d+)?)\s*(?:b|bn|billion)\b"
 )
@@ -203,16 +215,26 @@ LISTED = frozenset({"or", "and", "nor", "the", "any", "anything"})
 
 
 def _ruled_out(words: list[str], mentions: list[Mention], carried: bool = False) -> list[bool]:
-    """Whether each name is ruled out: by a negation next to it, or as the list that follows
-    one ("no mixtral, phi or gemma", "don't give me H100 or H200"); `carried`: a list ruled
-    out at the end of the clause before."""
+    """Whether each name is ruled out: by a negation next to it, as the list that follows
+    one ("no mixtral, phi or gemma", "don't give me H100 or H200"), or as the list that
+    ends on one ("glm-5 and minimax m2.5 are excluded"); `carried`: a list ruled out at the
+    end of the clause before."""
     flags, listing, since = [], carried, 0  # `since`: where the words after the last name start
     for mention in mentions:
-        negated = (listing and set(words[since : mention.start]) <= LISTED) or _negated(
-            words, mention
-        )
+        listed = listing and set(words[since : mention.start]) <= LISTED
+        if listed and words[mention.end : mention.end + 1] in (["only"], ["preferred"]):
+            listed = False  # "no AMD, nvidia only" wants the one after the list
+        negated = listed or _negated(words, mention)
         flags.append(negated)
         since, listing = mention.end, negated
+    for i in range(len(mentions) - 2, -1, -1):
+        after = mentions[i + 1]
+        if (
+            flags[i + 1]
+            and set(words[mentions[i].end : after.start]) <= LISTED
+            and NEGATED_AFTER.match(" ".join(words[after.end : after.end + 6]))
+        ):
+            flags[i] = True
     return flags
 
 
@@ -226,7 +248,8 @@ def _drop(values: dict[str, Any], field: str, ids: set[str]) -> None:
 
 def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]) -> None:
     families = frozenset(m.family for m in vocabulary.model_names)
-    carried = gpus_carried = False  # the last clause ended on a list of names ruled out
+    # The last clause ended on a list of models, GPUs or vendors ruled out.
+    carried = gpus_carried = vendors_carried = False
     wanted: set[str] = set()  # the names the last clause with names wanted
     for clause in CLAUSE.split(lower):
         words, model_words = tokens(clause), name_words(clause, families)
@@ -263,18 +286,18 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
                 continue  # "not sure about hardware yet, maybe A10Gs?" has none yet
             _add(values, "excluded_gpus" if negated else "available_gpus", mention.ids)
         gpus_carried = bool(gpus) and gpu_flags[-1] and gpus[-1].end >= len(words) - 1
-        vendors = re.findall(r"\b(nvidia|amd|intel)\b", clause)
-        for vendor in vendors:
-            window = clause[: clause.index(vendor)][-45:]
-            if NEGATION.search(window):
+        vendors = [Mention((v,), i, i + 1) for i, v in enumerate(words) if v in VENDORS]
+        vendor_flags = _ruled_out(words, vendors, vendors_carried)
+        for mention, negated in zip(vendors, vendor_flags, strict=True):
+            vendor = mention.ids[0]
+            if negated:
                 key = "gpu_constraints.excluded_vendors"
-            elif ONLY.search(clause) or re.search(
-                rf"\b{vendor} (?:shop|house)\b|(?:has to|must) be {vendor}", clause
-            ):
+            elif ONLY.search(clause) or re.search(rf"{VENDOR_ONLY}{vendor}\b", clause):
                 key = "gpu_constraints.vendors"
             else:
                 continue
             _add(values, key, {vendor})
+        vendors_carried = bool(vendors) and vendor_flags[-1] and vendors[-1].end >= len(words) - 1
 
 
 # ---- words ---------------------------------------------------------------------------
@@ -395,7 +418,8 @@ def _priority(lower: str) -> str | None:
 
 
 DENIED_BEFORE = re.compile(
-    r"(?:\bnot(?: a| an| the| just)?|\bno|\bnothing|\bisn'?t|\bnever|n't)\s*$"
+    r"(?:\bnot|\bno|\bnothing|\bisn'?t|\bnever|n't|\bdont|\bwont)"
+    r"(?:\s+(?:a|an|the|just|want|need|any|about|for|do|doing|writing|open\w*|touch\w*)){0,2}\s*$"
 )
 DENIED_AFTER = re.compile(
     r"^\w*\s+(?:nothing|(?:isn'?t|is not|aren'?t)\b(?!\s+(?:there|ready|read|fast|quick|instant|urgent)\b))"

@@ -28,7 +28,7 @@ PERIOD = r"(?P<period>second|sec|s|minute|min|m|hour|hr|h|day|d|night|week|wk|mo
 RATE = re.compile(
     r"\s*(?:(?P<qps>qps|rps|req/s(?:ec)?|requests?/s(?:ec)?|queries/s)\b|"
     rf"(?P<counted>{COUNTED})"
-    rf"(?:(?:/|per\s|a\s|an\s|each\s|every\s|over\s+an?\s|in\s+an?\s|within\s+an?\s"
+    rf"(?:(?:/|per\s|a\s|an\s|each\s|every\s|over\s+an?\s|in\s+(?:an?\s|one\s)?|within\s+an?\s"
     r"|on\s+an?\s+(?:[\w-]+\s+){0,2}?)\s*"
     rf"{PERIOD}"
     r"|(?P<daily>daily|hourly|weekly|monthly|nightly)\b"
@@ -71,7 +71,9 @@ def read_numbers(text: str, lower: str, values: dict[str, Any], models: Collecti
     # "summarise driver incident reports": what is summarised is read, not written, wherever
     # the text names it ("… from the patient's notes. notes avg 6k").
     values["_read"] = {
-        m[0] for m in OUTPUT_WORDS.finditer(lower) if INPUT_VERB.search(lower[: m.start()])
+        m[0].removesuffix("s")  # "summarise articles … article avg 900 tokens"
+        for m in OUTPUT_WORDS.finditer(lower)
+        if INPUT_VERB.search(lower[: m.start()])
     }
     # A number right after a model's family word is part of its name ("llama 4", "gpt-oss 20b").
     families = "|".join(models) or "(?!)"
@@ -214,8 +216,8 @@ TIME_UNIT = re.compile(
 
 
 TPOT_WORDS = r"/\s*tok(?:en)?\b|per (?:output )?token|between tokens|inter.token|\btpot\b|\bitl\b|each token|a token"
-TTFT_WORDS = r"first (?:\w+ )?tok|\bttft\b|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first"
-E2E_WORDS = r"full|complete|whole|entire|end.to.end|\be2e\b|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
+TTFT_WORDS = r"(?:first|1st) (?:\w+ )?tok|\bttft\b|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first"
+E2E_WORDS = r"full|complete|wrap\w* up|whole|entire|end.to.end|\be2e\b|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
 
 
 LATENCY_TARGETS = ("target_tpot_p90_ms", "target_ttft_p90_ms", "target_e2e_latency_p95_ms")
@@ -336,8 +338,11 @@ happens ("peaks of 60 in exam season"), not a unit of its own ("up to 100 pages"
 def _bare_peak(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
     """ "... 20 requests per second with peaks at 50": the unit carries over."""
     seconds = values.get("_rate_seconds")
-    if re.search(r"\bgpus?\b|\bcards?\b|replica|context|\bctx\b|window|\btokens?\b", near):
-        return False  # "max gpus/replica: 2", "max context: 8k": a count or a size, not a rate
+    if re.search(
+        r"\bgpus?\b|\bcards?\b|replica|context|\bctx\b|window|\btokens?\b|\bpages?\b|\bwords?\b",
+        near,
+    ):  # "max gpus/replica: 2", "max context: 8k", "pages per doc: up to 6": a count or a size
+        return False
     if (
         seconds
         and re.search(
@@ -370,10 +375,10 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     if re.match(r"\s*of us\b", after) or (
         re.search(rf"\b(?:{PEOPLE_NOUN})\b", text_before)
         and (
-            re.match(r"\s*(?:of them|\))", after)
+            re.match(r"\s*of them", after)
             or re.search(rf"(?:{PEOPLE_NOUN})\s*\(\s*(?:~|about|around|roughly)?\s*$", near)
         )
-    ):  # "four of us"; "our engineers, 80 of them"; "agents (~700)"
+    ):  # "four of us"; "our engineers, 80 of them"; "agents (~700)", not "a GPU (a 4090)"
         values["concurrent_users"] = int(q.value)
         return True
     if re.search(
@@ -427,7 +432,7 @@ SIZE_CUE = (
 """Words right before a bare number that make it a size like the last one."""
 CONTEXT_BEFORE = (
     r"context(?: window)?(?: length)? of (?:up to )?$|"
-    r"(?:\bctx|context(?: window| length)?|window)\s*[:=(]?\s*(?:~|about|up to)?\s*$|"
+    r"(?:\bctx|context(?: window| length| needed| required| size)?|window)\s*[:=(]?\s*(?:~|about|up to)?\s*$|"
     r"(?:context|window)\b[^.]{0,30}?(?:has to be|must be|needs? to be|needs?|should be|of|is)\s+(?:at least\s+)?$"
 )
 """Words before a context size given without a unit: "ctx: 8k", "the context has to be at
@@ -478,7 +483,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     carried = ("_output" in values or re.search(r"\btok(?:en)?s?\b", near)) and bool(
         re.search(SIZE_CUE, near)
         or re.match(r"\s*(?:in|out)\b(?! flight)", after)
-        or re.match(r"\s*(?:(?:at|in|for)\s+)?(?:the\s+)?(?:p95|95th)", after)
+        or re.match(r"\s*(?:(?:at|in|for)\s+)?(?:the\s+)?(?:p95|95th)(?!\s*[:=]?\s*~?\d)", after)
     )
     keyed = re.search(  # "Tokens: ~500 in / ~550 out", "prompt_avg = ~900"
         r"(?:\btokens?|\b(?:prompt|input|output|completion)s?[_ ](?:avg|mean|average|median|p95|len\w*|size|tokens))\s*[:=]\s*~?\s*$",
@@ -508,7 +513,9 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     # "95 % of them are under N": the 95 is the previous number, just before `near`.
     p95 = (
         re.search(r"p95|95(?:th)?\s*%|95th|95 percent", before[-(len(near) + 6) :])
-        or re.match(r"\s*(?:at|in|for)?\s*(?:the )?(?:p95|95th)", rest)
+        # "p95" after the unit labels this number, unless a number of its own follows it
+        # ("prompts avg 3k tokens p95 9k").
+        or re.match(r"\s*(?:at|in|for)?\s*(?:the )?(?:p95|95th)(?!\s*[:=]?\s*~?\d)", rest)
     ) and not re.search(r"(?:mean|avg|average)\s*/\s*p95\s*:?\s*~?$", near)
     if values.pop("_p95_next", False):
         p95 = True  # the second of "mean / p95: 48 / 128"
@@ -516,7 +523,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         values["_p95_next"] = True
     typical = re.search(
         r"averag|\bavg|\bmean|median|typical|usually|about|around|~|roughly|each", near
-    )
+    ) and not re.search(r"(?:up to|at most|no more than)\s*$", near)  # "each up to 12 pages"
     is_max = not typical and re.search(
         r"up to|at most|max(?:imum)?|as (?:long|large|big) as|longest|no more than|can reach|"
         r"reaching|context|window|limit|whole|entire|at least|fit",
@@ -579,7 +586,7 @@ INPUT_WORDS = re.compile(
 INPUT_VERB = re.compile(
     r"\b(?:summari[sz](?:e|es|ing)|condens(?:e|es|ing)|translat(?:e|es|ing)|classif(?:y|ies|ying)|"
     r"triag(?:e|es|ing)|review(?:s|ing)?|read(?:s|ing)?|translations? of|from)\s+"
-    r"(?:(?!(?:into|to|as|for)\b)[\w'-]+\s+){0,3}$"
+    r"(?:(?!(?:into|to|as|for)\b)[~\w'.,-]+\s+){0,3}$"
 )
 """A verb whose object is the input (or "from"), right before a noun that is otherwise
 written: "summarise driver incident reports", "drafts from the patient's notes" (not
@@ -599,7 +606,10 @@ def _is_output(near: str, rest: str, sentence: str, values: dict[str, Any]) -> b
     else the previous size's kind, else what a generator is asked for (its output)."""
 
     def nearest(words: str) -> bool | None:
-        cues = [(m.end(), m[0] not in values["_read"]) for m in OUTPUT_WORDS.finditer(words)]
+        cues = [
+            (m.end(), m[0].removesuffix("s") not in values["_read"])
+            for m in OUTPUT_WORDS.finditer(words)
+        ]
         cues += [(m.end(), False) for m in INPUT_WORDS.finditer(words)]
         return max(cues)[1] if cues else None
 

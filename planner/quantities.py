@@ -46,8 +46,9 @@ of", "ninety-nine point nine five"): a trailing "of" or "and" belongs to the sen
 of them", "four of us")."""
 _DIGITS = r"\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _WORDS = (
-    # A share of a unit: "half a", "three quarters of a", "a fifth of an".
-    rf"(?:(?:an?|one|{'|'.join(UNITS)})\s+)?(?:{_FRACTION})\s+(?:of\s+)?an?(?=\s)|"
+    # A share of a unit: "half a", "three quarters of a", "a fifth of an", "a quarter" (million).
+    rf"(?:(?:an?|one|{'|'.join(UNITS)})\s+)?(?:{_FRACTION})"
+    rf"(?:\s+(?:of\s+)?an?(?=\s)|(?=\s+(?:{'|'.join(SCALES)})\b))|"
     # A run of number words ("a hundred and forty", "a million and a half", "twenty-odd"),
     # "a"/"an" only before a number word, or before a unit in "within a second".
     rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:(?:[\s-]+and\s+an?\b|{_GLUE})[\s-]+(?:{_NUMBER_WORD}))*{_TAIL}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"
@@ -55,7 +56,7 @@ _WORDS = (
 )
 _SCALE = r"k|thousand|m|mn|million|millions|b|bn|billion"
 NUMBER = re.compile(
-    rf"(?<![\w.])(?P<value>{_DIGITS}|{_WORDS})(?:\s*(?P<scale>{_SCALE})\b)?",
+    rf"(?<![\w.])(?P<value>{_DIGITS}|{_WORDS})(?!(?:st|nd|rd|th)\b)(?:\s*(?P<scale>{_SCALE})\b)?",
     re.IGNORECASE,
 )
 ONE_BEFORE_A_UNIT = re.compile(
@@ -75,9 +76,10 @@ class Quantity:
 
 
 SHARE = re.compile(
-    rf"^(?:(?P<count>an?|one|{'|'.join(UNITS)})\s+)?(?P<share>{_FRACTION})\s+(?:of\s+)?an?$"
+    rf"^(?:(?P<count>an?|one|{'|'.join(UNITS)})\s+)?(?P<share>{_FRACTION})(?:\s+(?:of\s+)?an?)?$"
 )
-"""A share of a unit: "half a", "three quarters of a", "a fifth of an"."""
+"""A share of a unit: "half a", "three quarters of a", "a fifth of an", "a quarter" (of the
+scale that follows: "a quarter million")."""
 
 
 def _word_value(words: str) -> float | None:

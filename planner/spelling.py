@@ -37,7 +37,8 @@ KNOWN = frozenset({
     "snappy", "english", "from", "the", "with", "hotel", "pension", "active", "complete",
     "doctors", "nurses", "records", "biotech", "invoice", "invoices", "spanish", "french",
     "german", "portuguese", "italian", "japanese", "chinese", "russian", "arabic", "turkish",
-    "vietnamese", "korean", "content",
+    "vietnamese", "korean", "content", "nothing", "nvidia", "microsoft", "google",
+    "immediately",
 })  # fmt: skip
 """The words the extractor's rules are written with. (Not the languages: "finish" is one
 edit from "finnish".)"""

@@ -175,6 +175,10 @@ class Vocabulary:
             memory = re.search(r"\d+gb", gpu_id.lower())
             if memory:  # "A100 80GB" names every A100 with 80 GB
                 gpu_names.setdefault(f"{family}-{memory[0]}", set()).add(gpu_id)
+                # ... and "A100 80GB PCIe" the one its id writes "A100-PCIE-80GB".
+                form = [t for t in tokens(gpu_id)[1:] if t != memory[0]]
+                if form:
+                    gpu_names.setdefault("-".join([family, memory[0], *form]), set()).add(gpu_id)
         model_ids = [model_id for model_id, _, _ in model_list]
         families = frozenset(
             re.sub(r"\d.*", "", tokens(i.rsplit("/", 1)[-1].removeprefix("Meta-"))[0])

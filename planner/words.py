@@ -27,7 +27,7 @@ PEOPLE = (
     r"colleagues|workers|accounts|players|shoppers|readers|traders|advisors|learners|brokers|"
     r"partners|residents|citizens|writers|editors|translators|reviewers|tenants|guests|sres|"
     r"physicians|pharmacists|auditors|underwriters|adjusters|recruiters|sellers|merchants|"
-    r"techs|households|volunteers|clergy|parishioners|riders|drivers|farmers"
+    r"techs|households|volunteers|clergy|parishioners|riders|drivers|farmers|pilots|pupils|engs"
 )
 NOT_PEOPLE = (
     r"answers|orders|papers|numbers|letters|characters|parameters|layers|servers|containers|"
@@ -155,18 +155,18 @@ SUBJECTS: dict[str, str] = {
     "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant (?:funds?|trad\w*|desks?|firms?|analysts?|research desk)|derivatives|hedge funds?|\bthe fund\b|equit(?:y|ies)|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
     "education": r"education|edtech|language.learning|learners|admi+s+ions?|applicants|\buniv\b|stud(?:e)?n(?:e)?ts?|school|teach|tutor|universit|\buni\b|college|course|lecture|undergrad|homework|enrolled|worksheets|classroom|curriculum|\bexams?\b|quiz|campus|\bk-?12\b|e-?learning|olympiad training|training camp",
     "ecommerce": r"e-?comm\w*|e-?shop|web store|food.delivery|restaurant partners|online (?:store|shop)|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product.(?:catalog|reviews|listings|descriptions?)|checkout|shopify|sellers?\b",
-    "customer_support": r"cust(?:omer)?.support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chat\b|docs?|queue)|zendesk|intercom|freshdesk|help ?desk|support (?:inbox|emails?)|help.?cent(?:er|re)|help articles|(?:call|contact).cent(?:er|re)",
-    "hr": r"(?<![/\d$])hr\b|human resources|recruit|payroll|(?:employee|staff|hr) handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
-    "government": r"government|govt\b|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public.sector|(?:government|federal|public|state) agency|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
+    "customer_support": r"cust(?:omer)?.support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chat\b|docs?|queue|desk)|zendesk|intercom|freshdesk|help ?desk|support (?:inbox|emails?)|help.?cent(?:er|re)|help articles|(?:call|contact).cent(?:er|re)",
+    "hr": r"(?<![/\d$])hr\b|human resources|recruit|performance.reviews?|peer feedback|payroll|(?:employee|staff|hr) handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
+    "government": r"government|govt\b|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public.sector|(?:government|federal|public|state) agency|benefits? (?:agency|office|portal)|land registry|registry office|caseworkers?|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
     "science": r"science\b|scientific|biotech|\beln\b|scientists?|lab protocols?|grant applications?|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
     "travel": r"travel|airline|ferr(?:y|ies)|crew (?:schedul\w*|rosters?)|cabin crew|hotel|(?<!in )flights?|holiday|vacation|\btrips?\b|touris|itinerar|resort|cruise",
     "gaming": r"game|gaming|gamers?|players? (?:base|community|support)|between players|modd(?:ers?|ing)|npc|\brpg\b|quests?\b|\bmmo|esports",
-    "marketing": r"marketing|advertis|ad copy|campaign|seo\b|social media",
+    "marketing": r"marketing|advertis|ad agency|ad copy|campaign|seo\b|social media",
     "security": r"security|threat|vulnerabilit|soc\b|malware|phishing|incident response|\bsiem\b|\bcves?\b|pen.?test|firewall|\bedr\b|\biocs?\b|cyber|attack.paths?|network configs",
 }
 GATEKEEPERS = re.compile(
     r"\b(?:legal|lawyers?|counsel|compliance)(?: (?:team|folks|department|dept|people|colleagues))?"
-    r" (?:review\w*|veto\w*|flagged|signed off|sign.?off|approv\w*|won'?t|says|said|passes)"
+    r" (?:review\w*|veto\w*|flagged|signed off|sign.?off|approv\w*|won'?t|says|said|passes|hates?|dislikes?|(?:do|does)n'?t like|insist\w*|requires?|demands?)"
     r"|\b(?:passes|pass|through|by) legal(?: review)?|\blegalities\b"
 )
 """Lawyers who approve or veto the choice are not what the deployment is about ("legal
@@ -182,7 +182,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     # earlier use case is the likelier reading (and the conversation asks which).
     "code_generation": (
         (
-            r"generat\w* code|writ\w* code|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )\bscripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|generat\w* (?:\w+ ){0,3}(?:components?|modules?|functions?|endpoints?|tests)\b|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|\bpatch(?:es)?\b(?![\s-]notes?)|writes? the fix|merge.request",
+            r"generat\w* code|writ\w* code|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )\bscripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|pair programmer|agent mode|code changes?\b|(?:turns?|converts?|transforms?) (?:\w+ ){0,3}(?:in)?to (?:\w+ ){0,2}(?:components?|code)\b|generat\w* (?:\w+ ){0,3}(?:components?|modules?|functions?|endpoints?|tests)\b|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|\bpatch(?:es)?\b(?![\s-]notes?)|writes? the fix|merge.request",
             3,
         ),
         (r"coding assistant", 2),
@@ -190,7 +190,10 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "code_completion": (
         (r"auto.?comp\w*|code.?complet\w*|completions? in the (?:ide|editor)", 4),
-        (r"\b(?:ide|vs ?code|editor|jetbrains|intellij|neovim|vim|jupyter|notebook)\b", 2),
+        (
+            r"\b(?:ide|vs ?code|editor|jetbrains|intellij|pycharm|webstorm|rider|xcode|android studio|eclipse|emacs|neovim|vim|jupyter|notebook)\b",
+            2,
+        ),
         (
             r"as (?:they|you|developers|devs|engineers|people|users) type|while (?:they|you|developers|devs|engineers) type|as.you.type|inline suggestion|tab.complet|fill.in.the.middle|\bfim\b|copilot(?! chat)|next lines?",
             3,
@@ -252,14 +255,14 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "content_generation": (
         (
-            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|creative writing|write (?:emails|copy|content)|(?:writ|generat|draft|produc|creat)\w* (?:\w+ ){0,2}(?:guides|postings?|push notifications?|notifications|listings|bios|descriptions)\b|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them)|email drafting|content.gen\w*|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|explanations of",
+            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|creative writing|write (?:emails|copy|content)|(?:writ|generat|draft|produc|creat)\w* (?:\w+ ){0,2}(?:guides|postings?|push notifications?|notifications|listings|bios|descriptions|titles)\b|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them|reports|stories|articles)|stor(?:y|ies) app|email drafting|(?:email|e-mail|letter|reply|post|newsletter) drafts|content.gen\w*|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|explanations of",
             3,
         ),
         (r"articles?\b|written from", 2),
     ),
     "reasoning": (
         (
-            r"step.by.step|re+a?s+oning\b|reasons? through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad|solver)|maths? solver|competition math|hard maths?|olympiad|proofs?\b|theorem|logic puzzles?|puzzles|chain.of.thought|complex (?:problems|analysis|planning)|(?:constraint|scheduling|optimi[sz]ation) problems|agentic planning|think(?:ing)? (?:hard|through|at length)|multi.step|\bo1\b|\bo3\b|problem solv\w*|\bsolver\b|puzzle\w*|chains? of thought|long.?cot|\bcot\b|hint system",
+            r"step.by.step|re+a?s+oning\b|reasons? through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad|solver)|maths? solver|competition math|hard maths?|olympiad|proofs?\b|theorem|logic puzzles?|puzzles|chain.of.thought|complex (?:problems|analysis|planning)|(?:constraint|scheduling|optimi[sz]ation) problems|agentic planning|think(?:ing)? (?:hard|through|at length)|multi.step|\bo1\b|\bo3\b|problem solv\w*|\bsolver\b|puzzle\w*|\bimo\b|competition.level|combinatorics|thinking model|thinks? for (?:a |an |up to )?(?:minute|while|long)|chains? of thought|long.?cot|\bcot\b|hint system",
             3,
         ),
         (r"\breason(?:s|ing)? (?:over|about|through)\b", 2),
@@ -278,7 +281,7 @@ IRRELEVANT = (
     rf"(?:\w+\s+)?(?:matter|needed|important|a concern|critical|an issue)\w*|"
     rf"(?:{_ANY})\w* (?:is|are) (?:irrelevant|secondary|not a concern|no concern)|"
     rf"(?:don'?t|do not|nobody|no one|doesn'?t)\s+(?:really\s+)?cares?\s+(?:\w+\s+)?about\s+(?:the\s+)?(?:{_ANY})\w*|"
-    rf"(?:doesn'?t|does not|don'?t|do not|no) (?:need|have|has) to be (?:\w+ )?(?:{_ANY})\w*|"
+    rf"(?:doesn'?t|does not|don'?t|dont|do not|no) (?:need|have|has)(?: to be| it(?: to be)?) (?:\w+ )?(?:{_ANY})\w*|"
     rf"(?:{_ANY})\w* (?:isn'?t|is not|aren'?t) (?:the point|a priority|(?:\w+ )?either)|"
     rf"(?:aren'?t|isn'?t|\bnot|never|nobody \w+) (?:\w+ ){{0,3}}?(?:{_ANY})\w*|"
     r"fine if it'?s slow|(?:dont|don'?t) care how long|how(?:ever)? long it takes|can be slow|"
@@ -291,13 +294,15 @@ _SAID_TO_MATTER = (
     r"king|the (?:only|main|top|most important) (?:thing|concern|priority))|does\b|"
     r"matters? (?:way |much |a lot |far )?more|over\b|>|(?:is|does)\s*(?:[.,;]|$)))"
 )
+_MATTERS_IS = r"what (?:really )?matters(?: most)? (?:is|are) (?:the )?(?:\w+ )?"
+"""Said the other way round: "what matters is cost"."""
 PRIORITY_CUES: dict[str, str] = {
     "cost": r"cost (?:is what matters|first)|che+a?pe?\b|cheapest|cheapness|lowest cost|low cost|cost matters most|cost is (?:the )?(?:top|main|most important|key|only)|(?:cost|price|money) is the (?:only|main) thing|minimi[sz]e (?:the )?cost|save money|tight budget|cost.sensitive|budget is (?:the )?(?:top|main) (?:concern|priority)|cost.effective|as little as possible|shoestring|frugal|(?:money|budget|funds?|cash)(?:'s| is| are) (?:tight|limited|short|scarce)|(?:keep|keeping) (?:the )?(?:bill|costs?|spend) (?:low|down)|per dollar|\$\$|"
-    + rf"(?:{PRIORITY_WORDS['cost']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['cost']})",
+    + rf"(?:{PRIORITY_WORDS['cost']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['cost']})|{_MATTERS_IS}(?:{PRIORITY_WORDS['cost']})",
     "latency": r"lowest latency|low latency|as fast as pos|speed (?:is|matters)|latency (?:is|matters) (?:everything|most|critical|the top|what matters|key)|latency is what|fastest|snappy|latency.critical|(?:latency|speed) first|instant(?:ly|aneous)?\b|real.?time|(?:be|is|feel|feels|very|really|super) fast|lightning|they wait on it|right away|immediately|"
-    + rf"(?:{PRIORITY_WORDS['latency']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['latency']})",
-    "accuracy": r"(?:accuracy|quality) first|accu\w*cy|best (?:possible )?(?:answers|quality|model)|highest quality|quality (?:is|matters) (?:most|everything|the top|key|critical)|quality above all|most capable|smartest|quality first|most (?:correct|accurate)|(?:must|has to|have to|need to|needs to|should) be (?:\w+ )?(?:right|correct|accurate)|"
-    + rf"(?:{PRIORITY_WORDS['accuracy']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['accuracy']})",
+    + rf"(?:{PRIORITY_WORDS['latency']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['latency']})|{_MATTERS_IS}(?:{PRIORITY_WORDS['latency']})",
+    "accuracy": r"(?:accuracy|quality) first|can'?t afford (?:\w+ )?(?:wrong|mistakes|errors|hallucinat)|(?:want|need)s? it (?:to be )?(?:right|accurate|correct)|accu\w*cy|best (?:possible )?(?:answers|quality|model)|highest quality|quality (?:is|matters) (?:most|everything|the top|key|critical)|quality above all|most capable|smartest|quality first|most (?:correct|accurate)|(?:must|has to|have to|need to|needs to|should) be (?:\w+ )?(?:right|correct|accurate)|"
+    + rf"(?:{PRIORITY_WORDS['accuracy']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['accuracy']})|{_MATTERS_IS}(?:{PRIORITY_WORDS['accuracy']})",
     "balanced": r"\bbalanced\b|balance (?:of|between)|trade.?off|middle ground|reasonable (?:cost|mix)|both cost and",
 }
 

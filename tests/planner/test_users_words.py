@@ -142,7 +142,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (98.7 % of checks): a change that loses a
+    """A floor under what the rules were tuned to (98.1 % of checks): a change that loses a
     family of sentences fails here, with the sentences."""
     assert len(load(USERS_TUNE)) >= 1000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
@@ -464,3 +464,33 @@ def test_rates_sizes_and_keyed_languages_read_by_their_own_words(helper: Assista
     assert pair.use_case == "translation"
     long = helper.read("blog posts, each one a couple thousand words long").traffic
     assert long and long.output_tokens_mean == 2660
+
+
+def test_lists_vendors_denials_and_sizes_in_peoples_phrasing(helper: Assistant) -> None:
+    # A list that ends on its ruling-out is ruled out as a whole.
+    refused = helper.read("summaries; mixtral and gemma are not allowed here")
+    assert not refused.preferred_models and refused.excluded_models
+    assert {m.split("/")[1].split("-")[0] for m in refused.excluded_models} >= {"Mixtral", "gemma"}
+    vendors = helper.read("Use case: chat\nExcluded vendors: Intel, AMD")
+    assert vendors.gpu_constraints and vendors.gpu_constraints.excluded_vendors == ["amd", "intel"]
+    keyed = helper.read("Use case: chat\nGPU vendor: NVIDIA").gpu_constraints
+    assert keyed and keyed.vendors == ["nvidia"]
+    both = helper.read("a chatbot. no AMD, nvidia only").gpu_constraints
+    assert both and (both.vendors, both.excluded_vendors) == (["nvidia"], ["amd"])
+    kept = helper.read("a codegen bot, and keep it on nvidia please").gpu_constraints
+    assert kept and kept.vendors == ["nvidia"]
+    # What a use case is said not to be counts against it.
+    fields = helper.read("we do NOT want summaries, pull dates and amounts into JSON")
+    assert fields.use_case == "batch_extraction"
+    assert helper.read("a quarter million monthly active users").concurrent_users == 250_000
+    sizes = helper.read("prompts avg 2k tokens p95 7k").traffic
+    assert sizes and (sizes.prompt_tokens_mean, sizes.prompt_tokens_p95) == (2000, 7000)
+    assert helper.read("1st token in 150ms please").target_ttft_p90_ms == 150
+    assert helper.read("support bot, we can't afford wrong answers").priority == "accuracy"
+    assert helper.read("speed doesn't matter at all, what matters is cost").priority == "cost"
+    assert helper.read("all we have is A100 80GB PCIe").available_gpus == ["A100-PCIE-80GB"]
+    one_card = helper.read("our 40 devs ask it things; it must fit on a single GPU (a 4090)")
+    assert one_card.concurrent_users == 40
+    assert helper.read("about 90 claims in one hour").expected_qps == pytest.approx(0.025)
+    leases = helper.read("pull fields out of leases, each of them up to ten pages long")
+    assert leases.max_context_tokens == 5000 and leases.traffic is None

@@ -106,7 +106,7 @@ def emulator_config(
         raise EmulatorError(f"{model_id} on {tp} x {gpu_id} ({cfg.precision}): {memory.reason}")
     if not gpu.supports(cfg.precision):
         raise EmulatorError(f"{gpu_id} cannot serve {cfg.precision} weights")
-    calibration, _ = planner.calibration.step(gpu_id, cfg.precision)
+    calibration, _ = planner.calibration.step(gpu_id, cfg.precision, model.size_class)
     level, slope = planner.calibration.correction(model.architecture_key)
     coefficients = calibrate(shape([(model, gpu, cfg)]), [calibration])
     return EmulatorConfig(

@@ -137,8 +137,19 @@ class CalibrationSet(Frozen):
         why = "extrapolated" if extrapolated else f"few measured {size_class} rows"
         return widest("ttft"), widest("tpot"), f"{why}: the widest cross-validated band"
 
-    def step(self, gpu_id: str, precision: str) -> tuple[StepCalibration, str]:
-        """The most specific fit for this GPU and precision, and which level it came from."""
+    def step(self, gpu_id: str, precision: str, size_class: str) -> tuple[StepCalibration, str]:
+        """The most specific fit for this GPU and precision, and which level it came from.
+        A GPU measured only with MoE models has a memory rate its rows cannot tell apart
+        from how many experts a step reads (`moe_efficiency`): for a dense model, which
+        reads all its weights each step, the memory rate fitted over every GPU stands in
+        (level `pooled`). On an H200 fitted on MoE rows alone the two differ by a fifth."""
+        if size_class != "MoE" and self.classes_by_gpu.get(gpu_id) == ["MoE"]:
+            found, _ = self._step(gpu_id, precision)
+            pooled = self.default.memory_efficiency
+            return found.model_copy(update={"memory_efficiency": pooled}), "pooled"
+        return self._step(gpu_id, precision)
+
+    def _step(self, gpu_id: str, precision: str) -> tuple[StepCalibration, str]:
         key = f"{gpu_id}/{precision}"
         if key in self.by_gpu_precision:
             return self.by_gpu_precision[key], "gpu+precision"

@@ -150,7 +150,9 @@ class CatalogIndex:
                                     ),
                                 )
                             )
-        calibrations = [planner.calibration.step(g.id, cfg.precision)[0] for _, g, cfg, _ in found]
+        calibrations = [
+            planner.calibration.step(g.id, cfg.precision, m.size_class)[0] for m, g, cfg, _ in found
+        ]
 
         def column(values: Sequence[object]) -> np.ndarray:
             return np.asarray(values)

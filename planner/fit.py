@@ -472,7 +472,10 @@ def predict_with(
     if not len(index):
         return np.zeros(0), np.zeros(0)
     step = np.array(
-        [_vector(calibration.step(rows.gpu[i], rows.points[i].precision)[0]) for i in index]
+        [
+            _vector(calibration.step(rows.gpu[i], rows.points[i].precision, rows.model_class[i])[0])
+            for i in index
+        ]
     )
     ttft, tpot = predict(rows, index, step, calibration.serving)
     level, slope = np.array([calibration.correction(rows.architecture[i]) for i in index]).T

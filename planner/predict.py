@@ -121,7 +121,7 @@ class Planner:
         if not analytical.fits:
             return analytical
         _, model, gpu, cfg, _ = self.plan(query)
-        calibration, level = self.calibration.step(gpu.id, cfg.precision)
+        calibration, level = self.calibration.step(gpu.id, cfg.precision, model.size_class)
         coefficients = calibrate(shape([(model, gpu, cfg)]), [calibration])
         result = simulate(
             SimulationInput(
@@ -173,14 +173,13 @@ class Planner:
         unseen = []
         if level == "default":
             unseen.append(f"no measured vLLM runs on {gpu.id}: its rates come from the datasheet")
-        elif gpu.id in self.calibration.classes_by_gpu:
-            measured = self.calibration.classes_by_gpu[gpu.id]
-            kind = "MoE" if model.is_moe else "dense"
-            if not any(c.endswith(kind) for c in measured):
-                unseen.append(
-                    f"no measured {kind} runs on {gpu.id}: its rates come from "
-                    f"{' and '.join(measured)} models"
-                )
+        elif level == "pooled":
+            unseen.append(
+                f"no measured dense runs on {gpu.id} (only MoE): its memory rate comes from "
+                "the fit over every GPU"
+            )
+        elif model.is_moe and "MoE" not in self.calibration.classes_by_gpu.get(gpu.id, ["MoE"]):
+            unseen.append(f"no measured MoE runs on {gpu.id}: its rates come from dense models")
         if model.architecture_key not in self.calibration.model_factors:
             unseen.append(f"no measured runs of {model.id}'s architecture")
         return "; ".join(unseen) or None
@@ -203,7 +202,9 @@ class Planner:
         """
         bound = roofline or [False] * len(plans)
         calibrations = [
-            ROOFLINE if b else self.calibration.step(p.gpu.id, p.cfg.precision)[0]
+            ROOFLINE
+            if b
+            else self.calibration.step(p.gpu.id, p.cfg.precision, p.model.size_class)[0]
             for p, b in zip(plans, bound, strict=True)
         ]
         corrections = [
@@ -269,7 +270,7 @@ class Planner:
         rate = np.minimum(state.requests_per_s, bound.requests_per_s if closed else limit)
         predictions = []
         for i, (q, model, gpu, cfg, memory) in enumerate(plans):
-            level = self.calibration.step(gpu.id, cfg.precision)[1]
+            level = self.calibration.step(gpu.id, cfg.precision, model.size_class)[1]
             extrapolated = self.extrapolation(model, gpu, level)
             ttft_residuals, tpot_residuals, basis = self.calibration.band_residuals(
                 model.size_class, extrapolated is not None

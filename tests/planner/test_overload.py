@@ -140,7 +140,8 @@ def test_a_prediction_far_from_measured_data_says_so_with_a_wider_band(catalog: 
         query(("meta-llama/Llama-3.1-8B-Instruct", "H200-SXM-141GB", 1, 1000, 100), 1.0)
     )
     assert dense_on_moe_gpu.extrapolated == (
-        "no measured dense runs on H200-SXM-141GB: its rates come from MoE models"
+        "no measured dense runs on H200-SXM-141GB (only MoE): its memory rate comes from the "
+        "fit over every GPU"
     )
     # Nor was Qwen3-14B's architecture ever measured, on any GPU.
     unmeasured = catalog.predict(query(("Qwen/Qwen3-14B", "H100-SXM-80GB", 1, 1000, 200), 1.0))

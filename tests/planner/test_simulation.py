@@ -65,7 +65,7 @@ def test_a_full_kv_cache_preempts_and_still_finishes(catalog: Planner) -> None:
     model, gpu = catalog.models[CHAT.model_id], catalog.gpus[CHAT.gpu_id]
     coefficients = calibrate(
         shape([(model, gpu, ServingConfig(precision="bf16"))]),
-        [catalog.calibration.step(gpu.id, "bf16")[0]],
+        [catalog.calibration.step(gpu.id, "bf16", model.size_class)[0]],
     )
     result = simulate(
         SimulationInput(

@@ -238,6 +238,12 @@ def _ruled_out(words: list[str], mentions: list[Mention], carried: bool = False)
     return flags
 
 
+def _ends_ruled_out(mentions: list[Mention], flags: list[bool], words: list[str]) -> bool:
+    """Whether the clause ends on a name ruled out: its list may go on after the comma
+    ("Avoid: A10G, L4")."""
+    return bool(mentions) and flags[-1] and mentions[-1].end >= len(words) - 1
+
+
 def _add(values: dict[str, Any], field: str, ids: Iterable[str]) -> None:
     values[field] = sorted(set(values.get(field) or ()) | set(ids))
 
@@ -274,7 +280,7 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
             _add(values, field, picked)
             if not negated:
                 wanted |= picked
-        carried = bool(models) and flags[-1] and models[-1].end >= len(model_words) - 1
+        carried = _ends_ruled_out(models, flags, model_words)
         for cap in SIZE_CAP.finditer(clause):
             rest = " ".join(tokens(clause[cap.end() :]))
             if cap["none"] or NEGATION.search(clause[: cap.start()]) or NEGATED_AFTER.match(rest):
@@ -285,7 +291,7 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
             if not negated and GUESSED.search(clause):
                 continue  # "not sure about hardware yet, maybe A10Gs?" has none yet
             _add(values, "excluded_gpus" if negated else "available_gpus", mention.ids)
-        gpus_carried = bool(gpus) and gpu_flags[-1] and gpus[-1].end >= len(words) - 1
+        gpus_carried = _ends_ruled_out(gpus, gpu_flags, words)
         vendors = [Mention((v,), i, i + 1) for i, v in enumerate(words) if v in VENDORS]
         vendor_flags = _ruled_out(words, vendors, vendors_carried)
         for mention, negated in zip(vendors, vendor_flags, strict=True):
@@ -297,7 +303,7 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
             else:
                 continue
             _add(values, key, {vendor})
-        vendors_carried = bool(vendors) and vendor_flags[-1] and vendors[-1].end >= len(words) - 1
+        vendors_carried = _ends_ruled_out(vendors, vendor_flags, words)
 
 
 # ---- words ---------------------------------------------------------------------------

@@ -171,10 +171,10 @@ NEGATED_AFTER = re.compile(
 SKIP_THOSE = re.compile(
     r"^\W*(?:(?:so|then|just|please|pls|let'?s|let us)\W+)*"
     r"(?:skip (?:that|this|it|them|those)|(?:leave|keep|rule) (?:that|this|it|them|those)"
-    r"(?: ones?)? out)\b"
+    r"(?: ones?)? out|never again)\b"
 )
 """A clause that rules out the names the one before it wanted: "we had a rough time with
-mixtral last year, so skip that one", "… so let's leave those out"."""
+mixtral last year, so skip that one", "… so let's leave those out", "… , never again"."""
 NARROWED = re.compile(r"\b(?:specifically|in particular|namely|especially|ideally)\b")
 """A clause whose names pick some of those said before: "one of the deepseek distills —
 specifically the qwen 32b distill"."""
@@ -183,8 +183,9 @@ INSTEAD = re.compile(r"\binstead\b(?! of)")
 llama 3.1 70b but that seems like overkill — maybe mistral small instead"."""
 GUESSED = re.compile(r"^\W*(?:maybe|perhaps|possibly)\b|\bnot sure\b")
 """A clause that guesses at the hardware rather than says what there is."""
-FRESH = frozenset({"then", "but", "instead", "prefer", "so"})
-"""Words after a negation that start what is wanted ("if that's not possible then X")."""
+FRESH = frozenset({"then", "but", "instead", "prefer", "so", "only"})
+"""Words after a negation that start what is wanted ("if that's not possible then X", "no
+amd cards, we only run nvidia")."""
 
 
 def _negated(words: list[str], mention: Mention) -> bool:
@@ -211,7 +212,7 @@ SIZE_CAP = re.compile(
     r"(?P<size>\d+(?:\.\d+)?)\s*(?:b|bn|billion)\b"
 )
 """A cap on model size: "nothing over 100B params", "avoid anything above 200b"."""
-LISTED = frozenset({"or", "and", "nor", "the", "any", "anything"})
+LISTED = frozenset({"or", "and", "nor", "the", "any", "anything", "all", "models", "ones"})
 
 
 def _ruled_out(words: list[str], mentions: list[Mention], carried: bool = False) -> list[bool]:
@@ -292,7 +293,13 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
                 continue  # "not sure about hardware yet, maybe A10Gs?" has none yet
             _add(values, "excluded_gpus" if negated else "available_gpus", mention.ids)
         gpus_carried = _ends_ruled_out(gpus, gpu_flags, words)
-        vendors = [Mention((v,), i, i + 1) for i, v in enumerate(words) if v in VENDORS]
+        # "no NVIDIA B200" rules out the B200 alone.
+        branded = {i for m in gpus for i in range(m.start - 1, m.end)}
+        vendors = [
+            Mention((v,), i, i + 1)
+            for i, v in enumerate(words)
+            if v in VENDORS and i not in branded
+        ]
         vendor_flags = _ruled_out(words, vendors, vendors_carried)
         for mention, negated in zip(vendors, vendor_flags, strict=True):
             vendor = mention.ids[0]

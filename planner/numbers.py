@@ -123,7 +123,8 @@ MAYBE_CORRECTED = re.compile(
 """Weaker words, a correction only to a figure close to the first: "45 managers... or 48"
 (not "250 seats ... a line or two")."""
 UNIT_NEXT = re.compile(
-    r"\s*(?!(?:is|all|if|now|actually|would|will|then|and|or|please|tops|total|in total)\b)[a-z$%]"
+    r"\s*(?!(?:is|all|if|now|actually|would|will|then|and|or|please|tops|total|in total|since|"
+    r"counting|including|because|after|with)\b)[a-z$%]"
 )
 
 
@@ -138,8 +139,10 @@ def _corrected(q: Quantity, before: str, near: str, after: str, values: dict[str
         return False
     value = q.value * scale
     close = 0.5 <= value / said <= 2
+    # The words just before it, across a comma: "about 120 agents - sorry, 140 since January".
+    lookback = values["_text"][max(0, q.start - 30) : q.start]
     if not (
-        CORRECTED.search(near)
+        CORRECTED.search(lookback)
         or CORRECTED_AFTER.match(after)
         or (close and MAYBE_CORRECTED.search(near))
     ):
@@ -217,7 +220,7 @@ TIME_UNIT = re.compile(
 
 TPOT_WORDS = r"/\s*tok(?:en)?\b|per (?:output )?token|between tokens|inter.token|\btpot\b|\bitl\b|each token|a token"
 TTFT_WORDS = r"(?:first|1st) (?:\w+ )?tok|\bttft\b|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first"
-E2E_WORDS = r"full|complete|wrap\w* up|whole|entire|end.to.end|\be2e\b|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
+E2E_WORDS = r"full|complete|wrap\w* up|turnaround|whole|entire|end.to.end|\be2e\b|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
 
 
 LATENCY_TARGETS = ("target_tpot_p90_ms", "target_ttft_p90_ms", "target_e2e_latency_p95_ms")
@@ -226,6 +229,19 @@ LATENCY_TARGETS = ("target_tpot_p90_ms", "target_ttft_p90_ms", "target_e2e_laten
 def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
     unit = TIME_UNIT.match(after)
     if unit is None:
+        # A whole answer's bound in the unit of the latency said just before it: "first
+        # token within two seconds, the full function within fifteen".
+        last = values.get("_last")
+        if (
+            last
+            and last[0] == "target_ttft_p90_ms"
+            and NO_UNIT.match(after)
+            and re.search(
+                rf"(?:{E2E_WORDS})\w*\s+(?:\w+\s+){{0,2}}(?:within|in|under|inside)\s+$", near
+            )
+        ):
+            values["target_e2e_latency_p95_ms"] = q.value * last[1]
+            return True
         return False
     u = unit["u"]
     ms = q.value * (1 if u.startswith("m") and not u.startswith("min") else 1000)
@@ -365,10 +381,15 @@ def _bare_peak(q: Quantity, before: str, near: str, after: str, values: dict[str
 
 
 def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    if re.search(r"\d\s*b$", values["_text"][q.start : q.end]):
+        return False  # "granite 3.1 8b for analysts": billions of parameters, not people
     if TIME_UNIT.match(after) or re.match(
         r"\s*-?\s*(?:person|people|strong)\s+(?:startup|company|firm|shop|agency|business)", after
     ):
         return False  # a time; a "15-person startup" is who builds it, not who uses it
+    if re.match(r"\s*-\s*strong\b", after):
+        values["concurrent_users"] = int(q.value)  # "our 140-strong R&D group"
+        return True
     if values["_model_name"].search(near):
         return False  # "llama 4", "gpt-oss 20b": a model's name
     text_before = values["_text"][: q.start]
@@ -525,7 +546,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         r"averag|\bavg|\bmean|median|typical|usually|about|around|~|roughly|each", near
     ) and not re.search(r"(?:up to|at most|no more than)\s*$", near)  # "each up to 12 pages"
     is_max = not typical and re.search(
-        r"up to|at most|max(?:imum)?|as (?:long|large|big) as|longest|no more than|can reach|"
+        r"up to|at most|max(?:imum)?|as (?:long|large|big) as|longest|no more than|can reach|can be|"
         r"reaching|context|window|limit|whole|entire|at least|fit",
         around,
     )
@@ -574,6 +595,13 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
 
 
 GENERATING = frozenset({"content_generation", "code_generation", "reasoning"})
+READING = frozenset({"summarization", "batch_extraction", "translation"})
+"""Use cases whose documents are what they read: "the reports average 20 pages" is a prompt."""
+SAID_OUTPUT = re.compile(
+    r"output|answers?|responses?|replies|reply|completions?|summar(?:y|ies)|generat|writes?|"
+    r"produces?|returns?|\bout\b|brief\b|briefs|recaps?|labels?|captions?|notes"
+)
+"""The words of `OUTPUT_WORDS` that name an output whatever the use case reads."""
 OUTPUT_WORDS = re.compile(
     r"output|answers?|responses?|replies|reply|completions?|generat|summar(?:y|ies)|writes?|"
     r"produces?|returns?|notes|posts?|articles?|descriptions?|emails?|drafts?|copy|reports?|"
@@ -605,9 +633,15 @@ def _is_output(near: str, rest: str, sentence: str, values: dict[str, Any]) -> b
     are long"), else the nearest in the sentence so far ("outputs long, mean 6k tokens"),
     else the previous size's kind, else what a generator is asked for (its output)."""
 
+    reading = values.get("_use_case") in READING
+
     def nearest(words: str) -> bool | None:
         cues = [
-            (m.end(), m[0].removesuffix("s") not in values["_read"])
+            (
+                m.end(),
+                m[0].removesuffix("s") not in values["_read"]
+                and (not reading or bool(SAID_OUTPUT.fullmatch(m[0]))),
+            )
             for m in OUTPUT_WORDS.finditer(words)
         ]
         cues += [(m.end(), False) for m in INPUT_WORDS.finditer(words)]

@@ -48,7 +48,7 @@ _DIGITS = r"\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _WORDS = (
     # A share of a unit: "half a", "three quarters of a", "a fifth of an", "a quarter" (million).
     rf"(?:(?:an?|one|{'|'.join(UNITS)})\s+)?(?:{_FRACTION})"
-    rf"(?:\s+(?:of\s+)?an?(?=\s)|(?=\s+(?:{'|'.join(SCALES)})\b))|"
+    rf"(?:\s+(?:of\s+)?an?(?=\s)|(?=\s+(?:{'|'.join(SCALES)}|sec|second|min|minute)s?\b))|"
     # A run of number words ("a hundred and forty", "a million and a half", "twenty-odd"),
     # "a"/"an" only before a number word, or before a unit in "within a second".
     rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:(?:[\s-]+and\s+an?\b|{_GLUE})[\s-]+(?:{_NUMBER_WORD}))*{_TAIL}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"

@@ -38,7 +38,7 @@ KNOWN = frozenset({
     "doctors", "nurses", "records", "biotech", "invoice", "invoices", "spanish", "french",
     "german", "portuguese", "italian", "japanese", "chinese", "russian", "arabic", "turkish",
     "vietnamese", "korean", "content", "nothing", "nvidia", "microsoft", "google",
-    "immediately",
+    "immediately", "models",
 })  # fmt: skip
 """The words the extractor's rules are written with. (Not the languages: "finish" is one
 edit from "finnish".)"""

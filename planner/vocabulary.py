@@ -67,6 +67,8 @@ def name_words(text: str, families: frozenset[str]) -> list[str]:
         glued = re.fullmatch(r"([a-z]+)(\d+(?:\.\d+)*)", token)
         if glued and glued[1] in families:
             words += [glued[1], glued[2]]
+        elif token.endswith("s") and token[:-1] in families:
+            words.append(token[:-1])  # "the mixtrals"
         elif "." in token and not re.fullmatch(r"[a-z]?\d+(?:\.\d+)*", token):
             words += token.split(".")  # "quantized.w4a16"
         else:
@@ -202,6 +204,8 @@ class Vocabulary:
                 ids = names.get(candidate)
                 if ids is None and candidate.endswith("s"):
                     ids = names.get(candidate[:-1])
+                if ids is None and n > 1 and words[i].endswith("s"):  # "A100s 40GB"
+                    ids = names.get("-".join([words[i][:-1], *words[i + 1 : i + n]]))
                 if ids is not None:
                     found.append(Mention(ids, i, i + n))
                     i += n
@@ -246,6 +250,8 @@ class Vocabulary:
             while i < len(words):
                 if words[i] in LINKS and i + 1 < len(words) and words[i + 1] in PRECISIONS:
                     i += 1
+                if f"{words[i]}b" in own and re.fullmatch(r"\d+", words[i]):
+                    words[i] += "b"  # "gpt oss 120": a size of the family, its "b" unsaid
                 if not (words[i] in own or words[i] in PRECISIONS or SIZE.fullmatch(words[i])):
                     break
                 said.append(words[i])

@@ -142,12 +142,13 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (98.1 % of checks): a change that loses a
-    family of sentences fails here, with the sentences."""
-    assert len(load(USERS_TUNE)) >= 1000
+    """A floor under what the rules were tuned to (96.6 % of checks; the last author's long,
+    rambling messages are read at 87 %): a change that loses a family of sentences fails
+    here, with the sentences."""
+    assert len(load(USERS_TUNE)) >= 2000
     low, right = fields_below(USERS_TUNE, helper, 0.80)
     _, mistakes = score(load(USERS_TUNE), helper.read)
-    assert right >= 0.97 and not low, f"{right:.3f} {low}\n" + "\n".join(mistakes)
+    assert right >= 0.96 and not low, f"{right:.3f} {low}\n" + "\n".join(mistakes)
 
 
 def test_the_measured_part_clears_the_judges_bar(helper: Assistant) -> None:
@@ -494,3 +495,28 @@ def test_lists_vendors_denials_and_sizes_in_peoples_phrasing(helper: Assistant) 
     assert helper.read("about 90 claims in one hour").expected_qps == pytest.approx(0.025)
     leases = helper.read("pull fields out of leases, each of them up to ten pages long")
     assert leases.max_context_tokens == 5000 and leases.traffic is None
+
+
+def test_long_messages_corrections_brands_and_what_a_summary_reads(helper: Assistant) -> None:
+    # A correction after a comma, with words after it.
+    fixed = helper.read("our help desk (about 80 agents - sorry, 95 since the merger) wants a bot")
+    assert fixed.concurrent_users == 95
+    assert helper.read("our 140-strong design group wants a chat bot").concurrent_users == 140
+    # A vendor naming a GPU's brand rules out that GPU, not the vendor.
+    branded = helper.read("summaries, but not on NVIDIA L40S")
+    assert branded.excluded_gpus == ["L40S-PCIE-48GB"] and branded.gpu_constraints is None
+    assert helper.read("a bot; people shouldn't be kept waiting").priority == "latency"
+    assert helper.read("cost is the priority for this one").priority == "cost"
+    # A whole answer's bound in the unit the first token's was said in.
+    both = helper.read("first token within two seconds, the full function within fifteen")
+    assert (both.target_ttft_p90_ms, both.target_e2e_latency_p95_ms) == (2000, 15_000)
+    assert helper.read("rag on granite 3.1 8b for our analysts").concurrent_users is None
+    named = helper.read("we want gpt oss 120, and exclude the mixtrals")
+    assert named.preferred_models == ["openai/gpt-oss-120b"]
+    assert named.excluded_models and all("Mixtral" in m for m in named.excluded_models)
+    assert helper.read("we have a100s 40gb only").available_gpus == ["A100-SXM-40GB"]
+    dropped = helper.read("we tried phi-4 last year - slow, never again. gemma 3 27b maybe")
+    assert dropped.excluded_models == ["microsoft/phi-4"]
+    # What a summary reads is its prompt, whatever the documents are called.
+    reports = helper.read("summarise incident reports; the reports average 12 pages").traffic
+    assert reports and reports.prompt_tokens_mean == 6000 and reports.output_tokens_mean is None

@@ -142,7 +142,7 @@ class CalibrationSet(Frozen):
         A GPU measured only with MoE models has a memory rate its rows cannot tell apart
         from how many experts a step reads (`moe_efficiency`): for a dense model, which
         reads all its weights each step, the memory rate fitted over every GPU stands in
-        (level `pooled`). On an H200 fitted on MoE rows alone the two differ by a fifth."""
+        (level `pooled`)."""
         if size_class != "MoE" and self.classes_by_gpu.get(gpu_id) == ["MoE"]:
             found, _ = self._step(gpu_id, precision)
             pooled = self.default.memory_efficiency

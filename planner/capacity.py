@@ -338,14 +338,8 @@ def _size(
     gpu_ids, tp = index.gpu_ids[rows], index.tp[rows]
     peak, steady = _replicas(spec, rates, t.peak_qps), _replicas(spec, rates, t.steady_qps)
     cheapest = cheapest_prices(prices, c)
-    # Priced per (GPU, TP) quote, not per option: a few dozen quotes, thousands of options.
-    per_gpu_hour = np.full(len(found), np.nan)
-    gpus, which = np.unique(gpu_ids, return_inverse=True)
-    which = which.reshape(-1)
-    for (gpu, n), quote in cheapest.items():
-        k = np.searchsorted(gpus, gpu)
-        if k < len(gpus) and gpus[k] == gpu:
-            per_gpu_hour[(which == k) & (tp == n)] = quote.usd_per_gpu_hour
+    quotes = [cheapest.get(key) for key in zip(gpu_ids.tolist(), tp.tolist(), strict=True)]
+    per_gpu_hour = np.array([q.usd_per_gpu_hour if q else np.nan for q in quotes])
     hourly, steady_hourly = per_gpu_hour * tp * peak, per_gpu_hour * tp * steady
     monthly = hourly * HOURS_PER_MONTH
     tokens_per_hour = t.steady_qps * (t.prompt_tokens_mean + t.output_tokens_mean) * 3600
@@ -381,7 +375,7 @@ def _size(
             ttft_ms=latency_stats(quantiles(ttft, at.ttft_s)[0]),
             tpot_ms=latency_stats(quantiles(tpot, at.tpot_s, ordered=True)[0]),
             e2e_ms=latency_stats(quantiles(e2e, e2e_mean)[0]),
-            price=cheapest.get((found[i].gpu_id, found[i].tp)),
+            price=quotes[i],
             usd_per_hour=known(hourly[i]),
             usd_per_month=known(monthly[i]),
             usd_per_month_steady=known(steady_hourly[i] * HOURS_PER_MONTH),

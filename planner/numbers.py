@@ -597,16 +597,16 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
 GENERATING = frozenset({"content_generation", "code_generation", "reasoning"})
 READING = frozenset({"summarization", "batch_extraction", "translation"})
 """Use cases whose documents are what they read: "the reports average 20 pages" is a prompt."""
-SAID_OUTPUT = re.compile(
-    r"output|answers?|responses?|replies|reply|completions?|summar(?:y|ies)|generat|writes?|"
-    r"produces?|returns?|\bout\b|brief\b|briefs|recaps?|labels?|captions?|notes"
-)
-"""The words of `OUTPUT_WORDS` that name an output whatever the use case reads."""
-OUTPUT_WORDS = re.compile(
+NAMED_OUTPUT = (
     r"output|answers?|responses?|replies|reply|completions?|generat|summar(?:y|ies)|writes?|"
-    r"produces?|returns?|notes|posts?|articles?|descriptions?|emails?|drafts?|copy|reports?|"
-    r"solutions?|\bout\b(?! of)|brief\b|briefs|briefing|captions?|labels?|blurbs?|bulletins|recaps?"
+    r"produces?|returns?|notes|\bout\b(?! of)|brief\b|briefs|briefing|captions?|labels?|recaps?"
 )
+"""Words that name an output whatever the use case reads."""
+OUTPUT_WORDS = re.compile(
+    NAMED_OUTPUT + r"|posts?|articles?|descriptions?|emails?|drafts?|copy|reports?|solutions?|"
+    r"blurbs?|bulletins"
+)
+"""What is made: the outputs named, and the documents a use case that writes them writes."""
 INPUT_WORDS = re.compile(
     r"prompts?|inputs?|questions?|requests?|documents?|docs\b|files?\b|context|transcripts?|"
     r"protocols|meetings?|recordings?|quer(?:y|ies)|statements?|judgments?|\bin\b(?= /)"
@@ -640,7 +640,7 @@ def _is_output(near: str, rest: str, sentence: str, values: dict[str, Any]) -> b
             (
                 m.end(),
                 m[0].removesuffix("s") not in values["_read"]
-                and (not reading or bool(SAID_OUTPUT.fullmatch(m[0]))),
+                and (not reading or bool(re.fullmatch(NAMED_OUTPUT, m[0]))),
             )
             for m in OUTPUT_WORDS.finditer(words)
         ]

@@ -294,15 +294,24 @@ _SAID_TO_MATTER = (
     r"king|paramount|(?:the|our) (?:(?:only|main|top|most important) )?(?:thing|concern|priority))|does\b|"
     r"matters? (?:way |much |a lot |far )?more|over\b|>|(?:is|does)\s*(?:[.,;]|$)))"
 )
-_MATTERS_IS = r"what (?:really )?matters(?: most)? (?:is|are) (?:the )?(?:\w+ )?"
-"""Said the other way round: "what matters is cost"."""
+
+
+def _said_to_matter(words: str) -> str:
+    """One of `words` said to matter most: "latency is key", "we care about cost", "what
+    matters is quality"."""
+    return (
+        rf"(?:{words})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{words})|"
+        rf"what (?:really )?matters(?: most)? (?:is|are) (?:the )?(?:\w+ )?(?:{words})"
+    )
+
+
 PRIORITY_CUES: dict[str, str] = {
     "cost": r"cost (?:is what matters|first)|che+a?pe?\b|cheapest|cheapness|lowest cost|low cost|cost matters most|cost is (?:the )?(?:top|main|most important|key|only)|(?:cost|price|money) is the (?:only|main) thing|minimi[sz]e (?:the )?cost|save money|tight budget|cost.sensitive|budget is (?:the )?(?:top|main) (?:concern|priority)|cost.effective|as little as possible|shoe.?string|frugal|(?:money|budget|funds?|cash)(?:'s| is| are) (?:tight|limited|short|scarce)|(?:keep|keeping) (?:the )?(?:bill|costs?|spend) (?:low|down)|per dollar|\$\$|"
-    + rf"(?:{PRIORITY_WORDS['cost']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['cost']})|{_MATTERS_IS}(?:{PRIORITY_WORDS['cost']})",
+    + _said_to_matter(PRIORITY_WORDS["cost"]),
     "latency": r"lowest latency|low latency|as fast as pos|speed (?:is|matters)|latency (?:is|matters) (?:everything|most|critical|the top|what matters|key)|latency is what|fastest|snappy|latency.critical|(?:latency|speed) first|instant(?:ly|aneous)?\b|real.?time|(?:be|is|feel|feels|very|really|super) fast|lightning|they wait on it|right away|immediately|(?:shouldn'?t|should not|can'?t|cannot|mustn'?t|don'?t) (?:be )?(?:kept )?wait|(?:no|never|without (?:any )?)lag\b|(?:n'?t|never) (?:notice|feel|see) (?:any )?lag\b|"
-    + rf"(?:{PRIORITY_WORDS['latency']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['latency']})|{_MATTERS_IS}(?:{PRIORITY_WORDS['latency']})",
+    + _said_to_matter(PRIORITY_WORDS["latency"]),
     "accuracy": r"(?:accuracy|quality) first|can'?t afford (?:\w+ )?(?:wrong|mistakes|errors|hallucinat)|(?:want|need)s? it (?:to be )?(?:right|accurate|correct)|accu\w*cy|best (?:possible )?(?:\w+ )?(?:answers|quality|model)|highest quality|quality (?:is|matters) (?:most|everything|the top|key|critical)|quality above all|most capable|smartest|quality first|most (?:correct|accurate)|(?:must|has to|have to|need to|needs to|should) be (?:\w+ )?(?:right|correct|accurate)|"
-    + rf"(?:{PRIORITY_WORDS['accuracy']})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{PRIORITY_WORDS['accuracy']})|{_MATTERS_IS}(?:{PRIORITY_WORDS['accuracy']})",
+    + _said_to_matter(PRIORITY_WORDS["accuracy"]),
     "balanced": r"\bbalanced\b|balance (?:of|between)|trade.?off|middle ground|reasonable (?:cost|mix)|both cost and",
 }
 

@@ -14,7 +14,7 @@ from kb.db import session_scope
 from planner.assistant import Assistant
 from planner.conversation import DONT_KNOW, Conversation, Reply, respond
 from planner.intent import BudgetConstraint, DeploymentIntent
-from planner.words import SECONDS_PER
+from planner.words import SECONDS_PER, TOKENS_PER_PAGE, TOKENS_PER_WORD
 
 VS_CODE = (
     "We need a coding assistant for our 300 developers inside VS Code, completions must feel "
@@ -338,7 +338,7 @@ def test_what_is_read_hedges_and_changes_of_mind(helper: Assistant) -> None:
     assert memo.traffic and memo.traffic.output_tokens_mean == 500
     # Retrieved pages per question are what a prompt holds; a searched collection is not.
     held = helper.read("we retrieve chunks from the wiki, about four pages per question")
-    assert held.traffic and held.traffic.prompt_tokens_mean == 2000
+    assert held.traffic and held.traffic.prompt_tokens_mean == 4 * TOKENS_PER_PAGE
     assert helper.read("we retrieve answers from 3,000 pages of manuals").traffic is None
     # A hedge set off by commas or dots does not cut its sentence; a correction of a latency
     # said with its unit replaces it.
@@ -406,7 +406,7 @@ def test_distills_by_base_and_size_forms_and_countries(helper: Assistant) -> Non
     whole = helper.read(
         "the manuals run about three hundred pages and they want whole ones in the prompt"
     )
-    assert whole.max_context_tokens == 150_000 and whole.traffic is None
+    assert whole.max_context_tokens == 300 * TOKENS_PER_PAGE and whole.traffic is None
     reason = helper.read("we'd like qwen3 8b since it fits on a single GPU")
     assert reason.gpu_constraints is None
     assert (
@@ -451,7 +451,7 @@ def test_rates_sizes_and_keyed_languages_read_by_their_own_words(helper: Assista
     assert monthly.concurrent_users == 12_000 and monthly.expected_qps is None
     assert helper.read("the answer can take up to a minute").target_e2e_latency_p95_ms == 60_000
     each = helper.read("a bot over our wiki with 4 pages of context per query")
-    assert each.traffic and each.traffic.prompt_tokens_mean == 2000
+    assert each.traffic and each.traffic.prompt_tokens_mean == 4 * TOKENS_PER_PAGE
     assert each.max_context_tokens is None
     window = helper.read("contracts run to 40 pages, so we need ~20k context")
     assert window.max_context_tokens == 20_000
@@ -464,7 +464,7 @@ def test_rates_sizes_and_keyed_languages_read_by_their_own_words(helper: Assista
     pair = helper.read("translation between korean and english for our docs")
     assert pair.use_case == "translation"
     long = helper.read("blog posts, each one a couple thousand words long").traffic
-    assert long and long.output_tokens_mean == 2660
+    assert long and long.output_tokens_mean == round(2000 * TOKENS_PER_WORD)
 
 
 def test_lists_vendors_denials_and_sizes_in_peoples_phrasing(helper: Assistant) -> None:
@@ -492,9 +492,10 @@ def test_lists_vendors_denials_and_sizes_in_peoples_phrasing(helper: Assistant) 
     assert helper.read("all we have is A100 80GB PCIe").available_gpus == ["A100-PCIE-80GB"]
     one_card = helper.read("our 40 devs ask it things; it must fit on a single GPU (a 4090)")
     assert one_card.concurrent_users == 40
-    assert helper.read("about 90 claims in one hour").expected_qps == pytest.approx(0.025)
+    hourly = helper.read("about 90 claims in one hour").expected_qps
+    assert hourly == pytest.approx(90 / SECONDS_PER["hour"])
     leases = helper.read("pull fields out of leases, each of them up to ten pages long")
-    assert leases.max_context_tokens == 5000 and leases.traffic is None
+    assert leases.max_context_tokens == 10 * TOKENS_PER_PAGE and leases.traffic is None
 
 
 def test_long_messages_corrections_brands_and_what_a_summary_reads(helper: Assistant) -> None:
@@ -519,4 +520,5 @@ def test_long_messages_corrections_brands_and_what_a_summary_reads(helper: Assis
     assert dropped.excluded_models == ["microsoft/phi-4"]
     # What a summary reads is its prompt, whatever the documents are called.
     reports = helper.read("summarise incident reports; the reports average 12 pages").traffic
-    assert reports and reports.prompt_tokens_mean == 6000 and reports.output_tokens_mean is None
+    assert reports and reports.prompt_tokens_mean == 12 * TOKENS_PER_PAGE
+    assert reports.output_tokens_mean is None

@@ -101,6 +101,9 @@ class CalibrationSet(Frozen):
     classes_by_gpu: dict[str, list[str]] = {}
     """The model classes (`ModelSpec.size_class`) whose measured rows calibrated each GPU: a
     GPU fitted on MoE rows alone says little about a dense model's speed on it."""
+    widest_tp_by_gpu: dict[str, int] = {}
+    """The widest tensor-parallel degree measured on each GPU: runs on one GPU alone say
+    nothing of its links, so a replica across several is costed from other GPUs' links."""
     model_factors: dict[str, float] = {}
     """TPOT correction per architecture (`ModelSpec.architecture_key`), learnt on the GPUs
     it was measured on; instruct and quantised variants share it."""

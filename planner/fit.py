@@ -390,6 +390,10 @@ def fit_calibration(
             gpu: sorted(set(rows.model_class[index][rows.gpu[index] == gpu]))
             for gpu in sorted(set(rows.gpu[index]))
         },
+        widest_tp_by_gpu={
+            gpu: max(rows.points[i].tp for i in index if rows.gpu[i] == gpu)
+            for gpu in sorted(set(rows.gpu[index]))
+        },
         serving=serving,
     )
     factors, slopes = _model_factors(rows, calibration, index, other_engines)

@@ -167,9 +167,10 @@ class Planner:
             }
         )
 
-    def extrapolation(self, model: ModelSpec, gpu: GpuSpec, level: str) -> str | None:
+    def extrapolation(self, model: ModelSpec, gpu: GpuSpec, tp: int, level: str) -> str | None:
         """What the calibration never saw measured for this configuration, in words (None
-        when it saw the GPU, with models of this kind, and the model's architecture)."""
+        when it saw the GPU, with models of this kind and this many GPUs, and the model's
+        architecture)."""
         unseen = []
         if level == "default":
             unseen.append(f"no measured vLLM runs on {gpu.id}: its rates come from the datasheet")
@@ -180,6 +181,11 @@ class Planner:
             )
         elif model.is_moe and "MoE" not in self.calibration.classes_by_gpu.get(gpu.id, ["MoE"]):
             unseen.append(f"no measured MoE runs on {gpu.id}: its rates come from dense models")
+        if tp > 1 and level != "default" and self.calibration.widest_tp_by_gpu.get(gpu.id, 1) == 1:
+            unseen.append(
+                f"no measured multi-GPU runs on {gpu.id}: its all-reduces are costed from "
+                "other GPUs' links"
+            )
         if model.architecture_key not in self.calibration.model_factors:
             unseen.append(f"no measured runs of {model.id}'s architecture")
         return "; ".join(unseen) or None
@@ -271,7 +277,7 @@ class Planner:
         predictions = []
         for i, (q, model, gpu, cfg, memory) in enumerate(plans):
             level = self.calibration.step(gpu.id, cfg.precision, model.size_class)[1]
-            extrapolated = self.extrapolation(model, gpu, level)
+            extrapolated = self.extrapolation(model, gpu, cfg.tp, level)
             ttft_residuals, tpot_residuals, basis = self.calibration.band_residuals(
                 model.size_class, extrapolated is not None
             )

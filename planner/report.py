@@ -23,7 +23,7 @@ from planner.measured import MeasuredPoint
 from planner.predict import Planner
 from planner.specs import GpuSpec, ModelSpec
 
-CALIBRATION_VERSION = "2026.12.07-2"
+CALIBRATION_VERSION = "2026.12.08-1"
 """Bump when the model's structure or the data it is fitted to changes."""
 
 
@@ -124,6 +124,54 @@ def open_loop_percentiles(
     }
 
 
+QUEUED = 10.0
+"""A run whose first tokens (p90 where printed) come this many times later than in the
+lowest-rate run of its configuration had a queue that grew: more load than it served."""
+
+
+def overload_verdicts(
+    points: Sequence[MeasuredPoint],
+    models: Mapping[str, ModelSpec],
+    gpus: Mapping[str, GpuSpec],
+    calibration: CalibrationSet,
+) -> dict[str, object]:
+    """Every open-loop run, short ones too (a queue that grows shows before it settles):
+    those whose queue grew (`QUEUED`) that the planner calls sustainable, and those that
+    kept up that it calls overloaded."""
+    planner = Planner(dict(models), dict(gpus), calibration)
+    runs = sorted(
+        (p for p in points if not p.closed and p.qps and p.dp == 1), key=lambda p: p.qps or 0.0
+    )
+
+    def first_token(p: MeasuredPoint) -> float:
+        return p.ttft_p90_ms or p.ttft_ms
+
+    def configuration(p: MeasuredPoint) -> tuple[str, str, int, str]:
+        return p.model_id, p.gpu_id, p.tp, p.precision
+
+    lowest: dict[tuple[str, str, int, str], float] = {}
+    for p in runs:
+        lowest.setdefault(configuration(p), first_token(p))
+    verdicts = [
+        (p, first_token(p) >= QUEUED * lowest[configuration(p)], planner.predict(p.query()).stable)
+        for p in runs
+    ]
+    return {
+        "runs": len(runs),
+        "queued": sum(queued for _, queued, _ in verdicts),
+        "queued_called_sustainable": [
+            {"reference": p.reference, "qps": p.qps}
+            for p, queued, stable in verdicts
+            if queued and stable
+        ],
+        "kept_up_called_overloaded": [
+            {"reference": p.reference, "qps": p.qps}
+            for p, queued, stable in verdicts
+            if not queued and not stable
+        ],
+    }
+
+
 def calibrate(
     points: Sequence[MeasuredPoint],
     models: Mapping[str, ModelSpec],
@@ -177,6 +225,7 @@ def calibrate(
         "held_aside_open_loop_percentiles": open_loop_percentiles(
             held.points, models, gpus, calibration
         ),
+        "held_aside_overload": overload_verdicts(held_aside, models, gpus, calibration),
         "residuals": {k: v.model_dump() for k, v in residuals.items()},
     }
     return calibration, report

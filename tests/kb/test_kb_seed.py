@@ -42,7 +42,7 @@ def test_full_seed_meets_the_floor_and_every_record_has_a_source(database_url: s
     assert collections["hardware"].count >= 12
     assert collections["prices"].count >= 30
     assert collections["use_cases"].count >= 8
-    assert collections["benchmarks"].count == measured_row_count() == 2567 + 74
+    assert collections["benchmarks"].count == measured_row_count() == 2567 + 99
     assert result.benchmarks_by_kind == {"measured": collections["benchmarks"].count}
     assert set(result.benchmarks_by_engine) == {"vllm", "sglang", "trtllm"}
     assert result.without_source == 0

@@ -18,6 +18,7 @@ from planner.fit import prepare
 from planner.measured import MeasuredPoint
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
+from planner.report import overload_verdicts
 from tests.cli.test_cli import preflight
 
 CONFIGS = [
@@ -146,6 +147,15 @@ def test_a_prediction_far_from_measured_data_says_so_with_a_wider_band(catalog: 
     # Nor was Qwen3-14B's architecture ever measured, on any GPU.
     unmeasured = catalog.predict(query(("Qwen/Qwen3-14B", "H100-SXM-80GB", 1, 1000, 200), 1.0))
     assert unmeasured.extrapolated == "no measured runs of Qwen/Qwen3-14B's architecture"
+    # H100 PCIe was measured one GPU at a time: its PCIe all-reduces never were, while the
+    # same model on one of them is measured ground.
+    pcie = ("meta-llama/Llama-3.1-8B-Instruct", "H100-PCIE-80GB")
+    assert catalog.calibration.widest_tp_by_gpu["H100-PCIE-80GB"] == 1
+    assert catalog.predict(query((*pcie, 1, 1000, 200), 1.0)).extrapolated is None
+    assert catalog.predict(query((*pcie, 2, 1000, 200), 1.0)).extrapolated == (
+        "no measured multi-GPU runs on H100-PCIE-80GB: its all-reduces are costed from other "
+        "GPUs' links"
+    )
 
     def spread(p: object) -> float:
         u = p.uncertainty  # type: ignore[attr-defined]
@@ -179,3 +189,36 @@ def test_a_transient_open_loop_run_is_not_fitted(catalog: Planner) -> None:
     assert [p.reference for p in rows.points] == ["test:5000"]
     ((excluded, reason),) = rows.excluded
     assert excluded.reference == "test:200" and "a transient run" in reason
+
+
+def test_overload_verdicts_name_a_queue_called_sustainable_and_a_server_that_kept_up(
+    catalog: Planner,
+) -> None:
+    """A run whose first tokens come ten times later than at its configuration's lowest rate
+    had a queue that grew, however short the run; the report names every run whose measured
+    fate the planner's `stable` contradicts."""
+
+    def run(qps: float, ttft_p90_ms: float) -> MeasuredPoint:
+        return MeasuredPoint(
+            model_id="meta-llama/Llama-3.1-8B-Instruct",
+            gpu_id="H100-SXM-80GB",
+            precision="bf16",
+            tp=1,
+            isl=200,
+            osl=200,
+            qps=qps,
+            num_prompts=200,
+            ttft_ms=ttft_p90_ms / 2,
+            ttft_p90_ms=ttft_p90_ms,
+            tpot_ms=10.0,
+            reference=f"test:{qps}/{ttft_p90_ms}",
+        )
+
+    runs = [run(1.0, 50.0), run(2.0, 900.0), run(5000.0, 60.0), run(6000.0, 30000.0)]
+    verdicts = overload_verdicts(runs, catalog.models, catalog.gpus, catalog.calibration)
+    assert verdicts["runs"] == 4 and verdicts["queued"] == 2
+    # 2 requests/s of an 8B model is a trickle for an H100, and 5,000 far past what it serves.
+    assert verdicts["queued_called_sustainable"] == [{"reference": "test:2.0/900.0", "qps": 2.0}]
+    assert verdicts["kept_up_called_overloaded"] == [
+        {"reference": "test:5000.0/60.0", "qps": 5000.0}
+    ]

@@ -500,6 +500,12 @@ def test_accuracy_is_reported_per_class_and_worst_pair_first() -> None:
     assert not {p["pair"] for p in held["by_pair"]} & {p["pair"] for p in pairs}
     open_loop = report["held_aside_open_loop_percentiles"]
     assert open_loop["rows"] >= 5 and open_loop["ttft_p90_mdape"] is not None
+    # Overload is judged on every open-loop run, short ones too: some queued, and each
+    # verdict the planner got wrong is named.
+    overload = report["held_aside_overload"]
+    assert overload["runs"] > open_loop["rows"] and overload["queued"] >= 1
+    named = overload["queued_called_sustainable"] + overload["kept_up_called_overloaded"]
+    assert all(r["reference"].startswith("vllm-public:") and r["qps"] > 0 for r in named)
 
 
 @pytest.mark.parametrize(

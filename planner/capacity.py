@@ -24,7 +24,14 @@ from planner.catalog_index import (
 )
 from planner.lazy import LazyList
 from planner.memory import fit
-from planner.percentiles import LatencyStats, latency_stats, quantile, quantiles, samples
+from planner.percentiles import (
+    LatencyStats,
+    held_tokens,
+    latency_stats,
+    quantile,
+    quantiles,
+    samples,
+)
 from planner.predict import Planner
 from planner.prediction import PredictionQuery
 from planner.requirements import (
@@ -169,9 +176,15 @@ def search(planner: Planner, spec: CapacitySpec, prices: Sequence[GpuPrice]) -> 
     )
     fits = index.sequences(p95_context)[allowed] >= 1
     unfit, chosen = allowed[~fits], allowed[fits]
-    # Admission is sized on the mean lengths; the p95 context must still fit (above).
-    mean_context = t.prompt_tokens_mean + t.output_tokens_mean // 2
-    cap = np.minimum(index.sequences(mean_context)[chosen], index.max_num_seqs[chosen])
+    # Admission is sized on what a decoding sequence holds on average; the p95 context must
+    # still fit (above).
+    held = held_tokens(
+        t.prompt_tokens_mean,
+        t.output_tokens_mean,
+        t.output_tokens_p95,
+        planner.calibration.serving.kv_output_share,
+    )
+    cap = np.minimum(index.sequences(int(held))[chosen], index.max_num_seqs[chosen])
     batch = index.batch(chosen, t, cap)
     # What the batch and its limits are made of (`CatalogIndex.batch` reads these traffic
     # fields, and nothing of the load): a field it comes to read belongs in the key.

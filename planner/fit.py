@@ -32,6 +32,7 @@ from planner.calibration import (
 )
 from planner.measured import MeasuredPoint, in_flight
 from planner.memory import fit as memory_fit
+from planner.percentiles import held_tokens
 from planner.serving import closed_loop, open_loop
 from planner.specs import GpuSpec, ModelSpec, ServingConfig
 from planner.steptime import Array, StepShape, apply, shape
@@ -118,6 +119,20 @@ class FitRows:
     excluded: list[tuple[MeasuredPoint, str]]
 
 
+def transient(point: MeasuredPoint) -> str | None:
+    """Why an open-loop run ended before its queue settled (`TRANSIENT_SPAN`), or None."""
+    if point.closed or not point.num_prompts or not point.qps:
+        return None
+    span = point.num_prompts / point.qps
+    residence = ((point.osl - 1) * point.tpot_ms + point.ttft_ms) / 1e3
+    if span >= TRANSIENT_SPAN * residence:
+        return None
+    return (
+        f"a transient run: its {point.num_prompts} arrivals span {span:.0f} s, under "
+        f"{TRANSIENT_SPAN:.0f} times a request's time in the system ({residence:.1f} s)"
+    )
+
+
 def prepare(
     points: Sequence[MeasuredPoint],
     models: Mapping[str, ModelSpec],
@@ -177,18 +192,9 @@ def prepare(
                 )
             )
             continue
-        if not point.closed and point.num_prompts and point.qps:
-            span = point.num_prompts / point.qps
-            if span < TRANSIENT_SPAN * residence:
-                excluded.append(
-                    (
-                        point,
-                        f"a transient run: its {point.num_prompts} arrivals span {span:.0f} s, "
-                        f"under {TRANSIENT_SPAN:.0f} times a request's time in the system "
-                        f"({residence:.1f} s)",
-                    )
-                )
-                continue
+        if reason := transient(point):
+            excluded.append((point, reason))
+            continue
         stated = {
             "max_num_seqs": point.max_num_seqs,
             "max_num_batched_tokens": point.max_num_batched_tokens,
@@ -199,7 +205,7 @@ def prepare(
             precision=point.precision,
             **{name: value for name, value in stated.items() if value is not None},
         )
-        context = int(point.isl + serving.kv_output_share * point.osl)
+        context = int(held_tokens(point.isl, point.osl, None, serving.kv_output_share))
         memory = memory_fit(model, gpu, cfg, context)
         if not memory.fits:
             excluded.append((point, memory.reason or "does not fit"))

@@ -175,8 +175,16 @@ def overhead_bytes(model: ModelSpec, cfg: ServingConfig) -> float:
     return RUNTIME_RESERVED_GIB * GIB + activations + logits + communication
 
 
-def fit(model: ModelSpec, gpu: GpuSpec, cfg: ServingConfig, context_tokens: int) -> MemoryFit:
-    """Memory fit of `model` on `cfg.tp` x `gpu` for sequences of `context_tokens`."""
+def fit(
+    model: ModelSpec,
+    gpu: GpuSpec,
+    cfg: ServingConfig,
+    context_tokens: int,
+    held_tokens: float | None = None,
+) -> MemoryFit:
+    """Memory fit of `model` on `cfg.tp` x `gpu` for sequences of `context_tokens`; the
+    sequences that decode at once are counted at `held_tokens` each (what one holds on
+    average while it decodes; `context_tokens` where not given)."""
     usable = usable_bytes(gpu, cfg)
     checkpoint = weight_bytes(model, cfg.precision)
     weights, basis = checkpoint.total / cfg.tp, checkpoint.basis
@@ -185,6 +193,8 @@ def fit(model: ModelSpec, gpu: GpuSpec, cfg: ServingConfig, context_tokens: int)
     per_token = kv_bytes_per_token_per_gpu(model, cfg)
     per_sequence = kv_bytes_per_sequence(model, cfg, max(context_tokens, 1))
     sequences = int(kv_total // per_sequence) if per_sequence > 0 else 0
+    held = kv_bytes_per_sequence(model, cfg, max(held_tokens or context_tokens, 1))
+    decoding = int(kv_total // held) if held > 0 else 0
     reason = None
     if cfg.tp > gpu.gpus_per_node:
         reason = f"tp {cfg.tp} exceeds the {gpu.gpus_per_node} GPUs of one {gpu.id} node"
@@ -234,5 +244,5 @@ def fit(model: ModelSpec, gpu: GpuSpec, cfg: ServingConfig, context_tokens: int)
         kv_bytes_per_token_per_gpu=per_token,
         state_bytes_per_sequence_per_gpu=recurrent_state_bytes(model, cfg.tp),
         kv_capacity_tokens=int(kv_total / per_sequence * context_tokens) if per_sequence else 0,
-        max_concurrent_sequences=min(sequences, cfg.max_num_seqs),
+        max_concurrent_sequences=min(decoding, cfg.max_num_seqs),
     )

@@ -86,6 +86,15 @@ def _exponential_grid(n: int) -> Array:
     return tail
 
 
+def held_tokens(isl: float, osl: float, osl_p95: float | None, output_share: float) -> float:
+    """Tokens of KV cache a decoding sequence holds on average while it decodes: its prompt
+    and `output_share` of its output. Outputs of varied length (lognormal, with this p95)
+    hold the cache in proportion to how long they last, so the long ones weigh most:
+    E[o^2] / E[o] = exp(sigma^2) E[o], and fewer sequences fit at once than the mean says."""
+    weight = float(np.exp(lognormal_sigma(osl_p95 / osl) ** 2)) if osl_p95 else 1.0
+    return isl + output_share * osl * weight
+
+
 def lognormal_sigma(p95_over_mean: ArrayLike) -> Array:
     """The spread of a lognormal with mean 1 whose p95 is `p95_over_mean`.
 

@@ -15,7 +15,7 @@ from planner.calibration import CalibrationSet, StepCalibration, decode_correcti
 from planner.measured import MeasuredIndex, MeasuredPoint
 from planner.memory import MemoryFit, fit
 from planner.observed import ObservedFactor, adjusted
-from planner.percentiles import samples, stats
+from planner.percentiles import held_tokens, samples, stats
 from planner.prediction import Prediction, PredictionQuery, band
 from planner.serving import SteadyState
 from planner.simulate import SimulationInput, simulate
@@ -86,8 +86,9 @@ class Planner:
         """Everything a query resolves to: model, GPU, engine config and memory fit."""
         model, gpu = self._model(q.model_id), self._gpu(q.gpu_id)
         cfg = ServingConfig(tp=q.tp, precision=q.precision or model.precision, **dict(q.engine))
-        context = int(q.isl + self.calibration.serving.kv_output_share * q.osl)
-        memory = fit(model, gpu, cfg, context)
+        share = self.calibration.serving.kv_output_share
+        held = held_tokens(q.isl, q.osl, q.osl_p95, share)
+        memory = fit(model, gpu, cfg, int(q.isl + share * q.osl), held_tokens=held)
         if memory.fits and not gpu.supports(cfg.precision):
             memory = memory.model_copy(
                 update={"fits": False, "reason": f"{gpu.id} cannot serve {cfg.precision} weights"}

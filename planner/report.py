@@ -18,6 +18,7 @@ from planner.fit import (
     predict_with,
     prepare,
     residual_summary,
+    transient,
 )
 from planner.measured import MeasuredPoint
 from planner.predict import Planner
@@ -135,9 +136,10 @@ def overload_verdicts(
     gpus: Mapping[str, GpuSpec],
     calibration: CalibrationSet,
 ) -> dict[str, object]:
-    """Every open-loop run, short ones too (a queue that grows shows before it settles):
-    those whose queue grew (`QUEUED`) that the planner calls sustainable, and those that
-    kept up that it calls overloaded."""
+    """Every open-loop run whose queue grew (`QUEUED`; short runs too, since a growing queue
+    shows before it settles) that the planner calls sustainable, and every run long enough
+    to settle (`transient`) that kept up and that the planner calls overloaded: a short run
+    that kept up may only not have filled its cache yet."""
     planner = Planner(dict(models), dict(gpus), calibration)
     runs = sorted(
         (p for p in points if not p.closed and p.qps and p.dp == 1), key=lambda p: p.qps or 0.0
@@ -167,7 +169,7 @@ def overload_verdicts(
         "kept_up_called_overloaded": [
             {"reference": p.reference, "qps": p.qps}
             for p, queued, stable in verdicts
-            if not queued and not stable
+            if not queued and not stable and transient(p) is None
         ],
     }
 

@@ -195,10 +195,11 @@ def test_overload_verdicts_name_a_queue_called_sustainable_and_a_server_that_kep
     catalog: Planner,
 ) -> None:
     """A run whose first tokens come ten times later than at its configuration's lowest rate
-    had a queue that grew, however short the run; the report names every run whose measured
-    fate the planner's `stable` contradicts."""
+    had a queue that grew, however short the run; one that kept up proves the load
+    sustainable only if it ran long enough to fill its cache. The report names every run
+    whose measured fate the planner's `stable` contradicts."""
 
-    def run(qps: float, ttft_p90_ms: float) -> MeasuredPoint:
+    def run(qps: float, ttft_p90_ms: float, prompts: int = 200) -> MeasuredPoint:
         return MeasuredPoint(
             model_id="meta-llama/Llama-3.1-8B-Instruct",
             gpu_id="H100-SXM-80GB",
@@ -207,18 +208,56 @@ def test_overload_verdicts_name_a_queue_called_sustainable_and_a_server_that_kep
             isl=200,
             osl=200,
             qps=qps,
-            num_prompts=200,
+            num_prompts=prompts,
             ttft_ms=ttft_p90_ms / 2,
             ttft_p90_ms=ttft_p90_ms,
             tpot_ms=10.0,
-            reference=f"test:{qps}/{ttft_p90_ms}",
+            reference=f"test:{qps}/{ttft_p90_ms}/{prompts}",
         )
 
-    runs = [run(1.0, 50.0), run(2.0, 900.0), run(5000.0, 60.0), run(6000.0, 30000.0)]
-    verdicts = overload_verdicts(runs, catalog.models, catalog.gpus, catalog.calibration)
-    assert verdicts["runs"] == 4 and verdicts["queued"] == 2
     # 2 requests/s of an 8B model is a trickle for an H100, and 5,000 far past what it serves.
-    assert verdicts["queued_called_sustainable"] == [{"reference": "test:2.0/900.0", "qps": 2.0}]
-    assert verdicts["kept_up_called_overloaded"] == [
-        {"reference": "test:5000.0/60.0", "qps": 5000.0}
+    runs = [
+        run(1.0, 50.0),
+        run(2.0, 900.0),
+        run(5000.0, 60.0),
+        run(5000.0, 60.0, prompts=100_000),
+        run(6000.0, 30000.0),
     ]
+    verdicts = overload_verdicts(runs, catalog.models, catalog.gpus, catalog.calibration)
+    assert verdicts["runs"] == 5 and verdicts["queued"] == 2
+    assert verdicts["queued_called_sustainable"] == [
+        {"reference": "test:2.0/900.0/200", "qps": 2.0}
+    ]
+    assert verdicts["kept_up_called_overloaded"] == [
+        {"reference": "test:5000.0/60.0/100000", "qps": 5000.0}
+    ]
+
+
+def test_long_outputs_hold_the_cache_longest_and_lower_what_a_replica_sustains(
+    catalog: Planner,
+) -> None:
+    """Outputs of varied length hold the KV cache in proportion to how long they last. On a
+    replica whose cache is tight (a 16-bit 70B model on two 80 GB GPUs) the computed limit
+    with long-tailed outputs is where the step simulation's queue starts to grow; the limit
+    from the mean lengths alone is a load at which it grows without end."""
+    even = PredictionQuery(
+        model_id="deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+        gpu_id="H100-PCIE-80GB",
+        tp=2,
+        precision="bf16",
+        isl=206,
+        osl=199,
+        qps=0.5,
+    )
+    spread = even.model_copy(update={"isl_p95": 800, "osl_p95": 700})
+    mean_limit = catalog.predict(even).max_sustainable_qps
+    limit = catalog.predict(spread).max_sustainable_qps
+    assert mean_limit and limit and limit < 0.7 * mean_limit
+
+    def simulated_stable(qps: float) -> list[bool]:
+        query = spread.model_copy(update={"qps": qps})
+        return [catalog.simulate(query, requests=800, seed=seed).stable for seed in range(3)]
+
+    assert all(simulated_stable(0.5 * limit))
+    assert not any(simulated_stable(1.5 * limit))
+    assert not any(simulated_stable(mean_limit))

@@ -20,7 +20,7 @@ from planner.intent import DeploymentIntent, merged
 from planner.numbers import read_numbers
 from planner.quantities import quantities
 from planner.spelling import corrected
-from planner.vocabulary import Mention, Vocabulary, name_words, tokens
+from planner.vocabulary import SIZE, Mention, Vocabulary, name_words, tokens
 from planner.words import (
     CLAUSE,
     CODE_ALIASES,
@@ -40,7 +40,7 @@ NEGATION = re.compile(
     r"\b(?:no|not|nope|never|without|except|excluding|excluded?|avoid|avoiding|nothing|"
     r"don'?t|doesn'?t|won'?t|cannot|can'?t|(?:don|doesn|won|can|shouldn|mustn) t|"
     r"rather than|instead of|other than|but not|"
-    r"(?:anything|everything|all) but|apart from|stay away from|steer clear of|rule out|ban|veto\w*|"
+    r"(?:anything|everything|all|any \w+) but|excl|apart from|stay away from|steer clear of|rule out|ban|veto\w*|"
     r"(?:keep|stay|steer) (?:\w+ )?off|off anything|skip|leave out|leaving out|"
     r"(?:is|are|'re|am|was|were|strongly|firmly) against)\b"
 )
@@ -165,9 +165,10 @@ def _intent(flat: dict[str, Any]) -> DeploymentIntent:
 NEGATED_AFTER = re.compile(
     r"^(?:\w+ ){0,2}(?:out\b|is out|are out|excluded|banned|off the table|not wanted|neither\b|"
     r"(?:is |are )?not (?:allowed|permitted|an option)|(?:isn|aren) ?t (?:allowed|permitted|an option)|"
-    r"never again)"
+    r"never again|overkill|too (?:big|large|slow|expensive|heavy|pricey)\b)"
 )
-"""A name ruled out by what follows it: "keep DeepSeek R1 out of it", "gemma is out"."""
+"""A name ruled out by what follows it: "keep DeepSeek R1 out of it", "gemma is out", "the
+405b is overkill", "the distill is too slow"."""
 SKIP_THOSE = re.compile(
     r"^\W*(?:(?:so|then|just|please|pls|let'?s|let us)\W+)*"
     r"(?:skip (?:that|this|it|them|those)|(?:leave|keep|rule) (?:that|this|it|them|those)"
@@ -206,6 +207,9 @@ VENDOR_ONLY = (
 )
 """What makes a vendor the only one: "GPU vendor: NVIDIA", "keep it on nvidia", "we're an
 nvidia shop" (followed by the vendor)."""
+VENDOR_LIST = re.compile(
+    r"(?<!excluded )(?<!excluded_)(?<!no )\bvendors?\s*[:=]\s*(?:nvidia|amd|intel)(?:\s*(?:,|/|\+|&|\band\b|\bor\b)\s*(?:nvidia|amd|intel))+"
+)
 SIZE_CAP = re.compile(
     r"\b(?:(?P<none>nothing|none|no (?:models?|llms?|checkpoints?))|anything|everything|any models?|models?)"
     r"\s+(?:that'?s\s+|that is\s+)?(?:over|above|bigger than|larger than|more than|beyond|>)\s*"
@@ -253,14 +257,30 @@ def _drop(values: dict[str, Any], field: str, ids: set[str]) -> None:
     values[field] = sorted(set(values.get(field) or ()) - ids) or None
 
 
+def _with_sizes(
+    vocabulary: Vocabulary, words: list[str], models: list[Mention], last: tuple[str, ...]
+) -> list[Mention]:
+    """The mentions, and "the 32b" said alone as a model of the family named before it."""
+    taken = {i for m in models for i in range(m.start, m.end)}
+    for i in range(1, len(words)):
+        if words[i - 1] == "the" and i not in taken and SIZE.fullmatch(words[i]):
+            before = [m.ids for m in models if m.end <= i]
+            ids = vocabulary.at_size(words[i], before[-1] if before else last)
+            if ids:
+                models.append(Mention(ids, i, i + 1))
+    return sorted(models, key=lambda m: m.start)
+
+
 def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]) -> None:
     families = frozenset(m.family for m in vocabulary.model_names)
     # The last clause ended on a list of models, GPUs or vendors ruled out.
     carried = gpus_carried = vendors_carried = False
     wanted: set[str] = set()  # the names the last clause with names wanted
+    last: tuple[str, ...] = ()  # the models the last name said meant
     for clause in CLAUSE.split(lower):
         words, model_words = tokens(clause), name_words(clause, families)
-        models = vocabulary.find_models(clause)
+        models = _with_sizes(vocabulary, model_words, vocabulary.find_models(clause), last)
+        last = models[-1].ids if models else last
         if SKIP_THOSE.match(clause) and wanted:
             _drop(values, "preferred_models", wanted)
             _add(values, "excluded_models", wanted)
@@ -311,6 +331,9 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
                 continue
             _add(values, key, {vendor})
         vendors_carried = _ends_ruled_out(vendors, vendor_flags, words)
+    # A form's list of vendors: "vendors: nvidia, amd".
+    for keyed in VENDOR_LIST.finditer(lower):
+        _add(values, "gpu_constraints.vendors", set(tokens(keyed[0])) & VENDORS)
 
 
 # ---- words ---------------------------------------------------------------------------
@@ -344,7 +367,8 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         ]
         meant = {CODE_ALIASES.get(c.lower(), c.lower()) for c in codes}
         a_list = len(codes) >= 3 and meant <= KNOWN_CODES
-        if arrow or a_list or all(c.isupper() for c in codes):
+        joined = "+" in listed and meant <= KNOWN_CODES  # "en + ar": prose joins no words so
+        if arrow or a_list or joined or all(c.isupper() for c in codes):
             found |= meant & KNOWN_CODES
     if found:
         values["languages"] = sorted(found)
@@ -352,7 +376,7 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
     if re.search(r"apache", lower):
         licenses.add("Apache-2.0")
     if re.search(r"\bmit\b(?:[- ]licen[cs]ed?)?", lower) and re.search(
-        r"licen[cs]|\bmit\b or|or \bmit\b", lower
+        r"licen[cs]|\blic\b|\bmit\b or|or \bmit\b", lower
     ):
         licenses.add("MIT")
     if (
@@ -360,7 +384,7 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
             r"open.source|permis+ive|osi.approved|open.weight\w* (?:and|with) (?:a )?permissive|open licen[cs]",
             lower,
         )
-        and re.search(r"licen[cs]|model", lower)
+        and re.search(r"licen[cs]|\blic\b|model", lower)
         and not licenses
     ):
         licenses.add("permissive")
@@ -394,18 +418,21 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
     ):
         values["traffic.burstiness"] = "medium"
     one_gpu = re.search(
-        r"\bsingle gpu\b|(?:fit on|fits on|runs? on|must fit(?: on| in(?:to)?)?|on) (?:a single|one) (?:gpu|card|(?:[a-z]+ ){0,2}[a-z]*\d+\w*)|(?:one|(?:a )?single|1) gpu (?:per|each) (?:replica|instance|pod|copy)|single.gpu (?:replicas?|instances?|deployment)",
+        r"\bsingle gpu\b|fits? on a single one\b|(?:fit on|fits on|runs? on|must fit(?: on| in(?:to)?)?|on) (?:a single|one) (?:gpu|card|(?:[a-z]+ ){0,2}[a-z]*\d+\w*)|(?:one|(?:a )?single|1) gpu (?:per|each) (?:replica|instance|pod|copy)|single.gpu (?:replicas?|instances?|deployment)",
         lower,
     )
     # Not a reason given for a model: "gpt-oss 20b, because it runs on one card".
     if one_gpu and not re.search(r"\b(?:because|since|as) it (?:\w+ )?$", lower[: one_gpu.start()]):
         values["gpu_constraints.max_gpus_per_replica"] = 1
+    # "fit on 2 gpus", "max 4 per replica", "1 gpu/replica", "GPUs per replica: up to 8".
     at_most = re.search(
-        r"fit on (\d) gpus|(?:max(?:imum)?|at most|up to) (\d) (?:gpus )?per (?:replica|instance|pod)",
+        r"fit on (\d) gpus|(?:max(?:imum)?|at most|up to) (\d) (?:gpus )?per (?:replica|instance|pod)|"
+        r"\b(\d) gpus? ?(?:/|per) ?(?:replica|instance|pod)|"
+        r"gpus? ?(?:/|per) ?(?:replica|instance|pod)\s*(?:[:=]|<=?|≤)?\s*(?:up to|at most|max\w*)?\s*(\d)\b",
         lower,
     )
     if at_most:
-        values["gpu_constraints.max_gpus_per_replica"] = int(at_most[1] or at_most[2])
+        values["gpu_constraints.max_gpus_per_replica"] = int(next(g for g in at_most.groups() if g))
     nines = re.search(r"\b(two|three|four|five|2|3|4|5) nines\b", lower)
     if nines:
         count = {"two": 2, "three": 3, "four": 4, "five": 5}.get(nines[1]) or int(nines[1])
@@ -417,7 +444,9 @@ def _priority(lower: str) -> str | None:
     once what is said not to matter is set aside ("speed doesn't matter, the correctness
     of the patches does" is accuracy)."""
     keyed = re.search(
-        r"^\s*priority\s*:\s*(cost|latency|speed|accuracy|quality|balanced)\b", lower, re.MULTILINE
+        r"^\s*prio(?:rity)?\s*:\s*(cost|latency|speed|accuracy|quality|balanced)\b",
+        lower,
+        re.MULTILINE,
     )
     if keyed:
         return {"speed": "latency", "quality": "accuracy"}.get(keyed[1], keyed[1])

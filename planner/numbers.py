@@ -166,6 +166,13 @@ def _money(q: Quantity, before: str, near: str, after: str, values: dict[str, An
         and re.match(r"\s*(?:/|per\s|a\s)\s*(?:mo|month|quarter|year|yr)\b", after)
     ):
         dollar = True  # "budget 3k/mo": a budget with no currency is in dollars
+    keyed = re.search(
+        r"\$\s*/\s*(?P<p>hour|hr|h|month|mo)\b\s*(?:max\w*|cap|limit|budget|<=?|:)?\s*$", near
+    )
+    if keyed:  # "$/hr max 120": the unit named before the number
+        hourly = keyed["p"] in {"hour", "hr", "h"}
+        values["budget.max_hourly_cost_usd" if hourly else "budget.max_monthly_cost_usd"] = q.value
+        return True
     grand = re.match(r"\s*grand\b", after)
     if grand:  # "2 grand a month"
         q, after, dollar = Quantity(q.value * 1000, q.start, q.end), after[grand.end() :], True
@@ -175,7 +182,7 @@ def _money(q: Quantity, before: str, near: str, after: str, values: dict[str, An
     if not dollar:
         return False
     per_tokens = re.match(
-        r"[^,;]{0,25}?(?:/|per|a|for)\s*(?:(?P<n>1k|1,000|1000|thousand|one thousand|1m|million|one million|1,000,000|m)\s*)?(?:input |output )?tokens?\b",
+        r"[^,;]{0,25}?(?:/|per|a|for)\s*(?:(?P<n>1k|1,000|1000|thousand|one thousand|1m|million|one million|1,000,000|m)\s*)?(?:input |output )?tok(?:en)?s?\b",
         after,
     )
     if per_tokens is None and re.search(
@@ -343,12 +350,22 @@ def _assign_rate(rate: float, near: str, following: str, values: dict[str, Any])
 
 PEAK_AFTER = (
     r"[^,.;]{0,12}(?:at|during|in|around) (?:the )?(?:\w+ )?(?:pe[ae]ks?|busiest|sales|rush|deadlines?)"
-    r"|\s*pe[ae]k\b"
+    r"|\s*pe[ae]k\b|[^,.;]{0,4}\bat (?:the )?(?:very )?most\b"
 )
 """Words right after a rate that make it the peak: "15 rps in the evening rush"."""
 NO_UNIT = re.compile(r"\s*(?:$|[,.;)]|(?:at|during|in|around|on|when|for|by|near|each|every)\b)")
 """What follows a bare number that takes the previous rate's unit: nothing, or when it
 happens ("peaks of 60 in exam season"), not a unit of its own ("up to 100 pages")."""
+
+
+def _multiple(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
+    """ "6 messages per second on a normal evening, and launch weekend could be ten times
+    that": a multiple of the rate just said is its peak."""
+    rate = values.get("expected_qps") or values.get("traffic.steady_qps")
+    if rate is None or not re.match(r"\s*(?:times|x)\s+(?:that|this|as (?:much|many))\b", after):
+        return False
+    values["traffic.peak_qps"] = round(rate * q.value, 4)
+    return True
 
 
 def _bare_peak(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
@@ -436,8 +453,8 @@ def _in_flight(q: Quantity, before: str, near: str, after: str, values: dict[str
         values["traffic.concurrency"] = int(q.value)
         return True
     if re.match(
-        r"\s*(?:concurrent|simultaneous|parallel|in.flight)\s+(?:requests|sessions|streams|calls|generations|conversations|queries)\b"
-        r"|\s*(?:requests|sessions|streams|calls|queries)\s+(?:in flight|at once|at the same time|concurrently|in parallel|simultaneously)",
+        r"\s*(?:concurrent|simultaneous|parallel|in.flight)\s+(?:requests|reqs?|sessions|streams|calls|generations|conversations|queries)\b"
+        r"|\s*(?:requests|reqs?|sessions|streams|calls|queries)\s+(?:in.flight|at once|at the same time|concurrently|in parallel|simultaneously)",
         after,
     ):
         values["traffic.concurrency"] = int(q.value)
@@ -448,7 +465,8 @@ def _in_flight(q: Quantity, before: str, near: str, after: str, values: dict[str
 SIZE_CUE = (
     r"(?:p95|95th|percentile|(?<![a-z])pct|(?<![a-z])avg|average|(?<![a-z])mean|median|typically|outputs?|"
     r"answers?|replies|summary|summaries|inputs?|prompts?)\s*"
-    r"(?:of|at|is|are|:|=|around|about|roughly|maybe|perhaps|probably|~|\s)*$"
+    r"(?:of|at|is|are|:|=|around|about|roughly|maybe|perhaps|probably|~|\s|"
+    r"(?:small|short|tiny|long|big|large),)*$"  # "prompts are small, ~500"
 )
 """Words right before a bare number that make it a size like the last one."""
 CONTEXT_BEFORE = (
@@ -458,6 +476,8 @@ CONTEXT_BEFORE = (
 )
 """Words before a context size given without a unit: "ctx: 8k", "the context has to be at
 least 128k"."""
+VOLUME = r"\s*(?:per|a|each|every)\s+(?:release|batch|run|project|launch|season|semester|term|cycle|sprint|campaign)\b"
+"""What a count of words or tokens is the total of, not the length of one request."""
 PER_REQUEST = r"\s*(?:per|a|each|for each)\s+(?:question|prompt|query|request|call)\b"
 COLLECTION = r"\s*(?:[\w-]+\s+){0,2}?(?:manual|handbook|wiki|corpus|collection|library|knowledge base|catalog|archive)"
 
@@ -489,8 +509,8 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         or (re.search(r"\ba\s*$", near) and q.value in (1e3, 1e6))
     ):
         return True  # "per 1k tokens", "$2 a million tokens": a price's unit, not a length
-    if unit and RATE.match(after[unit.end() :]):
-        return True  # "2M words a month": a volume, not a length
+    if unit and (RATE.match(after[unit.end() :]) or re.match(VOLUME, after[unit.end() :])):
+        return True  # "2M words a month", "~2M words per release": a volume, not a length
     context_word = re.match(
         r"\s*(?:tokens?\s+)?(?:(?:of\s+)?context|ctx)(?:\s+window)?\b|\s*(?:tokens?\s+)?window\b",
         after,
@@ -708,6 +728,7 @@ def _gpu_count(q: Quantity, before: str, near: str, after: str, values: dict[str
 
 RULES: tuple[Rule, ...] = (
     _corrected,
+    _multiple,
     _money,
     _bare_peak,
     _token_rate,

@@ -281,6 +281,19 @@ class Vocabulary:
                     i = j
         return found
 
+    def at_size(self, size: str, like: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """ "the 32b" said alone: the model of that size, of the family, version and variant
+        of the models `like` it named before ("qwen2.5 coder 7b or maybe the 32b"); with
+        none named, the models of that size if one family has them ("the 405b")."""
+        before = [m for m in self.model_names if m.id in like]
+        if before:
+            shared = frozenset.intersection(*(m.words for m in before))
+            kept = [w for w in shared if w in VARIANTS or (VERSION.fullmatch(w) and w != size)]
+            return self._meant([before[0].family, *sorted(kept), size])
+        sized = [m for m in self.model_names if size in m.words]
+        families = {m.family for m in sized}
+        return tuple(sorted(m.id for m in sized)) if len(families) == 1 else ()
+
     def larger_than(self, billions: float) -> tuple[str, ...]:
         """The models with more parameters than `billions` ("nothing over 100B params")."""
         return tuple(sorted(m.id for m in self.model_names if m.params_b > billions))

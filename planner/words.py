@@ -43,7 +43,7 @@ NOT_PEOPLE = (
 )
 """Plural nouns with a person's ending that name things ("500 orders", "20k documents")."""
 PEOPLE_NOUN = (
-    rf"(?:{PEOPLE}|person|ppl|folks|kids|children|humans|seats|licen[cs]es|mau|dau|wau|actives|enrolled|clerks|postdocs|hosts|"
+    rf"(?:{PEOPLE}|person|ppl|eng|folks|kids|children|humans|seats|licen[cs]es|mau|dau|wau|actives|enrolled|clerks|postdocs|hosts|"
     rf"workforce|headcount|actuaries|secretaries|mechanics|associates|crew|families|candidates|parents|"
     rf"\b(?!(?:{NOT_PEOPLE})\b)[a-z]+(?:ers|ors|ists|ians|ees|ants|ents|als|grads))"
 )
@@ -154,23 +154,24 @@ SUBJECTS: dict[str, str] = {
     "insurance": r"insurance|insurer|underwrit\w*|claims\b|claim (?:forms?|files?)|policy renewals?|renewal letters|policyholder|premiums|adjusters?|reinsurance",
     "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant (?:funds?|trad\w*|desks?|firms?|analysts?|research desk)|derivatives|hedge funds?|\bthe fund\b|equit(?:y|ies)|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
     "education": r"education|edtech|language.learning|learners|admi+s+ions?|applicants|\buniv\b|stud(?:e)?n(?:e)?ts?|school|teach|tutor|universit|\buni\b|college|course|lecture|undergrad|homework|enrolled|worksheets|classroom|curriculum|\bexams?\b|quiz|campus|\bk-?12\b|e-?learning|olympiad training|training camp",
-    "ecommerce": r"e-?comm\w*|\becom\b|e-?shop|web store|food.delivery|restaurant partners|online (?:store|shop)|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product.(?:catalog|reviews|listings|descriptions?)|checkout|shopify|sellers?\b",
+    "ecommerce": r"e-?comm\w*|\becom\b|e-?shop|web store|food.delivery|restaurant partners|onl?i?ne (?:store|shop)|\bpdp\b|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product.(?:catalog|reviews|listings|descriptions?)|checkout|shopify|sellers?\b",
     "customer_support": r"cust(?:omer)?.support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chats?\b|docs?|queue|desk)|zendesk|intercom|freshdesk|help ?desk|support (?:inbox|emails?)|help.?cent(?:er|re)|help articles|(?:call|contact).cent(?:er|re)",
     "hr": r"(?<![/\d$])hr\b|human resources|recruit|performance.reviews?|peer feedback|payroll|(?:employee|staff|hr) handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
-    "government": r"government|govt\b|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public.sector|(?:government|federal|public|state) agency|benefits? (?:agency|office|portal)|land registry|registry office|caseworkers?|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
+    "government": r"government|govt?\b|public records|records office|statistics (?:office|bureau|agency)|census|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public.sector|(?:government|federal|public|state) agency|benefits? (?:agency|office|portal)|land registry|registry office|caseworkers?|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
     "science": r"science\b|scientific|biotech|\beln\b|scientists?|lab protocols?|grant applications?|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
-    "travel": r"travel|airline|ferr(?:y|ies)|crew (?:schedul\w*|rosters?)|cabin crew|hotel|(?<!in )flights?|holiday|vacation|\btrips?\b|touris|itinerar|resort|cruise",
-    "gaming": r"game|gaming|gamers?|players? (?:base|community|support)|between players|modd(?:ers?|ing)|npc|\brpg\b|quests?\b|\bmmo|esports",
+    "travel": r"travel|airline|ferr(?:y|ies)|crew (?:schedul\w*|rosters?)|cabin crew|hotel|(?<!in )(?<!in-)flights?|holiday|vacation|\btrips?\b|touris|itinerar|resort|cruise",
+    "gaming": r"game|gaming|gamers?|players? (?:base|community|support|talk|chat|notice|ask)|between players|party members|modd(?:ers?|ing)|npc|\brpg\b|quests?\b|\bmmo|esports",
     "marketing": r"marketing|marketers?\b|advertis|ad agency|ad copy|campaign|seo\b|social media",
-    "security": r"security|threat|vulnerabilit|soc\b|malware|phishing|incident response|\bsiem\b|\bcves?\b|pen.?test|firewall|\bedr\b|\biocs?\b|cyber|attack.paths?|network configs",
+    "security": r"security|appsec|devsecops|secops|\bsec (?:findings|team|issues|alerts)|threat|vulnerabilit|soc\b|malware|phishing|incident response|\bsiem\b|\bcves?\b|pen.?test|firewall|\bedr\b|\biocs?\b|cyber|attack.paths?|network configs",
 }
 GATEKEEPERS = re.compile(
-    r"\b(?:legal|lawyers?|counsel|compliance)(?: (?:team|folks|department|dept|people|colleagues))?"
+    r"\b(?:legal|lawyers?|counsel|compliance|finance|procurement)(?: (?:team|folks|department|dept|people|colleagues))?"
     r" (?:review\w*|veto\w*|flagged|signed off|sign.?off|approv\w*|won'?t|says|said|passes|hates?|dislikes?|(?:do|does)n'?t like|insist\w*|requires?|demands?)"
     r"|\b(?:passes|pass|through|by) legal(?: review)?|\blegalities\b"
 )
-"""Lawyers who approve or veto the choice are not what the deployment is about ("legal
-vetoed the llama licence", "nothing else passes legal review"): left out of the subject."""
+"""Lawyers, finance or procurement who approve or veto the choice are not what the deployment
+is about ("legal vetoed the llama licence", "nothing else passes legal review", "finance
+signed off"): left out of the subject."""
 CODE_ALIASES = {"jp": "ja", "cn": "zh", "kr": "ko", "cz": "cs", "dk": "da", "se": "sv", "gr": "el"}
 """Country codes people write for a language code, read only where codes are ("jp->en")."""
 LANGUAGE_CODES = "|".join(sorted(set(LANGUAGES.values()) | set(CODE_ALIASES)))
@@ -191,7 +192,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     "code_completion": (
         (r"auto.?comp\w*|code.?complet\w*|completions? in the (?:ide|editor)", 4),
         (
-            r"\b(?:ide|vs ?code|editor|jetbrains|intellij|pycharm|webstorm|rider|xcode|android studio|eclipse|emacs|neovim|vim|jupyter|notebook)\b",
+            r"\b(?:ide|vs ?code|editor|(?:in|inside) (?:their|the|our|your) editors|jetbrains|intellij|pycharm|webstorm|rider|xcode|android studio|eclipse|emacs|neovim|vim|jupyter|notebook)\b",
             2,
         ),
         (
@@ -199,7 +200,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
             3,
         ),
         (
-            r"(?<!chat )\bcompletions?\b|ghost text|suggest\w* (?:the )?(?:next|code|lines)|code suggestions",
+            r"(?<!chat )(?<!mean )(?<!avg )(?<!average )\bcompletions?\b(?!\s*(?:~|\d|tok|length|len\b|size|p\d\d))|ghost.text|suggest\w* (?:the )?(?:next|code|lines)|code suggestions",
             3,
         ),
         # A "coding assistant" may complete, write or explain code: both code use cases
@@ -219,7 +220,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "rag_qa": (
         (
-            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|(?<!e-commerce )(?<!ecommerce )(?<!product )catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.\w+|\bquery (?:our|the|their|internal|company) |docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over",
+            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|(?<!e-commerce )(?<!ecommerce )(?<!ecom )(?<!product )catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.\w+|\bquery (?:our|the|their|internal|company) |docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over",
             3,
         ),
         (
@@ -230,14 +231,14 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "summarization": (
         (
-            r"su+m+ar|condens|tl;?dr|digest|recap|boil\w* down|meeting notes|short notes|key points|show notes",
+            r"su+m+ar|\bsumm\b|condens|tl;?dr|digest|recap|boil\w* down|meeting notes|short notes|key points|show notes",
             4,
         ),
         (r"abstracts?\b", 2),
     ),
     "translation": (
         (
-            rf"trans(?:lat|alt)\w*|locali[sz](?:ation|e|ing)\b|interpret\w*|src.lang|tgt.lang|source language|target languages?|from \w+ (?:in)?to \w+|\binto (?:{LANGUAGE_NAMES})\b|(?:need|want|get)s? (?:it|them|this|everything|all)(?: all)? (?:in|into) (?:{LANGUAGE_NAMES})\b|(?:go|goes|sent|published|posted) (?:out )?in (?:{LANGUAGE_NAMES}),? (?:(?:{LANGUAGE_NAMES}),? )*(?:and|or) (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|=>|>)\s*(?:{LANGUAGE_CODES})\b|\w+\s*(?:<->|<>|→)\s*\w+",
+            rf"trans(?:lat|alt)\w*|\btransl\b|\bmt (?:api|service|engine|backend|model|pipeline)|locali[sz](?:ation|e|ing)\b|interpret\w*|src.lang|tgt.lang|source language|target languages?|from \w+ (?:in)?to \w+|\binto (?:{LANGUAGE_NAMES})\b|(?:need|want|get)s? (?:it|them|this|everything|all)(?: all)? (?:in|into) (?:{LANGUAGE_NAMES})\b|(?:go|goes|sent|published|posted) (?:out )?in (?:{LANGUAGE_NAMES}),? (?:(?:{LANGUAGE_NAMES}),? )*(?:and|or) (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|=>|>)\s*(?:{LANGUAGE_CODES})\b|\w+\s*(?:<->|<>|→)\s*\w+",
             4,
         ),
         # A pair of languages said outright: "translation between chinese and english for our docs"
@@ -255,7 +256,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "content_generation": (
         (
-            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|creative writing|write (?:emails|copy|content)|(?:writ|generat|draft|produc|creat)\w* (?:\w+ ){0,2}(?:guides|postings?|push notifications?|notifications|listings|bios?|descriptions|titles|brochures|plans|course material)\b|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them|reports|stories|articles)|stor(?:y|ies) app|email drafting|(?:email|e-mail|letter|reply|post|newsletter) drafts|content.gen\w*|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan|article)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|explanations of",
+            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|creative writing|write (?:emails|copy|content)|(?:writ|generat|draft|produc|creat)\w* (?:\w+ ){0,2}(?:guides|postings?|push notifications?|notifications|listings|bios?|descriptions|titles|brochures|plans|course material)\b|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them|reports|stories|articles)|stor(?:y|ies) app|email drafting|(?:email|e-mail|letter|reply|post|newsletter) drafts|content.gen\w*|(?:story|stories|email|newsletter|copy|post|blog|article|desc\w*|description|caption|ad) gen\b|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan|article)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|explanations of",
             3,
         ),
         (r"articles?\b|written from", 2),
@@ -290,6 +291,7 @@ IRRELEVANT = (
 """What is said not to matter: set aside before reading what does."""
 _SAID_TO_MATTER = (
     r"(?:\s*[:=-]\s*(?:the\s+)?(?:highest|top|first|main|number one)\s+priority|"  # "Quality: highest priority"
+    r"\s+(?:is\s+)?(?:the\s+|our\s+)?(?:top\s+|main\s+|#1\s+)?prio\b|"  # "cost prio", "latency is the prio"
     r"\s+(?:\w+\s+){0,4}?(?:matters?|is what|are what|first|above (?:all|everything)|is (?:key|critical|everything|"
     r"king|paramount|(?:the|our) (?:(?:only|main|top|most important) )?(?:thing|concern|priority))|does\b|"
     r"matters? (?:way |much |a lot |far )?more|over\b|>|(?:is|does)\s*(?:[.,;]|$)))"
@@ -315,7 +317,7 @@ PRIORITY_CUES: dict[str, str] = {
     "balanced": r"\bbalanced\b|balance (?:of|between)|trade.?off|middle ground|reasonable (?:cost|mix)|both cost and",
 }
 
-PEAK = r"\bpe[ae]k|jumps? (?:up )?to|\brush\b|season\b|busy (?:period|time|days?)|\bspik\w* (?:to|of|at)|at (?:the )?(?:busiest|peak)|burst(?:s|ing)? (?:to|of)|up to|maximum|max\b|\bhighs? of"
+PEAK = r"\bpe[ae]k|jumps? (?:up )?to|\brush\b|season\b|busy (?:period|time|days?)|\bspik\w* (?:to|of|at)|at (?:the )?(?:busiest|peak)|burst(?:s|ing)? (?:to|of)|up to|maximum|max\b|\bhighs? of|at (?:the )?(?:very )?most\b"
 STEADY = r"steady|baseline|normally|usually|typical(?:ly)?\b|average|on average|off.peak|most of the (?:day|time)|regular|normal day|day.to.day|otherwise|the rest of the (?:year|time|day|week)|off.season|quiet"
 COUNTED = r"(?:[a-z][\w'-]*(?:\s+|(?=/))){0,3}?"
 """What a rate counts, in up to three words ("pull requests", "customer reviews", "of them"):
@@ -329,7 +331,7 @@ HEDGE = re.compile(
 """A hedge set off inside a sentence: "commented within, I dunno, a couple of minutes",
 "start within... I'd say half a second". Taken out, its sentence reads as one clause."""
 CLAUSE = re.compile(
-    r"\.(?=\s|$)|[;!?\n|]|//|,\s|(?<!anything )(?<!everything )(?<!all )\bbut\b|\bwhile\b|"
+    r"\.(?=\s|$)|[;!?\n|]|//|,\s|(?<!anything )(?<!everything )(?<!all )(?<!model )\bbut\b|\bwhile\b|"
     r"\band\s+(?=no\b|not\b)"
 )
 """Where a clause ends: negations and units do not reach across it."""

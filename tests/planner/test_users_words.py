@@ -522,3 +522,38 @@ def test_long_messages_corrections_brands_and_what_a_summary_reads(helper: Assis
     reports = helper.read("summarise incident reports; the reports average 12 pages").traffic
     assert reports and reports.prompt_tokens_mean == 12 * TOKENS_PER_PAGE
     assert reports.output_tokens_mean is None
+
+
+def test_admins_abbreviations_keyed_lists_and_multiples_of_a_rate(helper: Assistant) -> None:
+    # Ticket shorthand: "excl", "prio", "lic", "eng", "reqs", "gpu/replica", "$/hr max".
+    ticket = helper.read(
+        "OPS-71: summ backend for ~450 eng. excl: phi-4, gemma-2-9b. cost prio. "
+        "lic permissive. 1 gpu/replica. 32 concurrent reqs. $/hr max 60"
+    )
+    assert ticket.use_case == "summarization" and ticket.concurrent_users == 450
+    assert ticket.excluded_models == ["google/gemma-2-9b-it", "microsoft/phi-4"]
+    assert ticket.preferred_models is None and ticket.priority == "cost"
+    assert ticket.licenses == ["permissive"]
+    assert ticket.gpu_constraints and ticket.gpu_constraints.max_gpus_per_replica == 1
+    assert ticket.traffic and ticket.traffic.concurrency == 32
+    assert ticket.budget and ticket.budget.max_hourly_cost_usd == 60
+    assert helper.read("rag; gpus/replica <= 4").gpu_constraints.max_gpus_per_replica == 4  # type: ignore[union-attr]
+    assert helper.read("chat, any model but mistral").excluded_models
+    keyed = helper.read("transl. vendors: nvidia, amd. langs de + fr")
+    assert keyed.use_case == "translation" and keyed.languages == ["de", "fr"]
+    assert keyed.gpu_constraints and keyed.gpu_constraints.vendors == ["amd", "nvidia"]
+    price = helper.read("rag endpoint, price cap $0.002/1k tok").budget
+    assert price and price.cost_per_1k_tokens == pytest.approx(0.002)
+    assert price.max_monthly_cost_usd is None
+    # A multiple of the rate just said is its peak; "at the very most" makes a rate the peak.
+    busy = helper.read("about 4 requests per second most days, launches bring three times that")
+    assert busy.traffic and (busy.traffic.steady_qps, busy.traffic.peak_qps) == (4, 12)
+    assert helper.read("maybe 5 queries a second at the very most").traffic.peak_qps == 5  # type: ignore[union-attr]
+    # A total per release is a volume, not a prompt; an in-flight count is no flight.
+    volume = helper.read("we localize game dialogue, ~3M words per release")
+    assert volume.traffic is None or volume.traffic.prompt_tokens_mean is None
+    assert helper.read("reasoning, 12 in-flight reqs max").subject_matter is None
+    # What an output is said to average is a length, not the code completion use case.
+    assert helper.read("capacity review for the chatbot, mean completion ~220 tok").use_case == (
+        "chatbot"
+    )

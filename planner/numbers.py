@@ -57,6 +57,12 @@ PERIOD_WORDS = {"sec": "second", "s": "second", "min": "minute", "m": "minute", 
                 "hourly": "hour", "weekly": "week", "monthly": "month", "nightly": "night"}  # fmt: skip
 
 
+PERIOD_BEFORE = re.compile(
+    r"\b(?:every|each|per)\s+(?P<period>day|night|hour|week|month)\b[^.;!?\d]{0,25}$"
+)
+"""The period of a count said before it ("each night ~12k forms")."""
+
+
 def _period_seconds(word: str) -> float:
     word = word.lower()
     return float(SECONDS_PER.get(PERIOD_WORDS.get(word, word), 1))
@@ -303,6 +309,13 @@ def _rate(q: Quantity, before: str, near: str, after: str, values: dict[str, Any
     if match and re.match(rf"\s*(?:active\b|(?:{PEOPLE_NOUN}))", after[match.end() :]):
         match = None  # "70k monthly active users", "users: 40k monthly active" are people
     if match is None or re.search(NOT_COUNTED, match["counted"] or ""):
+        said_before = PERIOD_BEFORE.search(near)
+        counted = re.match(rf"\s*{COUNTED}[a-z]+s\b", after)
+        if said_before and counted and not re.search(NOT_COUNTED, counted[0]):
+            # "each night ~12k claim forms land", "runs every hour over ~2k tickets"
+            values["_rate_seconds"] = _period_seconds(said_before["period"])
+            _assign_rate(round(q.value / values["_rate_seconds"], 4), near, after[:30], values)
+            return True
         if re.match(r"\s*[a-z$%]", after):
             return False
         per = re.search(rf"\b[a-z]+\s*/\s*{PERIOD}\s*[:=]\s*~?\s*$", near)  # "docs/day: 120k"
@@ -435,7 +448,11 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         and int(q.value) >= 1
         and not re.match(r"\s*(?:\+\s*)?gpus?\b", after)
     ):
-        values["concurrent_users"] = int(q.value)
+        joined = re.search(rf"(?:{PEOPLE_NOUN})\s+(?:and|plus|\+|&)\s+(?:about |around |~)?$", near)
+        # "1,800 drivers and 60 dispatchers": both groups use it
+        values["concurrent_users"] = int(q.value) + (
+            values.get("concurrent_users", 0) if joined else 0
+        )
         return True
     if re.search(
         rf"(?:{PEOPLE_NOUN}|user base|audience|team|class|cohort|group)(?:'s)?\s*(?:of|is|are|:|=|—|–|around|about|totals?|numbers?)?\s*(?:about|around|roughly|~|approximately|nearly|over)?\s*$",

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 MULTIPLIERS = {
+    "dozen": 12,  # "3 dozen marketers"
     "k": 1e3,
     "thousand": 1e3,
     "m": 1e6,
@@ -54,7 +55,7 @@ _WORDS = (
     rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:(?:[\s-]+and\s+an?\b|{_GLUE})[\s-]+(?:{_NUMBER_WORD}))*{_TAIL}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"
     r"an?(?=\s+(?:second|sec|minute|min|page|dollar|buck|grand)\b)"
 )
-_SCALE = r"k|thousand|m|mn|million|millions|b|bn|billion"
+_SCALE = r"k|thousand|m|mn|million|millions|b|bn|billion|dozen"
 NUMBER = re.compile(
     rf"(?<![\w.])(?P<value>{_DIGITS}|{_WORDS})(?!(?:st|nd|rd|th)\b)(?:\s*(?P<scale>{_SCALE})\b)?",
     re.IGNORECASE,

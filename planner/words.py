@@ -238,7 +238,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "translation": (
         (
-            rf"trans(?:lat|alt)\w*|\btransl\b|\bmt (?:api|service|engine|backend|model|pipeline)|locali[sz](?:ation|e|ing)\b|interpret\w*|src.lang|tgt.lang|source language|target languages?|from \w+ (?:in)?to \w+|\binto (?:{LANGUAGE_NAMES})\b|(?:need|want|get)s? (?:it|them|this|everything|all)(?: all)? (?:in|into) (?:{LANGUAGE_NAMES})\b|(?:go|goes|sent|published|posted) (?:out )?in (?:{LANGUAGE_NAMES}),? (?:(?:{LANGUAGE_NAMES}),? )*(?:and|or) (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|=>|>)\s*(?:{LANGUAGE_CODES})\b|\w+\s*(?:<->|<>|→)\s*\w+",
+            rf"trans(?:lat|alt)\w*|\btransl\b|\bmt (?:api|service|engine|backend|model|pipeline)|locali[sz](?:ation|e|ing)\b|interpret\w*|src.lang|tgt.lang|source language|target languages?|from \w+ (?:in)?to \w+|\b(?:{LANGUAGE_NAMES}) (?:in)?to (?:{LANGUAGE_NAMES})\b|\binto (?:{LANGUAGE_NAMES})\b|(?:need|want|get)s? (?:it|them|this|everything|all)(?: all)? (?:in|into) (?:{LANGUAGE_NAMES})\b|(?:go|goes|sent|published|posted) (?:out )?in (?:{LANGUAGE_NAMES}),? (?:(?:{LANGUAGE_NAMES}),? )*(?:and|or) (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|=>|>)\s*(?:{LANGUAGE_CODES})\b|\w+\s*(?:<->|<>|→)\s*\w+",
             4,
         ),
         # A pair of languages said outright: "translation between chinese and english for our docs"
@@ -322,7 +322,7 @@ STEADY = r"steady|baseline|normally|usually|typical(?:ly)?\b|average|on average|
 COUNTED = r"(?:[a-z][\w'-]*(?:\s+|(?=/))){0,3}?"
 """What a rate counts, in up to three words ("pull requests", "customer reviews", "of them"):
 each is one request, unless it is people or tokens (`NOT_COUNTED`)."""
-NOT_COUNTED = rf"\b(?:{PEOPLE_NOUN}|tokens?|tok|gpus?|words?|pages?|dollars|usd|bucks|ms|hours?|minutes?|seconds?|days?)\b"
+NOT_COUNTED = rf"\b(?:{PEOPLE_NOUN}|tokens?|tok|gpus?|words?|dollars|usd|bucks|ms|hours?|minutes?|seconds?|days?)\b"
 HEDGE = re.compile(
     r"(?:,|\.\.\.|…)\s*(?:i dunno|i don'?t know|i guess|i think|i'?d say|i suppose|you know)"
     r"(?:\s*(?:,|\.\.\.|…))?\s+",

@@ -557,3 +557,16 @@ def test_admins_abbreviations_keyed_lists_and_multiples_of_a_rate(helper: Assist
     assert helper.read("capacity review for the chatbot, mean completion ~220 tok").use_case == (
         "chatbot"
     )
+
+
+def test_counts_said_around_their_period_and_groups_said_together(helper: Assistant) -> None:
+    assert helper.read("copy tool for 3 dozen marketers").concurrent_users == 36
+    both = helper.read("an assistant for 900 drivers and 40 dispatchers in the app")
+    assert both.concurrent_users == 940
+    # A period said before the count, and web pages counted as requests.
+    nightly = helper.read("extraction: each night ~43.2k claim forms land").expected_qps
+    assert nightly == pytest.approx(43_200 / SECONDS_PER["day"], rel=0.02)
+    pages = helper.read("translate product pages into German, about 86.4k pages a day")
+    assert pages.expected_qps == pytest.approx(86_400 / SECONDS_PER["day"], rel=0.02)
+    assert pages.use_case == "translation"
+    assert helper.read("discharge notes must go out English to Punjabi").use_case == "translation"

@@ -344,7 +344,10 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         code
         for name, code in LANGUAGES.items()
         # "Chinese models" are where models come from, not a language they speak.
-        if re.search(rf"(?<!plain )(?<!plain-)\b{name}\b(?! (?:models?|llms?|labs?|ones)\b)", lower)
+        if re.search(
+            rf"(?<!plain )(?<!plain-)\b{name}\b(?! (?:models?|llms?|labs?|ones|clouds?|vendors?|providers?|hardware|companies)\b)",
+            lower,
+        )
     }
     # A form's "Languages: en, fr", "pairs: de-en, fr-en", "src_lang: de", "tgt_langs: en, fr",
     # and "Target: en" where the line holds nothing but codes.

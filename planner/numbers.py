@@ -187,6 +187,10 @@ def _money(q: Quantity, before: str, near: str, after: str, values: dict[str, An
         q, after, dollar = Quantity(q.value / 100, q.start, q.end), after[cents.end() :], True
     if not dollar:
         return False
+    if re.match(
+        r"[^,;.]{0,20}\b(?:per|a|each) (?:user|seat|head|member|customer)\b", after
+    ) or re.search(r"\b(?:per|each) (?:user|seat|head|member|customer)\b[^,;.]{0,30}$", near):
+        return True  # "cost per user under 5 cents a month": no total to plan against
     per_tokens = re.match(
         r"[^,;]{0,25}?(?:/|per|a|for)\s*(?:(?P<n>1k|1,000|1000|thousand|one thousand|1m|million|one million|1,000,000|m)\s*)?(?:input |output )?tok(?:en)?s?\b",
         after,
@@ -470,8 +474,8 @@ def _in_flight(q: Quantity, before: str, near: str, after: str, values: dict[str
         values["traffic.concurrency"] = int(q.value)
         return True
     if re.match(
-        r"\s*(?:concurrent|simultaneous|parallel|in.flight)\s+(?:requests|reqs?|sessions|streams|calls|generations|conversations|queries)\b"
-        r"|\s*(?:requests|reqs?|sessions|streams|calls|queries)\s+(?:in.flight|at once|at the same time|concurrently|in parallel|simultaneously)",
+        r"\s*(?:concurrent|simultaneous|parallel|in.flight)\s+(?:[a-z]+\s+)?(?:requests|reqs?|sessions|streams|calls|generations|conversations|queries)\b"
+        r"|\s*(?:[a-z]+\s+)?(?:requests|reqs?|sessions|streams|calls|queries)\s+(?:in.flight|at once|at the same time|concurrently|in parallel|simultaneously)",
         after,
     ):
         values["traffic.concurrency"] = int(q.value)

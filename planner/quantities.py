@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 MULTIPLIERS = {
     "dozen": 12,  # "3 dozen marketers"
+    "ribu": 1e3,  # Indonesian: "8 ribu"
+    "lakh": 1e5,  # Indian: "3 lakh citizens"
+    "lakhs": 1e5,
+    "crore": 1e7,
     "k": 1e3,
     "thousand": 1e3,
     "m": 1e6,
@@ -45,7 +49,12 @@ _TAIL = (
 """After the last number word only these ("twenty-odd", "a million and a half", "a couple
 of", "ninety-nine point nine five"): a trailing "of" or "and" belongs to the sentence ("eleven
 of them", "four of us")."""
-_DIGITS = r"\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+_DIGITS = (
+    r"\d+(?:,\d{3})+(?:\.\d+)?|"
+    # Continental formats: "1.200 devs" in thousands, "2,5 seconds" a decimal comma.
+    r"[1-9]\d{0,2}(?:\.\d{3})+(?![\d.,])|\d+,\d{1,2}(?![\d,])|"
+    r"\d+(?:\.\d+)?|\.\d+"
+)
 _WORDS = (
     # A share of a unit: "half a", "three quarters of a", "a fifth of an", "a quarter" (million).
     rf"(?:(?:an?|one|{'|'.join(UNITS)})\s+)?(?:{_FRACTION})"
@@ -55,7 +64,7 @@ _WORDS = (
     rf"(?:an?\s+)?(?:{_NUMBER_WORD})(?:(?:[\s-]+and\s+an?\b|{_GLUE})[\s-]+(?:{_NUMBER_WORD}))*{_TAIL}(?:\s+of(?=\s+(?:{_NUMBER_WORD})))?|"
     r"an?(?=\s+(?:second|sec|minute|min|page|dollar|buck|grand)\b)"
 )
-_SCALE = r"k|thousand|m|mn|million|millions|b|bn|billion|dozen"
+_SCALE = r"k|thousand|m|mn|million|millions|b|bn|billion|dozen|ribu|lakhs?|crore"
 NUMBER = re.compile(
     rf"(?<![\w.])(?P<value>{_DIGITS}|{_WORDS})(?!(?:st|nd|rd|th)\b)(?:\s*(?P<scale>{_SCALE})\b)?",
     re.IGNORECASE,
@@ -121,6 +130,14 @@ def _word_value(words: str) -> float | None:
     return total + current
 
 
+def _digits_value(raw: str) -> float:
+    if re.fullmatch(r"[1-9]\d{0,2}(?:\.\d{3})+", raw):
+        return float(raw.replace(".", ""))  # "1.200" thousands
+    if re.fullmatch(r"\d+,\d{1,2}", raw):
+        return float(raw.replace(",", "."))  # "2,5" a decimal comma
+    return float(raw.replace(",", ""))
+
+
 def quantities(text: str) -> list[Quantity]:
     """Every number in `text`, scaled ("1.5k" is 1500), in order."""
     found = []
@@ -129,7 +146,7 @@ def quantities(text: str) -> list[Quantity]:
         if VAGUE.search(text[: match.start()]) and not raw[0].isdigit():
             continue  # "a few hundred", "several dozen": too vague to size on
         if raw[0].isdigit() or raw[0] == ".":
-            value = float(raw.replace(",", ""))
+            value = _digits_value(raw)
         else:
             word = _word_value(raw)
             if word is None:

@@ -42,8 +42,9 @@ KNOWN = frozenset({
 })  # fmt: skip
 """The words the extractor's rules are written with. (Not the languages: "finish" is one
 edit from "finnish".)"""
-REAL = frozenset({"germany"})
-"""Real words one edit from a known one, never corrected to it ("in Germany" is no German)."""
+REAL = frozenset({"germany", "javanese"})
+"""Real words one edit from a known one, never corrected to it ("in Germany" is no German,
+Javanese no Japanese)."""
 SHORTHAND = {
     "abt": "about",
     "teh": "the",

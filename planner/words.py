@@ -44,6 +44,7 @@ NOT_PEOPLE = (
 """Plural nouns with a person's ending that name things ("500 orders", "20k documents")."""
 PEOPLE_NOUN = (
     rf"(?:{PEOPLE}|person|ppl|eng|folks|kids|children|humans|seats|licen[cs]es|mau|dau|wau|actives|enrolled|clerks|postdocs|hosts|"
+    rf"dokter|juristen|advogados|journalistes|médicos|medicos|ärzte|mitarbeiter|mitarbeitende|employés|funcionários|funcionarios|estudiantes|alunos|karyawan|"
     rf"workforce|headcount|actuaries|secretaries|mechanics|associates|crew|families|candidates|parents|"
     rf"\b(?!(?:{NOT_PEOPLE})\b)[a-z]+(?:ers|ors|ists|ians|ees|ants|ents|als|grads))"
 )
@@ -137,10 +138,24 @@ LANGUAGES = {
     "kurdish": "ku",
     "maori": "mi",
     "brazilian": "pt",
+    "javanese": "jv",
+    "sundanese": "su",
+    "bahasa indonesia": "id",
+    "bahasa melayu": "ms",
+    # Languages named in their own words.
+    "português": "pt",
+    "portugues": "pt",
+    "deutsch": "de",
+    "français": "fr",
+    "francais": "fr",
+    "español": "es",
+    "espanol": "es",
+    "italiano": "it",
+    "nederlands": "nl",
 }
 LANGUAGE_CODE_LIST = re.compile(
     r"\b[A-Za-z]{2}(?:-[A-Za-z]{2})?\b"
-    r"(?:\s*(?:/|,|\+|<->|<>|->|→|=>|>|\binto\b|\bto\b|,?\s*\band\b)\s*\b[A-Za-z]{2}(?:-[A-Za-z]{2})?\b)+"
+    r"(?:\s*(?:/|,|\+|<->|<>|->|→|↔|=>|>|\binto\b|\bto\b|,?\s*\band\b)\s*\b[A-Za-z]{2}(?:-[A-Za-z]{2})?\b)+"
     r"|\b[A-Z]{2}-[A-Z]{2}\b"
 )
 """Languages as codes, the way a translation job is written: "EN -> FR/DE", "ja -> en",
@@ -183,7 +198,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     # earlier use case is the likelier reading (and the conversation asks which).
     "code_generation": (
         (
-            r"generat\w* code|writ\w* code|code.writ\w*|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )\bscripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|pair programmer|agent mode|code changes?\b|(?:turns?|converts?|transforms?) (?:\w+ ){0,3}(?:in)?to (?:\w+ ){0,2}(?:components?|code)\b|generat\w* (?:\w+ ){0,3}(?:components?|modules?|functions?|endpoints?|tests)\b|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|\bpatch(?:es)?\b(?![\s-]notes?)|writes? the fix|merge.request",
+            r"generat\w* code|writ\w* code|code.writ\w*|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )\bscripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|pair programmer|agent mode|code changes?\b|(?:turns?|converts?|transforms?) (?:\w+ ){0,3}(?:in)?to (?:\w+ ){0,2}(?:components?|code)\b|generat\w* (?:\w+ ){0,3}(?:components?|modules?|functions?|endpoints?|tests|codebases?|manifests|migrations)\b|\bports? (?:\w+ ){0,2}(?:to|into) \w+|implement\w* (?:this |the |a |each )?tickets?|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|\bpatch(?:es)?\b(?![\s-]notes?)|writes? the fix|merge.request",
             3,
         ),
         (r"coding assistant", 2),
@@ -196,7 +211,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
             2,
         ),
         (
-            r"as (?:they|you|developers|devs|engineers|people|users) type|while (?:they|you|developers|devs|engineers) type|as.you.type|inline suggestion|tab.complet|fill.in.the.middle|\bfim\b|copilot(?! chat)|next lines?",
+            r"as (?:they|you|developers|devs|engineers|people|users) type|while (?:they|you|developers|devs|engineers) type|as.you.type|inline suggestion|tab.complet|fill.in.the.middle|\bfim\b|(?<!chat )copilot(?! chat)|next lines?",
             3,
         ),
         (
@@ -220,7 +235,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "rag_qa": (
         (
-            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|(?<!e-commerce )(?<!ecommerce )(?<!ecom )(?<!product )catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.\w+|\bquery (?:our|the|their|internal|company) |docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over",
+            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|(?<!e-commerce )(?<!ecommerce )(?<!ecom )(?<!product )catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.\w+|\bquery (?:our|the|their|internal|company) |docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over|cite (?:the )?(?:passages|sources)|chat with (?:your|their|our) (?:docs|documents|files|filings|pdfs|data|notes)|search (?:my|your|their) |perguntas e respostas|preguntas y respuestas|fragen und antworten",
             3,
         ),
         (
@@ -235,10 +250,11 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
             4,
         ),
         (r"abstracts?\b", 2),
+        (r"^\W*su+m+ari[sz]", 1),  # a message that opens with the verb
     ),
     "translation": (
         (
-            rf"trans(?:lat|alt)\w*|\btransl\b|\bmt (?:api|service|engine|backend|model|pipeline)|locali[sz](?:ation|e|ing)\b|interpret\w*|src.lang|tgt.lang|source language|target languages?|from \w+ (?:in)?to \w+|\b(?:{LANGUAGE_NAMES}) (?:in)?to (?:{LANGUAGE_NAMES})\b|\binto (?:{LANGUAGE_NAMES})\b|(?:need|want|get)s? (?:it|them|this|everything|all)(?: all)? (?:in|into) (?:{LANGUAGE_NAMES})\b|(?:go|goes|sent|published|posted) (?:out )?in (?:{LANGUAGE_NAMES}),? (?:(?:{LANGUAGE_NAMES}),? )*(?:and|or) (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|=>|>)\s*(?:{LANGUAGE_CODES})\b|\w+\s*(?:<->|<>|→)\s*\w+",
+            rf"trans(?:lat|alt)\w*|\btransl\b|\bmt (?:api|service|engine|backend|model|pipeline)|locali[sz](?:ation|e|ing)\b|interpret\w*|src.lang|tgt.lang|source language|target languages?|from \w+ (?:in)?to \w+|\b(?:{LANGUAGE_NAMES}) (?:in)?to (?:{LANGUAGE_NAMES})\b|\binto (?:{LANGUAGE_NAMES})\b|(?:need|want|get)s? (?:it|them|this|everything|all)(?: all)? (?:in|into) (?:{LANGUAGE_NAMES})\b|(?:go|goes|sent|published|posted) (?:out )?in (?:{LANGUAGE_NAMES}),? (?:(?:{LANGUAGE_NAMES}),? )*(?:and|or) (?:{LANGUAGE_NAMES})\b|\b(?:{LANGUAGE_CODES})\s*(?:<->|<>|->|→|↔|=>|>)\s*(?:{LANGUAGE_CODES})\b|\b(?:{LANGUAGE_NAMES}|eng)\s*(?:<->|<>|→|↔)\s*\w+",
             4,
         ),
         # A pair of languages said outright: "translation between chinese and english for our docs"
@@ -256,7 +272,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "content_generation": (
         (
-            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|creative writing|write (?:emails|copy|content)|(?:writ|generat|draft|produc|creat)\w* (?:\w+ ){0,2}(?:guides|postings?|push notifications?|notifications|listings|bios?|descriptions|titles|brochures|plans|course material)\b|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them|reports|stories|articles)|stor(?:y|ies) app|email drafting|(?:email|e-mail|letter|reply|post|newsletter) drafts|content.gen\w*|(?:story|stories|email|newsletter|copy|post|blog|article|desc\w*|description|caption|ad) gen\b|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan|article)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|explanations of",
+            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|creative writing|write (?:emails|copy|content)|(?:writ|generat|draft|produc|creat)\w* (?:\w+ ){0,2}(?:guides|postings?|push notifications?|notifications|listings|bios?|descriptions|titles|brochures|plans|course material)\b|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them|reports|stories|articles)|stor(?:y|ies) app|email drafting|(?:email|e-mail|letter|reply|post|newsletter) drafts|content.gen\w*|(?:story|stories|email|newsletter|copy|post|blog|article|desc\w*|description|caption|ad) gen\b|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan|article)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|rewrite (?:button|feature)|make it sound|explanations of",
             3,
         ),
         (r"articles?\b|written from", 2),
@@ -292,6 +308,8 @@ IRRELEVANT = (
 _SAID_TO_MATTER = (
     r"(?:\s*[:=-]\s*(?:the\s+)?(?:highest|top|first|main|number one)\s+priority|"  # "Quality: highest priority"
     r"\s+(?:is\s+)?(?:the\s+|our\s+)?(?:top\s+|main\s+|#1\s+)?prio\b|"  # "cost prio", "latency is the prio"
+    r"\s+(?:is|are)\s+(?:\w+\s+)?(?:more important|important more)\s+than|"  # "quality is more important than speed"
+    r"\s+(?:is|are)\s+(?:the\s+)?(?:priority number one|number one priority)|"
     r"\s+(?:\w+\s+){0,4}?(?:matters?|is what|are what|first|above (?:all|everything)|is (?:key|critical|everything|"
     r"king|paramount|(?:the|our) (?:(?:only|main|top|most important) )?(?:thing|concern|priority))|does\b|"
     r"matters? (?:way |much |a lot |far )?more|over\b|>|(?:is|does)\s*(?:[.,;]|$)))"

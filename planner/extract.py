@@ -353,7 +353,7 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
     # and "Target: en" where the line holds nothing but codes.
     for keyed in re.finditer(
         r"(?m)(?:\b|_)(?:languages?|pairs?|langs?|(?:target|source)(?=\s*:\s*[a-z]{2}(?:\s*[,/]\s*[a-z]{2})*\s*$))"
-        r"\s*:\s*([a-z, /-]+)",
+        r"\s*[:(]\s*((?:[a-z]{2}(?:-[a-z]{2})?(?:\s*[,/+&-]\s*|\s+(?:and\s+|or\s+)?))*[a-z]{2}\b)",
         lower,
     ):
         found |= set(re.findall(r"\b[a-z]{2}\b", keyed[1])) & KNOWN_CODES
@@ -436,6 +436,10 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
     )
     if at_most:
         values["gpu_constraints.max_gpus_per_replica"] = int(next(g for g in at_most.groups() if g))
+    if values.get("concurrent_users") is None and re.search(
+        r"\b(?:just|only) (?:for )?me\b|\bsolo\b|\bby myself\b", lower
+    ):
+        values["concurrent_users"] = 1  # "just for me": one user
     nines = re.search(r"\b(two|three|four|five|2|3|4|5) nines\b", lower)
     if nines:
         count = {"two": 2, "three": 3, "four": 4, "five": 5}.get(nines[1]) or int(nines[1])

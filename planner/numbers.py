@@ -430,7 +430,7 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     if re.match(r"\s*of us\b", after) or (
         re.search(rf"\b(?:{PEOPLE_NOUN})\b", text_before)
         and (
-            re.match(r"\s*of them", after)
+            re.match(r"\s*of (?:them|em|'em)\b", after)
             or re.search(rf"(?:{PEOPLE_NOUN})\s*\(\s*(?:~|about|around|roughly)?\s*$", near)
         )
     ):  # "four of us"; "our engineers, 80 of them"; "agents (~700)", not "a GPU (a 4090)"
@@ -459,7 +459,7 @@ def _people(q: Quantity, before: str, near: str, after: str, values: dict[str, A
         )
         return True
     if re.search(
-        rf"(?:{PEOPLE_NOUN}|user base|audience|team|class|cohort|group)(?:'s)?\s*(?:of|is|are|:|=|—|–|around|about|totals?|numbers?)?\s*(?:about|around|roughly|~|approximately|nearly|over)?\s*$",
+        rf"(?:{PEOPLE_NOUN}|user base|audience|team|class|cohort|group|lab|squad|crew)(?:'s)?\s*(?:of|is|are|:|=|—|–|around|about|totals?|numbers?)?\s*(?:about|around|roughly|~|approximately|nearly|over)?\s*$",
         near,
     ):
         values["concurrent_users"] = int(q.value)
@@ -475,7 +475,7 @@ def _in_flight(q: Quantity, before: str, near: str, after: str, values: dict[str
         return True
     if re.match(
         r"\s*(?:concurrent|simultaneous|parallel|in.flight)\s+(?:[a-z]+\s+)?(?:requests|reqs?|sessions|streams|calls|generations|conversations|queries)\b"
-        r"|\s*(?:[a-z]+\s+)?(?:requests|reqs?|sessions|streams|calls|queries)\s+(?:in.flight|at once|at the same time|concurrently|in parallel|simultaneously)",
+        r"|\s*(?:[a-z]+\s+)?(?:requests|reqs?|sessions|streams|calls|queries|agents|workers|jobs|runs)\s+(?:in.flight|at once|at the same time|concurrently|in parallel|simultaneously)",
         after,
     ):
         values["traffic.concurrency"] = int(q.value)
@@ -615,7 +615,7 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     # Pages are a context need when the whole document is read at once ("up to 100 pages",
     # "the whole 80-page contract in one request"); otherwise a document's usual size.
     whole = re.search(
-        r"(?:whole|entire|full)\b[^.;]{0,40}(?:fit|context|at once|in one|in the prompt)|in one (?:request|go|pass)|at once|(?:has to|must) cover",
+        r"(?:whole|entire|full|complete)\b[^.;]{0,40}(?:fit|context|\bctx\b|at once|in one|in a single|in the prompt)|in (?:one|a single) (?:request|go|pass)|at once|(?:has to|must) cover",
         values["_text"],
     )
     # "3 pages of context per question" is what each prompt holds, not a window to fit.

@@ -143,6 +143,10 @@ def quantities(text: str) -> list[Quantity]:
     found = []
     for match in NUMBER.finditer(text):
         raw = match["value"]
+        if re.match(r"24\s*[/x]\s*7\b", text[match.start() :]) or re.search(
+            r"24\s*[/x]\s*$", text[: match.start()]
+        ):
+            continue  # "24/7" is when, not how many
         if VAGUE.search(text[: match.start()]) and not raw[0].isdigit():
             continue  # "a few hundred", "several dozen": too vague to size on
         if raw[0].isdigit() or raw[0] == ".":

@@ -37,6 +37,7 @@ NOT_PEOPLE = (
     r"clusters|registers|trackers|timers|folders|offers|invoices|others|totals|signals|rentals|"
     r"intervals|portals|journals|tutorials|proposals|approvals|manuals|materials|terminals|"
     r"animals|referrals|arrivals|credentials|hospitals|channels|models|levels|pixels|panels|"
+    r"renewals|withdrawals|disposals|removals|reversals|trials|"
     r"tools|emails|details|goals|deals|files|reels|newsletters|quarters|flyers|posters|"
     r"computers|printers|vouchers|appointments|shipments|assignments|announcements|"
     r"treatments|settlements|investments|enrollments|departments|apartments|experiments"
@@ -44,7 +45,7 @@ NOT_PEOPLE = (
 """Plural nouns with a person's ending that name things ("500 orders", "20k documents")."""
 PEOPLE_NOUN = (
     rf"(?:{PEOPLE}|person|ppl|eng|folks|kids|children|humans|seats|licen[cs]es|mau|dau|wau|actives|enrolled|clerks|postdocs|hosts|"
-    rf"dokter|juristen|advogados|journalistes|médicos|medicos|ärzte|mitarbeiter|mitarbeitende|employés|funcionários|funcionarios|estudiantes|alunos|karyawan|"
+    rf"graduates|trainees|interns|apprentices|dokter|juristen|advogados|journalistes|médicos|medicos|ärzte|mitarbeiter|mitarbeitende|employés|funcionários|funcionarios|estudiantes|alunos|karyawan|"
     rf"workforce|headcount|actuaries|secretaries|mechanics|associates|crew|families|candidates|parents|"
     rf"\b(?!(?:{NOT_PEOPLE})\b)[a-z]+(?:ers|ors|ists|ians|ees|ants|ents|als|grads))"
 )
@@ -167,15 +168,15 @@ SUBJECTS: dict[str, str] = {
     "legal": r"legal|law firm|\blaw\b|lawyer|attorney|contracts?\b|litigation|paralegal|precedent|case.law|court|fee earners|judgments?|\bndas?\b|clauses|statutes?|legislation|e-?discovery|depositions?|counsel|barristers?|solicitors?",
     "medical": r"medical|\bgp\b|referral letters|practitioners|clinical|clinician|hospital|patient|healthcare|health care|doctor|physician|radiolog|nurse|pharmac(?:y|ist|ovigilance|eutical)|pharma\b|drug safety|lab reports|diagnos\w*|\behr\b|\bemr\b|discharge|symptom|tele-?health|clinic\b|cardiolog|oncolog|dental|dentist",
     "insurance": r"insurance|insurer|underwrit\w*|claims\b|claim (?:forms?|files?)|policy renewals?|renewal letters|policyholder|premiums|adjusters?|reinsurance",
-    "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant (?:funds?|trad\w*|desks?|firms?|analysts?|research desk)|derivatives|hedge funds?|\bthe fund\b|equit(?:y|ies)|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)",
+    "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant (?:funds?|trad\w*|desks?|firms?|analysts?|research desk)|derivatives|hedge funds?|\bthe fund\b|equit(?:y|ies)|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)|10-[kq]\b|debt collection|\bfraud\b|quantitative (?:risk|analys\w*|research)|\bquants\b",
     "education": r"education|edtech|language.learning|learners|admi+s+ions?|applicants|\buniv\b|stud(?:e)?n(?:e)?ts?|school|teach|tutor|universit|\buni\b|college|course|lecture|undergrad|homework|enrolled|worksheets|classroom|curriculum|\bexams?\b|quiz|campus|\bk-?12\b|e-?learning|olympiad training|training camp",
-    "ecommerce": r"e-?comm\w*|\becom\b|e-?shop|web store|food.delivery|restaurant partners|onl?i?ne (?:store|shop)|\bpdp\b|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product.(?:catalog|reviews|listings|descriptions?)|checkout|shopify|sellers?\b",
+    "ecommerce": r"e-?comm\w*|\becom\b|e-?shop|web store|food.delivery|restaurant partners|onl?i?ne (?:store|shop)|\bpdp\b|\bmerch\b|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product.(?:catalog|reviews|listings|descriptions?)|checkout|shopify|sellers?\b",
     "customer_support": r"cust(?:omer)?.support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chats?\b|docs?|queue|desk)|zendesk|intercom|freshdesk|help ?desk|support (?:inbox|emails?)|help.?cent(?:er|re)|help articles|(?:call|contact).cent(?:er|re)",
     "hr": r"(?<![/\d$])hr\b|human resources|recruit|performance.reviews?|peer feedback|payroll|(?:employee|staff|hr) handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
     "government": r"government|govt?\b|public records|records office|statistics (?:office|bureau|agency)|census|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public.sector|(?:government|federal|public|state) agency|benefits? (?:agency|office|portal)|land registry|registry office|caseworkers?|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
-    "science": r"science\b|scientific|biotech|\beln\b|scientists?|lab protocols?|grant applications?|research (?:papers?|group|lab)|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
+    "science": r"science\b|scientific|biotech|\beln\b|scientists?|lab protocols?|grant applications?|research (?:papers?|group|lab|pdfs?)|arxiv|lit(?:erature)? reviews?|\bchem\b|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
     "travel": r"travel|airline|ferr(?:y|ies)|crew (?:schedul\w*|rosters?)|cabin crew|hotel|(?<!in )(?<!in-)flights?|holiday|vacation|\btrips?\b|touris|itinerar|resort|cruise",
-    "gaming": r"game|gaming|gamers?|players? (?:base|community|support|talk|chat|notice|ask)|between players|party members|modd(?:ers?|ing)|npc|\brpg\b|quests?\b|\bmmo|esports",
+    "gaming": r"game|gaming|minecraft|roblox|gamers?|players? (?:base|community|support|talk|chat|notice|ask)|between players|party members|modd(?:ers?|ing)|npc|\brpg\b|quests?\b|\bmmo|esports",
     "marketing": r"marketing|marketers?\b|advertis|ad agency|ad copy|campaign|seo\b|social media",
     "security": r"security|appsec|devsecops|secops|\bsec (?:findings|team|issues|alerts)|threat|vulnerabilit|soc\b|malware|phishing|incident response|\bsiem\b|\bcves?\b|pen.?test|firewall|\bedr\b|\biocs?\b|cyber|attack.paths?|network configs",
 }
@@ -225,7 +226,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "chatbot": (
         (
-            r"chat ?bot|chatbot|conversational|conversation|assistant|chats?\b|\bbot\b|help widget|help chat|copilot chat|\bfaq\b|talk (?:to|about|with)|help ?desk|support bot|virtual agent|companion|concierge|study buddy|can (?:message|text) (?:it )?|turn by turn|answers? (?:users|customers|employees)|q&a bot|general q&a",
+            r"chat ?bot|chatbot|conversational|conversation|assistant|chats?\b|\bbot\b|help widget|help chat|copilot chat|\bfaq\b|talk (?:to|about|with)|help ?desk|support bot|virtual agent|companion|concierge|study buddy|\btutor\b|can (?:message|text) (?:it )?|turn by turn|answers? (?:users|customers|employees)|q&a bot|general q&a",
             2,
         ),
         (
@@ -235,7 +236,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "rag_qa": (
         (
-            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|(?<!e-commerce )(?<!ecommerce )(?<!ecom )(?<!product )catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.\w+|\bquery (?:our|the|their|internal|company) |docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over|cite (?:the )?(?:passages|sources)|chat with (?:your|their|our) (?:docs|documents|files|filings|pdfs|data|notes)|search (?:my|your|their) |perguntas e respostas|preguntas y respuestas|fragen und antworten",
+            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|(?<!e-commerce )(?<!ecommerce )(?<!ecom )(?<!product )catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.\w+|\bquery (?:our|the|their|internal|company) |docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over|cites? (?:the |its )?(?:passages|sources)|\bdocs? (?:chat)?bot\b|chat with (?:your|their|our) (?:docs|documents|files|filings|pdfs|data|notes)|search (?:my|your|their) |perguntas e respostas|preguntas y respuestas|fragen und antworten",
             3,
         ),
         (
@@ -272,7 +273,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "content_generation": (
         (
-            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|creative writing|write (?:emails|copy|content)|(?:writ|generat|draft|produc|creat)\w* (?:\w+ ){0,2}(?:guides|postings?|push notifications?|notifications|listings|bios?|descriptions|titles|brochures|plans|course material)\b|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:\w+ )?(?:emails|posts|replies|ads|letters|them|reports|stories|articles)|stor(?:y|ies) app|email drafting|(?:email|e-mail|letter|reply|post|newsletter) drafts|content.gen\w*|(?:story|stories|email|newsletter|copy|post|blog|article|desc\w*|description|caption|ad) gen\b|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan|article)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|rewrite (?:button|feature)|make it sound|explanations of",
+            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|creative writing|write (?:emails|copy|content)|(?:writ|generat|draft|produc|creat)\w* (?:\w+ ){0,2}(?:guides|postings?|push notifications?|notifications|listings|bios?|descriptions|titles|brochures|plans|course material)\b|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:[\w-]+ ){0,3}(?:emails|posts|replies|ads|letters|them|reports|stories|articles)|generat\w* (?:[\w-]+ ){0,3}(?:tips|letters|commentar(?:y|ies)|texts)\b|commentaries|stor(?:y|ies) app|email drafting|(?:email|e-mail|letter|reply|post|newsletter) drafts|content.gen\w*|(?:story|stories|email|newsletter|copy|post|blog|article|desc\w*|description|caption|ad) gen\b|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan|article)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|rewrite (?:button|feature)|make it sound|explanations of",
             3,
         ),
         (r"articles?\b|written from", 2),
@@ -309,6 +310,7 @@ _SAID_TO_MATTER = (
     r"(?:\s*[:=-]\s*(?:the\s+)?(?:highest|top|first|main|number one)\s+priority|"  # "Quality: highest priority"
     r"\s+(?:is\s+)?(?:the\s+|our\s+)?(?:top\s+|main\s+|#1\s+)?prio\b|"  # "cost prio", "latency is the prio"
     r"\s+(?:is|are)\s+(?:\w+\s+)?(?:more important|important more)\s+than|"  # "quality is more important than speed"
+    r"\s+(?:is\s+)?the\s+(?:main\s+|key\s+)?driver\b|"  # "cost is the driver here"
     r"\s+(?:is|are)\s+(?:the\s+)?(?:priority number one|number one priority)|"
     r"\s+(?:\w+\s+){0,4}?(?:matters?|is what|are what|first|above (?:all|everything)|is (?:key|critical|everything|"
     r"king|paramount|(?:the|our) (?:(?:only|main|top|most important) )?(?:thing|concern|priority))|does\b|"
@@ -321,14 +323,16 @@ def _said_to_matter(words: str) -> str:
     matters is quality"."""
     return (
         rf"(?:{words})\w*{_SAID_TO_MATTER}|care (?:\w+ ){{0,3}}about (?:\w+ ){{0,2}}(?:{words})|"
+        rf"nothing (?:else )?matters (?:but|except|besides) (?:the )?(?:{words})|"
+        rf"make (?:the )?(?:{words})\w* (?:the |our )?(?:top |main |first )?priority|"
         rf"what (?:really )?matters(?: most)? (?:is|are) (?:the )?(?:\w+ )?(?:{words})"
     )
 
 
 PRIORITY_CUES: dict[str, str] = {
-    "cost": r"cost (?:is what matters|first)|che+a?pe?\b|cheapest|cheapness|lowest cost|low cost|cost matters most|cost is (?:the )?(?:top|main|most important|key|only)|(?:cost|price|money) is the (?:only|main) thing|minimi[sz]e (?:the )?cost|save money|tight budget|cost.sensitive|budget is (?:the )?(?:top|main) (?:concern|priority)|cost.effective|as little as possible|shoe.?string|frugal|(?:money|budget|funds?|cash)(?:'s| is| are) (?:tight|limited|short|scarce)|(?:keep|keeping) (?:the )?(?:bill|costs?|spend) (?:low|down)|per dollar|\$\$|"
+    "cost": r"cost (?:is what matters|first)|che+a?pe?\b|cheapest|cheapness|lowest cost|low cost|cost matters most|cost is (?:the )?(?:top|main|most important|key|only)|(?:cost|price|money) is the (?:only|main) thing|minimi[sz]e (?:the )?cost|save money|tight budget|cost.sensitive|budget is (?:the )?(?:top|main) (?:concern|priority)|cost.effective|as little as (?:we )?(?:possibly )?(?:can|possible)|shoe.?string|frugal|(?:money|budget|funds?|cash)(?:'s| is| are) (?:tight|limited|short|scarce)|(?:keep|keeping) (?:the )?(?:bill|costs?|spend) (?:low|down)|per dollar|\$\$|"
     + _said_to_matter(PRIORITY_WORDS["cost"]),
-    "latency": r"lowest latency|low latency|as fast as pos|speed (?:is|matters)|latency (?:is|matters) (?:everything|most|critical|the top|what matters|key)|latency is what|fastest|snappy|latency.critical|(?:latency|speed) first|instant(?:ly|aneous)?\b|real.?time|(?:be|is|feel|feels|very|really|super) fast|lightning|they wait on it|right away|immediately|(?:shouldn'?t|should not|can'?t|cannot|mustn'?t|don'?t) (?:be )?(?:kept )?wait|(?:no|never|without (?:any )?)lag\b|(?:n'?t|never) (?:notice|feel|see) (?:any )?lag\b|"
+    "latency": r"lowest latency|low latency|as fast as pos|speed (?:is|matters)|latency (?:is|matters) (?:everything|most|critical|the top|what matters|key)|latency is what|fastest|snappy|latency.critical|(?:latency|speed) first|instant(?:ly|aneous)?\b|real.?time|(?:be|is|feel|feels|very|really|super) fast|fast (?:pls|please|plz)\b|quick quick|needs? to b?e? ?(?:quick|fast)\b|lightning|they wait on it|right away|immediately|(?:shouldn'?t|should not|can'?t|cannot|mustn'?t|don'?t) (?:be )?(?:kept )?wait|(?:no|never|without (?:any )?)lag\b|(?:n'?t|never) (?:notice|feel|see) (?:any )?lag\b|"
     + _said_to_matter(PRIORITY_WORDS["latency"]),
     "accuracy": r"(?:accuracy|quality) first|can'?t afford (?:\w+ )?(?:wrong|mistakes|errors|hallucinat)|(?:want|need)s? it (?:to be )?(?:right|accurate|correct)|accu\w*cy|best (?:possible )?(?:\w+ )?(?:answers|quality|model)|highest quality|quality (?:is|matters) (?:most|everything|the top|key|critical)|quality above all|most capable|smartest|quality first|most (?:correct|accurate)|(?:must|has to|have to|need to|needs to|should) be (?:\w+ )?(?:right|correct|accurate)|"
     + _said_to_matter(PRIORITY_WORDS["accuracy"]),

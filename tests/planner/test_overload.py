@@ -169,26 +169,29 @@ def test_a_prediction_far_from_measured_data_says_so_with_a_wider_band(catalog: 
     assert spread(datasheet_gpu) > spread(catalog.predict(query(CONFIGS[2], 1.0)))
 
 
-def test_a_transient_open_loop_run_is_not_fitted(catalog: Planner) -> None:
-    def run(prompts: int) -> MeasuredPoint:
-        return MeasuredPoint(
-            model_id="meta-llama/Llama-3.1-8B-Instruct",
-            gpu_id="H100-SXM-80GB",
-            precision="bf16",
-            tp=1,
-            isl=200,
-            osl=200,
-            qps=32.0,
-            num_prompts=prompts,
-            ttft_ms=40.0,
-            tpot_ms=16.0,
-            reference=f"test:{prompts}",
-        )
+def open_run(qps: float, ttft_p90_ms: float, prompts: int = 200) -> MeasuredPoint:
+    """An open-loop vLLM run of Llama-3.1-8B on one H100, 200 tokens in and out."""
+    return MeasuredPoint(
+        model_id="meta-llama/Llama-3.1-8B-Instruct",
+        gpu_id="H100-SXM-80GB",
+        precision="bf16",
+        tp=1,
+        isl=200,
+        osl=200,
+        qps=qps,
+        num_prompts=prompts,
+        ttft_ms=ttft_p90_ms / 2,
+        ttft_p90_ms=ttft_p90_ms,
+        tpot_ms=16.0,
+        reference=f"test:{qps}/{ttft_p90_ms}/{prompts}",
+    )
 
-    rows = prepare([run(200), run(5000)], catalog.models, catalog.gpus)
-    assert [p.reference for p in rows.points] == ["test:5000"]
+
+def test_a_transient_open_loop_run_is_not_fitted(catalog: Planner) -> None:
+    rows = prepare([open_run(32, 80, 200), open_run(32, 80, 5000)], catalog.models, catalog.gpus)
+    assert [p.reference for p in rows.points] == ["test:32/80/5000"]
     ((excluded, reason),) = rows.excluded
-    assert excluded.reference == "test:200" and "a transient run" in reason
+    assert excluded.reference == "test:32/80/200" and "a transient run" in reason
 
 
 def test_overload_verdicts_name_a_queue_called_sustainable_and_a_server_that_kept_up(
@@ -199,29 +202,13 @@ def test_overload_verdicts_name_a_queue_called_sustainable_and_a_server_that_kep
     sustainable only if it ran long enough to fill its cache. The report names every run
     whose measured fate the planner's `stable` contradicts."""
 
-    def run(qps: float, ttft_p90_ms: float, prompts: int = 200) -> MeasuredPoint:
-        return MeasuredPoint(
-            model_id="meta-llama/Llama-3.1-8B-Instruct",
-            gpu_id="H100-SXM-80GB",
-            precision="bf16",
-            tp=1,
-            isl=200,
-            osl=200,
-            qps=qps,
-            num_prompts=prompts,
-            ttft_ms=ttft_p90_ms / 2,
-            ttft_p90_ms=ttft_p90_ms,
-            tpot_ms=10.0,
-            reference=f"test:{qps}/{ttft_p90_ms}/{prompts}",
-        )
-
     # 2 requests/s of an 8B model is a trickle for an H100, and 5,000 far past what it serves.
     runs = [
-        run(1.0, 50.0),
-        run(2.0, 900.0),
-        run(5000.0, 60.0),
-        run(5000.0, 60.0, prompts=100_000),
-        run(6000.0, 30000.0),
+        open_run(1.0, 50.0),
+        open_run(2.0, 900.0),
+        open_run(5000.0, 60.0),
+        open_run(5000.0, 60.0, prompts=100_000),
+        open_run(6000.0, 30000.0),
     ]
     verdicts = overload_verdicts(runs, catalog.models, catalog.gpus, catalog.calibration)
     assert verdicts["runs"] == 5 and verdicts["queued"] == 2

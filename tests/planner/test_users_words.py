@@ -143,7 +143,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
     """A floor under what the rules were tuned to (96.3 % of checks; author R's e-mails are
-    read at 80 %): a change that loses a family of sentences fails here, with the
+    read at 84 %): a change that loses a family of sentences fails here, with the
     sentences."""
     assert len(load(USERS_TUNE)) >= 2000
     low, right = fields_below(USERS_TUNE, helper, 0.80)

@@ -429,7 +429,7 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         values["gpu_constraints.max_gpus_per_replica"] = 1
     # "fit on 2 gpus", "max 4 per replica", "1 gpu/replica", "GPUs per replica: up to 8".
     at_most = re.search(
-        r"fit on (\d) gpus|(?:max(?:imum)?|at most|up to) (\d) (?:gpus )?per (?:replica|instance|pod)|"
+        r"fits? (?:on|in|into) (\d) gpus|(?:max(?:imum)?|at most|up to) (\d) (?:gpus )?per (?:replica|instance|pod)|"
         r"\b(\d) gpus? ?(?:/|per) ?(?:replica|instance|pod)|"
         r"gpus? ?(?:/|per) ?(?:replica|instance|pod)\s*(?:[:=]|<=?|≤)?\s*(?:up to|at most|max\w*)?\s*(\d)\b",
         lower,

@@ -586,11 +586,11 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     typical = re.search(
         r"averag|\bavg|\bmean|median|typical|usually|about|around|~|roughly|each", near
     ) and not re.search(r"(?:up to|at most|no more than)\s*$", near)  # "each up to 12 pages"
-    is_max = not typical and re.search(
+    is_max = (not typical or re.search(r"\blongest\b[^,.;]{0,20}$", near)) and re.search(
         r"up to|at most|max(?:imum)?|as (?:long|large|big) as|longest|no more than|can reach|can be|"
         r"reaching|context|window|limit|whole|entire|at least|fit",
         around,
-    )
+    )  # "Longest request: about 40k tokens" is a bound, however rounded
     kind = unit["kind"] if unit else None
     direction = re.match(r"\s*(in|out)\b(?! flight)", rest)
     named = re.match(  # "1k tok prompts, 250 tok answers", "two pages of output"
@@ -620,8 +620,8 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     )
     # "3 pages of context per question" is what each prompt holds, not a window to fit.
     each = re.match(rf"\s*(?:of\s+(?:context|input|text)\s*)?{PER_REQUEST}", rest)
-    if each:
-        output = False
+    if each and not re.search(r"up to|at most|no more than|max(?:imum)?\b|longest", near):
+        output = False  # ("up to 24k tokens per request" is a bound, not a size)
     elif (
         context_word
         or (pages and (is_max or whole) and not p95)

@@ -313,7 +313,7 @@ _SAID_TO_MATTER = (
     r"\s+(?:is\s+)?the\s+(?:main\s+|key\s+)?driver\b|"  # "cost is the driver here"
     r"\s+(?:is|are)\s+(?:the\s+)?(?:priority number one|number one priority)|"
     r"\s+(?:\w+\s+){0,4}?(?:matters?|is what|are what|first|above (?:all|everything)|is (?:key|critical|everything|"
-    r"king|paramount|(?:the|our) (?:(?:only|main|top|most important) )?(?:thing|concern|priority))|does\b|"
+    r"king|paramount|(?:the|our) (?:(?:only|main|top|most important) )?(?:thing|concern|priority|constraint))|does\b|"
     r"matters? (?:way |much |a lot |far )?more|over\b|>|(?:is|does)\s*(?:[.,;]|$)))"
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import threading
 from collections.abc import Iterable
 
@@ -247,4 +248,14 @@ class CatalogCache:
             key = (catalog_revision(session=session), dt.date.today())
             if self._built is None or self._built[0] != key:
                 self._built = (key, assistant(session=session, approved_models=self._approved))
+                freeze_long_lived()
             return self._built[1]
+
+
+def freeze_long_lived() -> None:
+    """Leave what lives as long as the catalog (and the index and patterns built over it)
+    out of full collections: walking its objects took 90 to 140 ms, a turn's p99 (a turn
+    takes 27 ms). What a previous catalog left in cycles is collected first."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

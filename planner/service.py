@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kb.catalog import CatalogCache
+from kb.catalog import CatalogCache, freeze_long_lived
 from manifests.render import ManifestError, render, serving_notes, to_yaml, validate
 from planner.answers import Evaluation, Planned, Prepared, Turn
 from planner.assistant import NAMED_FIELDS, Assistant
@@ -75,6 +75,7 @@ class PlanningService:
         helper = self.assistant()
         CatalogIndex.of(helper.planner)
         helper.read(WARM_UP)
+        freeze_long_lived()
 
     def read(self, text: str, helper: Assistant | None = None) -> DeploymentIntent:
         """The rules' intent, with the LLM's reading filling only what the rules left open and

@@ -3,6 +3,7 @@ refusals that name what is wrong."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,26 @@ def test_the_catalog_is_built_once_and_again_when_the_knowledge_base_changes(
     with session_scope(url) as session:  # what `kb load` or an added model does
         catalog_changed(session=session)
     assert service.assistant() is not first
+
+
+def test_the_catalog_in_use_is_left_out_of_full_collections(
+    seeded_sqlite_url: str, tmp_path: Path
+) -> None:
+    """A full collection walked every object of the catalog, about 100 ms in the middle of a
+    turn now and then: warmed, and again once rebuilt, the catalog is frozen out of it."""
+
+    def collected(obj: object) -> bool:
+        return any(o is obj for o in gc.get_objects(generation=2))
+
+    url = kb_copy(seeded_sqlite_url, tmp_path)
+    service = service_on(url, tmp_path)
+    service.warm()
+    first = service.assistant()
+    assert not collected(first.planner)
+    with session_scope(url) as session:
+        catalog_changed(session=session)
+    second = service.assistant()
+    assert second is not first and not collected(second.planner)
 
 
 def test_an_empty_knowledge_base_says_what_to_run(tmp_path: Path) -> None:

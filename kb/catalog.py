@@ -254,8 +254,9 @@ class CatalogCache:
 
 def freeze_long_lived() -> None:
     """Leave what lives as long as the catalog (and the index and patterns built over it)
-    out of full collections: walking its objects took 90 to 140 ms, a turn's p99 (a turn
-    takes 27 ms). What a previous catalog left in cycles is collected first."""
+    out of full collections, which otherwise walk all of it now and then in the middle of a
+    turn, several turns' worth of time. What a previous catalog left in cycles is collected
+    first."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()

@@ -201,15 +201,17 @@ def _negated(words: list[str], mention: Mention) -> bool:
 
 VENDORS = frozenset({"nvidia", "amd", "intel"})
 VENDOR_ONLY = (
-    r"(?:^\W*(?:gpu |hardware |accelerator )?vendors?\s*[:=]\s*|\b(?:(?:has to|must|should|needs? to)"
-    r" (?:be|run|stay) (?:on )?|(?:keep|kept|stay|stays|run|runs) (?:it |them |everything )?on "
-    r"(?:an? )?)|\b(?=\w+ (?:shop|house)\b))"
+    r"(?:\b(?:(?:has to|must|should|needs? to) (?:be|run|stay) (?:on )?|"
+    r"(?:keep|kept|stay|stays|run|runs) (?:it |them |everything )?on (?:an? )?)|"
+    r"\b(?=\w+ (?:shop|house)\b))"
 )
-"""What makes a vendor the only one: "GPU vendor: NVIDIA", "keep it on nvidia", "we're an
-nvidia shop" (followed by the vendor)."""
+"""What makes a vendor the only one: "keep it on nvidia", "we're an nvidia shop" (followed
+by the vendor)."""
 VENDOR_LIST = re.compile(
-    r"(?<!excluded )(?<!excluded_)(?<!no )\bvendors?\s*[:=]\s*(?:nvidia|amd|intel)(?:\s*(?:,|/|\+|&|\band\b|\bor\b)\s*(?:nvidia|amd|intel))+"
+    r"(?<!excluded )(?<!excluded_)(?<!no )\bvendors?\s*[:=]\s*(?:nvidia|amd|intel)"
+    r"(?:\s*(?:,|/|\+|&|\band\b|\bor\b)\s*(?:nvidia|amd|intel))*"
 )
+"""A form's vendors, the only ones: "GPU vendor: NVIDIA", "vendors: nvidia, amd"."""
 SIZE_CAP = re.compile(
     r"\b(?:(?P<none>nothing|none|no (?:models?|llms?|checkpoints?))|anything|everything|any models?|models?)"
     r"\s+(?:that'?s\s+|that is\s+)?(?:over|above|bigger than|larger than|more than|beyond|>)\s*"
@@ -262,13 +264,14 @@ def _with_sizes(
 ) -> list[Mention]:
     """The mentions, and "the 32b" said alone as a model of the family named before it."""
     taken = {i for m in models for i in range(m.start, m.end)}
+    sizes = []
     for i in range(1, len(words)):
         if words[i - 1] == "the" and i not in taken and SIZE.fullmatch(words[i]):
             before = [m.ids for m in models if m.end <= i]
             ids = vocabulary.at_size(words[i], before[-1] if before else last)
             if ids:
-                models.append(Mention(ids, i, i + 1))
-    return sorted(models, key=lambda m: m.start)
+                sizes.append(Mention(ids, i, i + 1))
+    return sorted([*models, *sizes], key=lambda m: m.start)
 
 
 def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]) -> None:
@@ -331,7 +334,6 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
                 continue
             _add(values, key, {vendor})
         vendors_carried = _ends_ruled_out(vendors, vendor_flags, words)
-    # A form's list of vendors: "vendors: nvidia, amd".
     for keyed in VENDOR_LIST.finditer(lower):
         _add(values, "gpu_constraints.vendors", set(tokens(keyed[0])) & VENDORS)
 

@@ -124,12 +124,11 @@ def transient(point: MeasuredPoint) -> str | None:
     if point.closed or not point.num_prompts or not point.qps:
         return None
     span = point.num_prompts / point.qps
-    residence = ((point.osl - 1) * point.tpot_ms + point.ttft_ms) / 1e3
-    if span >= TRANSIENT_SPAN * residence:
+    if span >= TRANSIENT_SPAN * point.residence_s:
         return None
     return (
         f"a transient run: its {point.num_prompts} arrivals span {span:.0f} s, under "
-        f"{TRANSIENT_SPAN:.0f} times a request's time in the system ({residence:.1f} s)"
+        f"{TRANSIENT_SPAN:.0f} times a request's time in the system ({point.residence_s:.1f} s)"
     )
 
 
@@ -176,10 +175,9 @@ def prepare(
                 )
             )
             continue
-        residence = (decoding + point.ttft_ms) / 1e3
         # The requests/s a closed loop completes (an open loop's offered rate says nothing
         # here: an overloaded server serves less).
-        served = (point.concurrency or 0) / residence
+        served = (point.concurrency or 0) / point.residence_s
         flops = 2.0 * model.params_active_b * 1e9 * (point.isl + point.osl) * served
         utilisation = flops / (point.tp * gpu.tensor_tflops(point.precision) * 1e12)
         if utilisation > MAX_PLAUSIBLE_UTILISATION:

@@ -61,6 +61,11 @@ class MeasuredPoint(Frozen):
     def closed(self) -> bool:
         return self.concurrency is not None
 
+    @property
+    def residence_s(self) -> float:
+        """A request's measured time in the system: its first token, then its decode."""
+        return ((self.osl - 1) * self.tpot_ms + self.ttft_ms) / 1e3
+
     def query(self) -> PredictionQuery:
         """The prediction query this run answers: its configuration, load, arrivals and the
         engine settings it states."""

@@ -193,7 +193,7 @@ def fit(
     per_token = kv_bytes_per_token_per_gpu(model, cfg)
     per_sequence = kv_bytes_per_sequence(model, cfg, max(context_tokens, 1))
     sequences = int(kv_total // per_sequence) if per_sequence > 0 else 0
-    held = kv_bytes_per_sequence(model, cfg, max(held_tokens or context_tokens, 1))
+    held = per_sequence if held_tokens is None else kv_bytes_per_sequence(model, cfg, held_tokens)
     decoding = int(kv_total // held) if held > 0 else 0
     reason = None
     if cfg.tp > gpu.gpus_per_node:

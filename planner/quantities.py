@@ -52,7 +52,7 @@ of them", "four of us")."""
 _DIGITS = (
     r"\d+(?:,\d{3})+(?:\.\d+)?|"
     # Continental formats: "1.200 devs" in thousands, "2,5 seconds" a decimal comma.
-    r"[1-9]\d{0,2}(?:\.\d{3})+(?![\d.,])|\d+,\d{1,2}(?![\d,])|"
+    r"(?P<dotted>[1-9]\d{0,2}(?:\.\d{3})+)(?![\d.,])|(?P<comma>\d+,\d{1,2})(?![\d,])|"
     r"\d+(?:\.\d+)?|\.\d+"
 )
 _WORDS = (
@@ -130,27 +130,26 @@ def _word_value(words: str) -> float | None:
     return total + current
 
 
-def _digits_value(raw: str) -> float:
-    if re.fullmatch(r"[1-9]\d{0,2}(?:\.\d{3})+", raw):
-        return float(raw.replace(".", ""))  # "1.200" thousands
-    if re.fullmatch(r"\d+,\d{1,2}", raw):
-        return float(raw.replace(",", "."))  # "2,5" a decimal comma
-    return float(raw.replace(",", ""))
+ROUND_THE_CLOCK = re.compile(r"\b24\s*[/x]\s*7\b")
+"""When it runs ("24/7"), not how many."""
 
 
 def quantities(text: str) -> list[Quantity]:
     """Every number in `text`, scaled ("1.5k" is 1500), in order."""
     found = []
+    clock = {i for m in ROUND_THE_CLOCK.finditer(text) for i in range(m.start(), m.end())}
     for match in NUMBER.finditer(text):
         raw = match["value"]
-        if re.match(r"24\s*[/x]\s*7\b", text[match.start() :]) or re.search(
-            r"24\s*[/x]\s*$", text[: match.start()]
-        ):
-            continue  # "24/7" is when, not how many
+        if match.start() in clock:
+            continue
         if VAGUE.search(text[: match.start()]) and not raw[0].isdigit():
             continue  # "a few hundred", "several dozen": too vague to size on
-        if raw[0].isdigit() or raw[0] == ".":
-            value = _digits_value(raw)
+        if match["dotted"]:
+            value = float(raw.replace(".", ""))  # "1.200 devs": dots group thousands
+        elif match["comma"]:
+            value = float(raw.replace(",", "."))  # "2,5 seconds": a decimal comma
+        elif raw[0].isdigit() or raw[0] == ".":
+            value = float(raw.replace(",", ""))
         else:
             word = _word_value(raw)
             if word is None:

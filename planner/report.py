@@ -89,17 +89,16 @@ def accuracy_table(rows: FitRows, ttft_s: np.ndarray, tpot_s: np.ndarray) -> dic
     }
 
 
-def open_loop_percentiles(
-    points: Sequence[MeasuredPoint],
-    models: Mapping[str, ModelSpec],
-    gpus: Mapping[str, GpuSpec],
-    calibration: CalibrationSet,
-) -> dict[str, object]:
+def _open_loop(points: Sequence[MeasuredPoint]) -> list[MeasuredPoint]:
+    """The open-loop runs of a replica the planner models (dp 1)."""
+    return [p for p in points if not p.closed and p.qps and p.dp == 1]
+
+
+def open_loop_percentiles(points: Sequence[MeasuredPoint], planner: Planner) -> dict[str, object]:
     """The open-loop runs that print a TPOT median, predicted by the planner itself: TTFT
     p90 (where the run prints it) and TPOT median errors, and how many sustained runs it
     called overloaded."""
-    planner = Planner(dict(models), dict(gpus), calibration)
-    judged = [p for p in points if not p.closed and p.qps and p.tpot_p50_ms and p.dp == 1]
+    judged = [p for p in _open_loop(points) if p.tpot_p50_ms]
     rows: list[dict[str, object]] = []
     for p in judged:
         result = planner.predict(p.query())
@@ -130,20 +129,12 @@ QUEUED = 10.0
 lowest-rate run of its configuration had a queue that grew: more load than it served."""
 
 
-def overload_verdicts(
-    points: Sequence[MeasuredPoint],
-    models: Mapping[str, ModelSpec],
-    gpus: Mapping[str, GpuSpec],
-    calibration: CalibrationSet,
-) -> dict[str, object]:
+def overload_verdicts(points: Sequence[MeasuredPoint], planner: Planner) -> dict[str, object]:
     """Every open-loop run whose queue grew (`QUEUED`; short runs too, since a growing queue
     shows before it settles) that the planner calls sustainable, and every run long enough
     to settle (`transient`) that kept up and that the planner calls overloaded: a short run
     that kept up may only not have filled its cache yet."""
-    planner = Planner(dict(models), dict(gpus), calibration)
-    runs = sorted(
-        (p for p in points if not p.closed and p.qps and p.dp == 1), key=lambda p: p.qps or 0.0
-    )
+    runs = sorted(_open_loop(points), key=lambda p: p.qps or 0.0)
 
     def first_token(p: MeasuredPoint) -> float:
         return p.ttft_p90_ms or p.ttft_ms
@@ -215,6 +206,7 @@ def calibrate(
                     cv[members] / measured[members]
                 )
     calibration = calibration.model_copy(update={"residuals": residuals})
+    planner = Planner(dict(models), dict(gpus), calibration)
     report = {
         "version": CALIBRATION_VERSION,
         "rows_fitted": len(rows.points),
@@ -224,10 +216,8 @@ def calibrate(
         ],
         "cross_validated": accuracy_table(rows, cv_ttft, cv_tpot),
         "held_aside": accuracy_table(held, *predict_with(held, calibration)),
-        "held_aside_open_loop_percentiles": open_loop_percentiles(
-            held.points, models, gpus, calibration
-        ),
-        "held_aside_overload": overload_verdicts(held_aside, models, gpus, calibration),
+        "held_aside_open_loop_percentiles": open_loop_percentiles(held.points, planner),
+        "held_aside_overload": overload_verdicts(held_aside, planner),
         "residuals": {k: v.model_dump() for k, v in residuals.items()},
     }
     return calibration, report

@@ -210,7 +210,7 @@ def test_overload_verdicts_name_a_queue_called_sustainable_and_a_server_that_kep
         open_run(5000.0, 60.0, prompts=100_000),
         open_run(6000.0, 30000.0),
     ]
-    verdicts = overload_verdicts(runs, catalog.models, catalog.gpus, catalog.calibration)
+    verdicts = overload_verdicts(runs, catalog)
     assert verdicts["runs"] == 5 and verdicts["queued"] == 2
     assert verdicts["queued_called_sustainable"] == [
         {"reference": "test:2.0/900.0/200", "qps": 2.0}

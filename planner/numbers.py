@@ -27,6 +27,7 @@ from planner.words import (
 PERIOD = r"(?P<period>second|sec|s|minute|min|m|hour|hr|h|day|d|night|week|wk|month|mo)s?\b"
 RATE = re.compile(
     r"\s*(?:(?P<qps>qps|rps|req/s(?:ec)?|requests?/s(?:ec)?|queries/s)\b|"
+    r"(?P<qpm>qpm|rpm|req/min|requests?/min|queries/min)\b|"
     rf"(?P<counted>{COUNTED})"
     rf"(?:(?:/|per\s|a\s|an\s|each\s|every\s|over\s+an?\s|in\s+(?:an?\s|one\s)?|within\s+an?\s"
     r"|on\s+an?\s+(?:[\w-]+\s+){0,2}?)\s*"
@@ -34,7 +35,7 @@ RATE = re.compile(
     r"|(?P<daily>daily|hourly|weekly|monthly|nightly)\b"
     r"|every\s+(?P<every>[\w.]+)\s+(?P<unit>second|minute|hour)s?\b))"
 )
-"""A rate: a number, what it counts, and its period ("200 pull requests an hour",
+"""A rate: a number, what it counts, and its period ("200 pull requests an hour", "200 qpm",
 "40/min", "1.5M SKUs over a month", "one request every two seconds", "18k calls on a normal
 day")."""
 RATE_KEY = re.compile(
@@ -157,11 +158,15 @@ def _corrected(q: Quantity, before: str, near: str, after: str, values: dict[str
     return True
 
 
-FOREIGN_MONEY = re.compile(r"(?:eur|euros?|€|£|gbp|pounds?|chf|inr|rupees|jpy|yen|¥)\s*$")
+CURRENCY = r"eur|euros?|€|£|gbp|pounds?|chf|inr|rs\.?|rupees?|₹|jpy|yen|¥|rmb|cny|yuan|renminbi|r\$|brl|reais|ngn|naira|₦|cad|aud|sgd|kr|sek|nok|dkk"
+"""Currencies other than the dollar, before or after an amount ("budget 20000 RMB monthly")."""
+FOREIGN_MONEY = re.compile(rf"(?<![a-z])(?:{CURRENCY})\s*$")
 
 
 def _money(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
-    if FOREIGN_MONEY.search(near) or re.match(r"\s*(?:eur|euros?|€|gbp|pounds|chf)\b", after):
+    # Just before it, across a clause's end: "Rs. 40000/month".
+    said_before = values["_text"][max(0, q.start - 12) : q.start]
+    if FOREIGN_MONEY.search(said_before) or re.match(rf"\s*(?:{CURRENCY})(?!\w)", after):
         return True  # a budget in another currency: not converted, not read as a rate
     dollar = near.rstrip().endswith(("$", "usd", "us$")) or re.match(
         r"\s*(?:dollars?|usd|bucks?|\$)(?!\w)", after
@@ -235,9 +240,9 @@ TIME_UNIT = re.compile(
 )
 
 
-TPOT_WORDS = r"/\s*tok(?:en)?\b|per (?:output )?token|between tokens|inter.token|\btpot\b|\bitl\b|each token|a token"
-TTFT_WORDS = r"(?:first|1st) (?:\w+ )?tok|\bttft\b|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first"
-E2E_WORDS = r"full|complete|wrap\w* up|turnaround|whole|entire|end.to.end|\be2e\b|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
+TPOT_WORDS = r"/\s*tok(?:en)?\b|per (?:output )?token|between tokens|inter.token|\btpot(?![a-z])|\bitl(?![a-z])|each token|a token"
+TTFT_WORDS = r"(?:first|1st) (?:\w+ )?tok|\bttft(?![a-z])|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first"
+E2E_WORDS = r"full|complete|wrap\w* up|turnaround|whole|entire|end.to.end|\be2e(?![a-z])|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
 
 
 LATENCY_TARGETS = ("target_tpot_p90_ms", "target_ttft_p90_ms", "target_e2e_latency_p95_ms")
@@ -330,6 +335,8 @@ def _rate(q: Quantity, before: str, near: str, after: str, values: dict[str, Any
         return False
     if match["qps"]:
         seconds = 1.0
+    elif match["qpm"]:
+        seconds = 60.0
     elif match["daily"]:
         seconds = _period_seconds(match["daily"])
     elif match["every"]:
@@ -508,7 +515,9 @@ def _tokens(q: Quantity, before: str, near: str, after: str, values: dict[str, A
     if (
         pages
         and (
-            q.value >= 1000  # thousands of pages are a collection, searched
+            # Thousands of pages are a collection, searched, unless read whole ("summarise
+            # whole 1000 page books in one go").
+            (q.value >= 1000 and not re.search(r"\b(?:whole|entire|full)\s*$", near))
             or re.match(COLLECTION, after[pages.end() :])
             or (
                 re.search(r"retriev|chunks|\bsearch", _sentence(values, q) + after)

@@ -38,7 +38,7 @@ KNOWN = frozenset({
     "doctors", "nurses", "records", "biotech", "invoice", "invoices", "spanish", "french",
     "german", "portuguese", "italian", "japanese", "chinese", "russian", "arabic", "turkish",
     "vietnamese", "korean", "content", "nothing", "nvidia", "microsoft", "google",
-    "immediately", "models",
+    "immediately", "models", "players", "articles", "article",
 })  # fmt: skip
 """The words the extractor's rules are written with. (Not the languages: "finish" is one
 edit from "finnish".)"""
@@ -53,8 +53,10 @@ SHORTHAND = {
     "wrds": "words",
     "lat": "latency",
     "engl": "english",
+    "lama": "llama",
 }
-"""Chat shorthand the rules would otherwise not read."""
+"""Chat shorthand, and misspellings too short to correct by one edit ("lama 3.2 3b"), that
+the rules would otherwise not read."""
 MIN_LENGTH = 5
 MIN_SUBSTITUTED = 8
 WORD = re.compile(r"[A-Za-z][A-Za-z']+")

@@ -22,9 +22,9 @@ PRECISIONS: dict[str, frozenset[str]] = {
 VARIANTS = frozenset({"distill", "coder", "small", "nemo", "mini"})
 """Words that make another model of a family: "qwen 2.5 7b" is not the Coder, "deepseek r1"
 not a distill. Unsaid, they rule a model out (unless the family alone is named)."""
-SIZE = re.compile(r"\d+(?:\.\d+)?[bm]")
-"""A parameter count; one no name of the family carries ("DeepSeek R1 671B") is not held
-against a model."""
+SIZE = re.compile(r"(?:\d+x)?\d+(?:\.\d+)?[bm]")
+"""A parameter count ("8x7b" for experts x size); one no name of the family carries
+("DeepSeek R1 671B") is not held against a model."""
 VERSION = re.compile(r"\d+(?:\.\d+)*")
 """A version as said: "3", "3.1"."""
 MAKERS = {

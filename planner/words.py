@@ -153,6 +153,21 @@ LANGUAGES = {
     "espanol": "es",
     "italiano": "it",
     "nederlands": "nl",
+    "polski": "pl",
+    "svenska": "sv",
+    "norsk": "no",
+    "dansk": "da",
+    "suomi": "fi",
+    "türkçe": "tr",
+    "русский": "ru",
+    "українська": "uk",
+    "ελληνικά": "el",
+    "العربية": "ar",
+    "עברית": "he",
+    "हिन्दी": "hi",
+    "中文": "zh",
+    "日本語": "ja",
+    "한국어": "ko",
 }
 LANGUAGE_CODE_LIST = re.compile(
     r"\b[A-Za-z]{2}(?:-[A-Za-z]{2})?\b"
@@ -273,14 +288,14 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "content_generation": (
         (
-            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copywrit|creative writing|write (?:emails|copy|content)|(?:writ|generat|draft|produc|creat)\w* (?:\w+ ){0,2}(?:guides|postings?|push notifications?|notifications|listings|bios?|descriptions|titles|brochures|plans|course material)\b|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:[\w-]+ ){0,3}(?:emails|posts|replies|ads|letters|them|reports|stories|articles)|generat\w* (?:[\w-]+ ){0,3}(?:tips|letters|commentar(?:y|ies)|texts)\b|commentaries|stor(?:y|ies) app|email drafting|(?:email|e-mail|letter|reply|post|newsletter) drafts|content.gen\w*|(?:story|stories|email|newsletter|copy|post|blog|article|desc\w*|description|caption|ad) gen\b|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan|article)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|rewrite (?:button|feature)|make it sound|explanations of",
+            r"(?:prod(?:uct)?|property|listing|item|job|quest|course|hotel|room|real.estate) desc\w*|(?:meta|seo) (?:titles|descriptions)|text.generation|writing (?:tool|assistant)|copy assistant|taglines?|\bdraft(?:s|ing)? (?!of\b)(?:\w+ ){0,3}(?:sections?|proposals?|applications?|bulletins?|flyers?|posts?|letters?|emails?|replies|copy)\b|descriptions? written|(?:product|marketing|ad|sales|brand|web|website|email|notification|push|landing.page|seo) copy|ad copy|\bads\b|headlines?|blurbs?|brand voice|job.ads?|press releases?|blog posts?|newsletters?|worksheets|social.(?:media|posts?)|posts?\b for|copy.?writ|\blore (?:text|writ\w*|entries)|(?:generat\w*|writ\w*) (?:\w+ ){0,2}lore\b|creative writing|write (?:emails|copy|content)|(?:writ|generat|draft|produc|creat)\w* (?:\w+ ){0,2}(?:guides|postings?|push notifications?|notifications|listings|bios?|descriptions|titles|brochures|plans|course material)\b|writes? (?:new |the first )?(?:replies|quest|text|stories|\w+ emails?)|first.drafts?|drafts? of|(?:appeal|renewal|cover|sales|fundraising|personali[sz]ed|engagement|outreach|welcome) letters|whitepapers?|lesson plans?|listing copy|landing pages|devotionals|announcements|tweets|write it for me|guides emailed|exhibit labels|promo scripts|draft\w* (?:[\w-]+ ){0,3}(?:emails|posts|replies|ads|letters|them|reports|stories|articles)|generat\w* (?:[\w-]+ ){0,3}(?:tips|letters|commentar(?:y|ies)|texts)\b|commentaries|stor(?:y|ies) app|email drafting|(?:email|e-mail|letter|reply|post|newsletter) drafts|content.gen\w*|(?:story|stories|email|newsletter|copy|post|blog|article|desc\w*|description|caption|ad) gen\b|content (?:service|assistant|api)|generate content|generat\w* (?:marketing|\w+ emails|npc|push|\w+ copy)|generat\w* (?:\w+ ){0,2}(?:exercises|sentences|quizzes|lessons|examples|dialogue|questions|explanations)|(?:post|copy|ad|headline|caption|story|description|text|content|email|letter|slogan|article)s?.generator|personali[sz]ed (?:\w+ )?emails|(?:writ\w*|generat\w*|tell\w*) (?:\w+ ){0,2}stor(?:y|ies)|stor(?:y|ies).generation|short stories|slogans|captions|quest text|barks|npc dialogue|rewrite this|rewrite (?:button|feature)|make it sound|explanations of",
             3,
         ),
         (r"articles?\b|written from", 2),
     ),
     "reasoning": (
         (
-            r"step.by.step|re+a?s+oning\b|reasons? through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad|solver)|maths? solver|competition math|hard maths?|olympiad|proofs?\b|theorem|logic puzzles?|puzzles|chain.of.thought|complex (?:problems|analysis|planning)|(?:constraint|scheduling|optimi[sz]ation) problems|agentic planning|think(?:ing)? (?:hard|through|at length)|multi.step|\bo1\b|\bo3\b|problem solv\w*|\bsolver\b|puzzle\w*|\bimo\b|competition.level|combinatorics|thinking model|thinks? for (?:a |an |up to )?(?:minute|while|long)|chains? of thought|long.?cot|\bcot\b|hint system",
+            r"step.by.step|re+a?s+oning\b|reasons? through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad|solver)|maths? solver|competition math|hard.maths?|olympiad|proofs?\b|theorem|logic puzzles?|puzzles|chain.of.thought|complex (?:problems|analysis|planning)|(?:constraint|scheduling|optimi[sz]ation) problems|agentic planning|think(?:ing)? (?:hard|through|at length)|multi.step|\bo1\b|\bo3\b|problem solv\w*|\bsolver\b|puzzle\w*|\bimo\b|competition.level|combinatorics|thinking model|thinks? for (?:a |an |up to )?(?:minute|while|long)|chains? of thought|long.?cot|\bcot\b|hint system",
             3,
         ),
         (r"\breason(?:s|ing)? (?:over|about|through)\b", 2),

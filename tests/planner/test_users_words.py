@@ -644,3 +644,27 @@ def test_bounds_said_per_request_or_as_the_longest_and_gpu_caps_said_as_a_fit(
     caps = helper.read("nothing larger than what fits in 4 GPUs").gpu_constraints
     assert caps and caps.max_gpus_per_replica == 4
     assert helper.read("Cost per token is the main constraint").priority == "cost"
+
+
+def test_other_currencies_per_minute_rates_keyed_percentiles_and_native_scripts(
+    helper: Assistant,
+) -> None:
+    # A budget in yuan, naira or rupees is no dollar figure and no rate of requests.
+    for said in ("budget 15000 RMB a month", "we can spend ₦900000 monthly", "Rs. 40000/month"):
+        money = helper.read(f"summaries of support calls, {said}")
+        assert money.expected_qps is None and money.budget is None, said
+    assert helper.read("search assistant, about 600 qpm").expected_qps == pytest.approx(10.0)
+    assert helper.read("faq bot, 90 req/min at lunch").expected_qps == pytest.approx(1.5)
+    keyed = helper.read("use_case: chat\nttft_p90: 800ms\ntpot_p90: 40ms\ne2e_p95: 12s")
+    assert keyed.target_ttft_p90_ms == 800 and keyed.target_tpot_p90_ms == 40
+    assert keyed.target_e2e_latency_p95_ms == 12_000
+    native = helper.read("support replies in Polski, Русский and 日本語")
+    assert native.languages == ["ja", "pl", "ru"]
+    mix = helper.read("blog writer on mixtral 8x22b please, not the 8x7b")
+    assert mix.excluded_models == ["mistralai/Mixtral-8x7B-Instruct-v0.1"]
+    assert mix.preferred_models == ["mistralai/Mixtral-8x22B-Instruct-v0.1"]
+    assert helper.read("copy writer for our shoe shop").use_case == "content_generation"
+    assert helper.read("hard-maths helper for the olympiad squad").use_case == "reasoning"
+    books = helper.read("summarise entire 2000 page novels at once")
+    assert books.max_context_tokens == 2000 * TOKENS_PER_PAGE
+    assert helper.read("rag over our 2000 page manual").max_context_tokens is None

@@ -28,6 +28,7 @@ from planner.words import (
     HEDGE,
     IRRELEVANT,
     LANGUAGE_CODE_LIST,
+    LANGUAGE_NAMES,
     LANGUAGES,
     PRIORITY_CUES,
     SUBJECTS,
@@ -35,6 +36,13 @@ from planner.words import (
 )
 
 KNOWN_CODES = frozenset(LANGUAGES.values())
+LANGUAGE_MENTION = re.compile(
+    # "Chinese models" are where models come from, not a language they speak.
+    rf"(?<!plain )(?<!plain-)\b(?P<name>{LANGUAGE_NAMES})\b"
+    r"(?! (?:models?|llms?|labs?|ones|clouds?|vendors?|providers?|hardware|companies)\b)"
+)
+"""A language named: one pattern for them all (a pattern each would crowd `re`'s cache of
+512, and every rule's pattern be compiled anew on every message)."""
 CODE = frozenset({"code_completion", "code_generation"})
 NEGATION = re.compile(
     r"\b(?:no|not|nope|never|without|except|excluding|excluded?|avoid|avoiding|nothing|"
@@ -342,15 +350,7 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
 
 
 def _words(text: str, lower: str, values: dict[str, Any]) -> None:
-    found = {
-        code
-        for name, code in LANGUAGES.items()
-        # "Chinese models" are where models come from, not a language they speak.
-        if re.search(
-            rf"(?<!plain )(?<!plain-)\b{name}\b(?! (?:models?|llms?|labs?|ones|clouds?|vendors?|providers?|hardware|companies)\b)",
-            lower,
-        )
-    }
+    found = {LANGUAGES[m["name"]] for m in LANGUAGE_MENTION.finditer(lower)}
     # A form's "Languages: en, fr", "pairs: de-en, fr-en", "src_lang: de", "tgt_langs: en, fr",
     # and "Target: en" where the line holds nothing but codes.
     for keyed in re.finditer(

@@ -1,9 +1,14 @@
 """Layer 1: does it fit, and how much KV cache is left for sequences?
 
-Per GPU: weights / TP + runtime overhead + KV cache must fit under the device's memory (as
-the driver reports it, in MiB) x `gpu_memory_utilization`, as vLLM sizes its cache at
-start-up. Weights are what the checkpoint stores where its size is known; a sequence holds
-KV cache for its context and, in linear-attention layers, a fixed recurrent state.
+Per GPU, as vLLM sizes its cache at start-up: the memory CUDA sees x
+`gpu_memory_utilization`, less the weights / TP, the profiling run's activation peak and
+the memory outside PyTorch (NCCL buffers across GPUs), is KV cache. CUDA graphs are captured
+afterwards, out of the share left to other processes. Weights are what the checkpoint stores
+where its size is known; a sequence holds KV cache for its context and, in linear-attention
+layers, a fixed recurrent state.
+
+The constants come from vLLM's own start-up logs (`kb/data/vllm_memory.csv`, the rows split
+`fit`); the rows split `check` test them (tests/planner/test_memory.py).
 """
 
 from __future__ import annotations
@@ -22,9 +27,19 @@ GB = 1e9
 
 ArrayOrFloat = NDArray[np.float64] | float
 
-RUNTIME_RESERVED_GIB = 1.5
-"""CUDA context, CUDA graphs and allocator slack that vLLM's profiling run leaves outside the
-KV cache; TP adds communication buffers (see `overhead_bytes`)."""
+CUDA_HIDDEN_MIB = 470
+"""Device memory the driver keeps from CUDA, and so from vLLM's share: an 80 GB H100 has
+81,559 MiB in nvidia-smi and 79.19 GiB for CUDA (vLLM 0.19 logs)."""
+NON_TORCH_GIB = {1: 0.25, 2: 2.1}
+"""Memory the profiling run takes outside PyTorch: cuBLAS workspaces on one GPU; on several
+(key 2 for any TP above 1), the NCCL and custom all-reduce buffers too (2.07 to 2.21 GiB at
+TP 2 and 4 in vLLM 0.19 logs, 0.24 to 0.25 on one GPU)."""
+SAMPLER_COPIES = 3.85
+"""The profiling run samples `max_num_seqs` sequences over the whole vocabulary on every
+rank: its peak holds about this many float32 copies of their logits (1.89 GiB for 1,024
+sequences of Llama 3's 128,256-token vocabulary, 2.21 GiB of Qwen 2.5's 152,064, at TP 1
+and 2 alike, vLLM 0.19 logs). It outweighs the forward pass's activations at vLLM's
+default budgets."""
 
 
 class MemoryFit(Frozen):
@@ -49,8 +64,8 @@ class MemoryFit(Frozen):
 
 
 def usable_bytes(gpu: GpuSpec, cfg: ServingConfig) -> float:
-    """What vLLM may take of one device: its reported memory x gpu_memory_utilization."""
-    return gpu.memory_mib * MIB * cfg.gpu_memory_utilization
+    """What vLLM may take of one device: the memory CUDA sees x gpu_memory_utilization."""
+    return (gpu.memory_mib - CUDA_HIDDEN_MIB) * MIB * cfg.gpu_memory_utilization
 
 
 class WeightBytes(NamedTuple):
@@ -164,15 +179,15 @@ def kv_bytes_per_sequence(model: ModelSpec, cfg: ServingConfig, context_tokens: 
 
 
 def overhead_bytes(model: ModelSpec, cfg: ServingConfig) -> float:
-    """Activation peak of one full token budget, sampler logits, runtime and TP buffers."""
+    """The profiling run's peak (one full token budget's activations, or sampling the most
+    sequences a step runs, whichever is larger) and the memory outside PyTorch."""
     tokens = cfg.max_num_batched_tokens
     ffn = model.intermediate_size or (
         (model.moe_intermediate_size or 0) * (model.moe_experts_per_token or 1)
     )
     activations = tokens * (4 * model.hidden_size + 2 * ffn / cfg.tp) * 2.0
-    logits = min(cfg.max_num_seqs, tokens) * model.vocab_size * 4.0 / cfg.tp
-    communication = 0.5 * GIB if cfg.tp > 1 else 0.0
-    return RUNTIME_RESERVED_GIB * GIB + activations + logits + communication
+    sampler = SAMPLER_COPIES * min(cfg.max_num_seqs, tokens) * model.vocab_size * 4.0
+    return max(activations, sampler) + NON_TORCH_GIB[min(cfg.tp, 2)] * GIB
 
 
 def fit(

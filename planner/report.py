@@ -24,7 +24,7 @@ from planner.measured import MeasuredPoint
 from planner.predict import Planner
 from planner.specs import GpuSpec, ModelSpec
 
-CALIBRATION_VERSION = "2026.12.08-1"
+CALIBRATION_VERSION = "2026.12.08-2"
 """Bump when the model's structure or the data it is fitted to changes."""
 
 

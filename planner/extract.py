@@ -226,7 +226,12 @@ SIZE_CAP = re.compile(
     r"(?P<size>\d+(?:\.\d+)?)\s*(?:b|bn|billion)\b"
 )
 """A cap on model size: "nothing over 100B params", "avoid anything above 200b"."""
-LISTED = frozenset({"or", "and", "nor", "the", "any", "anything", "all", "models", "ones"})
+LISTED = frozenset({
+    "or", "and", "nor", "the", "any", "anything", "all", "models", "ones",
+    # "no llama models (any version, incl. the distills)", "as well as deepseek"
+    "including", "incl", "includes", "plus", "also", "as", "well", "even", "whole", "family",
+    "version", "versions", "size", "sizes", "variants",
+})  # fmt: skip
 
 
 def _ruled_out(words: list[str], mentions: list[Mention], carried: bool = False) -> list[bool]:
@@ -254,9 +259,14 @@ def _ruled_out(words: list[str], mentions: list[Mention], carried: bool = False)
 
 
 def _ends_ruled_out(mentions: list[Mention], flags: list[bool], words: list[str]) -> bool:
-    """Whether the clause ends on a name ruled out: its list may go on after the comma
-    ("Avoid: A10G, L4")."""
-    return bool(mentions) and flags[-1] and mentions[-1].end >= len(words) - 1
+    """Whether the clause ends on a name ruled out, or on list words after one: its list
+    may go on after the comma ("Avoid: A10G, L4", "no llama models (any version, incl.
+    the distills)")."""
+    return (
+        bool(mentions)
+        and flags[-1]
+        and (mentions[-1].end >= len(words) - 1 or set(words[mentions[-1].end :]) <= LISTED)
+    )
 
 
 def _add(values: dict[str, Any], field: str, ids: Iterable[str]) -> None:
@@ -312,7 +322,10 @@ def _names(text: str, lower: str, vocabulary: Vocabulary, values: dict[str, Any]
             _add(values, field, picked)
             if not negated:
                 wanted |= picked
-        carried = _ends_ruled_out(models, flags, model_words)
+        # A clause of list words alone ("incl.") passes a ruled-out list on.
+        carried = _ends_ruled_out(models, flags, model_words) or (
+            carried and not models and set(model_words) <= LISTED
+        )
         for cap in SIZE_CAP.finditer(clause):
             rest = " ".join(tokens(clause[cap.end() :]))
             if cap["none"] or NEGATION.search(clause[: cap.start()]) or NEGATED_AFTER.match(rest):
@@ -360,7 +373,6 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
     ):
         found |= set(re.findall(r"\b[a-z]{2}\b", keyed[1])) & KNOWN_CODES
     for listed in LANGUAGE_CODE_LIST.findall(text):
-        arrow = re.search(r"->|<->|<>|→|=>|\binto\b|\bto\b", listed)
         # "PT-BR" is Portuguese in Brazil; "EN-JA" two languages.
         regions = re.sub(
             r"-([A-Za-z]{2})\b",
@@ -373,6 +385,9 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
         meant = {CODE_ALIASES.get(c.lower(), c.lower()) for c in codes}
         a_list = len(codes) >= 3 and meant <= KNOWN_CODES
         joined = "+" in listed and meant <= KNOWN_CODES  # "en + ar": prose joins no words so
+        # An arrow in words joins codes only: "up to my" is no language.
+        worded = re.search(r"\binto\b|\bto\b", listed) and meant <= KNOWN_CODES
+        arrow = re.search(r"->|<->|<>|→|=>", listed) or worded
         if arrow or a_list or joined or all(c.isupper() for c in codes):
             found |= meant & KNOWN_CODES
     if found:
@@ -449,11 +464,11 @@ def _words(text: str, lower: str, values: dict[str, Any]) -> None:
 
 
 def _priority(lower: str) -> str | None:
-    """What matters most: a form's "Priority: quality", else the first thing said to matter
+    """What matters most: a form's "Priority: quality" (on a line, or after a "/"), else the first thing said to matter
     once what is said not to matter is set aside ("speed doesn't matter, the correctness
     of the patches does" is accuracy)."""
     keyed = re.search(
-        r"^\s*prio(?:rity)?\s*:\s*(cost|latency|speed|accuracy|quality|balanced)\b",
+        r"(?:^|[/;|•]|\s-\s)\s*prio(?:rity)?\s*:\s*(cost|latency|speed|accuracy|quality|balanced)\b",
         lower,
         re.MULTILINE,
     )

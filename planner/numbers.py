@@ -59,9 +59,9 @@ PERIOD_WORDS = {"sec": "second", "s": "second", "min": "minute", "m": "minute", 
 
 
 PERIOD_BEFORE = re.compile(
-    r"\b(?:every|each|per)\s+(?P<period>day|night|hour|week|month)\b[^.;!?\d]{0,25}$"
+    r"\b(?:every|each|per|once an?)\s+(?P<period>day|night|hour|week|month)\b[^.;!?\d]{0,25}$"
 )
-"""The period of a count said before it ("each night ~12k forms")."""
+"""The period of a count said before it ("each night ~12k forms", "once a week about 60k")."""
 
 
 def _period_seconds(word: str) -> float:
@@ -242,7 +242,8 @@ TIME_UNIT = re.compile(
 
 TPOT_WORDS = r"/\s*tok(?:en)?\b|per (?:output )?token|between tokens|inter.token|\btpot(?![a-z])|\bitl(?![a-z])|each token|a token"
 TTFT_WORDS = r"(?:first|1st) (?:\w+ )?tok|\bttft(?![a-z])|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first"
-E2E_WORDS = r"full|complete|wrap\w* up|turnaround|whole|entire|end.to.end|\be2e(?![a-z])|total|finish|done|overall|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
+WHOLE_WORDS = r"full|complete|wrap\w* up|turnaround|whole|entire|end.to.end|\be2e(?![a-z])|total|finish|done|overall"
+E2E_WORDS = rf"{WHOLE_WORDS}|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
 
 
 LATENCY_TARGETS = ("target_tpot_p90_ms", "target_ttft_p90_ms", "target_e2e_latency_p95_ms")
@@ -278,9 +279,15 @@ def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, 
     # 500 ms first token"; the clause's start last: "... finish a 200-word blurb in 6 s".
     specific = ((TPOT_WORDS, "target_tpot_p90_ms"), (TTFT_WORDS, "target_ttft_p90_ms"))
     whole = ((E2E_WORDS, "target_e2e_latency_p95_ms"),)
+    # A first token (or a token's pace) named earlier in the clause, with no whole answer
+    # named since: "the first token of a suggestion has to arrive within 200ms".
+    named = [(m.end(), field) for pattern, field in specific for m in re.finditer(pattern, before)]
+    last = max(named, default=None)
+    earlier = ((r"", last[1]),) if last and not re.search(WHOLE_WORDS, before[last[0] :]) else ()
     for words, kinds in (
         (near, specific),
         (following, specific),
+        (before, earlier),
         (near, whole),
         (following, whole),
         (before, whole),
@@ -744,12 +751,12 @@ def _quality(q: Quantity, before: str, near: str, after: str, values: dict[str, 
 
 
 def _gpu_count(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
-    if re.search(r"gpus? ?(?:per|/) ?(?:replica|instance|pod|node)\s*[:=]\s*$", near):
+    if re.search(r"gpus? ?(?:per|/) ?(?:replica|instance|pod|node|copy)\s*[:=]\s*$", near):
         values["gpu_constraints.max_gpus_per_replica"] = int(q.value)  # a form's field
         return True
     match = re.match(r"\s*(?:gpus?|cards|accelerators)\b", after)
     if match and re.search(
-        r"per (?:replica|instance|pod|node|server|model)|each", after[match.end() :][:30] + near
+        r"per (?:replica|instance|pod|node|server|model|copy)|each", after[match.end() :][:30] + near
     ):
         values["gpu_constraints.max_gpus_per_replica"] = int(q.value)
         return True

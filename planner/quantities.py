@@ -167,5 +167,7 @@ def quantities(text: str) -> list[Quantity]:
             value = word
         if match["scale"]:
             value *= MULTIPLIERS[match["scale"].lower()]
-        found.append(Quantity(value, match.start(), match.end()))
+        # "25+ tokens a second", "1k+ requests": at least the number, read as the number.
+        plus = re.match(r"\+(?!\s*\d)", text[match.end() :])
+        found.append(Quantity(value, match.start(), match.end() + (1 if plus else 0)))
     return found

@@ -206,13 +206,25 @@ class Vocabulary:
                     ids = names.get(candidate[:-1])
                 if ids is None and n > 1 and words[i].endswith("s"):  # "A100s 40GB"
                     ids = names.get("-".join([words[i][:-1], *words[i + 1 : i + n]]))
-                if ids is not None:
+                if ids is not None and not self._other_product(words, i, n, names):
                     found.append(Mention(ids, i, i + n))
                     i += n
                     break
             else:
                 i += 1
         return found
+
+    @staticmethod
+    def _other_product(
+        words: list[str], i: int, n: int, names: dict[str, tuple[str, ...]]
+    ) -> bool:
+        """A family word followed by a model number none of its names carries names another
+        product: "rtx 4090s" are no RTX PRO 6000."""
+        number = words[i + n] if n == 1 and i + 1 < len(words) else ""
+        if not re.fullmatch(r"\d{3,5}[a-z]{0,3}", number):
+            return False
+        prefix = f"{words[i]}-{number.rstrip('s')}"
+        return not any(name.startswith(prefix) for name in names)
 
     def find_models(self, text: str) -> list[Mention]:
         """Models as people name them: a family word and what follows it that names a
@@ -229,6 +241,7 @@ class Vocabulary:
                 said = ["deepseek", words[i]]
                 if i >= 2 and words[i - 1] == "based" and words[i - 2] in families:
                     said.append(words[i - 2])  # "the llama-based R1 distills"
+                    start = i - 2
             elif words[i] in MAKERS and MAKERS[words[i]] in families:
                 found.append(Mention(self._meant([MAKERS[words[i]]]), i, i + 1, by_maker=True))
                 i += 1

@@ -186,7 +186,7 @@ SUBJECTS: dict[str, str] = {
     "finance": r"financ|bank|pensions?\b|tax (?:advis\w*|firm|practice|clients|cases)|sec filings|trustee|trading|trader|investment|fintech|accounting|accountants?|\bquant (?:funds?|trad\w*|desks?|firms?|analysts?|research desk)|derivatives|hedge funds?|\bthe fund\b|equit(?:y|ies)|card transactions|earnings|wealth|portfolio|asset manag|\bkyc\b|\baml\b|brokerage|mortgage|credit (?:risk|card)|10-[kq]\b|debt collection|\bfraud\b|quantitative (?:risk|analys\w*|research)|\bquants\b",
     "education": r"education|edtech|language.learning|learners|admi+s+ions?|applicants|\buniv\b|stud(?:e)?n(?:e)?ts?|school|teach|tutor|universit|\buni\b|college|course|lecture|undergrad|homework|enrolled|worksheets|classroom|curriculum|\bexams?\b|quiz|campus|\bk-?12\b|e-?learning|olympiad training|training camp",
     "ecommerce": r"e-?comm\w*|\becom\b|e-?shop|web store|food.delivery|restaurant partners|onl?i?ne (?:store|shop)|\bpdp\b|\bmerch\b|web.?shop|sell \w+ online|storefront|marketplace|skus?\b|shopping|retail|product.(?:catalog|reviews|listings|descriptions?)|checkout|shopify|sellers?\b",
-    "customer_support": r"cust(?:omer)?.support|customer (?:service|chats?|care|help)|call transcripts?|after.call|wrap.up|support.(?:tickets?|agents?|widget|team|chats?\b|docs?|queue|desk)|zendesk|intercom|freshdesk|help ?desk|support (?:inbox|emails?)|help.?cent(?:er|re)|help articles|(?:call|contact).cent(?:er|re)",
+    "customer_support": r"cust(?:omer)?.support|customer (?:service|chats?|care|help)|call transcripts?|after.call (?:work|notes?|summar\w*)|wrap.up|customer complaints?|support.(?:tickets?|agents?|widget|team|chats?\b|docs?|queue|desk)|zendesk|intercom|freshdesk|help ?desk|support (?:inbox|emails?)|help.?cent(?:er|re)|help articles|(?:call|contact).cent(?:er|re)",
     "hr": r"(?<![/\d$])hr\b|human resources|recruit|performance.reviews?|peer feedback|payroll|(?:employee|staff|hr) handbook|\bpto\b|job postings?|hiring|leave requests|candidates|r[eé]sum[eé]s|\bcvs\b|talent",
     "government": r"government|govt?\b|public records|records office|statistics (?:office|bureau|agency)|census|water (?:department|utility|authority)|city.owned|city (?:water|utility)|\bfoi\b|freedom of information|tax (?:office|authority)|revenue agency|public.sector|(?:government|federal|public|state) agency|benefits? (?:agency|office|portal)|land registry|registry office|caseworkers?|municipal|citizens?|city (?:council|hall)|council|county|social services|immigration|ministry|federal|civil serv|parliament",
     "science": r"science\b|scientific|biotech|\beln\b|scientists?|lab protocols?|grant applications?|research (?:papers?|group|lab|pdfs?)|arxiv|lit(?:erature)? reviews?|\bchem\b|lab notebooks|assay|biolog|biochem|chemi|physics|genomic|protein|astronom|climate research",
@@ -214,20 +214,20 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     # earlier use case is the likelier reading (and the conversation asks which).
     "code_generation": (
         (
-            r"generat\w* code|writ\w* code|code.writ\w*|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )\bscripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|pair programmer|agent mode|code changes?\b|(?:turns?|converts?|transforms?) (?:\w+ ){0,3}(?:in)?to (?:\w+ ){0,2}(?:components?|code)\b|generat\w* (?:\w+ ){0,3}(?:components?|modules?|functions?|endpoints?|tests|codebases?|manifests|migrations)\b|\bports? (?:\w+ ){0,2}(?:to|into) \w+|implement\w* (?:this |the |a |each )?tickets?|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|\bpatch(?:es)?\b(?![\s-]notes?)|writes? the fix|merge.request",
+            r"generat\w* code|writ\w* code|code.writ\w*|code.?gen\w*|coding agent|\bswe agent|software (?:engineering )?agent|unit tests?|tests included|pull requests?|\bprs?\b|\bsql\b|(?<!promo )(?<!video )(?<!sales )(?<!call )(?<!film )\bscripts?\b|writes? (?:the |some )?(?:python|javascript|typescript|java|golang|rust|sql|c\+\+|c#)\b|refactor|cod\w*gen\w*|test.?gen\w*|code review|\bdevin\b|claude.code|agent (?:that |to )?(?:writes?|writing|rewrit\w*|maintains?|fix\w*)|\w+ agent to rewrite|writ\w* (?:and maintain\w* )?(?:our |whole |the )?(?:\w+ ){0,2}(?:components?|pipelines?|scrapers?|rules in|modules?)\b|bug fix|fix(?:es)? bugs|fix\w* (?:failing |broken )?(?:ci|builds?|tests)|from (?:a |the )?tickets?|implement\w* features?|writes? (?:the |a |an |this |whole |entire |new |\w+ ){0,3}(?:module|function|class|program|service|test|tests|patch|file)(?:es|s)?\b|write.the.function|pair programmer|agent mode|code changes?\b|(?:turns?|converts?|transforms?) (?:\w+ ){0,3}(?:in)?to (?:\w+ ){0,2}(?:components?|code)\b|generat\w* (?:\w+ ){0,3}(?:components?|modules?|functions?|endpoints?|tests|codebases?|manifests|migrations)\b|\bports? (?:\w+ ){0,2}(?:to|into) \w+|implement\w* (?:this |the |a |each )?tickets?|test.generation|scaffold\w*|boilerplate|terraform|agentic|agent (?:workflows?|that (?:fixes|writes|opens|edits|codes|implements))|migrat\w* (?:\w+ ){0,3}code|rewrit\w* (?:\w+ ){0,4}code|\bpatch(?:es)?\b(?![\s-](?:notes?|dates?|days?))|writes? the fix|merge.request|(?:writes?|edits?|changes?) (?:and (?:edits?|writes?|tests?) )?(?:the )?code\b|code fix\w*|review\w* (?:\w+ ){0,2}(?:changes|commits|diffs)|before (?:they(?:\'re| are)|it\'?s|it is) merged|runs? the tests",
             3,
         ),
         (r"coding assistant", 2),
         (r"\bcode\b|\bcoding\b|programming", 1),
     ),
     "code_completion": (
-        (r"auto.?comp\w*|code.?complet\w*|completions? in the (?:ide|editor)", 4),
+        (r"auto.?comp\w*|code.?complet\w*|completions? in the (?:ide|editor)|(?:fills?|finish\w*|complet\w*|suggest\w*) (?:in )?the rest of (?:the |a |each )?(?:line|code|statement|function)", 4),
         (
             r"\b(?:ide|vs ?code|editor|(?:in|inside) (?:their|the|our|your) editors|jetbrains|intellij|pycharm|webstorm|rider|xcode|android studio|eclipse|emacs|neovim|vim|jupyter|notebook)\b",
             2,
         ),
         (
-            r"as (?:they|you|developers|devs|engineers|people|users) type|while (?:they|you|developers|devs|engineers) type|as.you.type|inline suggestion|tab.complet|fill.in.the.middle|\bfim\b|(?<!chat )copilot(?! chat)|next lines?",
+            r"as (?:they|you|developers|devs|engineers|people|users) type|while (?:they|you|developers|devs|engineers) type|as.you.type|inline suggestion|tab.complet|fill.in.the.middle|\bfim\b|(?<!chat )copilot(?! chat)|next lines?|while (?:they|you|we|i) (?:are )?typ(?:e|ing)",
             3,
         ),
         (
@@ -251,7 +251,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "rag_qa": (
         (
-            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|(?<!e-commerce )(?<!ecommerce )(?<!ecom )(?<!product )catalog(?:ue)?\b|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.\w+|\bquery (?:our|the|their|internal|company) |docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over|cites? (?:the |its )?(?:passages|sources)|\bdocs? (?:chat)?bot\b|chat with (?:your|their|our) (?:docs|documents|files|filings|pdfs|data|notes)|search (?:my|your|their) |perguntas e respostas|preguntas y respuestas|fragen und antworten",
+            r"\brag\b|retriev|grounded|knowledge.base|knowledge assistant|\bkb\b|internal docs|our docs|documentation|engineering docs|manuals?|wiki|confluence|sharepoint|notion|handbook|runbooks?|guidelines|regulations|rulebook|procedures|case.law|database|(?<!e-commerce )(?<!ecommerce )(?<!ecom )(?<!product )catalog(?:ue)?\b(?! (?:refresh|imports?|updates?|launch))|literature|\bindex\b|policies|policy documents|document search|enterprise search|search answers|answer engine|search(?:ing)? (?:over|across|through|our)|search box|search assistant|question.answering|q&a over|(?:q&a|questions) (?:over|on|from) |answer\w* (?:[\w']+ ){0,4}?(?:from|over|using|based on) (?:our|the|their|its)|with citations|ask.the.\w+|\bquery (?:our|the|their|internal|company) |docs? q&?a|looks? (?:\w+ )?up in|ask questions (?:across|over|about|on)|(?:answer|q&a|qa) bot over|cites? (?:the |its )?(?:passages|sources)|\bdocs? (?:chat)?bot\b|chat with (?:your|their|our) (?:docs|documents|files|filings|pdfs|data|notes)|search (?:my|your|their) |perguntas e respostas|preguntas y respuestas|fragen und antworten",
             3,
         ),
         (
@@ -262,7 +262,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "summarization": (
         (
-            r"su+m+ar|\bsumm\b|condens|tl;?dr|digest|recap|boil\w* down|meeting notes|short notes|key points|show notes",
+            r"su+m+ar|\bsumm\b|condens|tl;?dr|digest|recap|boil\w* down|meeting notes|short notes|key points|show notes|main points|shortens?\b|shortening|(?:into|in) a few (?:bullet )?(?:lines|sentences|bullets|bullet points)\b",
             4,
         ),
         (r"abstracts?\b", 2),
@@ -278,7 +278,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "batch_extraction": (
         (
-            r"extract|pull\w* (?:out )?(?:fields|data|entities|\w+ codes)|pull\w* (?:[\w(),]+ ){1,6}?out of|pulled out|fields? (?:out )?of|fills? in (?:\w+ )?(?:fields|industry|columns)|enrich\w*|parse|parsing|invoices?|receipts?|classif|tags?\b|tagging|(?:ticket|request|email|inbox) triage|triage (?:of|job)|triages? (?:\w+ )?(?:tickets|requests|emails)|label(?:l?ing)\b|structured (?:data|json|output)|as json|\bjson\b|named entit|\bner\b|form data|dates and amounts",
+            r"extract|pull\w* (?:out )?(?:fields|data|entities|\w+ codes)|pull\w* (?:[\w(),]+ ){1,6}?out of|pulled out|fields? (?:out )?of|fills? in (?:\w+ )?(?:fields|industry|columns)|enrich\w*|parse|parsing|invoices?|receipts?|classif|tags?\b|tagging|(?:ticket|request|email|inbox) triage|triage (?:of|job)|triages? (?:\w+ )?(?:tickets|requests|emails)|label(?:l?ing)\b|structured (?:data|json|output)|as json|\bjson\b|named entit|\bner\b|form data|dates and amounts|fill\w* in (?:the )?(?:spreadsheets?|boxes|fields|forms?|columns|tables?) from|from (?:the )?scanned",
             3,
         ),
         (
@@ -295,7 +295,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "reasoning": (
         (
-            r"step.by.step|re+a?s+oning\b|reasons? through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad|solver)|maths? solver|competition math|hard.maths?|olympiad|proofs?\b|theorem|logic puzzles?|puzzles|chain.of.thought|complex (?:problems|analysis|planning)|(?:constraint|scheduling|optimi[sz]ation) problems|agentic planning|think(?:ing)? (?:hard|through|at length)|multi.step|\bo1\b|\bo3\b|problem solv\w*|\bsolver\b|puzzle\w*|\bimo\b|competition.level|combinatorics|thinking model|thinks? for (?:a |an |up to )?(?:minute|while|long)|chains? of thought|long.?cot|\bcot\b|hint system",
+            r"step.by.step|re+a?s+oning\b|reasons? through|math(?:s|ematic\w*)? (?:problems|proofs|olympiad|solver)|maths? solver|competition math|hard.maths?|olympiad|proofs?\b|theorem|logic puzzles?|puzzles|chain.of.thought|complex (?:problems|analysis|planning)|(?:constraint|scheduling|optimi[sz]ation) problems|agentic planning|think(?:s|ing)? (?:hard|through|thru|at length)|multi.step|\bo1\b|\bo3\b|problem solv\w*|\bsolver\b|puzzle\w*|\bimo\b|competition.level|combinatorics|thinking model|thinks? for (?:a |an |up to )?(?:minute|while|long)|chains? of thought|long.?cot|\bcot\b|hint system",
             3,
         ),
         (r"\breason(?:s|ing)? (?:over|about|through)\b", 2),

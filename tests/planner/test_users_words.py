@@ -142,7 +142,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (96.4 % of checks; author R's e-mails are
+    """A floor under what the rules were tuned to (96.6 % of checks; author R's e-mails are
     read at 86 %): a change that loses a family of sentences fails here, with the
     sentences."""
     assert len(load(USERS_TUNE)) >= 2000
@@ -152,15 +152,15 @@ def test_the_tuned_part_stays_read(helper: Assistant) -> None:
 
 
 def test_the_measured_part_stays_read(helper: Assistant) -> None:
-    """Sentences the rules were never tuned on, a floor under what they read (91.3 % of
-    checks since authors R and S: R's long e-mails are read at 74.5 %). Fields only, never
-    sentences: the part stays unseen."""
+    """Sentences the rules were never tuned on, a floor under what they read (91.9 % of
+    checks since authors V and W: R's long e-mails are read at 74.5 %, W's everyday words at
+    88 %). Fields only, never sentences: the part stays unseen."""
     assert len(load(USERS_MEASURE)) >= 1000
     low, right = fields_below(USERS_MEASURE, helper, 0.80)
     assert right >= 0.91, f"{right:.3f} {low}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: 91.3 % on the measured part, see make bench")
+@pytest.mark.xfail(strict=True, reason="issue 17: 91.9 % on the measured part, see make bench")
 def test_the_measured_part_clears_the_judges_bar(helper: Assistant) -> None:
     """At least 92 % of the measured checks right: the bar the held-out sets outside the
     project are judged by."""
@@ -668,3 +668,47 @@ def test_other_currencies_per_minute_rates_keyed_percentiles_and_native_scripts(
     books = helper.read("summarise entire 2000 page novels at once")
     assert books.max_context_tokens == 2000 * TOKENS_PER_PAGE
     assert helper.read("rag over our 2000 page manual").max_context_tokens is None
+
+
+def test_requirement_lists_everyday_words_and_lists_that_run_into_brackets(
+    helper: Assistant,
+) -> None:
+    suggestion = helper.read(
+        "editor plugin; the first token of a completion must land within 150ms"
+    )
+    assert suggestion.target_ttft_p90_ms == 150 and suggestion.target_e2e_latency_p95_ms is None
+    streamed = helper.read("tutor bot, answers should stream at 30+ tokens a second")
+    assert streamed.target_tpot_p90_ms == pytest.approx(33.33)
+    assert helper.read("faq bot, 2k+ questions an hour").expected_qps == pytest.approx(
+        0.56, abs=0.01
+    )
+    # A family word before another product's number names that product, not the family.
+    assert helper.read("autocomplete for 30 devs on 4 rtx 3090s").available_gpus is None
+    assert helper.read("Reply to my note: we also need 99.9% uptime").languages is None
+    form = helper.read("use case: digest of meeting minutes / users: 20 / priority: accuracy")
+    assert form.priority == "accuracy" and form.concurrent_users == 20
+    weekly = helper.read("Once a week about 70 thousand claim letters get sorted in a batch")
+    assert weekly.expected_qps == pytest.approx(70_000 / 604_800, abs=0.005)
+    assert (
+        helper.read("something that fills in the rest of the line as our 12 analysts type").use_case
+        == "code_completion"
+    )
+    assert (
+        helper.read("a helper that writes and edits code for our devs and runs the tests").use_case
+        == "code_generation"
+    )
+    assert (
+        helper.read("a tool that tells me the main points of long board minutes").use_case
+        == "summarization"
+    )
+    assert (
+        helper.read("fill in our spreadsheets from the scanned receipts").use_case
+        == "batch_extraction"
+    )
+    assert helper.read("a model that thinks hard about chemistry puzzles").use_case == "reasoning"
+    per_copy = helper.read("two GPUs per copy at most, rag over the wiki").gpu_constraints
+    assert per_copy and per_copy.max_gpus_per_replica == 2
+    # A ruled-out list goes on through brackets and "incl.": the distills are out too.
+    no_llama = helper.read("no Llama models (any size, incl. the Llama-based distills); a chatbot")
+    assert no_llama.preferred_models is None
+    assert "deepseek-ai/DeepSeek-R1-Distill-Llama-8B" in (no_llama.excluded_models or [])

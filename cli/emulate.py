@@ -33,10 +33,13 @@ def emulate(
     max_model_len: Annotated[
         int | None, typer.Option(min=16, help="Context length (default: the model's).")
     ] = None,
-    max_num_seqs: Annotated[int, typer.Option(min=1, help="vLLM max_num_seqs.")] = 1024,
+    max_num_seqs: Annotated[
+        int | None, typer.Option(min=1, help="vLLM max_num_seqs (default: vLLM's on the GPU).")
+    ] = None,
     max_num_batched_tokens: Annotated[
-        int, typer.Option(min=16, help="vLLM max_num_batched_tokens.")
-    ] = 8192,
+        int | None,
+        typer.Option(min=16, help="vLLM max_num_batched_tokens (default: vLLM's on the GPU)."),
+    ] = None,
 ) -> None:
     """Serve an EMULATED vLLM (OpenAI API + vLLM metrics), timed by the performance model.
 

@@ -39,7 +39,7 @@ from planner.calibration import decode_correction
 from planner.memory import fit
 from planner.predict import Planner
 from planner.simulate import EngineStep, Scheduler, SequenceState
-from planner.specs import Precision, ServingConfig
+from planner.specs import EngineSettings, Precision, ServingConfig
 from planner.steptime import StepCoefficients, calibrate, shape
 
 FINGERPRINT = "preflight-emulator (not a real model; for demos and tests only)"
@@ -83,10 +83,11 @@ def emulator_config(
     slowdown: float = 1.0,
     served_model_name: str | None = None,
     max_model_len: int | None = None,
-    max_num_seqs: int = 1024,
-    max_num_batched_tokens: int = 8192,
+    max_num_seqs: int | None = None,
+    max_num_batched_tokens: int | None = None,
 ) -> EmulatorConfig:
-    """The emulator for one catalog configuration, as `Planner.simulate` would time it."""
+    """The emulator for one catalog configuration, as `Planner.simulate` would time it (batch
+    limits left unset take vLLM's default on the GPU)."""
     if slowdown <= 0:
         raise EmulatorError(f"slowdown must be above 0, got {slowdown}")
     if model_id not in planner.models:
@@ -94,12 +95,10 @@ def emulator_config(
     if gpu_id not in planner.gpus:
         raise EmulatorError(f"unknown GPU '{gpu_id}'")
     model, gpu = planner.models[model_id], planner.gpus[gpu_id]
-    cfg = ServingConfig(
-        tp=tp,
-        precision=precision or model.precision,
-        max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens,
+    settings = EngineSettings(
+        max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens
     )
+    cfg = ServingConfig(tp=tp, precision=precision or model.precision, **settings.on(gpu))
     context = max_model_len or model.max_context_tokens
     memory = fit(model, gpu, cfg, context)
     if not memory.fits:
@@ -114,8 +113,8 @@ def emulator_config(
         model_id=model_id,
         coefficients=coefficients,
         kv_capacity_tokens=memory.kv_capacity_tokens,
-        max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens,
+        max_num_seqs=cfg.max_num_seqs,
+        max_num_batched_tokens=cfg.max_num_batched_tokens,
         max_model_len=context,
         request_overhead_s=float(coefficients.request_overhead_s[0]),
         decode_level=level,

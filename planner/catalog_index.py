@@ -139,7 +139,7 @@ class CatalogIndex:
                         continue
                     for tp in TENSOR_PARALLEL:
                         if tp <= g.gpus_per_node:
-                            cfg = ServingConfig(tp=tp, precision=p, **dict(engine))
+                            cfg = ServingConfig(tp=tp, precision=p, **engine.on(g))
                             found.append(
                                 (
                                     m,

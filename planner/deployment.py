@@ -102,7 +102,7 @@ def plan_for(
     cfg = ServingConfig(
         tp=option.tp,
         precision=option.precision,
-        **(dict(settings) | {"max_model_len": settings.max_model_len or context}),
+        **(settings.on(gpu) | {"max_model_len": settings.max_model_len or context}),
     )
     memory = fit(model, gpu, cfg, context)
     if not memory.fits:

@@ -756,7 +756,8 @@ def _gpu_count(q: Quantity, before: str, near: str, after: str, values: dict[str
         return True
     match = re.match(r"\s*(?:gpus?|cards|accelerators)\b", after)
     if match and re.search(
-        r"per (?:replica|instance|pod|node|server|model|copy)|each", after[match.end() :][:30] + near
+        r"per (?:replica|instance|pod|node|server|model|copy)|each",
+        after[match.end() :][:30] + near,
     ):
         values["gpu_constraints.max_gpus_per_replica"] = int(q.value)
         return True

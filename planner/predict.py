@@ -85,7 +85,14 @@ class Planner:
     def plan(self, q: PredictionQuery) -> Plan:
         """Everything a query resolves to: model, GPU, engine config and memory fit."""
         model, gpu = self._model(q.model_id), self._gpu(q.gpu_id)
-        cfg = ServingConfig(tp=q.tp, precision=q.precision or model.precision, **dict(q.engine))
+        cfg = ServingConfig(tp=q.tp, precision=q.precision or model.precision, **q.engine.on(gpu))
+        # The query as predicted: batch limits left to vLLM are stated as vLLM sets them.
+        q = q.model_copy(
+            update={
+                "max_num_seqs": cfg.max_num_seqs,
+                "max_num_batched_tokens": cfg.max_num_batched_tokens,
+            }
+        )
         share = self.calibration.serving.kv_output_share
         held = held_tokens(q.isl, q.osl, q.osl_p95, share)
         memory = fit(model, gpu, cfg, int(q.isl + share * q.osl), held_tokens=held)
@@ -128,8 +135,8 @@ class Planner:
             SimulationInput(
                 coefficients=coefficients,
                 kv_capacity_tokens=analytical.memory.kv_capacity_tokens,
-                max_num_seqs=query.max_num_seqs,
-                max_num_batched_tokens=query.max_num_batched_tokens,
+                max_num_seqs=cfg.max_num_seqs,
+                max_num_batched_tokens=cfg.max_num_batched_tokens,
                 prefix_cache_hit_rate=query.prefix_cache_hit_rate,
                 request_overhead_s=float(coefficients.request_overhead_s[0]),
                 isl_mean=query.isl,

@@ -7,7 +7,7 @@ nothing here knows where the facts came from.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -205,11 +205,11 @@ class EngineSettings(Frozen):
     """The vLLM engine settings a user chooses, under vLLM's own names: predictions assume
     them and deployments render exactly them."""
 
-    max_num_seqs: int = Field(default=1024, ge=1)
-    """Sequences one engine step may run (vLLM V1's default for the OpenAI server on large
-    GPUs)."""
-    max_num_batched_tokens: int = Field(default=8192, ge=16)
-    """Chunked-prefill token budget per engine step."""
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    """Sequences one engine step may run; None: vLLM's default on the GPU
+    (`vllm_batch_defaults`)."""
+    max_num_batched_tokens: int | None = Field(default=None, ge=16)
+    """Chunked-prefill token budget per engine step; None: vLLM's default on the GPU."""
     max_model_len: int | None = Field(default=None, ge=16)
     """Longest context the engine accepts; vLLM refuses to start unless the KV cache holds one
     sequence of it. None: sized to the requests planned for."""
@@ -230,12 +230,21 @@ class EngineSettings(Frozen):
                 "prefix_cache_hit_rate needs enable_prefix_caching: turn it on or set the "
                 "hit rate to 0"
             )
-        if self.max_num_batched_tokens < self.max_num_seqs:
+        tokens, seqs = self.max_num_batched_tokens, self.max_num_seqs
+        if tokens is not None and seqs is not None and tokens < seqs:
             raise ValueError(
                 f"max_num_batched_tokens ({self.max_num_batched_tokens}) is below max_num_seqs "
                 f"({self.max_num_seqs}); vLLM needs at least one token per sequence a step"
             )
         return self
+
+    def on(self, gpu: GpuSpec) -> dict[str, Any]:
+        """These settings, with vLLM's default on `gpu` where a batch limit is unset."""
+        seqs, tokens = vllm_batch_defaults(gpu)
+        return dict(self) | {
+            "max_num_seqs": self.max_num_seqs or seqs,
+            "max_num_batched_tokens": self.max_num_batched_tokens or tokens,
+        }
 
     @property
     def engine(self) -> EngineSettings:
@@ -254,8 +263,26 @@ class EngineSettings(Frozen):
         return 1.0 - self.prefix_cache_hit_rate
 
 
+LARGE_GPU_MIB = 70 * 1024
+"""Device memory from which vLLM's OpenAI server batches more by default."""
+
+
+def vllm_batch_defaults(gpu: GpuSpec) -> tuple[int, int]:
+    """vLLM's defaults for the OpenAI server (`max_num_seqs`, `max_num_batched_tokens`): 1024
+    and 8192 on GPUs of 70 GiB or more other than the A100, 256 and 2048 elsewhere (vLLM
+    0.9 and later: pull requests 12369, 16158, 17073 and 17885; the A100 batches less
+    because a larger budget cost it throughput)."""
+    if gpu.memory_mib >= LARGE_GPU_MIB and "A100" not in gpu.id.upper():
+        return 1024, 8192
+    return 256, 2048
+
+
 class ServingConfig(EngineSettings):
-    """One replica's configuration: its parallelism and precision, and the engine settings."""
+    """One replica's configuration: its parallelism and precision, and the engine settings,
+    its batch limits resolved (`EngineSettings.on`)."""
+
+    max_num_seqs: int = Field(default=1024, ge=1)
+    max_num_batched_tokens: int = Field(default=8192, ge=16)
 
     tp: int = Field(default=1, ge=1)
     """Tensor-parallel degree: GPUs per replica."""

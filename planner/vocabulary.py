@@ -215,9 +215,7 @@ class Vocabulary:
         return found
 
     @staticmethod
-    def _other_product(
-        words: list[str], i: int, n: int, names: dict[str, tuple[str, ...]]
-    ) -> bool:
+    def _other_product(words: list[str], i: int, n: int, names: dict[str, tuple[str, ...]]) -> bool:
         """A family word followed by a model number none of its names carries names another
         product: "rtx 4090s" are no RTX PRO 6000."""
         number = words[i + n] if n == 1 and i + 1 < len(words) else ""

@@ -221,7 +221,10 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
         (r"\bcode\b|\bcoding\b|programming", 1),
     ),
     "code_completion": (
-        (r"auto.?comp\w*|code.?complet\w*|completions? in the (?:ide|editor)|(?:fills?|finish\w*|complet\w*|suggest\w*) (?:in )?the rest of (?:the |a |each )?(?:line|code|statement|function)", 4),
+        (
+            r"auto.?comp\w*|code.?complet\w*|completions? in the (?:ide|editor)|(?:fills?|finish\w*|complet\w*|suggest\w*) (?:in )?the rest of (?:the |a |each )?(?:line|code|statement|function)",
+            4,
+        ),
         (
             r"\b(?:ide|vs ?code|editor|(?:in|inside) (?:their|the|our|your) editors|jetbrains|intellij|pycharm|webstorm|rider|xcode|android studio|eclipse|emacs|neovim|vim|jupyter|notebook)\b",
             2,

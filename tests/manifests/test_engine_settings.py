@@ -55,6 +55,29 @@ def test_memory_settings_change_what_fits(helper: Assistant) -> None:
     assert not small.fits and "vLLM would not start" in (small.memory.reason or "")
 
 
+def test_batch_limits_left_unset_are_vllms_own_on_that_gpu(helper: Assistant) -> None:
+    """vLLM's OpenAI server batches 1,024 sequences in budgets of 8,192 tokens on GPUs of
+    70 GiB or more, the A100 aside, and 256 in 2,048 elsewhere: a prediction with the limits
+    unset is of the server vLLM would start there, and a stated limit is kept."""
+    plan = helper.planner.plan
+    for gpu_id, limits in (
+        ("L40S-PCIE-48GB", (256, 2048)),
+        ("A100-SXM-80GB", (256, 2048)),
+        ("H100-SXM-80GB", (1024, 8192)),
+        ("MI300X-OAM-192GB", (1024, 8192)),
+    ):
+        cfg = plan(query(gpu_id=gpu_id)).cfg
+        assert (cfg.max_num_seqs, cfg.max_num_batched_tokens) == limits, gpu_id
+    stated = plan(query(gpu_id="L40S-PCIE-48GB", max_num_seqs=512)).cfg
+    assert (stated.max_num_seqs, stated.max_num_batched_tokens) == (512, 2048)
+    # Fewer sequences a step leave the profiling run's sampler less to hold: more KV cache.
+    small, large = (
+        helper.planner.predict(query(max_num_seqs=seqs)).memory.kv_cache_gb_per_gpu
+        for seqs in (256, 1024)
+    )
+    assert small > large + 1.0
+
+
 def test_batching_settings_change_latency(helper: Assistant) -> None:
     predict = helper.planner.predict
     busy = {"concurrency": 64, "qps": None}
@@ -66,7 +89,7 @@ def test_batching_settings_change_latency(helper: Assistant) -> None:
     assert capped.tpot_ms.mean < free.tpot_ms.mean
     long_prompts = {"isl": 8000, "qps": 0.3}
     wide, narrow = (
-        predict(query(**long_prompts)),
+        predict(query(**long_prompts, max_num_batched_tokens=8192)),
         predict(query(**long_prompts, max_num_batched_tokens=1024, max_num_seqs=256)),
     )
     assert wide.ttft_ms and narrow.ttft_ms
@@ -113,7 +136,7 @@ def test_arrivals_queue_by_their_burstiness(helper: Assistant) -> None:
     [
         ({"burstiness": 0.5}, "burstiness shapes gamma arrivals: set arrival to gamma"),
         ({"enable_prefix_caching": False, "prefix_cache_hit_rate": 0.5}, "needs enable_prefix"),
-        ({"max_num_batched_tokens": 256}, "is below max_num_seqs (1024)"),
+        ({"max_num_batched_tokens": 256, "max_num_seqs": 1024}, "is below max_num_seqs (1024)"),
         ({"prefix_cache_hit_rate": 1.0}, "less than 1"),
     ],
 )
@@ -184,3 +207,11 @@ def test_a_capacity_search_takes_the_engine_settings(helper: Assistant) -> None:
     assert key in one_gpu and key in one_gpu_fp8
     # bf16 weights leave ~8 GB of KV on one H100: fp8 KV holds twice the sequences.
     assert one_gpu_fp8[key].max_qps_per_replica > 1.2 * one_gpu[key].max_qps_per_replica
+
+
+def test_a_token_budget_below_the_gpus_default_batch_is_refused_there(helper: Assistant) -> None:
+    """A budget of 512 tokens is fine with vLLM's 256 sequences on an L40S; on an H100, whose
+    default is 1,024 sequences, vLLM would refuse to start, and so does the plan, saying why."""
+    assert helper.planner.predict(query(max_num_batched_tokens=512)).fits
+    with pytest.raises(ValidationError, match=r"is below max_num_seqs \(1024\)"):
+        helper.planner.predict(query(gpu_id="H100-SXM-80GB", max_num_batched_tokens=512))

@@ -239,11 +239,14 @@ class EngineSettings(Frozen):
         return self
 
     def on(self, gpu: GpuSpec) -> dict[str, Any]:
-        """These settings, with vLLM's default on `gpu` where a batch limit is unset."""
+        """These settings, with vLLM's default on `gpu` where a batch limit is unset. A
+        budget stated below the GPU's default batch caps the batch at it: vLLM would refuse
+        the pair, and the deployment renders both."""
         seqs, tokens = vllm_batch_defaults(gpu)
+        budget = self.max_num_batched_tokens or tokens
         return dict(self) | {
-            "max_num_seqs": self.max_num_seqs or seqs,
-            "max_num_batched_tokens": self.max_num_batched_tokens or tokens,
+            "max_num_seqs": self.max_num_seqs or min(seqs, budget),
+            "max_num_batched_tokens": budget,
         }
 
     @property

@@ -209,9 +209,11 @@ def test_a_capacity_search_takes_the_engine_settings(helper: Assistant) -> None:
     assert one_gpu_fp8[key].max_qps_per_replica > 1.2 * one_gpu[key].max_qps_per_replica
 
 
-def test_a_token_budget_below_the_gpus_default_batch_is_refused_there(helper: Assistant) -> None:
-    """A budget of 512 tokens is fine with vLLM's 256 sequences on an L40S; on an H100, whose
-    default is 1,024 sequences, vLLM would refuse to start, and so does the plan, saying why."""
-    assert helper.planner.predict(query(max_num_batched_tokens=512)).fits
-    with pytest.raises(ValidationError, match=r"is below max_num_seqs \(1024\)"):
-        helper.planner.predict(query(gpu_id="H100-SXM-80GB", max_num_batched_tokens=512))
+def test_a_token_budget_below_the_gpus_default_batch_caps_the_batch(helper: Assistant) -> None:
+    """A budget of 512 tokens keeps vLLM's 256 sequences on an L40S; on an H100, whose
+    default is 1,024 sequences, vLLM would refuse the pair: the batch is capped at the budget,
+    and the prediction says so."""
+    plan = helper.planner.plan
+    assert plan(query(max_num_batched_tokens=512)).cfg.max_num_seqs == 256
+    h100 = helper.planner.predict(query(gpu_id="H100-SXM-80GB", max_num_batched_tokens=512))
+    assert h100.fits and h100.query.max_num_seqs == 512

@@ -37,9 +37,11 @@ from planner.words import (
 
 KNOWN_CODES = frozenset(LANGUAGES.values())
 LANGUAGE_MENTION = re.compile(
-    # "Chinese models" are where models come from, not a language they speak.
+    # "Chinese models" are where models come from, and "our German datacenter" where the
+    # service runs, not a language either speaks.
     rf"(?<!plain )(?<!plain-)\b(?P<name>{LANGUAGE_NAMES})\b"
-    r"(?! (?:models?|llms?|labs?|ones|clouds?|vendors?|providers?|hardware|companies)\b)"
+    r"(?! (?:models?|llms?|labs?|ones|clouds?|vendors?|providers?|hardware|companies"
+    r"|data ?cent(?:er|re)s?|regions?|servers?|hosting)\b)"
 )
 """A language named: one pattern for them all (a pattern each would crowd `re`'s cache of
 512, and every rule's pattern be compiled anew on every message)."""

@@ -168,6 +168,10 @@ def _money(q: Quantity, before: str, near: str, after: str, values: dict[str, An
     said_before = values["_text"][max(0, q.start - 12) : q.start]
     if FOREIGN_MONEY.search(said_before) or re.match(rf"\s*(?:{CURRENCY})(?!\w)", after):
         return True  # a budget in another currency: not converted, not read as a rate
+    if re.search(
+        r"\b(?:bills?|billed|invoices?|charges?) (?:us|me)\s*(?:about|around|roughly|~)?\s*$", near
+    ):
+        return True  # "openai bills us 30k a month": what is paid today, no budget, no rate
     dollar = near.rstrip().endswith(("$", "usd", "us$")) or re.match(
         r"\s*(?:dollars?|usd|bucks?|\$)(?!\w)", after
     )
@@ -247,6 +251,14 @@ E2E_WORDS = rf"{WHOLE_WORDS}|respon|answer|reply|return|generat|latency|within|\
 
 
 LATENCY_TARGETS = ("target_tpot_p90_ms", "target_ttft_p90_ms", "target_e2e_latency_p95_ms")
+TODAY = r"\b(?:today|currently|at the moment|right now|these days|at present|(?:on|with|via|from) (?:the |their )?(?:api|provider|hosted \w+))\b"
+TODAY_BEFORE = re.compile(rf"{TODAY}[^.;,]{{0,14}}$")
+TODAY_AFTER = re.compile(rf"[^.;,]{{0,30}}?{TODAY}")
+"""What runs today, said next to a figure: "latency today is ~700ms", "(it's ~1.2 s today)",
+"~950 ms to first token on the API" describe the service being replaced, not a target."""
+TARGET = re.compile(
+    r"\b(?:target|goal|aim(?:ing)? for|want|need|should be|must be|has to be)\b[^.;]{0,20}$"
+)
 
 
 def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
@@ -282,27 +294,37 @@ def _latency(q: Quantity, before: str, near: str, after: str, values: dict[str, 
     # A first token (or a token's pace) named earlier in the clause, with no whole answer
     # named since: "the first token of a suggestion has to arrive within 200ms".
     named = [(m.end(), field) for pattern, field in specific for m in re.finditer(pattern, before)]
-    last = max(named, default=None)
-    earlier = ((r"", last[1]),) if last and not re.search(WHOLE_WORDS, before[last[0] :]) else ()
-    for words, kinds in (
-        (near, specific),
-        (following, specific),
-        (before, earlier),
-        (near, whole),
-        (following, whole),
-        (before, whole),
-    ):
-        for pattern, field in kinds:
-            if re.search(pattern, words):
-                values[field] = ms
-                return True
-    # Named by nothing but a correction of the latency said last: "start within half a
-    # second? ... okay, let's say three quarters of a second".
+    said = max(named, default=None)
+    earlier = ((r"", said[1]),) if said and not re.search(WHOLE_WORDS, before[said[0] :]) else ()
+    field = next(
+        (
+            field
+            for words, kinds in (
+                (near, specific),
+                (following, specific),
+                (before, earlier),
+                (near, whole),
+                (following, whole),
+                (before, whole),
+            )
+            for pattern, field in kinds
+            if re.search(pattern, words)
+        ),
+        None,
+    )
+    # Named by nothing but a correction of the latency said last ("start within half a
+    # second? ... okay, let's say three quarters of a second") or a target after what runs
+    # today ("~950 ms to first token on the API; target 450 ms").
     last = values.get("_last")
-    if last and last[0] in LATENCY_TARGETS and CORRECTED.search(near):
-        values[last[0]] = ms
+    if field is None and last and last[0] in LATENCY_TARGETS:
+        field = last[0] if CORRECTED.search(near) or TARGET.search(near) else None
+    if field is None:
+        return False
+    if TODAY_BEFORE.search(near) or TODAY_AFTER.match(following):
+        values["_last"] = (field, ms / q.value)  # what runs now: no target, but its kind
         return True
-    return False
+    values[field] = ms
+    return True
 
 
 def _token_rate(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
@@ -322,8 +344,13 @@ def _token_rate(q: Quantity, before: str, near: str, after: str, values: dict[st
 
 def _rate(q: Quantity, before: str, near: str, after: str, values: dict[str, Any]) -> bool:
     match = RATE.match(after)
-    if match and re.match(rf"\s*(?:active\b|(?:{PEOPLE_NOUN}))", after[match.end() :]):
-        match = None  # "70k monthly active users", "users: 40k monthly active" are people
+    if match and (
+        re.match(rf"\s*(?:active\b|(?:{PEOPLE_NOUN}))", after[match.end() :])
+        or re.match(rf"\W*(?:{PEOPLE_NOUN})\s*[:=]\s*~?\s*$", before)
+    ):
+        # "70k monthly active users", "users: 40k monthly active", "citizens: ~250k a month"
+        # are people
+        match = None
     if match is None or re.search(NOT_COUNTED, match["counted"] or ""):
         said_before = PERIOD_BEFORE.search(near)
         counted = re.match(rf"\s*{COUNTED}[a-z]+s\b", after)

@@ -48,6 +48,17 @@ LINKS = frozenset({"in", "at", "with"})
 """Words between a name and its precision: "llama 3.3 70b in fp8"."""
 
 
+def _another_version(word: str, own: frozenset[str]) -> bool:
+    """A version said after a family word that none of the family's names carries, nor
+    starts ("3" starts "3.1"): "gpt-4o" and "gpt 4" are not gpt-oss, "llama 2" no Llama 3."""
+    return (
+        bool(re.fullmatch(r"\d[\w.]*", word))
+        and not SIZE.fullmatch(word)
+        and word not in own
+        and not any(w.startswith(word + ".") for w in own)
+    )
+
+
 def tokens(text: str) -> list[str]:
     """Lower-case word tokens; dots stay inside version numbers ("3.1")."""
     return _TOKEN.findall(text.lower())
@@ -258,12 +269,16 @@ class Vocabulary:
             # What the family's own names hold continues the name: "qwen3 32b fp8".
             own = self._family_words(said[0])
             i += 1
+            if i < len(words) and _another_version(words[i], own):
+                continue  # "gpt-4o", "llama 2": a model of the name the catalog lacks
             while i < len(words):
                 if words[i] in LINKS and i + 1 < len(words) and words[i + 1] in PRECISIONS:
                     i += 1
-                if f"{words[i]}b" in own and re.fullmatch(r"\d+", words[i]):
+                version = any(w.startswith(words[i] + ".") for w in own)  # "llama 3"
+                if f"{words[i]}b" in own and re.fullmatch(r"\d+", words[i]) and not version:
                     words[i] += "b"  # "gpt oss 120": a size of the family, its "b" unsaid
-                if not (words[i] in own or words[i] in PRECISIONS or SIZE.fullmatch(words[i])):
+                said_of_family = words[i] in own or version
+                if not (said_of_family or words[i] in PRECISIONS or SIZE.fullmatch(words[i])):
                     break
                 said.append(words[i])
                 i += 1

@@ -142,7 +142,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (96.6 % of checks; author R's e-mails are
+    """A floor under what the rules were tuned to (96.4 % of checks; author R's e-mails are
     read at 86 %): a change that loses a family of sentences fails here, with the
     sentences."""
     assert len(load(USERS_TUNE)) >= 2000
@@ -152,15 +152,15 @@ def test_the_tuned_part_stays_read(helper: Assistant) -> None:
 
 
 def test_the_measured_part_stays_read(helper: Assistant) -> None:
-    """Sentences the rules were never tuned on, a floor under what they read (91.9 % of
-    checks since authors V and W: R's long e-mails are read at 74.5 %, W's everyday words at
-    88 %). Fields only, never sentences: the part stays unseen."""
+    """Sentences the rules were never tuned on, a floor under what they read (91.6 % of
+    checks since authors X and Y: R's long e-mails are read at 74.5 %, X's dictation at
+    81 %). Fields only, never sentences: the part stays unseen."""
     assert len(load(USERS_MEASURE)) >= 1000
     low, right = fields_below(USERS_MEASURE, helper, 0.80)
     assert right >= 0.91, f"{right:.3f} {low}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: 91.9 % on the measured part, see make bench")
+@pytest.mark.xfail(strict=True, reason="issue 17: 91.6 % on the measured part, see make bench")
 def test_the_measured_part_clears_the_judges_bar(helper: Assistant) -> None:
     """At least 92 % of the measured checks right: the bar the held-out sets outside the
     project are judged by."""
@@ -712,3 +712,28 @@ def test_requirement_lists_everyday_words_and_lists_that_run_into_brackets(
     no_llama = helper.read("no Llama models (any size, incl. the Llama-based distills); a chatbot")
     assert no_llama.preferred_models is None
     assert "deepseek-ai/DeepSeek-R1-Distill-Llama-8B" in (no_llama.excluded_models or [])
+
+
+def test_what_runs_today_is_no_target_and_hosted_models_are_not_catalog_ones(
+    helper: Assistant,
+) -> None:
+    # GPT-4o, GPT-4 and "gpt 4o mini" are hosted models, no gpt-oss; "llama 3" is a version.
+    for said in ("support bot, on gpt-4o mini today", "a GPT-4 based helper", "GPT 4o for now"):
+        assert helper.read(said).preferred_models is None, said
+    llama = helper.read("we'd like llama 3 70b for the chatbot").preferred_models or []
+    assert "meta-llama/Llama-3.3-70B-Instruct" in llama
+    assert "meta-llama/Llama-3.2-3B-Instruct" not in llama
+    # A figure of the service being replaced is no target; the target said after it is.
+    moving = helper.read(
+        "completion in the IDE: ~800 ms to first token on the API today, want 120 ms"
+    )
+    assert moving.target_ttft_p90_ms == 120
+    bound = helper.read("rag bot; the full answer must come within 3 s (it's ~7 s today)")
+    assert bound.target_e2e_latency_p95_ms == 3000
+    paid = helper.read("translation; azure bills us 22k a month, self-hosted target $9k a month")
+    assert paid.expected_qps is None and paid.traffic is None
+    assert paid.budget and paid.budget.max_monthly_cost_usd == 9000
+    keyed = helper.read("- use: portal chatbot\n- residents: ~90k a month")
+    assert keyed.concurrent_users == 90_000 and keyed.expected_qps is None
+    assert helper.read("hr bot, data stays in our French datacenter").languages is None
+    assert helper.read("we summarise sales call transcripts").subject_matter is None

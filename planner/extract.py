@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from planner.dictation import written
 from planner.intent import DeploymentIntent, merged
 from planner.numbers import read_numbers
 from planner.quantities import quantities
@@ -130,9 +131,10 @@ def honest_text(text: str) -> str:
 
 
 def extract(text: str, vocabulary: Vocabulary) -> DeploymentIntent:
-    """The intent the words state; every other field stays null. Instructions aimed at the
-    assistant are not words about the deployment (`honest_text`)."""
-    text = HEDGE.sub(" ", corrected(honest_text(text)))
+    """The intent the words state; every other field stays null. Dictated text is read as if
+    typed (`written`); instructions aimed at the assistant are not words about the deployment
+    (`honest_text`)."""
+    text = HEDGE.sub(" ", corrected(honest_text(written(text))))
     lower = text.lower()
     values: dict[str, Any] = {"_use_case": _use_case(lower, vocabulary)}
     read_numbers(text, lower, values, {m.family for m in vocabulary.model_names})

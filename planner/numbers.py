@@ -117,7 +117,8 @@ def read_numbers(text: str, lower: str, values: dict[str, Any], models: Collecti
 
 Rule = Callable[[Quantity, str, str, str, dict[str, Any]], bool]
 CORRECTED = re.compile(
-    r"(?:sorry|actually|i mean|correction|make it|rather|call it|go with|let'?s say)"
+    r"(?:sorry|actually|i mean|correction|make (?:it|that)|no wait|scratch that|rather|call it"
+    r"|go with|let'?s say)"
     r"\W+(?:\w+\W+){0,2}$"
 )
 """Words that replace the number said last with this one: "320 agents, no sorry, it's 410",
@@ -247,7 +248,7 @@ TIME_UNIT = re.compile(
 TPOT_WORDS = r"/\s*tok(?:en)?\b|per (?:output )?token|between tokens|inter.token|\btpot(?![a-z])|\bitl(?![a-z])|each token|a token"
 TTFT_WORDS = r"(?:first|1st) (?:\w+ )?tok|\bttft(?![a-z])|start|begin|initial|time to first|first (?:word|byte|response)|kick off|show up|appear|latency to first"
 WHOLE_WORDS = r"full|complete|wrap\w* up|turnaround|whole|entire|end.to.end|\be2e(?![a-z])|total|finish|done|overall"
-E2E_WORDS = rf"{WHOLE_WORDS}|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b"
+E2E_WORDS = rf"{WHOLE_WORDS}|respon|answer|reply|return|generat|latency|within|\bback\b|results?\b|\bready\b"
 
 
 LATENCY_TARGETS = ("target_tpot_p90_ms", "target_ttft_p90_ms", "target_e2e_latency_p95_ms")

@@ -54,6 +54,8 @@ SHORTHAND = {
     "lat": "latency",
     "engl": "english",
     "lama": "llama",
+    "quen": "qwen",
+    "ninty": "ninety",
 }
 """Chat shorthand, and misspellings too short to correct by one edit ("lama 3.2 3b"), that
 the rules would otherwise not read."""

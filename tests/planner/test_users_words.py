@@ -142,7 +142,7 @@ def fields_below(part: Path, helper: Assistant, floor: float) -> tuple[dict[str,
 
 
 def test_the_tuned_part_stays_read(helper: Assistant) -> None:
-    """A floor under what the rules were tuned to (96.4 % of checks; author R's e-mails are
+    """A floor under what the rules were tuned to (96.6 % of checks; author R's e-mails are
     read at 86 %): a change that loses a family of sentences fails here, with the
     sentences."""
     assert len(load(USERS_TUNE)) >= 2000
@@ -152,15 +152,15 @@ def test_the_tuned_part_stays_read(helper: Assistant) -> None:
 
 
 def test_the_measured_part_stays_read(helper: Assistant) -> None:
-    """Sentences the rules were never tuned on, a floor under what they read (91.6 % of
+    """Sentences the rules were never tuned on, a floor under what they read (91.9 % of
     checks since authors X and Y: R's long e-mails are read at 74.5 %, X's dictation at
-    81 %). Fields only, never sentences: the part stays unseen."""
+    87 %). Fields only, never sentences: the part stays unseen."""
     assert len(load(USERS_MEASURE)) >= 1000
     low, right = fields_below(USERS_MEASURE, helper, 0.80)
     assert right >= 0.91, f"{right:.3f} {low}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: 91.6 % on the measured part, see make bench")
+@pytest.mark.xfail(strict=True, reason="issue 17: 91.9 % on the measured part, see make bench")
 def test_the_measured_part_clears_the_judges_bar(helper: Assistant) -> None:
     """At least 92 % of the measured checks right: the bar the held-out sets outside the
     project are judged by."""
@@ -737,3 +737,33 @@ def test_what_runs_today_is_no_target_and_hosted_models_are_not_catalog_ones(
     assert keyed.concurrent_users == 90_000 and keyed.expected_qps is None
     assert helper.read("hr bot, data stays in our French datacenter").languages is None
     assert helper.read("we summarise sales call transcripts").subject_matter is None
+
+
+def test_dictated_messages_read_as_if_typed(helper: Assistant) -> None:
+    """A phone writes down what was said: punctuation said aloud, letters spelt out,
+    accelerators and sizes said as numbers, corrections mid-sentence."""
+    form = helper.read(
+        "use case colon code completion new line seats colon four hundred new line"
+        " max context colon thirty two K new line budget colon too thousand dollars a month"
+    )
+    assert form.use_case == "code_completion" and form.concurrent_users == 400
+    assert form.max_context_tokens == 32_000
+    assert form.budget and form.budget.max_monthly_cost_usd == 2000
+    cards = helper.read("tab complete in v s code um we only have l forty s and a ten g cards")
+    assert cards.available_gpus == ["A10G-PCIE-24GB", "L40S-PCIE-48GB"]
+    assert helper.read("not on m i three hundred x please, chatbot").excluded_gpus == [
+        "MI300X-OAM-192GB"
+    ]
+    gemma = helper.read("summaries um we'd like gemma three twelve b").preferred_models
+    assert gemma == ["google/gemma-3-12b-it"]
+    moe = helper.read("translation with quen three thirty b a three b").preferred_models
+    assert moe == ["Qwen/Qwen3-30B-A3B"]
+    assert helper.read("rag bot, context one twenty eight K").max_context_tokens == 128_000
+    fixed = helper.read("faq bot um fifty requests a minute no wait make that eighty")
+    assert fixed.expected_qps == pytest.approx(80 / 60, abs=0.01)
+    assert helper.read("chat bot um up ninty nine point nine per cent").reliability_target == (
+        pytest.approx(0.999)
+    )
+    # Typed text that looks like none of it stays as it was.
+    assert helper.read("colon cancer screening chatbot for 300 nurses").concurrent_users == 300
+    assert helper.read("we need a seven b model for chat").preferred_models is None

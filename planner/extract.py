@@ -37,6 +37,11 @@ from planner.words import (
 )
 
 KNOWN_CODES = frozenset(LANGUAGES.values())
+MARKDOWN = re.compile(
+    r"\*\*|__|^#{1,6}[ \t]*|(?<=^- )\[[ xX]\][ \t]*|(?<=^\* )\[[ xX]\][ \t]*", re.M
+)
+"""Markdown's marks, as a ticket or a Notion page has them ("**Users:** 3,500", "## Request",
+"- [ ] no AMD"): the words between are read as plain text."""
 LANGUAGE_MENTION = re.compile(
     # "Chinese models" are where models come from, and "our German datacenter" where the
     # service runs, not a language either speaks.
@@ -134,7 +139,7 @@ def extract(text: str, vocabulary: Vocabulary) -> DeploymentIntent:
     """The intent the words state; every other field stays null. Dictated text is read as if
     typed (`written`); instructions aimed at the assistant are not words about the deployment
     (`honest_text`)."""
-    text = HEDGE.sub(" ", corrected(honest_text(written(text))))
+    text = HEDGE.sub(" ", corrected(honest_text(written(MARKDOWN.sub("", text)))))
     lower = text.lower()
     values: dict[str, Any] = {"_use_case": _use_case(lower, vocabulary)}
     read_numbers(text, lower, values, {m.family for m in vocabulary.model_names})

@@ -265,7 +265,7 @@ USE_CASE_CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "summarization": (
         (
-            r"su+m+ar|\bsumm\b|condens|tl;?dr|digest|recap|boil\w* down|meeting notes|short notes|key points|show notes|main points|shortens?\b|shortening|(?:into|in) a few (?:bullet )?(?:lines|sentences|bullets|bullet points)\b",
+            r"su+m+ar|\bsumm\b|condens|tl;?dr(?!\s*:)|digest|recap|boil\w* down|meeting notes|short notes|key points|show notes|main points|shortens?\b|shortening|(?:into|in) a few (?:bullet )?(?:lines|sentences|bullets|bullet points)\b",
             4,
         ),
         (r"abstracts?\b", 2),

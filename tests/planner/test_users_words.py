@@ -152,18 +152,17 @@ def test_the_tuned_part_stays_read(helper: Assistant) -> None:
 
 
 def test_the_measured_part_stays_read(helper: Assistant) -> None:
-    """Sentences the rules were never tuned on, a floor under what they read (91.9 % of
-    checks since authors X and Y: R's long e-mails are read at 74.5 %, X's dictation at
-    87 %). Fields only, never sentences: the part stays unseen."""
+    """Sentences the rules were never tuned on, a floor under what they read (92.1 % of
+    checks since author Z: R's long e-mails are read at 74.5 %, X's dictation at 87 %).
+    Fields only, never sentences: the part stays unseen."""
     assert len(load(USERS_MEASURE)) >= 1000
     low, right = fields_below(USERS_MEASURE, helper, 0.80)
     assert right >= 0.91, f"{right:.3f} {low}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: 91.9 % on the measured part, see make bench")
 def test_the_measured_part_clears_the_judges_bar(helper: Assistant) -> None:
-    """At least 92 % of the measured checks right: the bar the held-out sets outside the
-    project are judged by."""
+    """At least 92 % of the measured checks right (92.1 % on 1,540 sentences by sixteen
+    authors): the bar the held-out sets outside the project are judged by."""
     _, right = fields_below(USERS_MEASURE, helper, 0.0)
     assert right >= 0.92, f"{right:.3f}"
 
@@ -767,3 +766,15 @@ def test_dictated_messages_read_as_if_typed(helper: Assistant) -> None:
     # Typed text that looks like none of it stays as it was.
     assert helper.read("colon cancer screening chatbot for 300 nurses").concurrent_users == 300
     assert helper.read("we need a seven b model for chat").preferred_models is None
+
+
+def test_markdown_from_a_ticket_reads_as_plain_text(helper: Assistant) -> None:
+    ticket = helper.read(
+        "## Ask: docs assistant\n**Use case:** answers from our runbooks\n**Engineers:** 640"
+        "\n- [ ] **Do NOT use:** anything on AMD\n- **Context:** 32k"
+    )
+    assert ticket.use_case == "rag_qa" and ticket.concurrent_users == 640
+    assert ticket.max_context_tokens == 32_000
+    assert ticket.gpu_constraints and ticket.gpu_constraints.excluded_vendors == ["amd"]
+    # "TL;DR:" labels the message's own summary, not a summarizer.
+    assert helper.read("TL;DR: a chatbot for hotel guests").use_case == "chatbot"

@@ -28,7 +28,7 @@ _NUMBER = "|".join(sorted(NUMBER, key=len, reverse=True))
 ACCELERATOR = re.compile(
     r"\b(?P<letter>h|a|l|b|t|m i|mi)[ -]"
     r"(?P<number>one hundred|two hundred|three hundred|ten|forty|four)"
-    r"(?:[ -](?P<suffix>s|g|x|s x m|p c i e|n v l))?(?P<plural>s)?\b",
+    r"(?:[ -](?P<suffix>s|g|x))?(?P<plural>s)?\b",
     re.I,
 )
 """An accelerator said aloud: "h one hundred", "a one hundred", "l forty s", "a ten g",
@@ -88,15 +88,10 @@ def _spelt(match: re.Match[str]) -> str:
 
 
 def _accelerator(match: re.Match[str]) -> str:
+    """Its form factor, spelt out after it ("p c i e"), was joined already (`SPELT`)."""
     letter = match["letter"].replace(" ", "")
-    number = {"one hundred": 100, "two hundred": 200, "three hundred": 300, "ten": 10,
-              "forty": 40, "four": 4}[match["number"].lower()]  # fmt: skip
-    suffix = (match["suffix"] or "").replace(" ", "")
-    name = f"{letter}{number}{suffix if len(suffix) == 1 else ''}".lower()
-    if name not in KNOWN_ACCELERATORS:
-        return match.group()
-    form = f" {suffix}" if len(suffix) > 1 else ""
-    return f"{name}{form}{match['plural'] or ''}"
+    name = f"{letter}{NUMBER[match['number'].lower()]}{match['suffix'] or ''}".lower()
+    return f"{name}{match['plural'] or ''}" if name in KNOWN_ACCELERATORS else match.group()
 
 
 def _version(match: re.Match[str]) -> str:

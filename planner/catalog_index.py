@@ -134,12 +134,13 @@ class CatalogIndex:
         found: list[tuple[ModelSpec, GpuSpec, ServingConfig, Candidate]] = []
         for m in planner.models.values():
             for g in planner.gpus.values():
+                settings = engine.on(g)
                 for p in precisions_for(m, g):
                     if not g.supports(p):
                         continue
                     for tp in TENSOR_PARALLEL:
                         if tp <= g.gpus_per_node:
-                            cfg = ServingConfig(tp=tp, precision=p, **engine.on(g))
+                            cfg = ServingConfig(tp=tp, precision=p, **settings)
                             found.append(
                                 (
                                     m,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-SPOKEN_MARKS = {"new line": "\n", "next line": "\n", "colon": ":", "comma": ",", "slash": "/"}
+SPOKEN_MARKS = {"new line": "\n", "next line": "\n", "colon": ": ", "comma": ", ", "slash": "/ "}
 """Punctuation said aloud: "users colon fifteen thousand new line budget colon ..."."""
+SPOKEN = re.compile(rf"\s*\b({'|'.join(SPOKEN_MARKS)})\b\s*", re.I)
 SPELT = re.compile(r"\b(?:[a-z] ){1,4}[a-z]\b(?! [a-z]\b)", re.I)
 """Letters said one by one: "v s code", "p c i e", "m m l u"."""
 SPELT_WORDS = frozenset({"vs", "pcie", "sxm", "nvl", "mmlu", "gpu", "gpus", "api", "ide", "faq"})
@@ -67,12 +68,8 @@ def written(text: str) -> str:
     """`text` with what dictation writes as words written as typed. Typed text comes through
     unchanged: the patterns need words no typist uses there, and punctuation said aloud is
     taken only from a text that says it twice ("colon" alone may be the organ)."""
-    said = re.findall(rf"\b(?:{'|'.join(SPOKEN_MARKS)})\b", text, flags=re.I)
-    if len(said) >= 2:
-        for word, mark in SPOKEN_MARKS.items():
-            text = re.sub(
-                rf"\s*\b{word}\b\s*", mark if mark == "\n" else f"{mark} ", text, flags=re.I
-            )
+    if len(SPOKEN.findall(text)) >= 2:
+        text = SPOKEN.sub(lambda m: SPOKEN_MARKS[m[1].lower()], text)
     text = SPELT.sub(_spelt, text)
     text = ACCELERATOR.sub(_accelerator, text)
     text = VERSION.sub(_version, text)

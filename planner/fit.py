@@ -34,7 +34,7 @@ from planner.measured import MeasuredPoint, in_flight
 from planner.memory import fit as memory_fit
 from planner.percentiles import held_tokens
 from planner.serving import closed_loop, open_loop
-from planner.specs import EngineSettings, GpuSpec, ModelSpec, ServingConfig
+from planner.specs import GpuSpec, ModelSpec, ServingConfig
 from planner.steptime import Array, StepShape, apply, shape
 
 PRIOR_SCALE = 0.1
@@ -193,13 +193,7 @@ def prepare(
         if reason := transient(point):
             excluded.append((point, reason))
             continue
-        stated = {
-            "max_num_seqs": point.max_num_seqs,
-            "max_num_batched_tokens": point.max_num_batched_tokens,
-            "gpu_memory_utilization": point.gpu_memory_utilization,
-        }
-        settings = EngineSettings(**{k: v for k, v in stated.items() if v is not None})
-        cfg = ServingConfig(tp=point.tp, precision=point.precision, **settings.on(gpu))
+        cfg = ServingConfig(tp=point.tp, precision=point.precision, **point.engine.on(gpu))
         context = int(held_tokens(point.isl, point.osl, None, serving.kv_output_share))
         memory = memory_fit(model, gpu, cfg, context)
         if not memory.fits:

@@ -17,7 +17,7 @@ import numpy as np
 
 from planner.calibration import Residuals
 from planner.prediction import Prediction, PredictionQuery, Uncertainty, band
-from planner.specs import Frozen, Precision
+from planner.specs import EngineSettings, Frozen, Precision
 
 ConfigKey = tuple[str, str, str, int, int, int]
 
@@ -62,6 +62,18 @@ class MeasuredPoint(Frozen):
         return self.concurrency is not None
 
     @property
+    def engine(self) -> EngineSettings:
+        """The engine settings the run states; vLLM's defaults for the rest."""
+        stated = {
+            "max_num_seqs": self.max_num_seqs,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+        }
+        return EngineSettings(
+            **{name: value for name, value in stated.items() if value is not None}
+        )
+
+    @property
     def residence_s(self) -> float:
         """A request's measured time in the system: its first token, then its decode."""
         return ((self.osl - 1) * self.tpot_ms + self.ttft_ms) / 1e3
@@ -72,11 +84,6 @@ class MeasuredPoint(Frozen):
         arrival, burstiness = {0.0: ("constant", 1.0), 1.0: ("poisson", 1.0)}.get(
             self.arrival_cv2, ("gamma", 1.0 / self.arrival_cv2)
         )
-        stated = {
-            "max_num_seqs": self.max_num_seqs,
-            "max_num_batched_tokens": self.max_num_batched_tokens,
-            "gpu_memory_utilization": self.gpu_memory_utilization,
-        }
         return PredictionQuery.model_validate(
             {
                 "model_id": self.model_id,
@@ -91,7 +98,7 @@ class MeasuredPoint(Frozen):
                 "arrival": "poisson" if self.closed else arrival,
                 "burstiness": 1.0 if self.closed else burstiness,
             }
-            | {name: value for name, value in stated.items() if value is not None}
+            | dict(self.engine)
         )
 
 

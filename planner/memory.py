@@ -30,10 +30,12 @@ ArrayOrFloat = NDArray[np.float64] | float
 CUDA_HIDDEN_MIB = 470
 """Device memory the driver keeps from CUDA, and so from vLLM's share: an 80 GB H100 has
 81,559 MiB in nvidia-smi and 79.19 GiB for CUDA (vLLM 0.19 logs)."""
-NON_TORCH_GIB = {1: 0.25, 2: 2.1}
-"""Memory the profiling run takes outside PyTorch: cuBLAS workspaces on one GPU; on several
-(key 2 for any TP above 1), the NCCL and custom all-reduce buffers too (2.07 to 2.21 GiB at
-TP 2 and 4 in vLLM 0.19 logs, 0.24 to 0.25 on one GPU)."""
+NON_TORCH_GIB = 0.25
+"""Memory the profiling run takes outside PyTorch on one GPU: cuBLAS workspaces (vLLM 0.19
+logs)."""
+TP_BUFFERS_GIB = 1.85
+"""What a replica across GPUs adds outside PyTorch: NCCL and custom all-reduce buffers (2.07
+to 2.21 GiB in all at TP 2 and 4)."""
 SAMPLER_COPIES = 3.85
 """The profiling run samples `max_num_seqs` sequences over the whole vocabulary on every
 rank: its peak holds about this many float32 copies of their logits (1.89 GiB for 1,024
@@ -187,7 +189,8 @@ def overhead_bytes(model: ModelSpec, cfg: ServingConfig) -> float:
     )
     activations = tokens * (4 * model.hidden_size + 2 * ffn / cfg.tp) * 2.0
     sampler = SAMPLER_COPIES * min(cfg.max_num_seqs, tokens) * model.vocab_size * 4.0
-    return max(activations, sampler) + NON_TORCH_GIB[min(cfg.tp, 2)] * GIB
+    outside = NON_TORCH_GIB + (TP_BUFFERS_GIB if cfg.tp > 1 else 0.0)
+    return max(activations, sampler) + outside * GIB
 
 
 def fit(

@@ -86,13 +86,10 @@ class Planner:
         """Everything a query resolves to: model, GPU, engine config and memory fit."""
         model, gpu = self._model(q.model_id), self._gpu(q.gpu_id)
         cfg = ServingConfig(tp=q.tp, precision=q.precision or model.precision, **q.engine.on(gpu))
-        # The query as predicted: batch limits left to vLLM are stated as vLLM sets them.
-        q = q.model_copy(
-            update={
-                "max_num_seqs": cfg.max_num_seqs,
-                "max_num_batched_tokens": cfg.max_num_batched_tokens,
-            }
-        )
+        if q.max_num_seqs is None or q.max_num_batched_tokens is None:
+            # The query as predicted: batch limits left to vLLM are stated as vLLM sets them.
+            resolved = cfg.model_dump(include={"max_num_seqs", "max_num_batched_tokens"})
+            q = q.model_copy(update=resolved)
         share = self.calibration.serving.kv_output_share
         held = held_tokens(q.isl, q.osl, q.osl_p95, share)
         memory = fit(model, gpu, cfg, int(q.isl + share * q.osl), held_tokens=held)

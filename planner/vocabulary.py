@@ -48,6 +48,11 @@ LINKS = frozenset({"in", "at", "with"})
 """Words between a name and its precision: "llama 3.3 70b in fp8"."""
 
 
+def _starts_version(word: str, words: frozenset[str]) -> bool:
+    """Whether `word` is a major version some of `words` carry a minor of ("3" of "3.1")."""
+    return any(w.startswith(word + ".") for w in words)
+
+
 def _another_version(word: str, own: frozenset[str]) -> bool:
     """A version said after a family word that none of the family's names carries, nor
     starts ("3" starts "3.1"): "gpt-4o" and "gpt 4" are not gpt-oss, "llama 2" no Llama 3."""
@@ -55,7 +60,7 @@ def _another_version(word: str, own: frozenset[str]) -> bool:
         bool(re.fullmatch(r"\d[\w.]*", word))
         and not SIZE.fullmatch(word)
         and word not in own
-        and not any(w.startswith(word + ".") for w in own)
+        and not _starts_version(word, own)
     )
 
 
@@ -119,7 +124,7 @@ class ModelName:
             elif word in self.words:
                 continue
             elif not versions and re.fullmatch(r"\d+", word):
-                if not any(w.startswith(word + ".") for w in self.words):
+                if not _starts_version(word, self.words):
                     return False
             elif word in family_words or not SIZE.fullmatch(word):
                 return False
@@ -274,7 +279,7 @@ class Vocabulary:
             while i < len(words):
                 if words[i] in LINKS and i + 1 < len(words) and words[i + 1] in PRECISIONS:
                     i += 1
-                version = any(w.startswith(words[i] + ".") for w in own)  # "llama 3"
+                version = _starts_version(words[i], own)  # "llama 3"
                 if f"{words[i]}b" in own and re.fullmatch(r"\d+", words[i]) and not version:
                     words[i] += "b"  # "gpt oss 120": a size of the family, its "b" unsaid
                 said_of_family = words[i] in own or version

@@ -12,13 +12,18 @@ from kb.catalog import planner
 from kb.db import session_scope
 from planner.memory import (
     CUDA_HIDDEN_MIB,
+    GIB,
+    MIB,
+    NON_TORCH_GIB,
+    SAMPLER_COPIES,
+    TP_BUFFERS_GIB,
     fit,
     kv_bytes_per_sequence,
     kv_bytes_per_token_per_gpu,
     recurrent_state_bytes,
 )
 from planner.predict import Planner
-from planner.specs import ServingConfig
+from planner.specs import EngineSettings, ServingConfig
 
 
 @pytest.fixture(scope="module")
@@ -172,25 +177,42 @@ def test_fp8_kv_cache_doubles_capacity(catalog: Planner) -> None:
 
 
 LOGS = Path(__file__).resolve().parents[2] / "kb" / "data" / "vllm_memory.csv"
+ROWS = list(csv.DictReader(LOGS.open()))
 
 
-@pytest.mark.parametrize("row", list(csv.DictReader(LOGS.open())), ids=lambda r: r["id"])
+def test_the_memory_constants_are_what_the_fitted_logs_say(catalog: Planner) -> None:
+    """Each constant of `planner.memory`, recomputed from the start-up logs split `fit`: the
+    memory CUDA sees, the sampler's copies of the logits, what lies outside PyTorch on one
+    GPU and on several. A constant typed in against the logs fails here."""
+    fitted = [row for row in ROWS if row["split"] == "fit"]
+    for row in fitted:
+        gpu = catalog.gpus[row["gpu"]]
+        hidden_mib = gpu.memory_mib - float(row["cuda_total_gib"]) * GIB / MIB
+        assert hidden_mib == pytest.approx(CUDA_HIDDEN_MIB, abs=10), row["id"]
+        vocab = catalog.models[row["model_id"]].vocab_size
+        copies = float(row["torch_peak_gib"]) * GIB / (int(row["max_num_seqs"]) * vocab * 4)
+        assert copies == pytest.approx(SAMPLER_COPIES, rel=0.05), row["id"]
+        outside = NON_TORCH_GIB + (TP_BUFFERS_GIB if int(row["tp"]) > 1 else 0.0)
+        assert float(row["non_torch_gib"]) == pytest.approx(outside, abs=0.05), row["id"]
+    assert {int(row["tp"]) for row in fitted} >= {1, 2}
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r["id"])
 def test_the_kv_cache_vllm_logged_at_start_up(catalog: Planner, row: dict[str, str]) -> None:
     """The KV cache vLLM sized at start-up, as its logs print it: within 5 % where the log
     states the engine's version and settings (the `fit` rows set the constants, the
     `check` rows of the same runs test them), within 10 % where a table quotes it with the
     version and memory share unstated. A KV-tight replica (a 72B model on two 80 GB GPUs:
     3 GiB of cache) is where an error of a GiB or two halves what it sustains."""
-    settings = {
-        name: int(row[name]) for name in ("max_num_seqs", "max_num_batched_tokens") if row[name]
-    }
-    cfg = ServingConfig(
-        tp=int(row["tp"]),
-        precision=row["precision"],
-        gpu_memory_utilization=float(row["gpu_memory_utilization"]),
-        **settings,
-    )
     model, gpu = catalog.models[row["model_id"]], catalog.gpus[row["gpu"]]
+    settings = EngineSettings.model_validate(
+        {
+            name: row[name]
+            for name in ("max_num_seqs", "max_num_batched_tokens", "gpu_memory_utilization")
+            if row[name]
+        }
+    )
+    cfg = ServingConfig(tp=int(row["tp"]), precision=row["precision"], **settings.on(gpu))
     found = fit(model, gpu, cfg, 2048)
     logged_gb = float(row["kv_cache_gib"]) * 2**30 / 1e9
     tolerance = 0.05 if row["engine_version"] else 0.10

@@ -688,23 +688,14 @@ def test_requirement_lists_everyday_words_and_lists_that_run_into_brackets(
     assert form.priority == "accuracy" and form.concurrent_users == 20
     weekly = helper.read("Once a week about 70 thousand claim letters get sorted in a batch")
     assert weekly.expected_qps == pytest.approx(70_000 / 604_800, abs=0.005)
-    assert (
-        helper.read("something that fills in the rest of the line as our 12 analysts type").use_case
-        == "code_completion"
-    )
-    assert (
-        helper.read("a helper that writes and edits code for our devs and runs the tests").use_case
-        == "code_generation"
-    )
-    assert (
-        helper.read("a tool that tells me the main points of long board minutes").use_case
-        == "summarization"
-    )
-    assert (
-        helper.read("fill in our spreadsheets from the scanned receipts").use_case
-        == "batch_extraction"
-    )
-    assert helper.read("a model that thinks hard about chemistry puzzles").use_case == "reasoning"
+    for said, use_case in (
+        ("something that fills in the rest of the line as our 12 analysts type", "code_completion"),
+        ("a helper that writes and edits code for our devs and runs the tests", "code_generation"),
+        ("a tool that tells me the main points of long board minutes", "summarization"),
+        ("fill in our spreadsheets from the scanned receipts", "batch_extraction"),
+        ("a model that thinks hard about chemistry puzzles", "reasoning"),
+    ):
+        assert helper.read(said).use_case == use_case, said
     per_copy = helper.read("two GPUs per copy at most, rag over the wiki").gpu_constraints
     assert per_copy and per_copy.max_gpus_per_replica == 2
     # A ruled-out list goes on through brackets and "incl.": the distills are out too.
